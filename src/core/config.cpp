@@ -1,0 +1,87 @@
+#include "config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace opay {
+
+namespace {
+
+constexpr const char* kNetworks[] = {"visa", "mastercard", "amex",
+                                     "discover", "diners", "jcb"};
+constexpr const char* kTypes[] = {"credit", "debit", "prepaid"};
+
+std::string to_string(opay_str_t s) {
+    return s.data == nullptr ? std::string() : std::string(s.data, s.len);
+}
+
+std::vector<std::string> to_strings(const opay_str_t* a, size_t n) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < n; ++i) out.push_back(to_string(a[i]));
+    return out;
+}
+
+}  // namespace
+
+bool known_network(std::string_view name) {
+    return std::find(std::begin(kNetworks), std::end(kNetworks), name) !=
+           std::end(kNetworks);
+}
+
+bool known_type(std::string_view name) {
+    return std::find(std::begin(kTypes), std::end(kTypes), name) !=
+           std::end(kTypes);
+}
+
+std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
+    Config c;
+    if (s.merchant_id.len == 0) {
+        return ConfigError{"\"opay_merchant_id\" is not set"};
+    }
+    if (s.jwks_file.len == 0) {
+        return ConfigError{"\"opay_jwks_file\" is not set: no keys to check "
+                           "bearer tokens with"};
+    }
+    std::string path = to_string(s.jwks_file);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return ConfigError{"opay_jwks_file \"" + path + "\" cannot be read"};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto loaded = load_jwks(text.str());
+    if (auto* e = std::get_if<KeySetError>(&loaded)) {
+        return ConfigError{"opay_jwks_file \"" + path + "\": " + e->message};
+    }
+    c.keys = std::move(std::get<KeySet>(loaded));
+
+    c.token.audience = to_string(s.merchant_id);
+    c.token.issuer = to_string(s.jwt_issuer);
+    if (!s.jwt_appid_off) c.token.appid = to_string(s.jwt_appid);
+    c.token.leeway = s.jwt_leeway;
+    c.token.allowed_senders =
+        to_strings(s.allowed_senders, s.n_allowed_senders);
+    c.test_mode = s.test_mode != 0;
+    c.networks = to_strings(s.networks, s.n_networks);
+    for (const auto& n : c.networks) {
+        if (!known_network(n)) {
+            return ConfigError{"opay_supported_networks: unknown network \"" +
+                               n + "\""};
+        }
+    }
+    c.types = to_strings(s.types, s.n_types);
+    for (const auto& t : c.types) {
+        if (!known_type(t)) {
+            return ConfigError{"opay_supported_types: unknown type \"" + t +
+                               "\""};
+        }
+    }
+    c.payer_name = (s.request_payer & OPAY_PAYER_NAME) != 0;
+    c.payer_email = (s.request_payer & OPAY_PAYER_EMAIL) != 0;
+    c.payer_phone = (s.request_payer & OPAY_PAYER_PHONE) != 0;
+    return c;
+}
+
+}  // namespace opay

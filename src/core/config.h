@@ -1,0 +1,38 @@
+// A location's settings, checked and turned into ready-to-use values
+// (keys loaded, names validated) once, at configuration time.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "jwks.h"
+#include "jwt.h"
+#include "opay.h"
+
+namespace opay {
+
+inline constexpr const char* kMicrosoftPayMethod =
+    "https://pay.microsoft.com/microsoftpay";
+
+struct Config {
+    TokenPolicy token;
+    KeySet keys;
+    bool test_mode = false;
+    std::vector<std::string> networks;
+    std::vector<std::string> types;
+    bool payer_name = false;
+    bool payer_email = false;
+    bool payer_phone = false;
+};
+
+struct ConfigError {
+    std::string message;  // starts with the directive's name
+};
+
+bool known_network(std::string_view name);
+bool known_type(std::string_view name);
+
+std::variant<Config, ConfigError> make_config(const opay_settings_t& s);
+
+}  // namespace opay

@@ -1,0 +1,236 @@
+#include "flow.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "jwt.h"
+#include "payment_request.h"
+
+namespace opay {
+
+namespace {
+
+std::string error_body(std::string_view code, std::string_view message) {
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    json::Value e(rapidjson::kObjectType);
+    e.AddMember("code", json::str(code, a), a);
+    e.AddMember("message", json::str(message, a), a);
+    d.AddMember("error", e, a);
+    return json::write(d);
+}
+
+bool is_json_media_type(std::string_view ct) {
+    auto semi = ct.find(';');
+    std::string_view type = ct.substr(0, semi);
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    constexpr std::string_view kJson = "application/json";
+    return type.size() == kJson.size() &&
+           std::equal(type.begin(), type.end(), kJson.begin(), [](char a,
+                                                                  char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+}
+
+}  // namespace
+
+Flow::Flow(const Config& config, const Input& in) : config_(config) {
+    if (in.method != "POST") {
+        refuse(405, "method_not_allowed", "only POST is allowed",
+               OPAY_LOG_INFO, "method " + std::string(in.method) +
+                                  " not allowed");
+        return;
+    }
+    if (in.too_large) {
+        refuse(413, "body_too_large", "request body is too large",
+               OPAY_LOG_INFO, "request body exceeds opay_max_body_size");
+        return;
+    }
+
+    std::string_view header = !in.authorization.empty()
+                                   ? in.authorization
+                                   : in.action_authorization;
+    std::string reason;
+    std::string detail;
+    if (header.empty()) {
+        reason = "missing_token";
+        detail = "no Authorization or Action-Authorization header";
+    } else if (auto token = bearer_token(header)) {
+        TokenResult t = verify_token(*token, config_.keys, config_.token,
+                                     in.now);
+        sub_ = t.sub;
+        sender_ = t.sender;
+        if (!t.ok()) {
+            reason = t.reason;
+            for (const auto& c : t.checks) {
+                if (!c.ok) {
+                    detail = c.name + ": " + c.detail;
+                    break;
+                }
+            }
+        }
+    } else {
+        reason = "bad_scheme";
+        detail = "authorization scheme is not Bearer";
+    }
+    if (!reason.empty()) {
+        error_ = reason;
+        response_ = Response{401, error_body("invalid_token", reason), true,
+                             OPAY_LOG_INFO,
+                             "bearer token refused: " + reason + " (" +
+                                 detail + ")"};
+        return;
+    }
+
+    if (!is_json_media_type(in.content_type)) {
+        refuse(415, "unsupported_media_type",
+               "request body must be application/json", OPAY_LOG_INFO,
+               "content type is not application/json");
+        return;
+    }
+    if (auto err = json::parse(in.body, request_)) {
+        refuse(400, "malformed_json", "request body is not valid JSON",
+               OPAY_LOG_INFO, "request body is not valid JSON: " +
+                                  err->reason);
+        return;
+    }
+    start_payment_request();
+}
+
+void Flow::start_payment_request() {
+    auto invalid = [this](const std::string& what) {
+        refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
+               "invalid payload: " + what);
+    };
+    const json::Value* methods = json::array_member(request_, "methodData");
+    if (methods == nullptr || methods->Empty() ||
+        !(*methods)[0].IsObject()) {
+        return invalid("methodData must be a non-empty array of objects");
+    }
+    const json::Value& method = (*methods)[0];
+    if (json::string_member(method, "supportedMethods") !=
+        std::string_view(kMicrosoftPayMethod)) {
+        return invalid(std::string("methodData[0].supportedMethods must be ") +
+                       kMicrosoftPayMethod);
+    }
+    const json::Value* data = json::object_member(method, "data");
+    if (data == nullptr) return invalid("methodData[0].data must be an object");
+    auto event = json::string_member(*data, "event");
+    if (!event) return invalid("methodData[0].data.event must be a string");
+    product_context_ = json::object_member(*data, "productContext");
+    if (product_context_ == nullptr) {
+        return invalid("methodData[0].data.productContext must be an object");
+    }
+    event_ = std::string(event->substr(0, 64));
+    if (*event == "loadentity") {
+        ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}},
+            Stage::kLoadInvoice);
+        return;
+    }
+    if (*event == "shippingaddresschange" || *event == "shippingoptionchange") {
+        refuse(400, "unsupported_event", "shipping events are not supported yet",
+               OPAY_LOG_INFO, "event " + event_ + " is not supported yet");
+        return;
+    }
+    invalid("unknown event");
+}
+
+void Flow::feed(std::size_t index, int status, std::string_view body) {
+    if (responding() || index >= results_.size() || results_[index].done) {
+        return;
+    }
+    results_[index] = Result{true, status, std::string(body)};
+    bool all = std::all_of(results_.begin(), results_.end(),
+                           [](const Result& r) { return r.done; });
+    if (!all) return;
+    Stage stage = stage_;
+    stage_ = Stage::kDone;
+    switch (stage) {
+    case Stage::kLoadInvoice:
+        on_invoice(results_[0]);
+        break;
+    case Stage::kDone:
+        break;
+    }
+    if (!responding() && stage_ == Stage::kDone) {
+        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+               "flow ended without an answer");
+    }
+}
+
+bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
+    std::string who = std::string(backend) + " backend";
+    if (r.status == 200) return false;
+    if (r.status == 504) {
+        refuse(504, "backend_timeout", who + " timed out", OPAY_LOG_ERROR,
+               who + " timed out");
+    } else if (r.status == OPAY_FETCH_FAILED) {
+        refuse(502, "backend_error", who + " failed", OPAY_LOG_ERROR,
+               who + " request failed (response too big, or see above)");
+    } else {
+        refuse(502, "backend_error", who + " failed", OPAY_LOG_ERROR,
+               who + " answered status " + std::to_string(r.status));
+    }
+    return true;
+}
+
+void Flow::on_invoice(const Result& r) {
+    if (r.status == 404) {
+        refuse(404, "unknown_invoice", "no such invoice", OPAY_LOG_INFO,
+               "invoice backend: no such invoice");
+        return;
+    }
+    if (refuse_backend_failure("invoice", r)) return;
+    auto parsed = parse_invoice(r.body);
+    if (auto* e = std::get_if<InvoiceError>(&parsed)) {
+        refuse(502, "backend_error", "invoice backend gave an invalid invoice",
+               OPAY_LOG_ERROR, e->message);
+        return;
+    }
+    const Invoice& invoice = std::get<Invoice>(parsed);
+    request_id_ = invoice.identifier;
+    respond(200, loadentity_answer(config_, *product_context_, invoice));
+}
+
+void Flow::ask(std::vector<Fetch> fetches, Stage next) {
+    fetches_ = std::move(fetches);
+    results_.assign(fetches_.size(), Result{});
+    stage_ = next;
+}
+
+void Flow::respond(int status, std::string body) {
+    fetches_.clear();
+    response_ = Response{status, std::move(body), false, OPAY_LOG_NONE, {}};
+}
+
+void Flow::refuse(int status, std::string_view code, std::string_view message,
+                  opay_log_e log, std::string log_message) {
+    fetches_.clear();
+    error_ = std::string(code);
+    response_ = Response{status, error_body(code, message), status == 401,
+                         log, std::move(log_message)};
+}
+
+std::optional<std::string_view> Flow::variable(opay_var_e var) const {
+    const std::string* s = nullptr;
+    switch (var) {
+    case OPAY_VAR_EVENT: s = &event_; break;
+    case OPAY_VAR_SUB: s = &sub_; break;
+    case OPAY_VAR_SENDER: s = &sender_; break;
+    case OPAY_VAR_REQUEST_ID: s = &request_id_; break;
+    case OPAY_VAR_RESULT: s = &result_; break;
+    case OPAY_VAR_ERROR: s = &error_; break;
+    }
+    if (s == nullptr || s->empty()) return std::nullopt;
+    return *s;
+}
+
+std::optional<std::string_view> Flow::context_field(
+    std::string_view name) const {
+    if (product_context_ == nullptr) return std::nullopt;
+    const json::Value* v = json::member(*product_context_, name);
+    if (v == nullptr) return std::nullopt;
+    return json::scalar_text(*v);
+}
+
+}  // namespace opay

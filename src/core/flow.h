@@ -1,0 +1,93 @@
+// One webhook call as a small state machine with no I/O of its own: it asks
+// for fetches (run by the caller, possibly in parallel), is fed their
+// results, and ends with exactly one response.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+#include "invoice.h"
+#include "json.h"
+#include "opay.h"
+
+namespace opay {
+
+struct Input {
+    opay_webhook_e webhook = OPAY_PAYMENT_REQUEST;
+    std::string_view method;
+    std::string_view content_type;
+    std::string_view authorization;
+    std::string_view action_authorization;
+    bool too_large = false;
+    std::string_view body;
+    int64_t now = 0;
+};
+
+struct Fetch {
+    opay_target_e target;
+    bool post = false;
+    std::string body;
+    std::string content_type;
+    std::string idempotency_key;
+};
+
+struct Response {
+    int status = 500;
+    std::string body;
+    bool www_authenticate = false;
+    opay_log_e log = OPAY_LOG_NONE;
+    std::string log_message;
+};
+
+class Flow {
+  public:
+    Flow(const Config& config, const Input& in);
+
+    bool responding() const { return response_.has_value(); }
+    const Response& response() const { return *response_; }
+    const std::vector<Fetch>& fetches() const { return fetches_; }
+
+    // Result of fetches()[index]; when all are in, the flow moves on.
+    void feed(std::size_t index, int status, std::string_view body);
+
+    std::optional<std::string_view> variable(opay_var_e var) const;
+    std::optional<std::string_view> context_field(std::string_view name) const;
+
+  private:
+    struct Result {
+        bool done = false;
+        int status = 0;
+        std::string body;
+    };
+    enum class Stage { kDone, kLoadInvoice };
+
+    void start_payment_request();
+    void on_invoice(const Result& r);
+    // Fetch failed or answered other than 200: the refusal, else nullopt.
+    bool refuse_backend_failure(const char* backend, const Result& r);
+    void ask(std::vector<Fetch> fetches, Stage next);
+    void respond(int status, std::string body);
+    void refuse(int status, std::string_view code, std::string_view message,
+                opay_log_e log, std::string log_message);
+
+    const Config& config_;
+    Stage stage_ = Stage::kDone;
+    std::optional<Response> response_;
+    std::vector<Fetch> fetches_;
+    std::vector<Result> results_;
+
+    json::Document request_;
+    const json::Value* product_context_ = nullptr;
+    std::string event_;
+    std::string sub_;
+    std::string sender_;
+    std::string request_id_;
+    std::string result_;
+    std::string error_;
+};
+
+}  // namespace opay

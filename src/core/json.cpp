@@ -1,0 +1,229 @@
+#include "json.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace opay::json {
+
+namespace {
+
+constexpr char kNumberTag = '\xff';
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseNumbersAsStringsFlag |
+                                 rapidjson::kParseStopWhenDoneFlag;
+
+// Depth is checked on the raw text before parsing, so nothing later (the
+// duplicate check, the writer) can recurse deeper than kMaxDepth.
+bool depth_within_limit(std::string_view text) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > kMaxDepth) return false;
+        } else if (c == '}' || c == ']') {
+            if (depth > 0) --depth;
+        }
+    }
+    return true;
+}
+
+// Forwards SAX events to the document, tagging numbers.
+struct TaggingHandler
+    : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TaggingHandler> {
+    Document& doc;
+    std::string scratch;
+
+    explicit TaggingHandler(Document& d) : doc(d) {}
+
+    bool Null() { return doc.Null(); }
+    bool Bool(bool b) { return doc.Bool(b); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        scratch.assign(1, kNumberTag);
+        scratch.append(s, n);
+        return doc.String(scratch.data(),
+                          static_cast<rapidjson::SizeType>(scratch.size()),
+                          true);
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) {
+        return doc.String(s, n, copy);
+    }
+    bool StartObject() { return doc.StartObject(); }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+        return doc.Key(s, n, copy);
+    }
+    bool EndObject(rapidjson::SizeType n) { return doc.EndObject(n); }
+    bool StartArray() { return doc.StartArray(); }
+    bool EndArray(rapidjson::SizeType n) { return doc.EndArray(n); }
+};
+
+bool has_duplicate_members(const Value& v) {
+    if (v.IsArray()) {
+        for (const auto& e : v.GetArray()) {
+            if (has_duplicate_members(e)) return true;
+        }
+        return false;
+    }
+    if (!v.IsObject()) return false;
+    std::vector<std::string_view> names;
+    names.reserve(v.MemberCount());
+    for (const auto& m : v.GetObject()) {
+        names.emplace_back(m.name.GetString(), m.name.GetStringLength());
+        if (has_duplicate_members(m.value)) return true;
+    }
+    std::sort(names.begin(), names.end());
+    return std::adjacent_find(names.begin(), names.end()) != names.end();
+}
+
+void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+    switch (v.GetType()) {
+    case rapidjson::kNullType:
+        w.Null();
+        break;
+    case rapidjson::kFalseType:
+        w.Bool(false);
+        break;
+    case rapidjson::kTrueType:
+        w.Bool(true);
+        break;
+    case rapidjson::kStringType:
+        if (is_number(v)) {
+            auto t = number_text(v);
+            w.RawValue(t.data(), t.size(), rapidjson::kNumberType);
+        } else {
+            w.String(v.GetString(), v.GetStringLength());
+        }
+        break;
+    case rapidjson::kNumberType:
+        // Only reached for values built in code, never for parsed input.
+        v.Accept(w);
+        break;
+    case rapidjson::kObjectType:
+        w.StartObject();
+        for (const auto& m : v.GetObject()) {
+            w.Key(m.name.GetString(), m.name.GetStringLength());
+            write_value(m.value, w);
+        }
+        w.EndObject();
+        break;
+    case rapidjson::kArrayType:
+        w.StartArray();
+        for (const auto& e : v.GetArray()) write_value(e, w);
+        w.EndArray();
+        break;
+    }
+}
+
+}  // namespace
+
+std::optional<ParseError> parse(std::string_view text, Document& doc) {
+    if (!depth_within_limit(text)) return ParseError{"nested too deeply"};
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream ms(text.data(), text.size());
+    rapidjson::ParseResult result;
+    auto generator = [&](Document& d) {
+        TaggingHandler handler(d);
+        result = reader.Parse<kParseFlags>(ms, handler);
+        return !result.IsError();
+    };
+    doc.Populate(generator);
+    if (result.IsError()) {
+        return ParseError{std::string(rapidjson::GetParseError_En(
+                              result.Code())) +
+                          " at offset " + std::to_string(result.Offset())};
+    }
+    // Only whitespace may follow the value.
+    for (std::size_t i = ms.Tell(); i < text.size(); ++i) {
+        char c = text[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            return ParseError{"trailing data after the JSON value"};
+        }
+    }
+    if (has_duplicate_members(doc)) {
+        return ParseError{"duplicate member name"};
+    }
+    return std::nullopt;
+}
+
+bool is_number(const Value& v) {
+    return v.IsString() && v.GetStringLength() > 1 &&
+           v.GetString()[0] == kNumberTag;
+}
+
+std::string_view number_text(const Value& v) {
+    return {v.GetString() + 1, v.GetStringLength() - 1};
+}
+
+Value make_number(std::string_view text, Allocator& a) {
+    std::string tagged(1, kNumberTag);
+    tagged.append(text);
+    return Value(tagged.data(), static_cast<rapidjson::SizeType>(tagged.size()),
+                 a);
+}
+
+const Value* member(const Value& obj, std::string_view name) {
+    if (!obj.IsObject()) return nullptr;
+    auto it = obj.FindMember(
+        Value(rapidjson::StringRef(name.data(), name.size())));
+    return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+std::optional<std::string_view> string_member(const Value& obj,
+                                              std::string_view name) {
+    const Value* v = member(obj, name);
+    if (v == nullptr || !v->IsString() || is_number(*v)) return std::nullopt;
+    return std::string_view(v->GetString(), v->GetStringLength());
+}
+
+const Value* object_member(const Value& obj, std::string_view name) {
+    const Value* v = member(obj, name);
+    return v != nullptr && v->IsObject() ? v : nullptr;
+}
+
+const Value* array_member(const Value& obj, std::string_view name) {
+    const Value* v = member(obj, name);
+    return v != nullptr && v->IsArray() ? v : nullptr;
+}
+
+std::optional<std::string_view> scalar_text(const Value& v) {
+    if (!v.IsString()) return std::nullopt;
+    if (is_number(v)) return number_text(v);
+    return std::string_view(v.GetString(), v.GetStringLength());
+}
+
+Value str(std::string_view s, Allocator& a) {
+    return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+}
+
+void set(Value& obj, std::string_view name, Value v, Allocator& a) {
+    auto it = obj.FindMember(
+        Value(rapidjson::StringRef(name.data(), name.size())));
+    if (it != obj.MemberEnd()) {
+        it->value = v;
+    } else {
+        obj.AddMember(str(name, a), v, a);
+    }
+}
+
+std::string write(const Value& v) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    write_value(v, w);
+    return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace opay::json

@@ -1,0 +1,51 @@
+// Strict JSON in and out, on RapidJSON.
+//
+// Numbers are kept as their exact source text so that money never passes
+// through a double: a number is stored as a string tagged with a leading
+// 0xFF byte, which validated UTF-8 text can never contain. write() turns
+// tagged strings back into bare JSON numbers.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/document.h>
+
+namespace opay::json {
+
+using Value = rapidjson::Value;
+using Document = rapidjson::Document;
+using Allocator = Document::AllocatorType;
+
+inline constexpr std::size_t kMaxDepth = 32;
+
+struct ParseError {
+    std::string reason;  // short, safe to log: never echoes input
+};
+
+// Parses text strictly: valid UTF-8, no trailing garbage, nesting at most
+// kMaxDepth, no duplicate member names. On failure returns the reason.
+std::optional<ParseError> parse(std::string_view text, Document& doc);
+
+bool is_number(const Value& v);
+// Source text of a number value (without the tag).
+std::string_view number_text(const Value& v);
+Value make_number(std::string_view text, Allocator& a);
+
+const Value* member(const Value& obj, std::string_view name);
+std::optional<std::string_view> string_member(const Value& obj,
+                                              std::string_view name);
+const Value* object_member(const Value& obj, std::string_view name);
+const Value* array_member(const Value& obj, std::string_view name);
+// Plain text of a string or number value; nullopt for anything else.
+std::optional<std::string_view> scalar_text(const Value& v);
+
+Value str(std::string_view s, Allocator& a);
+// Sets obj[name] = v, replacing an existing member of that name.
+void set(Value& obj, std::string_view name, Value v, Allocator& a);
+
+std::string write(const Value& v);
+
+}  // namespace opay::json

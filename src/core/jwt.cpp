@@ -1,0 +1,260 @@
+#include "jwt.h"
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+#include "base64url.h"
+#include "json.h"
+
+namespace opay {
+
+namespace {
+
+struct MdCtxFree {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// NumericDate (RFC 7519): a non-negative JSON number; the fraction, if
+// any, is dropped. Read from the exact source text, never via a double.
+std::optional<int64_t> numeric_date(const json::Value* v) {
+    if (v == nullptr || !json::is_number(*v)) return std::nullopt;
+    std::string_view t = json::number_text(*v);
+    auto cut = t.find_first_of(".eE");
+    if (cut != std::string_view::npos) {
+        if (t[cut] != '.') return std::nullopt;
+        t = t.substr(0, cut);
+    }
+    if (t.empty() || t.size() > 15 || t[0] == '-') return std::nullopt;
+    int64_t n = 0;
+    for (char c : t) n = n * 10 + (c - '0');
+    return n;
+}
+
+class Report {
+  public:
+    explicit Report(TokenResult& r) : r_(r) {}
+    bool check(std::string name, bool ok, std::string detail,
+               const char* reason) {
+        if (!ok && r_.reason.empty()) r_.reason = reason;
+        r_.checks.push_back({std::move(name), ok, std::move(detail)});
+        return ok;
+    }
+
+  private:
+    TokenResult& r_;
+};
+
+const Jwk* select_key(const KeySet& keys, const json::Value& header,
+                      std::string& detail) {
+    const json::Value* kid = json::member(header, "kid");
+    if (kid == nullptr) {
+        if (keys.keys.size() == 1) {
+            detail = "no kid; the only key was used";
+            return &keys.keys.front();
+        }
+        detail = "no kid, and the key set has several keys";
+        return nullptr;
+    }
+    auto want = json::string_member(header, "kid");
+    if (!want) {
+        detail = "kid is not a string";
+        return nullptr;
+    }
+    for (const auto& k : keys.keys) {
+        if (k.kid == *want) {
+            detail = "kid \"" + k.kid + "\", " + std::to_string(k.bits) +
+                     " bits";
+            return &k;
+        }
+    }
+    detail = "no RS256 signature key with kid \"" + std::string(*want) + "\"";
+    for (const auto& s : keys.skipped) detail += "; " + s;
+    return nullptr;
+}
+
+void check_claims(const json::Value& claims, const TokenPolicy& policy,
+                  int64_t now, Report& report, TokenResult& result) {
+    auto iss = json::string_member(claims, "iss");
+    report.check("iss", iss && *iss == policy.issuer,
+                 iss ? "iss \"" + std::string(*iss) + "\"" : "iss missing",
+                 "bad_issuer");
+
+    bool aud_ok = false;
+    std::string aud_detail = "aud missing";
+    if (const json::Value* aud = json::member(claims, "aud")) {
+        if (aud->IsArray()) {
+            aud_detail = "aud array without the merchant id";
+            for (const auto& a : aud->GetArray()) {
+                if (a.IsString() && !json::is_number(a) &&
+                    json::scalar_text(a) == policy.audience) {
+                    aud_ok = true;
+                }
+            }
+        } else if (auto s = json::string_member(claims, "aud")) {
+            aud_ok = *s == policy.audience;
+            aud_detail = "aud \"" + std::string(*s) + "\"";
+        } else {
+            aud_detail = "aud is neither a string nor an array";
+        }
+    }
+    if (aud_ok) aud_detail = "aud matches the merchant id";
+    report.check("aud", aud_ok, aud_detail, "bad_audience");
+
+    if (policy.appid) {
+        auto appid = json::string_member(claims, "appid");
+        report.check("appid", appid && iequals(*appid, *policy.appid),
+                     appid ? "appid \"" + std::string(*appid) + "\""
+                           : "appid missing",
+                     "bad_appid");
+    }
+
+    auto exp = numeric_date(json::member(claims, "exp"));
+    if (!exp) {
+        report.check("exp", false, "exp missing or not a NumericDate",
+                     "missing_exp");
+    } else {
+        report.check("exp", now < *exp + policy.leeway,
+                     "exp " + std::to_string(*exp) + ", now " +
+                         std::to_string(now),
+                     "expired");
+    }
+    if (const json::Value* v = json::member(claims, "nbf")) {
+        auto nbf = numeric_date(v);
+        report.check("nbf", nbf && *nbf <= now + policy.leeway,
+                     nbf ? "nbf " + std::to_string(*nbf) : "nbf malformed",
+                     "not_yet_valid");
+    }
+    if (const json::Value* v = json::member(claims, "iat")) {
+        auto iat = numeric_date(v);
+        report.check("iat", iat && *iat <= now + policy.leeway,
+                     iat ? "iat " + std::to_string(*iat) : "iat malformed",
+                     "issued_in_future");
+    }
+
+    if (auto sub = json::string_member(claims, "sub")) result.sub = *sub;
+    if (auto s = json::string_member(claims, "sender")) result.sender = *s;
+    if (!policy.allowed_senders.empty()) {
+        bool allowed = std::any_of(
+            policy.allowed_senders.begin(), policy.allowed_senders.end(),
+            [&](const std::string& a) { return iequals(a, result.sender); });
+        report.check("sender", allowed && !result.sender.empty(),
+                     result.sender.empty() ? "sender missing"
+                                           : "sender \"" + result.sender + "\"",
+                     "bad_sender");
+    }
+}
+
+}  // namespace
+
+bool rsa_sha256_verify(EVP_PKEY* key, std::string_view data,
+                       std::string_view signature) {
+    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    if (!ctx ||
+        EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) !=
+            1) {
+        return false;
+    }
+    return EVP_DigestVerify(
+               ctx.get(),
+               reinterpret_cast<const unsigned char*>(signature.data()),
+               signature.size(),
+               reinterpret_cast<const unsigned char*>(data.data()),
+               data.size()) == 1;
+}
+
+std::optional<std::string_view> bearer_token(std::string_view h) {
+    constexpr std::string_view kScheme = "bearer";
+    if (h.size() <= kScheme.size() + 1 ||
+        !iequals(h.substr(0, kScheme.size()), kScheme) ||
+        h[kScheme.size()] != ' ') {
+        return std::nullopt;
+    }
+    h.remove_prefix(kScheme.size() + 1);
+    while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+    while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+    if (h.empty()) return std::nullopt;
+    return h;
+}
+
+TokenResult verify_token(std::string_view token, const KeySet& keys,
+                         const TokenPolicy& policy, int64_t now) {
+    TokenResult result;
+    Report report(result);
+
+    auto d1 = token.find('.');
+    auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
+    bool three = d2 != std::string_view::npos &&
+                 token.find('.', d2 + 1) == std::string_view::npos;
+    if (!report.check("parse", three, three ? "three parts"
+                                            : "not three dot-separated parts",
+                      "malformed")) {
+        return result;
+    }
+    std::string_view h64 = token.substr(0, d1);
+    std::string_view p64 = token.substr(d1 + 1, d2 - d1 - 1);
+    std::string_view s64 = token.substr(d2 + 1);
+    auto header_text = base64url_decode(h64);
+    auto payload = base64url_decode(p64);
+    auto signature = base64url_decode(s64);
+    if (!report.check("parse", header_text && payload && signature,
+                      "parts must be unpadded base64url", "malformed")) {
+        return result;
+    }
+    json::Document header;
+    auto herr = json::parse(*header_text, header);
+    if (!report.check("parse", !herr && header.IsObject(),
+                      herr ? "header: " + herr->reason
+                           : "header is a JSON object",
+                      "malformed")) {
+        return result;
+    }
+    json::Document claims;
+    if (!policy.signature_only) {
+        auto perr = json::parse(*payload, claims);
+        if (!report.check("parse", !perr && claims.IsObject(),
+                          perr ? "payload: " + perr->reason
+                               : "payload is a JSON object",
+                          "malformed")) {
+            return result;
+        }
+    }
+
+    auto alg = json::string_member(header, "alg");
+    bool alg_ok = alg && *alg == "RS256" &&
+                  json::member(header, "crit") == nullptr;
+    if (!report.check("alg", alg_ok,
+                      !alg ? "alg missing"
+                      : *alg != "RS256"
+                          ? "alg \"" + std::string(*alg) +
+                                "\" refused; only RS256 is accepted"
+                          : alg_ok ? "RS256" : "crit header not supported",
+                      "bad_alg")) {
+        return result;
+    }
+
+    std::string key_detail;
+    const Jwk* key = select_key(keys, header, key_detail);
+    if (!report.check("key", key != nullptr, key_detail, "unknown_key")) {
+        return result;
+    }
+
+    std::string_view signing_input = token.substr(0, d2);
+    bool sig_ok = rsa_sha256_verify(key->key.get(), signing_input, *signature);
+    if (!report.check("signature", sig_ok,
+                      sig_ok ? "valid" : "does not verify", "bad_signature")) {
+        return result;
+    }
+    if (!policy.signature_only) check_claims(claims, policy, now, report, result);
+    return result;
+}
+
+}  // namespace opay

@@ -1,0 +1,51 @@
+// Verification of the RS256 bearer token on every webhook call. The
+// algorithm is pinned here, never taken from the token.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jwks.h"
+
+namespace opay {
+
+struct TokenPolicy {
+    std::string issuer;
+    std::string audience;
+    std::optional<std::string> appid;  // nullopt: appid not checked
+    int64_t leeway = 300;
+    std::vector<std::string> allowed_senders;  // empty: any sender
+    bool signature_only = false;  // header and signature, no claims
+};
+
+struct TokenCheck {
+    std::string name;    // "parse", "alg", "key", "signature", "exp", ...
+    bool ok = false;
+    std::string detail;  // for the operator's tools; never sent to a peer
+};
+
+struct TokenResult {
+    std::vector<TokenCheck> checks;
+    // Short reason code of the first failed check ("expired",
+    // "bad_signature", ...); empty when the token is good.
+    std::string reason;
+    std::string sub;
+    std::string sender;
+
+    bool ok() const { return reason.empty() && !checks.empty(); }
+};
+
+TokenResult verify_token(std::string_view token, const KeySet& keys,
+                         const TokenPolicy& policy, int64_t now);
+
+// RSASSA-PKCS1-v1_5 with SHA-256 over data.
+bool rsa_sha256_verify(EVP_PKEY* key, std::string_view data,
+                       std::string_view signature);
+
+// Extracts the token from "Bearer <token>" (scheme case-insensitive).
+std::optional<std::string_view> bearer_token(std::string_view header);
+
+}  // namespace opay

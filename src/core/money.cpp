@@ -1,0 +1,161 @@
+#include "money.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <limits>
+
+namespace opay {
+
+namespace {
+
+struct Exponent {
+    const char* code;
+    int exponent;
+};
+
+// ISO 4217 active codes with an exponent other than 2; every other active
+// code below uses 2. Funds and metals (no minor unit) are not accepted.
+constexpr Exponent kOther[] = {
+    {"BHD", 3}, {"BIF", 0}, {"CLF", 4}, {"CLP", 0}, {"DJF", 0},
+    {"GNF", 0}, {"IQD", 3}, {"ISK", 0}, {"JOD", 3}, {"JPY", 0},
+    {"KMF", 0}, {"KRW", 0}, {"KWD", 3}, {"LYD", 3}, {"OMR", 3},
+    {"PYG", 0}, {"RWF", 0}, {"TND", 3}, {"UGX", 0}, {"UYI", 0},
+    {"UYW", 4}, {"VND", 0}, {"VUV", 0}, {"XAF", 0}, {"XOF", 0},
+    {"XPF", 0},
+};
+
+constexpr const char* kTwo[] = {
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN",
+    "BAM", "BBD", "BDT", "BGN", "BMD", "BND", "BOB", "BRL", "BSD", "BTN",
+    "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CNY", "COP", "CRC", "CUP",
+    "CVE", "CZK", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD",
+    "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GTQ", "GYD", "HKD", "HNL",
+    "HTG", "HUF", "IDR", "ILS", "INR", "IRR", "JMD", "KES", "KGS", "KHR",
+    "KPW", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "MAD", "MDL",
+    "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN",
+    "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR", "SBD",
+    "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
+    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TOP", "TRY", "TTD", "TWD",
+    "TZS", "UAH", "USD", "UYU", "UZS", "VES", "WST", "XCD", "YER", "ZAR",
+    "ZMW", "ZWL",
+};
+
+}  // namespace
+
+std::optional<Currency> parse_currency(std::string_view code) {
+    if (code.size() != 3) return std::nullopt;
+    Currency c{};
+    for (int i = 0; i < 3; ++i) {
+        unsigned char ch = static_cast<unsigned char>(code[i]);
+        if (!std::isalpha(ch) || ch > 0x7f) return std::nullopt;
+        c.code[i] = static_cast<char>(std::toupper(ch));
+    }
+    c.code[3] = '\0';
+    for (const auto& e : kOther) {
+        if (std::strcmp(e.code, c.code) == 0) {
+            c.exponent = e.exponent;
+            return c;
+        }
+    }
+    for (const char* two : kTwo) {
+        if (std::strcmp(two, c.code) == 0) {
+            c.exponent = 2;
+            return c;
+        }
+    }
+    return std::nullopt;
+}
+
+const char* to_string(MoneyError e) {
+    switch (e) {
+    case MoneyError::kInvalidValue:
+        return "not a valid decimal monetary value";
+    case MoneyError::kTooPrecise:
+        return "more decimal places than the currency has";
+    case MoneyError::kOverflow:
+        return "amount too large";
+    }
+    return "invalid amount";
+}
+
+bool is_valid_decimal(std::string_view v) {
+    std::size_t i = 0;
+    if (i < v.size() && v[i] == '-') ++i;
+    std::size_t int_start = i;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+    if (i == int_start) return false;
+    if (i == v.size()) return true;
+    if (v[i] != '.') return false;
+    std::size_t frac_start = ++i;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+    return i > frac_start && i == v.size();
+}
+
+MoneyResult parse_money(std::string_view v, const Currency& currency) {
+    MoneyResult r;
+    if (!is_valid_decimal(v)) return r;
+    bool negative = v.front() == '-';
+    if (negative) v.remove_prefix(1);
+    auto dot = v.find('.');
+    std::string_view whole = v.substr(0, dot);
+    std::string_view frac =
+        dot == std::string_view::npos ? std::string_view() : v.substr(dot + 1);
+    // Digits past the exponent must all be zero: we never round money.
+    if (frac.size() > static_cast<std::size_t>(currency.exponent)) {
+        auto extra = frac.substr(currency.exponent);
+        if (extra.find_first_not_of('0') != std::string_view::npos) {
+            r.error = MoneyError::kTooPrecise;
+            return r;
+        }
+        frac = frac.substr(0, currency.exponent);
+    }
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    int64_t minor = 0;
+    auto push_digit = [&](char d) {
+        int digit = d - '0';
+        if (minor > (kMax - digit) / 10) return false;
+        minor = minor * 10 + digit;
+        return true;
+    };
+    for (char d : whole) {
+        if (!push_digit(d)) {
+            r.error = MoneyError::kOverflow;
+            return r;
+        }
+    }
+    for (int i = 0; i < currency.exponent; ++i) {
+        char d = static_cast<std::size_t>(i) < frac.size() ? frac[i] : '0';
+        if (!push_digit(d)) {
+            r.error = MoneyError::kOverflow;
+            return r;
+        }
+    }
+    r.money = Money{negative ? -minor : minor, currency};
+    return r;
+}
+
+std::string format_value(const Money& m) {
+    // Work on the magnitude as unsigned so INT64_MIN cannot overflow.
+    uint64_t mag = m.minor < 0 ? 0 - static_cast<uint64_t>(m.minor)
+                               : static_cast<uint64_t>(m.minor);
+    std::string digits = std::to_string(mag);
+    std::size_t exp = static_cast<std::size_t>(m.currency.exponent);
+    if (digits.size() <= exp) digits.insert(0, exp + 1 - digits.size(), '0');
+    std::string out = m.minor < 0 ? "-" : "";
+    out += digits.substr(0, digits.size() - exp);
+    if (exp > 0) {
+        out += '.';
+        out += digits.substr(digits.size() - exp);
+    }
+    return out;
+}
+
+std::optional<int64_t> checked_add(int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+    return r;
+}
+
+}  // namespace opay

@@ -1,0 +1,153 @@
+// The C API: every entry point is noexcept and turns any exception (in
+// practice std::bad_alloc) into an error value.
+#include "opay.h"
+
+#include <cstdio>
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "config.h"
+#include "flow.h"
+
+struct opay_conf_s {
+    opay::Config config;
+};
+
+struct opay_flow_s {
+    opay::Flow flow;
+    std::vector<opay_fetch_t> fetches;  // views into flow.fetches()
+    bool broken = false;                // out of memory mid-flow
+};
+
+namespace {
+
+std::string_view view(opay_str_t s) {
+    return s.data == nullptr ? std::string_view()
+                             : std::string_view(s.data, s.len);
+}
+
+opay_str_t str(std::string_view s) { return opay_str_t{s.data(), s.size()}; }
+
+void write_error(char* err, size_t size, const std::string& msg) {
+    if (err != nullptr && size > 0) std::snprintf(err, size, "%s", msg.c_str());
+}
+
+}  // namespace
+
+extern "C" {
+
+opay_conf_t* opay_conf_create(const opay_settings_t* s, char* err,
+                              size_t err_size) noexcept {
+    try {
+        auto made = opay::make_config(*s);
+        if (auto* e = std::get_if<opay::ConfigError>(&made)) {
+            write_error(err, err_size, e->message);
+            return nullptr;
+        }
+        return new opay_conf_s{std::move(std::get<opay::Config>(made))};
+    } catch (const std::exception& e) {
+        write_error(err, err_size, e.what());
+        return nullptr;
+    }
+}
+
+void opay_conf_free(opay_conf_t* conf) noexcept {
+    std::unique_ptr<opay_conf_s> owned(conf);
+}
+
+int opay_known_network(opay_str_t name) noexcept {
+    return opay::known_network(view(name)) ? 1 : 0;
+}
+
+int opay_known_type(opay_str_t name) noexcept {
+    return opay::known_type(view(name)) ? 1 : 0;
+}
+
+opay_flow_t* opay_flow_start(const opay_conf_t* conf,
+                             const opay_input_t* in) noexcept {
+    try {
+        opay::Input input;
+        input.webhook = in->webhook;
+        input.method = view(in->method);
+        input.content_type = view(in->content_type);
+        input.authorization = view(in->authorization);
+        input.action_authorization = view(in->action_authorization);
+        input.too_large = in->too_large != 0;
+        input.body = view(in->body);
+        input.now = in->now;
+        // Built in place: the flow keeps pointers into its own document.
+        return new opay_flow_s{opay::Flow(conf->config, input), {}, false};
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void opay_flow_free(opay_flow_t* flow) noexcept {
+    std::unique_ptr<opay_flow_s> owned(flow);
+}
+
+void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
+    *step = opay_step_t{};
+    static const char kBody[] =
+        "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of "
+        "memory\"}}";
+    auto out_of_memory = [step] {
+        step->kind = OPAY_STEP_RESPOND;
+        step->status = 500;
+        step->body = opay_str_t{kBody, sizeof(kBody) - 1};
+        step->log_level = OPAY_LOG_ERROR;
+        step->log_message = opay_str_t{"out of memory", 13};
+    };
+    if (f->broken) return out_of_memory();
+    if (f->flow.responding()) {
+        const opay::Response& r = f->flow.response();
+        step->kind = OPAY_STEP_RESPOND;
+        step->status = r.status;
+        step->body = str(r.body);
+        step->www_authenticate = r.www_authenticate ? 1 : 0;
+        step->log_level = r.log;
+        step->log_message = str(r.log_message);
+        return;
+    }
+    try {
+        f->fetches.clear();
+        for (const auto& fetch : f->flow.fetches()) {
+            f->fetches.push_back(opay_fetch_t{
+                fetch.target, fetch.post ? 1 : 0, str(fetch.body),
+                str(fetch.content_type), str(fetch.idempotency_key)});
+        }
+    } catch (...) {
+        return out_of_memory();
+    }
+    step->kind = OPAY_STEP_FETCH;
+    step->fetches = f->fetches.data();
+    step->n_fetches = f->fetches.size();
+}
+
+void opay_flow_feed(opay_flow_t* f, size_t index, int status,
+                    opay_str_t body) noexcept {
+    try {
+        f->flow.feed(index, status, view(body));
+    } catch (...) {
+        f->broken = true;
+    }
+}
+
+int opay_flow_var(const opay_flow_t* f, opay_var_e var,
+                  opay_str_t* out) noexcept {
+    auto v = f->flow.variable(var);
+    if (!v) return 0;
+    *out = str(*v);
+    return 1;
+}
+
+int opay_flow_ctx(const opay_flow_t* f, opay_str_t name,
+                  opay_str_t* out) noexcept {
+    auto v = f->flow.context_field(view(name));
+    if (!v) return 0;
+    *out = str(*v);
+    return 1;
+}
+
+}  // extern "C"

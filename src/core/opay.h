@@ -1,0 +1,156 @@
+/*
+ * The C API of the opay core: the only thing the nginx shim sees.
+ * Opaque handles, plain buffers, error values; nothing here throws.
+ * Strings handed out stay valid until the next call on the same handle.
+ */
+
+#ifndef OPAY_H
+#define OPAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define OPAY_NOEXCEPT noexcept
+extern "C" {
+#else
+#define OPAY_NOEXCEPT
+#endif
+
+
+typedef struct {
+    const char  *data;
+    size_t       len;
+} opay_str_t;
+
+
+/* configuration, built once per location at configuration time */
+
+#define OPAY_PAYER_NAME   1
+#define OPAY_PAYER_EMAIL  2
+#define OPAY_PAYER_PHONE  4
+
+typedef struct {
+    opay_str_t         merchant_id;
+    opay_str_t         jwks_file;       /* path */
+    opay_str_t         jwt_issuer;
+    opay_str_t         jwt_appid;       /* ignored when jwt_appid_off */
+    int                jwt_appid_off;
+    int64_t            jwt_leeway;      /* seconds */
+    const opay_str_t  *allowed_senders;
+    size_t             n_allowed_senders;
+    int                test_mode;
+    const opay_str_t  *networks;
+    size_t             n_networks;
+    const opay_str_t  *types;
+    size_t             n_types;
+    unsigned           request_payer;   /* OPAY_PAYER_* bits */
+} opay_settings_t;
+
+typedef struct opay_conf_s  opay_conf_t;
+
+/* NULL on error, with a message naming the directive written to err */
+opay_conf_t *opay_conf_create(const opay_settings_t *s, char *err,
+    size_t err_size) OPAY_NOEXCEPT;
+void opay_conf_free(opay_conf_t *conf) OPAY_NOEXCEPT;
+
+/* 1 if name is a payment network / type the protocol knows */
+int opay_known_network(opay_str_t name) OPAY_NOEXCEPT;
+int opay_known_type(opay_str_t name) OPAY_NOEXCEPT;
+
+
+/* one webhook call */
+
+typedef enum {
+    OPAY_PAYMENT_REQUEST = 0,
+    OPAY_PAYMENT_COMPLETE
+} opay_webhook_e;
+
+typedef struct {
+    opay_webhook_e  webhook;
+    opay_str_t      method;
+    opay_str_t      content_type;
+    opay_str_t      authorization;
+    opay_str_t      action_authorization;
+    int             too_large;          /* body over opay_max_body_size */
+    opay_str_t      body;
+    int64_t         now;                /* seconds since the epoch */
+} opay_input_t;
+
+typedef enum {
+    OPAY_STEP_RESPOND = 0,
+    OPAY_STEP_FETCH
+} opay_step_e;
+
+typedef enum {
+    OPAY_TARGET_INVOICE = 0,
+    OPAY_TARGET_SHIPPING,
+    OPAY_TARGET_PROCESSOR,
+    OPAY_TARGET_NOTIFY
+} opay_target_e;
+
+typedef enum {
+    OPAY_LOG_NONE = 0,
+    OPAY_LOG_INFO,
+    OPAY_LOG_ERROR
+} opay_log_e;
+
+typedef struct {
+    opay_target_e  target;
+    int            post;            /* 0: GET, 1: POST with body */
+    opay_str_t     body;
+    opay_str_t     content_type;
+    opay_str_t     idempotency_key; /* empty when not needed */
+} opay_fetch_t;
+
+typedef struct {
+    opay_step_e          kind;
+
+    /* OPAY_STEP_RESPOND */
+    int                  status;
+    opay_str_t           body;      /* JSON */
+    int                  www_authenticate;
+    opay_log_e           log_level;
+    opay_str_t           log_message;
+
+    /* OPAY_STEP_FETCH: run all, in any order or in parallel, then feed */
+    const opay_fetch_t  *fetches;
+    size_t               n_fetches;
+} opay_step_t;
+
+/* status of a fetch that produced no HTTP answer (subrequest failed) */
+#define OPAY_FETCH_FAILED  0
+
+typedef enum {
+    OPAY_VAR_EVENT = 0,
+    OPAY_VAR_SUB,
+    OPAY_VAR_SENDER,
+    OPAY_VAR_REQUEST_ID,
+    OPAY_VAR_RESULT,
+    OPAY_VAR_ERROR
+} opay_var_e;
+
+typedef struct opay_flow_s  opay_flow_t;
+
+/* NULL only when out of memory */
+opay_flow_t *opay_flow_start(const opay_conf_t *conf,
+    const opay_input_t *in) OPAY_NOEXCEPT;
+void opay_flow_free(opay_flow_t *flow) OPAY_NOEXCEPT;
+
+void opay_flow_next(opay_flow_t *flow, opay_step_t *step) OPAY_NOEXCEPT;
+void opay_flow_feed(opay_flow_t *flow, size_t index, int status,
+    opay_str_t body) OPAY_NOEXCEPT;
+
+/* 1 and *out set if the variable has a value */
+int opay_flow_var(const opay_flow_t *flow, opay_var_e var,
+    opay_str_t *out) OPAY_NOEXCEPT;
+/* top-level string or number field NAME of productContext */
+int opay_flow_ctx(const opay_flow_t *flow, opay_str_t name,
+    opay_str_t *out) OPAY_NOEXCEPT;
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPAY_H */
