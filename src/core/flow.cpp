@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "ascii.h"
 #include "jwt.h"
 #include "payment_request.h"
 
@@ -24,12 +25,7 @@ bool is_json_media_type(std::string_view ct) {
     auto semi = ct.find(';');
     std::string_view type = ct.substr(0, semi);
     while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-    constexpr std::string_view kJson = "application/json";
-    return type.size() == kJson.size() &&
-           std::equal(type.begin(), type.end(), kJson.begin(), [](char a,
-                                                                  char b) {
-               return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
+    return iequals(type, "application/json");
 }
 
 }  // namespace
@@ -228,9 +224,16 @@ std::optional<std::string_view> Flow::variable(opay_var_e var) const {
 std::optional<std::string_view> Flow::context_field(
     std::string_view name) const {
     if (product_context_ == nullptr) return std::nullopt;
-    const json::Value* v = json::member(*product_context_, name);
-    if (v == nullptr) return std::nullopt;
-    return json::scalar_text(*v);
+    if (const json::Value* v = json::member(*product_context_, name)) {
+        return json::scalar_text(*v);
+    }
+    // nginx lower-cases variable names: $opay_ctx_invoiceid must find
+    // "invoiceId".
+    for (const auto& m : product_context_->GetObject()) {
+        std::string_view key(m.name.GetString(), m.name.GetStringLength());
+        if (iequals(key, name)) return json::scalar_text(m.value);
+    }
+    return std::nullopt;
 }
 
 }  // namespace opay

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <memory>
 
+#include "ascii.h"
 #include "base64url.h"
 #include "json.h"
 
@@ -14,14 +15,6 @@ namespace {
 struct MdCtxFree {
     void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // NumericDate (RFC 7519): a non-negative JSON number; the fraction, if
 // any, is dropped. Read from the exact source text, never via a double.
