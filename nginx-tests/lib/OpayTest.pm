@@ -1,0 +1,384 @@
+package OpayTest;
+
+# A small harness in the spirit of nginx-tests: each test file writes its
+# nginx.conf, the harness starts the real nginx binary (with the module
+# built in, or Debian's nginx loading the dynamic module) on free loopback
+# ports, runs real backend processes, and checks the error log at the end.
+#
+# Environment: TEST_NGINX_BINARY (required), TEST_NGINX_MODULE (path of the
+# dynamic module to load_module, if any), TEST_NGINX_LEAVE (keep temp dir).
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Test::More;
+use Time::HiRes qw(sleep time);
+use Crypt::JWT qw(encode_jwt);
+use Crypt::PK::RSA;
+
+my $JSON = JSON::PP->new->canonical->allow_nonref;
+
+our @EXPORT_OK = qw(free_port json_decode json_encode loadentity_body
+                    reference_invoice json_response PAY_METHOD);
+
+use constant PAY_METHOD => 'https://pay.microsoft.com/microsoftpay';
+
+# The PaymentRequest webhook's loadentity call, as the reference shows it.
+sub loadentity_body {
+    my (%ctx) = @_;
+    %ctx = (invoiceId => '12345') if !%ctx;
+    return { methodData => [ { supportedMethods => PAY_METHOD,
+        data => { productContext => \%ctx, event => 'loadentity' } } ] };
+}
+
+# The invoice of the reference's loadentity example, in the backend
+# contract's wrapped shape.
+sub reference_invoice {
+    return {
+        entity => {
+            '@type' => 'Invoice', '@context' => 'http://schema.org',
+            identifier => '12345', url => 'https://contoso.com/invoice',
+            broker => { '@type' => 'LocalBusiness', name => 'Contoso' },
+            paymentDueDate => '2019-01-31T00:00:00',
+            paymentStatus => 'PaymentDue',
+            totalPaymentDue => { '@type' => 'PriceSpecification',
+                                 price => 10, priceCurrency => 'USD' },
+        },
+        displayItems => [
+            { label => 'Large Widget',
+              amount => { currency => 'USD', value => '7.00' } },
+            { label => 'Small Widget',
+              amount => { currency => 'USD', value => '3.00' } },
+        ],
+    };
+}
+
+# A backend answer: [status, headers, body] with a JSON body.
+sub json_response {
+    my ($status, $body) = @_;
+    return [ $status, { 'Content-Type' => 'application/json' },
+             ref $body ? $JSON->encode($body) : $body ];
+}
+
+
+sub json_decode { my $v = eval { $JSON->decode($_[0]) }; return $v; }
+sub json_encode { return $JSON->encode($_[0]); }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+        or die "cannot find a free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub new {
+    my ($class, %args) = @_;
+    my $self = bless {
+        dir      => tempdir('opay-test-XXXXXX', TMPDIR => 1,
+                            CLEANUP => !$ENV{TEST_NGINX_LEAVE}),
+        binary   => $ENV{TEST_NGINX_BINARY}
+                    || die("TEST_NGINX_BINARY is not set\n"),
+        module   => $ENV{TEST_NGINX_MODULE},
+        ports    => {},
+        children => [],
+        %args,
+    }, $class;
+    chmod 0755, $self->{dir};
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+# port('http'), port('backend'): a free port per name, stable per test.
+sub port {
+    my ($self, $name) = @_;
+    $self->{ports}{$name} //= free_port();
+    return $self->{ports}{$name};
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{dir}/$name";
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $content;
+    close $fh;
+    chmod 0644, $path;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open my $fh, '<', $path or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# A fresh RSA key: returns { kid, pem (private), jwk (public hash) }.
+sub make_key {
+    my ($self, $kid, $bits) = @_;
+    my $pk = Crypt::PK::RSA->new;
+    $pk->generate_key(($bits // 2048) / 8);
+    my $jwk = $JSON->decode($pk->export_key_jwk('public'));
+    $jwk->{kid} = $kid;
+    $jwk->{use} = 'sig';
+    $jwk->{alg} = 'RS256';
+    return { kid => $kid, pk => $pk, jwk => $jwk,
+             public_pem => $pk->export_key_pem('public') };
+}
+
+sub write_jwks {
+    my ($self, $name, @keys) = @_;
+    return $self->write_file($name,
+        $JSON->encode({ keys => [ map { $_->{jwk} } @keys ] }));
+}
+
+# An RS256 token with sensible claims; %claims override or add to them
+# (undef deletes). %opt: header => {...} extra header fields.
+sub token {
+    my ($self, $key, %args) = @_;
+    my $now = time;
+    my %claims = (
+        iss   => 'https://substrate.office.com/sts/',
+        aud   => 'merchant-0001',
+        appid => '48af08dc-f6d2-435f-b2a7-069abd99c086',
+        sub   => 'payer@example.com',
+        sender => 'billing@contoso.com',
+        ver   => 'STI.ExternalAccessToken.V1',
+        iat   => int($now),
+        nbf   => int($now),
+        exp   => int($now) + 3600,
+    );
+    my $over = $args{claims} || {};
+    for my $k (keys %$over) {
+        if (defined $over->{$k}) { $claims{$k} = $over->{$k} }
+        else { delete $claims{$k} }
+    }
+    return encode_jwt(payload => \%claims, key => $key->{pk}, alg => 'RS256',
+                      extra_headers => { kid => $key->{kid},
+                                         %{ $args{header} || {} } });
+}
+
+sub main_conf {
+    my ($self, %opt) = @_;
+    my $dir = $self->{dir};
+    my $conf = '';
+    $conf .= "load_module $self->{module};\n" if $self->{module};
+    $conf .= "user root;\n" if $> == 0;
+    $conf .= "daemon off;\n";
+    $conf .= "worker_processes " . ($opt{workers} // 1) . ";\n";
+    $conf .= "pid $dir/nginx.pid;\n";
+    $conf .= "error_log $dir/error.log debug;\n";
+    $conf .= "events { worker_connections 1024; }\n";
+    return $conf;
+}
+
+sub http_conf_prefix {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    return join '', map { "    ${_}_temp_path $dir/${_}_temp;\n" }
+        qw(client_body proxy fastcgi uwsgi scgi);
+}
+
+# Writes nginx.conf from an http{} body. %%PORT_name%% and %%DIR%% are
+# replaced.
+sub write_conf {
+    my ($self, $http, %opt) = @_;
+    $http =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
+    $http =~ s/%%DIR%%/$self->{dir}/g;
+    my $conf = $self->main_conf(%opt)
+        . "http {\n" . $self->http_conf_prefix
+        . "    access_log $self->{dir}/access.log;\n"
+        . $http . "}\n";
+    return $self->write_file('nginx.conf', $conf);
+}
+
+# nginx -t: returns (exit code, output).
+sub test_conf {
+    my ($self) = @_;
+    my $cmd = "$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf"
+            . " -e $self->{dir}/error.log -t 2>&1";
+    my $out = `$cmd`;
+    return ($? >> 8, $out);
+}
+
+sub run {
+    my ($self, %opt) = @_;
+    my ($rc, $out) = $self->test_conf;
+    die "nginx -t failed:\n$out" if $rc != 0;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec $self->{binary}, '-p', "$self->{dir}/",
+            '-c', "$self->{dir}/nginx.conf", '-e', "$self->{dir}/error.log";
+        die "exec: $!";
+    }
+    $self->{nginx_pid} = $pid;
+    my $port = $opt{port} // $self->port('http');
+    $self->wait_port($port) or die "nginx did not start:\n"
+        . $self->read_file('error.log');
+    return $self;
+}
+
+sub wait_port {
+    my ($self, $port) = @_;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Proto => 'tcp');
+        return 1 if $s;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub reload {
+    my ($self) = @_;
+    kill 'HUP', $self->{nginx_pid};
+}
+
+sub stop {
+    my ($self) = @_;
+    if (my $pid = delete $self->{nginx_pid}) {
+        kill 'QUIT', $pid;
+        my $deadline = time + 10;
+        while (time < $deadline) {
+            last if waitpid($pid, WNOHANG) == $pid;
+            sleep 0.05;
+        }
+        kill 'KILL', $pid if kill 0, $pid;
+        waitpid($pid, 0);
+    }
+    for my $c (@{ $self->{children} }) {
+        kill 'KILL', -$c;
+        waitpid($c, 0);
+    }
+    $self->{children} = [];
+}
+
+# Starts a backend: a real HTTP/1.1 server process on loopback. The
+# handler gets { method, path, headers (lower-case keys), body } and
+# returns [status, { headers }, body], or 'hang' to never answer. Each
+# request is logged (one JSON line) to backend-NAME.log.
+sub backend {
+    my ($self, $name, $handler) = @_;
+    my $port = $self->port($name);
+    my $log = "$self->{dir}/backend-$name.log";
+    my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $port, Proto => 'tcp', Listen => 64, ReuseAddr => 1)
+        or die "backend $name: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        # own process group, and off the TAP pipe, so that stop() can kill
+        # hanging request handlers and prove never waits for them
+        setpgrp(0, 0);
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        $SIG{CHLD} = 'IGNORE';
+        while (my $c = $server->accept) {
+            my $kid = fork;
+            if (defined $kid && $kid == 0) {
+                serve_one($c, $handler, $log);
+                exit 0;
+            }
+            close $c;
+        }
+        exit 0;
+    }
+    close $server;
+    push @{ $self->{children} }, $pid;
+    return $port;
+}
+
+sub serve_one {
+    my ($c, $handler, $log) = @_;
+    local $/ = "\r\n";
+    my $line = <$c> // return;
+    my ($method, $path) = $line =~ m{^(\S+)\s+(\S+)};
+    my %h;
+    while (my $l = <$c>) {
+        last if $l eq "\r\n";
+        $l =~ s/\r\n$//;
+        my ($k, $v) = split /:\s*/, $l, 2;
+        $h{lc $k} = $v;
+    }
+    my $body = '';
+    if (my $len = $h{'content-length'}) {
+        read($c, $body, $len);
+    }
+    my $req = { method => $method, path => $path, headers => \%h,
+                body => $body };
+    if (open my $fh, '>>', $log) {
+        print $fh $JSON->encode($req), "\n";
+        close $fh;
+    }
+    my $res = $handler->($req);
+    if (!ref $res && $res eq 'hang') {
+        sleep 60;
+        return;
+    }
+    my ($status, $headers, $content) = @$res;
+    $headers->{'Content-Length'} = length $content;
+    $headers->{'Connection'} = 'close';
+    print $c "HTTP/1.1 $status X\r\n",
+        (map { "$_: $headers->{$_}\r\n" } sort keys %$headers),
+        "\r\n", $content;
+    close $c;
+}
+
+sub backend_requests {
+    my ($self, $name) = @_;
+    my $text = $self->read_file("backend-$name.log");
+    return [ map { $JSON->decode($_) } grep { length } split /\n/, $text ];
+}
+
+# POST (or %opt method) to the test nginx. Returns HTTP::Tiny's response
+# with ->{json} decoded when the body is JSON.
+sub request {
+    my ($self, $path, %opt) = @_;
+    my $port = $opt{port} // $self->port('http');
+    my $method = $opt{method} // 'POST';
+    my %headers = %{ $opt{headers} || {} };
+    if (defined $opt{token}) {
+        $headers{Authorization} = "Bearer $opt{token}";
+    }
+    $headers{'Content-Type'} //= 'application/json'
+        if !exists $opt{content_type};
+    $headers{'Content-Type'} = $opt{content_type}
+        if defined $opt{content_type};
+    my $body = $opt{body};
+    $body = $JSON->encode($body) if ref $body;
+    my $http = HTTP::Tiny->new(timeout => $opt{timeout} // 20);
+    my $res = $http->request($method, "http://127.0.0.1:$port$path", {
+        headers => \%headers,
+        (defined $body ? (content => $body) : ()),
+    });
+    $res->{json} = json_decode($res->{content})
+        if ($res->{headers}{'content-type'} // '') =~ m{application/json};
+    return $res;
+}
+
+# The error log holds nothing at [alert] or worse, and no worker died.
+sub check_error_log {
+    my ($self) = @_;
+    my $log = $self->read_file('error.log');
+    my @bad = grep { /\[(alert|crit|emerg)\]|exited on signal|AddressSanitizer/ }
+        split /\n/, $log;
+    ok(!@bad, 'error log has nothing at [alert] or worse, no worker died')
+        or diag(join "\n", @bad);
+}
+
+sub error_log { $_[0]->read_file('error.log') }
+
+sub DESTROY {
+    my ($self) = @_;
+    $self->stop;
+}
+
+1;
