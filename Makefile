@@ -21,7 +21,7 @@ else
 NGINX_SRC_DIR := $(abspath $(NGINX_SRC))
 endif
 
-NGINX_CONFIGURE := --with-compat --with-http_ssl_module --with-threads \
+NGINX_CONFIGURE := --with-compat --with-http_ssl_module --with-threads --with-debug \
                    --prefix=$(BUILD)/nginx
 STATIC_DIR := $(BUILD)/nginx-static
 DYNAMIC_DIR := $(BUILD)/nginx-dynamic

@@ -176,7 +176,9 @@ sub main_conf {
     $conf .= "daemon off;\n";
     $conf .= "worker_processes " . ($opt{workers} // 1) . ";\n";
     $conf .= "pid $dir/nginx.pid;\n";
-    $conf .= "error_log $dir/error.log debug;\n";
+    # info, not debug: nginx itself logs request headers at debug level
+    $conf .= "error_log $dir/error.log "
+        . ($ENV{TEST_NGINX_DEBUG} ? "debug" : "info") . ";\n";
     $conf .= "events { worker_connections 1024; }\n";
     return $conf;
 }
@@ -353,7 +355,7 @@ sub request {
     $headers{'Content-Type'} = $opt{content_type}
         if defined $opt{content_type};
     my $body = $opt{body};
-    $body = $JSON->encode($body) if ref $body;
+    $body = $JSON->encode($body) if ref $body && ref $body ne 'CODE';
     my $http = HTTP::Tiny->new(timeout => $opt{timeout} // 20);
     my $res = $http->request($method, "http://127.0.0.1:$port$path", {
         headers => \%headers,

@@ -686,7 +686,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     body.data = NULL;
     body.len = 0;
 
-    if (rc == NGX_ERROR || sr->connection->error) {
+    if (rc == NGX_ERROR) {
         status = OPAY_FETCH_FAILED;
 
     } else if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -706,6 +706,19 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     ctx->pending--;
     opay_flow_feed(ctx->flow, f->index, status, body);
+
+    /*
+     * NGX_ERROR from an in-memory subrequest ("too big subrequest
+     * response") marks the shared client connection as failed and would
+     * terminate the main request.  While fetches run nothing is written to
+     * the client, so the flag can only come from the subrequest's own
+     * filters: clear it and let the core answer with a clear 502.
+     */
+
+    if (rc == NGX_ERROR) {
+        sr->connection->error = 0;
+        return NGX_OK;
+    }
 
     return rc;
 }
