@@ -671,6 +671,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_http_opay_fetch_t  *f = data;
 
     int                   status;
+    ngx_uint_t            failed;
     opay_str_t            body;
     ngx_http_opay_ctx_t  *ctx;
 
@@ -686,7 +687,9 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     body.data = NULL;
     body.len = 0;
 
-    if (rc == NGX_ERROR) {
+    failed = (rc == NGX_ERROR || sr->connection->error);
+
+    if (failed) {
         status = OPAY_FETCH_FAILED;
 
     } else if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -715,7 +718,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
      * filters: clear it and let the core answer with a clear 502.
      */
 
-    if (rc == NGX_ERROR) {
+    if (failed) {
         sr->connection->error = 0;
         return NGX_OK;
     }
