@@ -97,6 +97,9 @@ sub new {
 
 sub dir { $_[0]{dir} }
 
+# nginx's prefix (-p): the temp dir, unless new(prefix => ...) says else.
+sub prefix { $_[0]{prefix} // "$_[0]{dir}/" }
+
 # port('http'), port('backend'): a free port per name, stable per test.
 sub port {
     my ($self, $name) = @_;
@@ -206,7 +209,8 @@ sub write_conf {
 # nginx -t: returns (exit code, output).
 sub test_conf {
     my ($self) = @_;
-    my $cmd = "$self->{binary} -p $self->{dir}/ -c $self->{dir}/nginx.conf"
+    my $cmd = "$self->{binary} -p " . $self->prefix
+            . " -c $self->{dir}/nginx.conf"
             . " -e $self->{dir}/error.log -t 2>&1";
     my $out = `$cmd`;
     return ($? >> 8, $out);
@@ -218,7 +222,7 @@ sub run {
     die "nginx -t failed:\n$out" if $rc != 0;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec $self->{binary}, '-p', "$self->{dir}/",
+        exec $self->{binary}, '-p', $self->prefix,
             '-c', "$self->{dir}/nginx.conf", '-e', "$self->{dir}/error.log";
         die "exec: $!";
     }

@@ -1,0 +1,60 @@
+# conf-examples/quickstart.conf, as `make run` starts it (repository as the
+# prefix), on a free port: the documented curl call gets the loadentity
+# answer, with a token minted by `opay mint-token` as make run does.
+
+use strict;
+use warnings;
+use Test::More;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use OpayTest qw(loadentity_body);
+
+my $root = abs_path(dirname(__FILE__) . '/..');
+my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
+
+my $t = OpayTest->new(prefix => "$root/");
+my $dir = $t->dir;
+mkdir "$dir/tmp";
+my $port = $t->port('http');
+
+open my $fh, '<', "$root/conf-examples/quickstart.conf" or die $!;
+my $conf = do { local $/; <$fh> };
+close $fh;
+like($conf, qr/listen\s+127\.0\.0\.1:8080;/, 'quickstart listens on 8080');
+$conf =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
+$conf =~ s{build/run/}{$dir/}g;
+$conf =~ s{(opay_jwks_file\s+)(demo-only-jwks\.json)}{$1$root/conf-examples/$2};
+$conf = "daemon off;\n" . $conf;
+$conf = "user root;\n" . $conf if $> == 0;
+$conf = "load_module $ENV{TEST_NGINX_MODULE};\n" . $conf
+    if $ENV{TEST_NGINX_MODULE};
+$t->write_file('nginx.conf', $conf);
+$t->run;
+
+my ($merchant) = $conf =~ /opay_merchant_id\s+(\S+);/;
+my $token = `$opay mint-token --key $root/conf-examples/demo-only-key.pem --kid demo-only --claim aud=$merchant --claim sub=payer\@example.com`;
+chomp $token;
+ok(length $token, 'opay mint-token made a token');
+
+my $verify = `$opay verify-token --jwks $root/conf-examples/demo-only-jwks.json --audience $merchant $token`;
+is($? >> 8, 0, 'opay verify-token accepts it');
+like($verify, qr/"ok":true/, 'verify-token report says ok');
+
+my $r = $t->request('/opay/payment-request', token => $token,
+                    body => loadentity_body(invoiceId => '12345'));
+is($r->{status}, 200, 'quickstart answers loadentity');
+is($r->{json}{details}{total}{amount}{value}, '10.00', 'invoice 12345 total');
+is($r->{json}{methodData}[0]{data}{mode}, 'TEST', 'quickstart is in test mode');
+is(scalar @{ $r->{json}{details}{displayItems} }, 2, 'two display items');
+
+$r = $t->request('/opay/payment-request', token => $token,
+                 body => loadentity_body(invoiceId => '67890'));
+is($r->{json}{details}{total}{amount}{value}, '2500',
+   'invoice 67890 (bare schema.org, JPY)');
+
+$r = $t->request('/_invoices/12345.json', method => 'GET');
+is($r->{status}, 404, 'the embedded invoice backend is internal');
+
+$t->stop;
+$t->check_error_log;
+done_testing;
