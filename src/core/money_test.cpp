@@ -1,2 +1,102 @@
+#include "money.h"
+
 #include <gtest/gtest.h>
-TEST(X,Y){}
+
+namespace opay {
+namespace {
+
+Currency cur(const char* code) {
+    auto c = parse_currency(code);
+    EXPECT_TRUE(c) << code;
+    return c.value_or(Currency{});
+}
+
+TEST(Money, KnowsExponents) {
+    EXPECT_EQ(cur("USD").exponent, 2);
+    EXPECT_EQ(cur("EUR").exponent, 2);
+    EXPECT_EQ(cur("JPY").exponent, 0);
+    EXPECT_EQ(cur("KRW").exponent, 0);
+    EXPECT_EQ(cur("BHD").exponent, 3);
+    EXPECT_EQ(cur("KWD").exponent, 3);
+    EXPECT_EQ(cur("CLF").exponent, 4);
+}
+
+TEST(Money, CurrencyCodesAnyCaseUpperCasedOnOutput) {
+    EXPECT_EQ(cur("usd").view(), "USD");
+    EXPECT_EQ(cur("uSd").view(), "USD");
+    EXPECT_FALSE(parse_currency("US"));
+    EXPECT_FALSE(parse_currency("USDD"));
+    EXPECT_FALSE(parse_currency("U$D"));
+    EXPECT_FALSE(parse_currency("XYZ"));
+    EXPECT_FALSE(parse_currency("\xc3\xa9UR"));
+}
+
+// The W3C valid decimal monetary value lists.
+TEST(Money, ValidDecimalValues) {
+    for (const char* v : {"0", "1", "10.00", "-1", "-0.5", "0.0001",
+                          "12345678901234567890123.456", "00.00"}) {
+        EXPECT_TRUE(is_valid_decimal(v)) << v;
+    }
+}
+
+TEST(Money, InvalidDecimalValues) {
+    for (const char* v : {"", "-", ".5", "5.", "+1", "1e3", " 1", "1 ",
+                          "$1", "1,00", "1.2.3", "--1", "0x10", "١"}) {
+        EXPECT_FALSE(is_valid_decimal(v)) << v;
+    }
+}
+
+TEST(Money, ParsesExactly) {
+    EXPECT_EQ(parse_money("10.00", cur("USD")).money->minor, 1000);
+    EXPECT_EQ(parse_money("10", cur("USD")).money->minor, 1000);
+    EXPECT_EQ(parse_money("0.1", cur("USD")).money->minor, 10);
+    EXPECT_EQ(parse_money("-3.07", cur("USD")).money->minor, -307);
+    EXPECT_EQ(parse_money("500", cur("JPY")).money->minor, 500);
+    EXPECT_EQ(parse_money("1.234", cur("BHD")).money->minor, 1234);
+    // extra zeros are exact, not rounding
+    EXPECT_EQ(parse_money("1.2300000", cur("USD")).money->minor, 123);
+}
+
+TEST(Money, NeverRounds) {
+    auto r = parse_money("10.005", cur("USD"));
+    EXPECT_FALSE(r.money);
+    EXPECT_EQ(r.error, MoneyError::kTooPrecise);
+    EXPECT_FALSE(parse_money("1.5", cur("JPY")).money);
+}
+
+TEST(Money, DetectsOverflow) {
+    auto max = parse_money("92233720368547758.07", cur("USD"));
+    ASSERT_TRUE(max.money);
+    EXPECT_EQ(max.money->minor, INT64_MAX);
+    auto over = parse_money("92233720368547758.08", cur("USD"));
+    EXPECT_FALSE(over.money);
+    EXPECT_EQ(over.error, MoneyError::kOverflow);
+    EXPECT_FALSE(parse_money("99999999999999999999999", cur("JPY")).money);
+    EXPECT_FALSE(checked_add(INT64_MAX, 1));
+    EXPECT_EQ(checked_add(-5, 3), -2);
+}
+
+TEST(Money, RefusesInvalidText) {
+    auto r = parse_money("1e3", cur("USD"));
+    EXPECT_FALSE(r.money);
+    EXPECT_EQ(r.error, MoneyError::kInvalidValue);
+}
+
+TEST(Money, Formats) {
+    EXPECT_EQ(format_value({1000, cur("USD")}), "10.00");
+    EXPECT_EQ(format_value({5, cur("USD")}), "0.05");
+    EXPECT_EQ(format_value({-5, cur("USD")}), "-0.05");
+    EXPECT_EQ(format_value({0, cur("USD")}), "0.00");
+    EXPECT_EQ(format_value({500, cur("JPY")}), "500");
+    EXPECT_EQ(format_value({1234, cur("BHD")}), "1.234");
+    EXPECT_EQ(format_value({INT64_MIN, cur("USD")}),
+              "-92233720368547758.08");
+    for (const char* v : {"0.00", "12.34", "-7.00", "92233720368547758.07"}) {
+        EXPECT_EQ(format_value(*parse_money(v, cur("USD")).money), v);
+        EXPECT_TRUE(is_valid_decimal(format_value(
+            *parse_money(v, cur("USD")).money)));
+    }
+}
+
+}  // namespace
+}  // namespace opay

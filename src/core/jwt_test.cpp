@@ -1,0 +1,355 @@
+#include "jwt.h"
+
+#include <cstdio>
+
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+
+#include "base64url.h"
+#include "test_util.h"
+
+namespace opay {
+namespace {
+
+using test::TestKey;
+
+constexpr int64_t kNow = 1700000000;
+
+const TestKey& key() {
+    static const TestKey k("k1");
+    return k;
+}
+
+KeySet keys_of(const std::string& jwks) {
+    auto r = load_jwks(jwks);
+    EXPECT_TRUE(std::holds_alternative<KeySet>(r));
+    return std::holds_alternative<KeySet>(r) ? std::get<KeySet>(r) : KeySet{};
+}
+
+TokenPolicy policy() {
+    TokenPolicy p;
+    p.issuer = "https://substrate.office.com/sts/";
+    p.audience = "merchant-1";
+    p.appid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
+    p.leeway = 300;
+    return p;
+}
+
+std::string claims(const std::string& extra = "") {
+    return "{\"iss\":\"https://substrate.office.com/sts/\","
+           "\"aud\":\"merchant-1\","
+           "\"appid\":\"48af08dc-f6d2-435f-b2a7-069abd99c086\","
+           "\"sub\":\"payer@example.com\",\"sender\":\"shop@example.com\","
+           "\"iat\":1700000000,\"nbf\":1700000000,\"exp\":1700003600" +
+           extra + "}";
+}
+
+// claims() with one member replaced (or removed when value is empty)
+std::string claims_with(const std::string& name, const std::string& value) {
+    std::string c = claims();
+    auto at = c.find("\"" + name + "\":");
+    auto end = c.find_first_of(",}", c.find(':', at) + 1);
+    if (c[c.find(':', at) + 1] == '"') {
+        end = c.find('"', c.find(':', at) + 2) + 1;
+    }
+    if (value.empty()) {
+        if (c[end] == ',') {
+            c.erase(at, end - at + 1);
+        } else {
+            c.erase(at - 1, end - at + 1);  // last member: drop the comma before
+        }
+    } else {
+        c.replace(at, end - at, "\"" + name + "\":" + value);
+    }
+    return c;
+}
+
+std::string reason(const std::string& token, TokenPolicy p = policy(),
+                   int64_t now = kNow) {
+    return verify_token(token, keys_of(key().jwks()), p, now).reason;
+}
+
+TEST(Jwt, AcceptsAGoodToken) {
+    auto r = verify_token(key().token(claims()), keys_of(key().jwks()),
+                          policy(), kNow);
+    EXPECT_TRUE(r.ok()) << r.reason;
+    EXPECT_EQ(r.sub, "payer@example.com");
+    EXPECT_EQ(r.sender, "shop@example.com");
+}
+
+TEST(Jwt, RefusesEveryOtherAlgorithm) {
+    for (const char* alg : {"none", "HS256", "RS384", "RS512", "PS256",
+                            "ES256", "rs256", "RS256 "}) {
+        std::string t = key().sign(
+            std::string("{\"alg\":\"") + alg + "\",\"kid\":\"k1\"}", claims());
+        EXPECT_EQ(reason(t), "bad_alg") << alg;
+    }
+    EXPECT_EQ(reason(key().sign("{\"kid\":\"k1\"}", claims())), "bad_alg");
+    EXPECT_EQ(reason(key().sign("{\"alg\":\"RS256\",\"kid\":\"k1\","
+                                "\"crit\":[\"exp\"]}",
+                                claims())),
+              "bad_alg");
+}
+
+TEST(Jwt, PicksTheKeyByKid) {
+    TestKey other("k2");
+    EXPECT_EQ(reason(other.token(claims())), "unknown_key");
+    TestKey impostor("k1");
+    EXPECT_EQ(reason(impostor.token(claims())), "bad_signature");
+    // no kid: only a key set of exactly one key will do
+    EXPECT_EQ(reason(key().sign("{\"alg\":\"RS256\"}", claims())), "");
+    std::string two = "{\"keys\":[" + key().jwk() + "," + other.jwk() + "]}";
+    EXPECT_EQ(verify_token(key().sign("{\"alg\":\"RS256\"}", claims()),
+                           keys_of(two), policy(), kNow)
+                  .reason,
+              "unknown_key");
+}
+
+TEST(Jwt, StrictParsing) {
+    std::string good = key().token(claims());
+    auto d1 = good.find('.');
+    auto d2 = good.rfind('.');
+    EXPECT_EQ(reason(good + "="), "malformed");
+    EXPECT_EQ(reason(good + ".x"), "malformed");
+    EXPECT_EQ(reason(good.substr(0, d2)), "malformed");
+    EXPECT_EQ(reason(" " + good), "malformed");
+    EXPECT_EQ(reason(base64url_encode("[1]") + good.substr(d1)), "malformed");
+    EXPECT_EQ(reason(key().sign("{\"alg\":\"RS256\",\"alg\":\"RS256\"}",
+                                claims())),
+              "malformed");
+    EXPECT_EQ(reason(key().token(claims("+\"aud\":\"x\"").replace(
+                  claims().size() - 1, 1, ",\"aud\":\"merchant-1\"}"))),
+              "malformed");
+    EXPECT_EQ(reason(key().token("\"just a string\"")), "malformed");
+}
+
+TEST(Jwt, RefusesATamperedPayload) {
+    std::string good = key().token(claims());
+    auto d1 = good.find('.');
+    auto d2 = good.rfind('.');
+    std::string evil = claims_with("sub", "\"mallory@example.com\"");
+    EXPECT_EQ(reason(good.substr(0, d1 + 1) + base64url_encode(evil) +
+                     good.substr(d2)),
+              "bad_signature");
+}
+
+TEST(Jwt, ChecksTimeWithLeeway) {
+    std::string t = key().token(claims());
+    EXPECT_EQ(reason(t, policy(), 1700003600 + 299), "");
+    EXPECT_EQ(reason(t, policy(), 1700003600 + 300), "expired");
+    EXPECT_EQ(reason(t, policy(), 1700000000 - 300), "");
+    EXPECT_EQ(reason(key().token(claims_with("nbf", "1700000301"))),
+              "not_yet_valid");
+    EXPECT_EQ(reason(key().token(claims_with("iat", "1700000301"))),
+              "issued_in_future");
+    EXPECT_EQ(reason(key().token(claims_with("exp", ""))), "missing_exp");
+    EXPECT_EQ(reason(key().token(claims_with("exp", "\"1700003600\""))),
+              "missing_exp");
+    EXPECT_EQ(reason(key().token(claims_with("exp", "1700003600.75"))), "");
+    EXPECT_EQ(reason(key().token(claims_with("nbf", "-1"))), "not_yet_valid");
+    TokenPolicy strict = policy();
+    strict.leeway = 0;
+    EXPECT_EQ(reason(t, strict, 1700003600), "expired");
+}
+
+TEST(Jwt, ChecksIssuerAudienceAppid) {
+    EXPECT_EQ(reason(key().token(claims_with(
+                  "iss", "\"https://substrate.office.com/sts\""))),
+              "bad_issuer");
+    EXPECT_EQ(reason(key().token(claims_with("iss", ""))), "bad_issuer");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "\"merchant-2\""))),
+              "bad_audience");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "[\"a\",\"merchant-1\"]"))),
+              "");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "[\"a\"]"))),
+              "bad_audience");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "7"))), "bad_audience");
+    EXPECT_EQ(reason(key().token(claims_with(
+                  "appid", "\"48AF08DC-F6D2-435F-B2A7-069ABD99C086\""))),
+              "");
+    EXPECT_EQ(reason(key().token(claims_with("appid", "\"other\""))),
+              "bad_appid");
+    EXPECT_EQ(reason(key().token(claims_with("appid", ""))), "bad_appid");
+    TokenPolicy no_appid = policy();
+    no_appid.appid.reset();
+    EXPECT_EQ(reason(key().token(claims_with("appid", "\"other\"")), no_appid),
+              "");
+}
+
+TEST(Jwt, ChecksAllowedSenders) {
+    TokenPolicy p = policy();
+    p.allowed_senders = {"Shop@Example.com", "other@example.com"};
+    EXPECT_EQ(reason(key().token(claims()), p), "");
+    EXPECT_EQ(reason(key().token(claims_with("sender", "\"x@example.com\"")), p),
+              "bad_sender");
+    EXPECT_EQ(reason(key().token(claims_with("sender", "")), p), "bad_sender");
+}
+
+TEST(Jwt, ReportsEveryCheck) {
+    auto r = verify_token(key().token(claims()), keys_of(key().jwks()),
+                          policy(), kNow);
+    std::vector<std::string> names;
+    for (const auto& c : r.checks) names.push_back(c.name);
+    for (const char* want : {"parse", "alg", "key", "signature", "iss", "aud",
+                             "appid", "exp", "nbf", "iat"}) {
+        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end())
+            << want;
+    }
+}
+
+TEST(Jwt, BearerHeader) {
+    EXPECT_EQ(bearer_token("Bearer abc"), "abc");
+    EXPECT_EQ(bearer_token("bearer  abc "), "abc");
+    EXPECT_FALSE(bearer_token("Basic abc"));
+    EXPECT_FALSE(bearer_token("Bearer"));
+    EXPECT_FALSE(bearer_token("Bearer "));
+    EXPECT_FALSE(bearer_token("Bearerabc"));
+}
+
+// RFC 7515 A.2 (RS256) with the clock injected; A.5 and A.1 refused.
+TEST(JwtVectors, Rfc7515) {
+    auto v = test::load_json("jose/rfc7515_a2.json");
+    std::string jwk = test::to_json(v["jwk_private"]);
+    auto set = keys_of("{\"keys\":[" + jwk + "]}");
+    TokenPolicy p;
+    p.issuer = "joe";
+    p.audience = "x";
+    p.signature_only = true;
+    std::string compact = v["compact"].GetString();
+    EXPECT_TRUE(verify_token(compact, set, p, 1300819000).ok());
+    p.signature_only = false;
+    auto full = verify_token(compact, set, p, 1300819000);
+    EXPECT_EQ(full.reason, "bad_audience");  // it has no aud claim
+    // exp is checked against the injected clock
+    p.audience = "";
+    EXPECT_EQ(verify_token(compact, set, p, 1300819380 + 300).reason,
+              "bad_audience");
+    p.signature_only = true;
+    EXPECT_EQ(verify_token(
+                  v["a5_unsecured_alg_none_compact_MUST_REJECT"].GetString(),
+                  set, p, 1300819000)
+                  .reason,
+              "bad_alg");
+    EXPECT_EQ(
+        verify_token(
+            v["a1_hs256_compact_MUST_REJECT_for_RS256_verifier"].GetString(),
+            set, p, 1300819000)
+            .reason,
+        "bad_alg");
+}
+
+TEST(JwtVectors, Rfc7520Section41) {
+    auto v = test::load_json("jose/rfc7520_4_1_rsa_v15_signature.json");
+    std::string jwk = test::to_json(v["input"]["key"]);
+    auto set = keys_of("{\"keys\":[" + jwk + "]}");
+    TokenPolicy p;
+    p.signature_only = true;
+    std::string compact = v["output"]["compact"].GetString();
+    EXPECT_TRUE(verify_token(compact, set, p, kNow).ok());
+    compact[compact.size() - 5] ^= 1;
+    EXPECT_FALSE(verify_token(compact, set, p, kNow).ok());
+}
+
+std::string alg_of(const std::string& jws) {
+    auto header = base64url_decode(jws.substr(0, jws.find('.')));
+    if (!header) return "";
+    rapidjson::Document d;
+    d.Parse(header->c_str());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("alg") ||
+        !d["alg"].IsString()) {
+        return "";
+    }
+    return d["alg"].GetString();
+}
+
+// Every JWS vector: only RS256 tokens that Wycheproof calls valid, checked
+// with a key that is an RS256 signature key, may pass.
+void run_jws_file(const char* file, int& checked, int& passed) {
+    auto doc = test::load_json(file);
+    for (const auto& group : doc["testGroups"].GetArray()) {
+        std::string keys_json;
+        if (group.HasMember("public")) {
+            const auto& pub = group["public"];
+            std::string text = pub.IsString() ? pub.GetString()
+                                              : test::to_json(pub);
+            rapidjson::Document parsed;
+            parsed.Parse(text.c_str());
+            keys_json = parsed.HasMember("keys") ? text
+                                                 : "{\"keys\":[" + text + "]}";
+        }
+        auto loaded = load_jwks(keys_json);
+        const KeySet* set = std::get_if<KeySet>(&loaded);
+        TokenPolicy p;
+        p.signature_only = true;
+        for (const auto& t : group["tests"].GetArray()) {
+            std::string jws = t["jws"].GetString();
+            std::string result = t["result"].GetString();
+            bool expected = result == "valid" && set != nullptr &&
+                            alg_of(jws) == "RS256";
+            bool got = set != nullptr && verify_token(jws, *set, p, kNow).ok();
+            ++checked;
+            passed += got;
+            if (result == "acceptable") continue;
+            EXPECT_EQ(got, expected)
+                << file << " tcId " << test::to_json(t["tcId"]) << " ("
+                << t["comment"].GetString() << ", group "
+                << (group.HasMember("comment") ? group["comment"].GetString()
+                                               : "")
+                << ")";
+        }
+    }
+}
+
+TEST(JwtVectors, WycheproofJws) {
+    int checked = 0;
+    int passed = 0;
+    run_jws_file("wycheproof/json_web_signature_test.json", checked, passed);
+    run_jws_file("wycheproof/json_web_key_test.json", checked, passed);
+    std::printf("[ vectors  ] Wycheproof JWS/JWK: %d checked, %d accepted\n",
+                checked, passed);
+    EXPECT_GE(checked, 400);
+    EXPECT_GT(passed, 0);
+}
+
+TEST(JwtVectors, WycheproofRsaPkcs1Sha256) {
+    auto doc = test::load_json("wycheproof/rsa_signature_2048_sha256_test.json");
+    int checked = 0;
+    int acceptable = 0;
+    for (const auto& group : doc["testGroups"].GetArray()) {
+        std::string pem = group["publicKeyPem"].GetString();
+        BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        EVP_PKEY* pkey = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+        BIO_free(bio);
+        ASSERT_NE(pkey, nullptr);
+        std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> owned(
+            pkey, EVP_PKEY_free);
+        for (const auto& t : group["tests"].GetArray()) {
+            auto unhex = [](const std::string& h) {
+                std::string out;
+                for (std::size_t i = 0; i + 1 < h.size(); i += 2) {
+                    out.push_back(static_cast<char>(
+                        std::stoi(h.substr(i, 2), nullptr, 16)));
+                }
+                return out;
+            };
+            std::string result = t["result"].GetString();
+            bool got = rsa_sha256_verify(pkey, unhex(t["msg"].GetString()),
+                                         unhex(t["sig"].GetString()));
+            ++checked;
+            if (result == "acceptable") {
+                ++acceptable;
+                continue;
+            }
+            EXPECT_EQ(got, result == "valid")
+                << "tcId " << t["tcId"].GetInt() << " "
+                << t["comment"].GetString();
+        }
+    }
+    std::printf("[ vectors  ] Wycheproof RSASSA-PKCS1-v1_5 SHA-256: %d checked"
+                " (%d acceptable)\n",
+                checked, acceptable);
+    EXPECT_EQ(checked, 259);
+}
+
+}  // namespace
+}  // namespace opay
