@@ -27,6 +27,12 @@ $t->write_conf(<<'EOF');
             opay_invoice_uri /_invoices/$opay_ctx_invoiceId;
         }
 
+        location = /senders {
+            opay_payment_request;
+            opay_invoice_uri /_invoices/$opay_ctx_invoiceId;
+            opay_allowed_senders billing@contoso.com accounts@contoso.com;
+        }
+
         location /_invoices/ {
             internal;
             proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
@@ -40,7 +46,7 @@ my $now = time;
 
 sub refused {
     my ($name, $reason, %req) = @_;
-    my $r = $t->request('/pay', body => $body, %req);
+    my $r = $t->request($req{path} // '/pay', body => $body, %req);
     is($r->{status}, 401, "$name: 401");
     is($r->{headers}{'www-authenticate'}, 'Bearer error="invalid_token"',
        "$name: WWW-Authenticate");
@@ -139,8 +145,17 @@ $r = $t->request('/pay', body => $body, token => $t->token($key, claims => {
     iat => $now - 3700, nbf => $now - 3700, exp => $now - 60 }));
 is($r->{status}, 200, 'expired a minute ago: within the 5m leeway');
 
+$r = $t->request('/senders', body => $body, token => $t->token($key,
+    claims => { aud => 'merchant-0001', sender => 'Billing@Contoso.com' }));
+is($r->{status}, 200, 'allowed sender (any case) accepted');
+refused('sender not allowed', 'bad_sender', path => '/senders',
+        token => $t->token($key, claims => { sender => 'evil@example.com' }));
+refused('no sender where senders are required', 'bad_sender',
+        path => '/senders', token => $t->token($key, claims => {
+            sender => undef }));
+
 my $backend = $t->backend_requests('invoice');
-is(scalar @$backend, 6, 'each accepted call fetched the invoice once');
+is(scalar @$backend, 7, 'each accepted call fetched the invoice once');
 ok(!grep({ exists $_->{headers}{authorization}
            || exists $_->{headers}{'action-authorization'} } @$backend),
    'the payer\'s bearer token is never passed to the backend');
