@@ -183,42 +183,39 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
     TokenResult result;
     Report report(result);
 
+    // Parsing is one check: three parts, strict base64url, JSON objects.
+    std::string parse_error;
     auto d1 = token.find('.');
     auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
-    bool three = d2 != std::string_view::npos &&
-                 token.find('.', d2 + 1) == std::string_view::npos;
-    if (!report.check("parse", three, three ? "three parts"
-                                            : "not three dot-separated parts",
-                      "malformed")) {
-        return result;
-    }
-    std::string_view h64 = token.substr(0, d1);
-    std::string_view p64 = token.substr(d1 + 1, d2 - d1 - 1);
-    std::string_view s64 = token.substr(d2 + 1);
-    auto header_text = base64url_decode(h64);
-    auto payload = base64url_decode(p64);
-    auto signature = base64url_decode(s64);
-    if (!report.check("parse", header_text && payload && signature,
-                      "parts must be unpadded base64url", "malformed")) {
-        return result;
-    }
+    std::optional<std::string> header_text, payload, signature;
     json::Document header;
-    auto herr = json::parse(*header_text, header);
-    if (!report.check("parse", !herr && header.IsObject(),
-                      herr ? "header: " + herr->reason
-                           : "header is a JSON object",
+    json::Document claims;
+    if (d2 == std::string_view::npos ||
+        token.find('.', d2 + 1) != std::string_view::npos) {
+        parse_error = "not three dot-separated parts";
+    } else {
+        header_text = base64url_decode(token.substr(0, d1));
+        payload = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+        signature = base64url_decode(token.substr(d2 + 1));
+        if (!header_text || !payload || !signature) {
+            parse_error = "parts must be unpadded base64url";
+        } else if (auto e = json::parse(*header_text, header)) {
+            parse_error = "header: " + e->reason;
+        } else if (!header.IsObject()) {
+            parse_error = "header is not a JSON object";
+        } else if (!policy.signature_only) {
+            if (auto pe = json::parse(*payload, claims)) {
+                parse_error = "payload: " + pe->reason;
+            } else if (!claims.IsObject()) {
+                parse_error = "payload is not a JSON object";
+            }
+        }
+    }
+    if (!report.check("parse", parse_error.empty(),
+                      parse_error.empty() ? "compact JWS, JSON header"
+                                          : parse_error,
                       "malformed")) {
         return result;
-    }
-    json::Document claims;
-    if (!policy.signature_only) {
-        auto perr = json::parse(*payload, claims);
-        if (!report.check("parse", !perr && claims.IsObject(),
-                          perr ? "payload: " + perr->reason
-                               : "payload is a JSON object",
-                          "malformed")) {
-            return result;
-        }
     }
 
     auto alg = json::string_member(header, "alg");

@@ -1,0 +1,111 @@
+// Benchmarks of the core's request path: token verification, the strict
+// JSON parser, and a whole loadentity call (token, payload, invoice,
+// answer). `make bench` runs them; results are CPU time per call.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "flow.h"
+#include "json.h"
+#include "jwt.h"
+#include "test_util.h"
+
+namespace {
+
+using opay::test::TestKey;
+
+constexpr int64_t kNow = 1700000000;
+constexpr const char* kClaims =
+    R"({"iss":"iss","aud":"m1","sub":"p@x","exp":1700003600})";
+constexpr const char* kLoad = R"({"methodData":[{
+    "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+    "data":{"productContext":{"invoiceId":"12345"},"event":"loadentity"}}]})";
+constexpr const char* kInvoice = R"({"entity":{"@type":"Invoice",
+    "@context":"http://schema.org","identifier":"12345",
+    "url":"https://contoso.com/invoice",
+    "broker":{"@type":"LocalBusiness","name":"Contoso"},
+    "paymentDueDate":"2019-01-31T00:00:00","paymentStatus":"PaymentDue",
+    "totalPaymentDue":{"@type":"PriceSpecification","price":10,
+                       "priceCurrency":"USD"}},
+    "displayItems":[
+      {"label":"Large Widget","amount":{"currency":"USD","value":"7.00"}},
+      {"label":"Small Widget","amount":{"currency":"USD","value":"3.00"}}]})";
+
+struct Fixture {
+    TestKey key{"k1"};
+    opay::Config config;
+    std::string bearer;
+
+    Fixture() {
+        config.keys = std::get<opay::KeySet>(opay::load_jwks(key.jwks()));
+        config.token.issuer = "iss";
+        config.token.audience = "m1";
+        config.networks = {"visa", "mastercard"};
+        config.types = {"credit"};
+        bearer = "Bearer " + key.token(kClaims);
+    }
+};
+
+const Fixture& fixture() {
+    static const Fixture f;
+    return f;
+}
+
+void BM_VerifyToken(benchmark::State& state) {
+    const Fixture& f = fixture();
+    std::string token = f.bearer.substr(7);
+    for (auto _ : state) {
+        auto r = opay::verify_token(token, f.config.keys, f.config.token, kNow);
+        benchmark::DoNotOptimize(r);
+    }
+}
+BENCHMARK(BM_VerifyToken);
+
+void BM_ParseJson64k(benchmark::State& state) {
+    std::string body = R"({"methodData":[],"pad":[)";
+    while (body.size() < 64 * 1024) body += R"({"a":"bcdefgh","n":12.5},)";
+    body += "1]}";
+    for (auto _ : state) {
+        opay::json::Document d;
+        benchmark::DoNotOptimize(opay::json::parse(body, d));
+    }
+    state.SetBytesProcessed(state.iterations() * body.size());
+}
+BENCHMARK(BM_ParseJson64k);
+
+void BM_LoadentityCall(benchmark::State& state) {
+    const Fixture& f = fixture();
+    opay::Input in;
+    in.method = "POST";
+    in.content_type = "application/json";
+    in.authorization = f.bearer;
+    in.body = kLoad;
+    in.now = kNow;
+    for (auto _ : state) {
+        opay::Flow flow(f.config, in);
+        flow.feed(0, 200, kInvoice);
+        benchmark::DoNotOptimize(flow.response().body.data());
+    }
+}
+BENCHMARK(BM_LoadentityCall);
+
+void BM_RefusedToken(benchmark::State& state) {
+    const Fixture& f = fixture();
+    std::string bad = f.bearer;
+    bad[bad.size() - 3] ^= 1;
+    opay::Input in;
+    in.method = "POST";
+    in.content_type = "application/json";
+    in.authorization = bad;
+    in.body = kLoad;
+    in.now = kNow;
+    for (auto _ : state) {
+        opay::Flow flow(f.config, in);
+        benchmark::DoNotOptimize(flow.response().status);
+    }
+}
+BENCHMARK(BM_RefusedToken);
+
+}  // namespace
+
+BENCHMARK_MAIN();
