@@ -48,11 +48,12 @@ $(BUILD)/debsrc/nginx-$(NGINX_VERSION)/configure: | deps
 	cd $(BUILD)/debsrc && apt-get source -q nginx
 	test -x $@
 
-$(STATIC_DIR)/Makefile: config config.make | $(NGINX_SRC_DIR)/configure
+# reconfigure when the set of core sources (the src/core directory) changes
+$(STATIC_DIR)/Makefile: config config.make src/core | $(NGINX_SRC_DIR)/configure
 	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
 	    --builddir=$(STATIC_DIR) --add-module=$(ROOT)
 
-$(DYNAMIC_DIR)/Makefile: config config.make | $(NGINX_SRC_DIR)/configure
+$(DYNAMIC_DIR)/Makefile: config config.make src/core | $(NGINX_SRC_DIR)/configure
 	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
 	    --builddir=$(DYNAMIC_DIR) --add-dynamic-module=$(ROOT)
 

@@ -123,7 +123,7 @@ fails('overflow', 502, 'backend_error', qr/invoice "O-1".*amount too large/);
 fails('any', 502, 'backend_error',
       qr/opay: invoice backend answered status 502/, path => '/down');
 fails('../../etc/passwd', 502, 'backend_error',
-      qr/opay: unsafe opay_invoice_uri/);
+      qr/opay: unsafe subrequest URI/);
 
 my $r = $t->request('/pay', token => $token,
                     body => loadentity_body(invoiceId => 'missing'));

@@ -70,6 +70,8 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     c.payer_name = (s.request_payer & OPAY_PAYER_NAME) != 0;
     c.payer_email = (s.request_payer & OPAY_PAYER_EMAIL) != 0;
     c.payer_phone = (s.request_payer & OPAY_PAYER_PHONE) != 0;
+    c.shipping = s.shipping != 0;
+    if (s.shipping_type.len != 0) c.shipping_type = to_string(s.shipping_type);
     return c;
 }
 

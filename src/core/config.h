@@ -24,6 +24,8 @@ struct Config {
     bool payer_name = false;
     bool payer_email = false;
     bool payer_phone = false;
+    bool shipping = false;
+    std::string shipping_type = "shipping";
 };
 
 struct ConfigError {

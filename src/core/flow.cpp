@@ -6,6 +6,7 @@
 #include "ascii.h"
 #include "jwt.h"
 #include "payment_request.h"
+#include "shipping.h"
 
 namespace opay {
 
@@ -118,17 +119,51 @@ void Flow::start_payment_request() {
         return invalid("methodData[0].data.productContext must be an object");
     }
     event_ = std::string(event->substr(0, 64));
-    if (*event == "loadentity") {
+    // shippingOption tells an option change apart: the reference's own
+    // example still says "shippingaddresschange" in that payload.
+    bool option_change = json::member(request_, "shippingOption") != nullptr;
+    if (*event == "loadentity" && !option_change) {
         ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}},
             Stage::kLoadInvoice);
         return;
     }
-    if (*event == "shippingaddresschange" || *event == "shippingoptionchange") {
-        refuse(400, "unsupported_event", "shipping events are not supported yet",
-               OPAY_LOG_INFO, "event " + event_ + " is not supported yet");
+    if (*event == "shippingaddresschange" || *event == "shippingoptionchange" ||
+        option_change) {
+        if (option_change) event_ = "shippingoptionchange";
+        start_shipping_event();
         return;
     }
     invalid("unknown event");
+}
+
+void Flow::start_shipping_event() {
+    auto invalid = [this](const std::string& what) {
+        refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
+               "invalid payload: " + what);
+    };
+    if (!config_.shipping) {
+        refuse(400, "unsupported_event", "shipping is not asked for here",
+               OPAY_LOG_INFO,
+               "event " + event_ + " but opay_shipping_uri is not set");
+        return;
+    }
+    const json::Value* address = json::member(request_, "shippingAddress");
+    if (address == nullptr) return invalid("shippingAddress is missing");
+    if (auto why = check_address(*address)) return invalid(*why);
+    if (event_ == "shippingoptionchange") {
+        auto option = json::string_member(request_, "shippingOption");
+        if (!option) return invalid("shippingOption must be a string");
+        chosen_option_ = std::string(*option);
+    }
+    const json::Value* details = json::object_member(request_, "details");
+    auto id = details ? json::string_member(*details, "id") : std::nullopt;
+    if (!id || id->empty()) return invalid("details.id must be a string");
+    invoice_id_ = std::string(*id);
+    ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}},
+         Fetch{OPAY_TARGET_SHIPPING, true,
+               shipping_request(invoice_id_, *product_context_, *address),
+               "application/json", {}}},
+        Stage::kShipping);
 }
 
 void Flow::feed(std::size_t index, int status, std::string_view body) {
@@ -144,6 +179,9 @@ void Flow::feed(std::size_t index, int status, std::string_view body) {
     switch (stage) {
     case Stage::kLoadInvoice:
         on_invoice(results_[0]);
+        break;
+    case Stage::kShipping:
+        on_shipping(results_[0], results_[1]);
         break;
     case Stage::kDone:
         break;
@@ -170,22 +208,74 @@ bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
     return true;
 }
 
-void Flow::on_invoice(const Result& r) {
+std::optional<Invoice> Flow::read_invoice(const Result& r) {
     if (r.status == 404) {
         refuse(404, "unknown_invoice", "no such invoice", OPAY_LOG_INFO,
                "invoice backend: no such invoice");
-        return;
+        return std::nullopt;
     }
-    if (refuse_backend_failure("invoice", r)) return;
+    if (refuse_backend_failure("invoice", r)) return std::nullopt;
     auto parsed = parse_invoice(r.body);
     if (auto* e = std::get_if<InvoiceError>(&parsed)) {
         refuse(502, "backend_error", "invoice backend gave an invalid invoice",
                OPAY_LOG_ERROR, e->message);
+        return std::nullopt;
+    }
+    request_id_ = std::get<Invoice>(parsed).identifier;
+    return std::move(std::get<Invoice>(parsed));
+}
+
+void Flow::on_invoice(const Result& r) {
+    auto invoice = read_invoice(r);
+    if (!invoice) return;
+    std::string answer = loadentity_answer(config_, *product_context_,
+                                           *invoice);
+    json::Document check;
+    if (!json::parse(answer, check)) {
+        if (auto broken = check_details(check["details"])) {
+            refuse(502, "backend_error", "invoice backend gave an invalid "
+                   "invoice", OPAY_LOG_ERROR, "invoice \"" +
+                   invoice->identifier + "\": answer would break a W3C "
+                   "rule: " + *broken);
+            return;
+        }
+    }
+    respond(200, std::move(answer));
+}
+
+void Flow::on_shipping(const Result& invoice_result, const Result& options) {
+    auto invoice = read_invoice(invoice_result);
+    if (!invoice) return;
+    std::string name = "invoice \"" + invoice->identifier + "\"";
+    if (invoice->identifier != invoice_id_) {
+        refuse(400, "invalid_payload", "details.id does not match the invoice",
+               OPAY_LOG_INFO, "invalid payload: details.id \"" +
+                                  invoice_id_.substr(0, 64) + "\" but " +
+                                  name);
         return;
     }
-    const Invoice& invoice = std::get<Invoice>(parsed);
-    request_id_ = invoice.identifier;
-    respond(200, loadentity_answer(config_, *product_context_, invoice));
+    if (invoice->request_shipping == false) {
+        refuse(400, "unsupported_event", "this invoice is not shipped",
+               OPAY_LOG_INFO, name + " does not ask for shipping");
+        return;
+    }
+    if (refuse_backend_failure("shipping", options)) return;
+    auto parsed = parse_shipping_options(options.body, invoice->total.currency);
+    if (auto* e = std::get_if<std::string>(&parsed)) {
+        refuse(502, "backend_error", "shipping backend gave invalid options",
+               OPAY_LOG_ERROR, "shipping backend for " + name + ": " + *e);
+        return;
+    }
+    ShippingAnswer answer =
+        shipping_answer(request_, event_, *invoice,
+                        std::get<ShippingOptions>(parsed), chosen_option_);
+    if (!answer.error.empty()) {
+        refuse(502, "backend_error", "shipping backend gave invalid options",
+               OPAY_LOG_ERROR, "shipping backend for " + name + ": " +
+                                   answer.error);
+        return;
+    }
+    respond(200, std::move(answer.body));
 }
 
 void Flow::ask(std::vector<Fetch> fetches, Stage next) {

@@ -63,10 +63,15 @@ class Flow {
         int status = 0;
         std::string body;
     };
-    enum class Stage { kDone, kLoadInvoice };
+    enum class Stage { kDone, kLoadInvoice, kShipping };
 
     void start_payment_request();
+    void start_shipping_event();
     void on_invoice(const Result& r);
+    void on_shipping(const Result& invoice, const Result& options);
+    // Reads the invoice backend's answer; on failure responds and returns
+    // nullopt.
+    std::optional<Invoice> read_invoice(const Result& r);
     // Fetch failed or answered other than 200: the refusal, else nullopt.
     bool refuse_backend_failure(const char* backend, const Result& r);
     void ask(std::vector<Fetch> fetches, Stage next);
@@ -83,6 +88,8 @@ class Flow {
     json::Document request_;
     const json::Value* product_context_ = nullptr;
     std::string event_;
+    std::string invoice_id_;                    // echoed details.id
+    std::optional<std::string> chosen_option_;  // echoed shippingOption
     std::string sub_;
     std::string sender_;
     std::string request_id_;

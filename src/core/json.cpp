@@ -199,6 +199,20 @@ const Value* array_member(const Value& obj, std::string_view name) {
     return v != nullptr && v->IsArray() ? v : nullptr;
 }
 
+Value* member(Value& obj, std::string_view name) {
+    return const_cast<Value*>(member(static_cast<const Value&>(obj), name));
+}
+
+Value* object_member(Value& obj, std::string_view name) {
+    Value* v = member(obj, name);
+    return v != nullptr && v->IsObject() ? v : nullptr;
+}
+
+Value* array_member(Value& obj, std::string_view name) {
+    Value* v = member(obj, name);
+    return v != nullptr && v->IsArray() ? v : nullptr;
+}
+
 std::optional<std::string_view> scalar_text(const Value& v) {
     if (!v.IsString()) return std::nullopt;
     if (is_number(v)) return number_text(v);

@@ -39,6 +39,10 @@ std::optional<std::string_view> string_member(const Value& obj,
                                               std::string_view name);
 const Value* object_member(const Value& obj, std::string_view name);
 const Value* array_member(const Value& obj, std::string_view name);
+// Mutable twins, for answers built by changing the incoming payload.
+Value* member(Value& obj, std::string_view name);
+Value* object_member(Value& obj, std::string_view name);
+Value* array_member(Value& obj, std::string_view name);
 // Plain text of a string or number value; nullopt for anything else.
 std::optional<std::string_view> scalar_text(const Value& v);
 

@@ -45,6 +45,8 @@ typedef struct {
     const opay_str_t  *types;
     size_t             n_types;
     unsigned           request_payer;   /* OPAY_PAYER_* bits */
+    int                shipping;        /* opay_shipping_uri is set */
+    opay_str_t         shipping_type;   /* shipping, delivery or pickup */
 } opay_settings_t;
 
 typedef struct opay_conf_s  opay_conf_t;

@@ -2,11 +2,14 @@
 // location's settings.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <variant>
 
 #include "config.h"
 #include "invoice.h"
 #include "json.h"
+#include "shipping.h"
 
 namespace opay {
 
@@ -14,6 +17,24 @@ namespace opay {
 std::string loadentity_answer(const Config& c,
                               const json::Value& product_context,
                               const Invoice& invoice);
+
+// A shipping event's answer: the incoming payload (request, changed in
+// place) updated with the options, total, Shipping line and entity price.
+// chosen_option is the echoed shippingOption of a shippingoptionchange.
+// Returns the answer, or the W3C rule the result would break.
+struct ShippingAnswer {
+    std::string body;
+    std::string error;  // non-empty: nothing may be sent
+};
+ShippingAnswer shipping_answer(json::Document& request,
+                               std::string_view event,
+                               const Invoice& invoice,
+                               const ShippingOptions& options,
+                               const std::optional<std::string>& chosen_option);
+
+// Checks what we own in an outgoing details object against the W3C rules;
+// returns the broken rule, or nullopt.
+std::optional<std::string> check_details(const json::Value& details);
 
 // {"currency": "USD", "value": "10.00"}
 json::Value amount_json(const Money& m, json::Allocator& a);

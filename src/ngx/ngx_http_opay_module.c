@@ -34,6 +34,8 @@ typedef struct {
     ngx_array_t               *types;
     ngx_uint_t                 request_payer;
     ngx_http_complex_value_t  *invoice_uri;
+    ngx_http_complex_value_t  *shipping_uri;
+    ngx_uint_t                 shipping_type;
     size_t                     max_body_size;
     opay_conf_t               *core;
 } ngx_http_opay_loc_conf_t;
@@ -67,8 +69,8 @@ static ngx_int_t ngx_http_opay_fetch(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_uint_t index);
 static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
     const opay_fetch_t *fetch, ngx_str_t *uri, ngx_str_t *args);
-static ngx_int_t ngx_http_opay_subrequest_headers(ngx_http_request_t *r,
-    ngx_http_request_t *sr);
+static ngx_int_t ngx_http_opay_subrequest_setup(ngx_http_request_t *r,
+    ngx_http_request_t *sr, const opay_fetch_t *fetch);
 static ngx_int_t ngx_http_opay_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_opay_resume(ngx_http_request_t *r);
@@ -101,6 +103,14 @@ static char *ngx_http_opay_request_payer(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_conf_enum_t  ngx_http_opay_modes[] = {
     { ngx_string("live"), 0 },
     { ngx_string("test"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_opay_shipping_types[] = {
+    { ngx_string("shipping"), 0 },
+    { ngx_string("delivery"), 1 },
+    { ngx_string("pickup"), 2 },
     { ngx_null_string, 0 }
 };
 
@@ -190,6 +200,20 @@ static ngx_command_t  ngx_http_opay_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_opay_loc_conf_t, invoice_uri),
       NULL },
+
+    { ngx_string("opay_shipping_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, shipping_uri),
+      NULL },
+
+    { ngx_string("opay_shipping_type"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, shipping_type),
+      &ngx_http_opay_shipping_types },
 
     { ngx_string("opay_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -543,14 +567,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    /* a GET without the payer's body; the core's POSTs come later */
-
-    sr->request_body = NULL;
-    sr->method = NGX_HTTP_GET;
-    ngx_str_set(&sr->method_name, "GET");
-    sr->header_only = 0;
-
-    return ngx_http_opay_subrequest_headers(r, sr);
+    return ngx_http_opay_subrequest_setup(r, sr, fetch);
 }
 
 
@@ -563,13 +580,26 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
 
-    if (fetch->target != OPAY_TARGET_INVOICE || olcf->invoice_uri == NULL) {
+    ngx_http_complex_value_t  *cv;
+
+    switch (fetch->target) {
+    case OPAY_TARGET_INVOICE:
+        cv = olcf->invoice_uri;
+        break;
+    case OPAY_TARGET_SHIPPING:
+        cv = olcf->shipping_uri;
+        break;
+    default:
+        cv = NULL;
+    }
+
+    if (cv == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "opay: no URI configured for this fetch");
         return NGX_ERROR;
     }
 
-    if (ngx_http_complex_value(r, olcf->invoice_uri, uri) != NGX_OK) {
+    if (ngx_http_complex_value(r, cv, uri) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -582,7 +612,7 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
         || ngx_http_parse_unsafe_uri(r, uri, args, &flags) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "opay: unsafe opay_invoice_uri \"%V\"", uri);
+                      "opay: unsafe subrequest URI \"%V\"", uri);
         return NGX_ERROR;
     }
 
@@ -591,17 +621,21 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
 
 
 /*
- * A subrequest shares the parent's headers: give it its own list without
- * the payer's bearer token and without the webhook body's headers.
+ * A subrequest shares the parent's headers and body: give it its own header
+ * list without the payer's bearer token and the webhook body's headers,
+ * and the core's method and body.
  */
 
 static ngx_int_t
-ngx_http_opay_subrequest_headers(ngx_http_request_t *r,
-    ngx_http_request_t *sr)
+ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
+    const opay_fetch_t *fetch)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *copy;
+    ngx_buf_t                *b;
+    ngx_uint_t                i;
+    ngx_chain_t              *cl;
+    ngx_list_part_t          *part;
+    ngx_table_elt_t          *h, *copy;
+    ngx_http_request_body_t  *rb;
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
                       sizeof(ngx_table_elt_t))
@@ -660,6 +694,46 @@ ngx_http_opay_subrequest_headers(ngx_http_request_t *r,
     sr->headers_in.transfer_encoding = NULL;
     sr->headers_in.content_length_n = -1;
     sr->headers_in.chunked = 0;
+    sr->request_body = NULL;
+    sr->header_only = 0;
+
+    if (!fetch->post) {
+        sr->method = NGX_HTTP_GET;
+        ngx_str_set(&sr->method_name, "GET");
+        return NGX_OK;
+    }
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Content-Type");
+    h->value.data = (u_char *) fetch->content_type.data;
+    h->value.len = fetch->content_type.len;
+    h->lowcase_key = (u_char *) "content-type";
+    sr->headers_in.content_type = h;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    b = ngx_create_temp_buf(r->pool, fetch->body.len ? fetch->body.len : 1);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (rb == NULL || b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, fetch->body.data, fetch->body.len);
+    b->last_buf = 1;
+    cl->buf = b;
+    cl->next = NULL;
+    rb->bufs = cl;
+    rb->buf = b;
+
+    sr->request_body = rb;
+    sr->headers_in.content_length_n = fetch->body.len;
 
     return NGX_OK;
 }
@@ -948,6 +1022,8 @@ ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
     conf->types = NGX_CONF_UNSET_PTR;
     conf->request_payer = NGX_CONF_UNSET_UINT;
     conf->invoice_uri = NGX_CONF_UNSET_PTR;
+    conf->shipping_uri = NGX_CONF_UNSET_PTR;
+    conf->shipping_type = NGX_CONF_UNSET_UINT;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
 
     return conf;
@@ -974,6 +1050,8 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->types, prev->types, NULL);
     ngx_conf_merge_uint_value(conf->request_payer, prev->request_payer, 0);
     ngx_conf_merge_ptr_value(conf->invoice_uri, prev->invoice_uri, NULL);
+    ngx_conf_merge_ptr_value(conf->shipping_uri, prev->shipping_uri, NULL);
+    ngx_conf_merge_uint_value(conf->shipping_type, prev->shipping_type, 0);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
 
@@ -1036,6 +1114,9 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     s.jwt_leeway = conf->jwt_leeway;
     s.test_mode = (int) conf->mode;
     s.request_payer = (unsigned) conf->request_payer;
+    s.shipping = (conf->shipping_uri != NULL);
+    ngx_http_opay_str(s.shipping_type,
+                      ngx_http_opay_shipping_types[conf->shipping_type].name);
 
     if (conf->allowed_senders) {
         s.allowed_senders = conf->allowed_senders->elts;
