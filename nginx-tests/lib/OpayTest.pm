@@ -89,6 +89,7 @@ sub new {
         module   => $ENV{TEST_NGINX_MODULE},
         ports    => {},
         children => [],
+        owner    => $$,
         %args,
     }, $class;
     chmod 0755, $self->{dir};
@@ -287,15 +288,16 @@ sub backend {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
         $SIG{CHLD} = 'IGNORE';
-        while (my $c = $server->accept) {
+        while (1) {
+            # accept() returns undef when a child's exit interrupts it
+            my $c = $server->accept or next;
             my $kid = fork;
             if (defined $kid && $kid == 0) {
                 serve_one($c, $handler, $log);
-                exit 0;
+                POSIX::_exit(0);    # no destructors: they belong to the test
             }
             close $c;
         }
-        exit 0;
     }
     close $server;
     push @{ $self->{children} }, $pid;
@@ -384,7 +386,7 @@ sub error_log { $_[0]->read_file('error.log') }
 
 sub DESTROY {
     my ($self) = @_;
-    $self->stop;
+    $self->stop if $$ == $self->{owner};
 }
 
 1;
