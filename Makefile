@@ -93,13 +93,17 @@ run: all
 	    --claim sub=payer@example.com --claim sender=billing@contoso.com); \
 	echo; \
 	echo "nginx with ngx_http_opay_module is listening on 127.0.0.1:8080"; \
-	echo "(error log: build/run/error.log). Ask it to load invoice 12345:"; \
+	echo "(error log: build/run/error.log). The PaymentRequest conversation of"; \
+	echo "the webhook reference, for invoice 12345 (10.00 USD):"; \
 	echo; \
+	echo "TOKEN=$$token"; \
+	echo; \
+	for event in loadentity shippingaddresschange shippingoptionchange; do \
 	echo "curl -s http://127.0.0.1:8080/opay/payment-request \\"; \
-	echo "  -H 'Content-Type: application/json' \\"; \
-	echo "  -H 'Authorization: Bearer $$token' \\"; \
-	echo "  -d '{\"methodData\":[{\"supportedMethods\":\"https://pay.microsoft.com/microsoftpay\",\"data\":{\"productContext\":{\"invoiceId\":\"12345\"},\"event\":\"loadentity\"}}]}'"; \
+	echo "  -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$TOKEN\" \\"; \
+	echo "  -d @conf-examples/requests/$$event.json"; \
 	echo; \
+	done; \
 	echo "The token is signed with the DEMO-ONLY key and expires in one hour."; \
 	echo "Stop the server with: make stop"
 

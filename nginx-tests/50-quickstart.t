@@ -52,6 +52,22 @@ $r = $t->request('/opay/payment-request', token => $token,
 is($r->{json}{details}{total}{amount}{value}, '2500',
    'invoice 67890 (bare schema.org, JPY)');
 
+# The conversation README and make run show: the reference's three calls.
+my %total;
+for my $event (qw(loadentity shippingaddresschange shippingoptionchange)) {
+    open my $rq, '<', "$root/conf-examples/requests/$event.json" or die $!;
+    my $body = do { local $/; <$rq> };
+    $r = $t->request('/opay/payment-request', token => $token, body => $body);
+    is($r->{status}, 200, "quickstart $event: 200");
+    is($r->{json}{methodData}[0]{data}{event}, $event, "answered as $event");
+    $total{$event} = $r->{json}{details}{total}{amount}{value};
+}
+is_deeply(\%total, { loadentity => '10.00', shippingaddresschange => '10.00',
+                     shippingoptionchange => '13.00' },
+          'quickstart conversation: 10.00, 10.00, then 13.00 with priority');
+is($r->{json}{details}{displayItems}[-1]{label}, 'Shipping',
+   'Shipping line added');
+
 $r = $t->request('/_invoices/12345.json', method => 'GET');
 is($r->{status}, 404, 'the embedded invoice backend is internal');
 
