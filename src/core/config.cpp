@@ -72,6 +72,12 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     c.payer_phone = (s.request_payer & OPAY_PAYER_PHONE) != 0;
     c.shipping = s.shipping != 0;
     if (s.shipping_type.len != 0) c.shipping_type = to_string(s.shipping_type);
+    c.processor = s.processor != 0;
+    c.notify = s.notify != 0;
+    c.journal = s.journal != 0;
+    if (s.success_message.len != 0) {
+        c.success_message = to_string(s.success_message);
+    }
     return c;
 }
 

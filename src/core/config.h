@@ -26,6 +26,10 @@ struct Config {
     bool payer_phone = false;
     bool shipping = false;
     std::string shipping_type = "shipping";
+    bool processor = false;
+    bool notify = false;
+    bool journal = false;
+    std::string success_message = "Thank you for your payment.";
 };
 
 struct ConfigError {

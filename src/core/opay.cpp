@@ -100,6 +100,13 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         step->log_message = opay_str_t{"out of memory", 13};
     };
     if (f->broken) return out_of_memory();
+    if (const opay::Action* a = f->flow.action()) {
+        step->kind = a->kind;
+        step->key = str(a->key);
+        step->data = str(a->data);
+        step->store = a->store ? 1 : 0;
+        return;
+    }
     if (f->flow.responding()) {
         const opay::Response& r = f->flow.response();
         step->kind = OPAY_STEP_RESPOND;
@@ -129,6 +136,14 @@ void opay_flow_feed(opay_flow_t* f, size_t index, int status,
                     opay_str_t body) noexcept {
     try {
         f->flow.feed(index, status, view(body));
+    } catch (...) {
+        f->broken = true;
+    }
+}
+
+void opay_flow_resolve(opay_flow_t* f, int result, opay_str_t data) noexcept {
+    try {
+        f->flow.resolve(result, view(data));
     } catch (...) {
         f->broken = true;
     }

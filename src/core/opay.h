@@ -47,6 +47,10 @@ typedef struct {
     unsigned           request_payer;   /* OPAY_PAYER_* bits */
     int                shipping;        /* opay_shipping_uri is set */
     opay_str_t         shipping_type;   /* shipping, delivery or pickup */
+    int                processor;       /* opay_processor stripe is set */
+    int                notify;          /* opay_notify_uri is set */
+    int                journal;         /* opay_journal is set */
+    opay_str_t         success_message;
 } opay_settings_t;
 
 typedef struct opay_conf_s  opay_conf_t;
@@ -81,8 +85,19 @@ typedef struct {
 
 typedef enum {
     OPAY_STEP_RESPOND = 0,
-    OPAY_STEP_FETCH
+    OPAY_STEP_FETCH,
+    OPAY_STEP_CLAIM,      /* claim key in the shared zone; resolve with an
+                             OPAY_CLAIM_* result (and the stored reply) */
+    OPAY_STEP_JOURNAL,    /* append data + "\n" to the journal and flush it
+                             to disk; resolve with 0, or -1 on failure */
+    OPAY_STEP_SETTLE      /* store: keep data as key's final reply;
+                             otherwise release key; resolve with 0 */
 } opay_step_e;
+
+#define OPAY_CLAIM_NEW     0   /* claimed for this request */
+#define OPAY_CLAIM_BUSY    1   /* another request holds it now */
+#define OPAY_CLAIM_DONE    2   /* finished before: data is the reply */
+#define OPAY_CLAIM_FAILED  3   /* the zone is full or unusable */
 
 typedef enum {
     OPAY_TARGET_INVOICE = 0,
@@ -118,6 +133,11 @@ typedef struct {
     /* OPAY_STEP_FETCH: run all, in any order or in parallel, then feed */
     const opay_fetch_t  *fetches;
     size_t               n_fetches;
+
+    /* OPAY_STEP_CLAIM, OPAY_STEP_JOURNAL, OPAY_STEP_SETTLE */
+    opay_str_t           key;
+    opay_str_t           data;
+    int                  store;
 } opay_step_t;
 
 /* status of a fetch that produced no HTTP answer (subrequest failed) */
@@ -142,6 +162,9 @@ void opay_flow_free(opay_flow_t *flow) OPAY_NOEXCEPT;
 void opay_flow_next(opay_flow_t *flow, opay_step_t *step) OPAY_NOEXCEPT;
 void opay_flow_feed(opay_flow_t *flow, size_t index, int status,
     opay_str_t body) OPAY_NOEXCEPT;
+/* the result of an OPAY_STEP_CLAIM, _JOURNAL or _SETTLE step */
+void opay_flow_resolve(opay_flow_t *flow, int result,
+    opay_str_t data) OPAY_NOEXCEPT;
 
 /* 1 and *out set if the variable has a value */
 int opay_flow_var(const opay_flow_t *flow, opay_var_e var,

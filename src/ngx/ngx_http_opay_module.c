@@ -17,8 +17,47 @@
 
 #define NGX_HTTP_OPAY_NONE      0
 #define NGX_HTTP_OPAY_REQUEST   1
+#define NGX_HTTP_OPAY_COMPLETE  2
+
+#define NGX_HTTP_OPAY_IN_FLIGHT 1
+#define NGX_HTTP_OPAY_DONE      2
 
 #define NGX_HTTP_OPAY_ERRLEN    512
+
+
+typedef struct {
+    ngx_flag_t                 complete;       /* a complete handler exists */
+    size_t                     zone_size;
+    ngx_shm_zone_t            *zone;
+    ngx_array_t               *journals;       /* of ngx_str_t */
+} ngx_http_opay_main_conf_t;
+
+
+/* one payment's state in the shared zone, keyed by merchant and requestId */
+
+typedef struct {
+    ngx_rbtree_node_t          node;           /* key: crc32 of the key */
+    ngx_queue_t                queue;          /* settled ones, oldest last */
+    ngx_uint_t                 state;
+    ngx_pid_t                  pid;            /* the worker charging it */
+    size_t                     reply_len;
+    u_char                    *reply;
+    u_short                    key_len;
+    u_char                     key[1];
+} ngx_http_opay_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t               rbtree;
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                settled;
+} ngx_http_opay_shctx_t;
+
+
+typedef struct {
+    ngx_http_opay_shctx_t     *sh;
+    ngx_slab_pool_t           *shpool;
+} ngx_http_opay_zone_t;
 
 
 typedef struct {
@@ -36,6 +75,10 @@ typedef struct {
     ngx_http_complex_value_t  *invoice_uri;
     ngx_http_complex_value_t  *shipping_uri;
     ngx_uint_t                 shipping_type;
+    ngx_http_complex_value_t  *processor_uri;
+    ngx_http_complex_value_t  *notify_uri;
+    ngx_str_t                  journal;        /* NUL-terminated full path */
+    ngx_str_t                  success_message;
     size_t                     max_body_size;
     opay_conf_t               *core;
 } ngx_http_opay_loc_conf_t;
@@ -53,6 +96,7 @@ typedef struct {
 struct ngx_http_opay_ctx_s {
     opay_flow_t               *flow;
     ngx_uint_t                 pending;
+    ngx_str_t                  claim;          /* held in the shared zone */
     unsigned                   responded:1;
 };
 
@@ -65,6 +109,15 @@ static ngx_int_t ngx_http_opay_start(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, ngx_str_t *body, ngx_uint_t too_large);
 static ngx_int_t ngx_http_opay_run(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx);
+static int ngx_http_opay_claim(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, opay_step_t *step, opay_str_t *stored);
+static void ngx_http_opay_settle(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, opay_step_t *step);
+static ngx_http_opay_node_t *ngx_http_opay_lookup(ngx_http_opay_zone_t *z,
+    ngx_str_t *key, uint32_t hash);
+static void ngx_http_opay_release(void *data);
+static int ngx_http_opay_journal_write(ngx_http_request_t *r,
+    opay_str_t line);
 static ngx_int_t ngx_http_opay_fetch(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_uint_t index);
 static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
@@ -86,10 +139,24 @@ static ngx_int_t ngx_http_opay_ctx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_opay_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_opay_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_opay_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_opay_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_opay_init_module(ngx_cycle_t *cycle);
+static void *ngx_http_opay_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_opay_init_main_conf(ngx_conf_t *cf, void *conf);
+static char *ngx_http_opay_payment_complete(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_http_opay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_opay_build_core(ngx_conf_t *cf,
+    ngx_http_opay_loc_conf_t *conf);
+static ngx_int_t ngx_http_opay_add_journal(ngx_conf_t *cf,
     ngx_http_opay_loc_conf_t *conf);
 static void ngx_http_opay_conf_cleanup(void *data);
 static char *ngx_http_opay_payment_request(ngx_conf_t *cf,
@@ -122,6 +189,48 @@ static ngx_command_t  ngx_http_opay_commands[] = {
       ngx_http_opay_payment_request,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("opay_payment_complete"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_opay_payment_complete,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("opay_processor"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_opay_processor,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("opay_notify_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, notify_uri),
+      NULL },
+
+    { ngx_string("opay_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, journal),
+      NULL },
+
+    { ngx_string("opay_success_message"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, success_message),
+      NULL },
+
+    { ngx_string("opay_zone_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_opay_main_conf_t, zone_size),
       NULL },
 
     { ngx_string("opay_merchant_id"),
@@ -228,10 +337,10 @@ static ngx_command_t  ngx_http_opay_commands[] = {
 
 static ngx_http_module_t  ngx_http_opay_module_ctx = {
     ngx_http_opay_add_variables,           /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_opay_init,                    /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_opay_create_main_conf,        /* create main configuration */
+    ngx_http_opay_init_main_conf,          /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -247,7 +356,7 @@ ngx_module_t  ngx_http_opay_module = {
     ngx_http_opay_commands,                /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_opay_init_module,             /* init module */
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -447,7 +556,8 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     ngx_memzero(&in, sizeof(opay_input_t));
 
-    in.webhook = OPAY_PAYMENT_REQUEST;
+    in.webhook = (olcf->webhook == NGX_HTTP_OPAY_COMPLETE)
+                 ? OPAY_PAYMENT_COMPLETE : OPAY_PAYMENT_REQUEST;
     in.method.data = (const char *) r->method_name.data;
     in.method.len = r->method_name.len;
 
@@ -500,30 +610,56 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 static ngx_int_t
 ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
 {
+    int          rc;
     size_t       i;
+    opay_str_t   data;
     opay_step_t  step;
 
-    opay_flow_next(ctx->flow, &step);
+    for ( ;; ) {
+        opay_flow_next(ctx->flow, &step);
 
-    if (step.kind == OPAY_STEP_RESPOND) {
-        return ngx_http_opay_respond(r, ctx, &step);
-    }
+        data.data = NULL;
+        data.len = 0;
 
-    ctx->pending = step.n_fetches;
-    r->write_event_handler = ngx_http_opay_resume;
+        switch (step.kind) {
 
-    for (i = 0; i < step.n_fetches; i++) {
-        if (ngx_http_opay_fetch(r, ctx, &step.fetches[i], i) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        case OPAY_STEP_RESPOND:
+            return ngx_http_opay_respond(r, ctx, &step);
+
+        case OPAY_STEP_CLAIM:
+            rc = ngx_http_opay_claim(r, ctx, &step, &data);
+            opay_flow_resolve(ctx->flow, rc, data);
+            continue;
+
+        case OPAY_STEP_JOURNAL:
+            rc = ngx_http_opay_journal_write(r, step.data);
+            opay_flow_resolve(ctx->flow, rc, data);
+            continue;
+
+        case OPAY_STEP_SETTLE:
+            ngx_http_opay_settle(r, ctx, &step);
+            opay_flow_resolve(ctx->flow, 0, data);
+            continue;
+
+        case OPAY_STEP_FETCH:
+            break;
         }
-    }
 
-    if (ctx->pending == 0) {
+        ctx->pending = step.n_fetches;
+        r->write_event_handler = ngx_http_opay_resume;
+
+        for (i = 0; i < step.n_fetches; i++) {
+            if (ngx_http_opay_fetch(r, ctx, &step.fetches[i], i) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (ctx->pending) {
+            return NGX_DONE;
+        }
+
         /* every fetch failed before it started: the core has its answer */
-        return ngx_http_opay_run(r, ctx);
     }
-
-    return NGX_DONE;
 }
 
 
@@ -588,6 +724,12 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
         break;
     case OPAY_TARGET_SHIPPING:
         cv = olcf->shipping_uri;
+        break;
+    case OPAY_TARGET_PROCESSOR:
+        cv = olcf->processor_uri;
+        break;
+    case OPAY_TARGET_NOTIFY:
+        cv = olcf->notify_uri;
         break;
     default:
         cv = NULL;
@@ -718,6 +860,21 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     h->lowcase_key = (u_char *) "content-type";
     sr->headers_in.content_type = h;
 
+    /* set here, so that an operator cannot forget it */
+
+    if (fetch->idempotency_key.len) {
+        h = ngx_list_push(&sr->headers_in.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Idempotency-Key");
+        h->value.data = (u_char *) fetch->idempotency_key.data;
+        h->value.len = fetch->idempotency_key.len;
+        h->lowcase_key = (u_char *) "idempotency-key";
+    }
+
     rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
     b = ngx_create_temp_buf(r->pool, fetch->body.len ? fetch->body.len : 1);
     cl = ngx_alloc_chain_link(r->pool);
@@ -819,6 +976,286 @@ ngx_http_opay_resume(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Exactly once across workers: a payment's key is claimed in the shared
+ * zone before anything is fetched or charged.  A claim held by a worker
+ * that died (SIGKILL mid-charge) is taken over: the processor's
+ * Idempotency-Key makes the repeated charge a replay.
+ */
+
+static int
+ngx_http_opay_claim(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_step_t *step, opay_str_t *stored)
+{
+    int                         rc;
+    size_t                      n;
+    u_char                     *copy;
+    uint32_t                    hash;
+    ngx_str_t                   key;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_opay_node_t       *node;
+    ngx_http_opay_zone_t       *z;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
+
+    if (omcf->zone == NULL || step->key.len > 65535) {
+        return OPAY_CLAIM_FAILED;
+    }
+
+    z = omcf->zone->data;
+    key.data = (u_char *) step->key.data;
+    key.len = step->key.len;
+    hash = ngx_crc32_short(key.data, key.len);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    copy = ngx_pnalloc(r->pool, key.len);
+    if (cln == NULL || copy == NULL) {
+        return OPAY_CLAIM_FAILED;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    node = ngx_http_opay_lookup(z, &key, hash);
+
+    if (node && node->state == NGX_HTTP_OPAY_DONE) {
+        stored->data = ngx_pnalloc(r->pool, node->reply_len);
+        if (stored->data == NULL) {
+            rc = OPAY_CLAIM_FAILED;
+            goto done;
+        }
+
+        ngx_memcpy((u_char *) stored->data, node->reply, node->reply_len);
+        stored->len = node->reply_len;
+        rc = OPAY_CLAIM_DONE;
+        goto done;
+    }
+
+    if (node) {
+        if (node->pid == ngx_pid
+            || kill(node->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
+        {
+            rc = OPAY_CLAIM_BUSY;
+            goto done;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "opay: taking over a payment whose worker %P died",
+                      node->pid);
+        node->pid = ngx_pid;
+        rc = OPAY_CLAIM_NEW;
+        goto claimed;
+    }
+
+    n = offsetof(ngx_http_opay_node_t, key) + key.len;
+    node = ngx_slab_alloc_locked(z->shpool, n);
+
+    while (node == NULL && !ngx_queue_empty(&z->sh->settled)) {
+        /* make room: forget the oldest settled payments first */
+        ngx_http_opay_node_t  *old;
+
+        old = ngx_queue_data(ngx_queue_last(&z->sh->settled),
+                             ngx_http_opay_node_t, queue);
+        ngx_queue_remove(&old->queue);
+        ngx_rbtree_delete(&z->sh->rbtree, &old->node);
+        ngx_slab_free_locked(z->shpool, old->reply);
+        ngx_slab_free_locked(z->shpool, old);
+        node = ngx_slab_alloc_locked(z->shpool, n);
+    }
+
+    if (node == NULL) {
+        rc = OPAY_CLAIM_FAILED;
+        goto done;
+    }
+
+    node->node.key = hash;
+    node->state = NGX_HTTP_OPAY_IN_FLIGHT;
+    node->pid = ngx_pid;
+    node->reply = NULL;
+    node->reply_len = 0;
+    node->key_len = (u_short) key.len;
+    ngx_memcpy(node->key, key.data, key.len);
+    ngx_queue_init(&node->queue);
+    ngx_rbtree_insert(&z->sh->rbtree, &node->node);
+    rc = OPAY_CLAIM_NEW;
+
+claimed:
+
+    /* released when the request ends unsettled (client gone, error) */
+
+    ngx_memcpy(copy, key.data, key.len);
+    ctx->claim.data = copy;
+    ctx->claim.len = key.len;
+    cln->handler = ngx_http_opay_release;
+    cln->data = r;
+
+done:
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+static void
+ngx_http_opay_settle(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_step_t *step)
+{
+    uint32_t                    hash;
+    ngx_str_t                   key;
+    ngx_http_opay_node_t       *node;
+    ngx_http_opay_zone_t       *z;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
+    z = omcf->zone->data;
+
+    key.data = (u_char *) step->key.data;
+    key.len = step->key.len;
+    hash = ngx_crc32_short(key.data, key.len);
+
+    ngx_str_null(&ctx->claim);
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    node = ngx_http_opay_lookup(z, &key, hash);
+
+    if (node && node->state == NGX_HTTP_OPAY_IN_FLIGHT) {
+
+        if (step->store) {
+            node->reply = ngx_slab_alloc_locked(z->shpool, step->data.len);
+        }
+
+        if (step->store && node->reply) {
+            ngx_memcpy(node->reply, step->data.data, step->data.len);
+            node->reply_len = step->data.len;
+            node->state = NGX_HTTP_OPAY_DONE;
+            ngx_queue_insert_head(&z->sh->settled, &node->queue);
+
+        } else {
+            if (step->store) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "opay: zone full, outcome not kept for replay; "
+                              "a retry asks the processor again");
+            }
+
+            ngx_rbtree_delete(&z->sh->rbtree, &node->node);
+            ngx_slab_free_locked(z->shpool, node);
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+static ngx_http_opay_node_t *
+ngx_http_opay_lookup(ngx_http_opay_zone_t *z, ngx_str_t *key, uint32_t hash)
+{
+    ngx_int_t              rc;
+    ngx_rbtree_node_t     *node, *sentinel;
+    ngx_http_opay_node_t  *n;
+
+    node = z->sh->rbtree.root;
+    sentinel = z->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        n = (ngx_http_opay_node_t *) node;
+        rc = ngx_memn2cmp(key->data, n->key, key->len, n->key_len);
+
+        if (rc == 0) {
+            return n;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_opay_release(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    opay_step_t           step;
+    ngx_http_opay_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_opay_module);
+
+    if (ctx == NULL || ctx->claim.len == 0) {
+        return;
+    }
+
+    ngx_memzero(&step, sizeof(opay_step_t));
+    step.key.data = (const char *) ctx->claim.data;
+    step.key.len = ctx->claim.len;
+
+    ngx_http_opay_settle(r, ctx, &step);
+}
+
+
+/*
+ * One line appended and flushed to disk before the flow goes on: the
+ * record of a charge must survive a crash right after it.
+ */
+
+static int
+ngx_http_opay_journal_write(ngx_http_request_t *r, opay_str_t line)
+{
+    u_char                    *p;
+    ssize_t                    n;
+    ngx_fd_t                   fd;
+    ngx_err_t                  err;
+    ngx_http_opay_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+
+    if (olcf->journal.len == 0) {
+        return 0;
+    }
+
+    p = ngx_pnalloc(r->pool, line.len + 1);
+    if (p == NULL) {
+        return -1;
+    }
+
+    ngx_memcpy(p, line.data, line.len);
+    p[line.len] = '\n';
+
+    fd = ngx_open_file(olcf->journal.data, NGX_FILE_APPEND,
+                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      "opay: cannot open journal \"%s\"",
+                      olcf->journal.data);
+        return -1;
+    }
+
+    n = ngx_write_fd(fd, p, line.len + 1);
+    err = ngx_errno;
+
+    if (n != (ssize_t) line.len + 1 || fdatasync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log,
+                      n == -1 ? err : ngx_errno,
+                      "opay: cannot write journal \"%s\"",
+                      olcf->journal.data);
+        ngx_close_file(fd);
+        return -1;
+    }
+
+    ngx_close_file(fd);
+
+    return 0;
 }
 
 
@@ -994,6 +1431,209 @@ ngx_http_opay_add_variables(ngx_conf_t *cf)
 }
 
 
+static ngx_int_t
+ngx_http_opay_init(ngx_conf_t *cf)
+{
+    ngx_str_t                   name = ngx_string("opay_payments");
+    ngx_http_opay_zone_t       *z;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
+
+    if (!omcf->complete) {
+        return NGX_OK;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_opay_zone_t));
+    if (z == NULL) {
+        return NGX_ERROR;
+    }
+
+    omcf->zone = ngx_shared_memory_add(cf, &name, omcf->zone_size,
+                                       &ngx_http_opay_module);
+    if (omcf->zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    omcf->zone->init = ngx_http_opay_init_zone;
+    omcf->zone->data = z;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_opay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_opay_zone_t  *ozone = data;
+
+    size_t                 len;
+    ngx_http_opay_zone_t  *z;
+
+    z = shm_zone->data;
+
+    if (ozone) {
+        /* reload: keep every payment's state */
+        z->sh = ozone->sh;
+        z->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    z->sh = ngx_slab_alloc(z->shpool, sizeof(ngx_http_opay_shctx_t));
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->shpool->data = z->sh;
+
+    ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
+                    ngx_http_opay_rbtree_insert_value);
+    ngx_queue_init(&z->sh->settled);
+
+    len = sizeof(" in opay zone \"\"") + shm_zone->shm.name.len;
+
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(z->shpool->log_ctx, " in opay zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    z->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_opay_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t     **p;
+    ngx_http_opay_node_t   *n, *t;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            n = (ngx_http_opay_node_t *) node;
+            t = (ngx_http_opay_node_t *) temp;
+
+            p = (ngx_memn2cmp(n->key, t->key, n->key_len, t->key_len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * Runs in the master (as root, under nginx -t too): every journal must be
+ * writable by the workers, or the configuration is refused.
+ */
+
+static ngx_int_t
+ngx_http_opay_init_module(ngx_cycle_t *cycle)
+{
+    ngx_fd_t                    fd;
+    ngx_str_t                  *path;
+    ngx_uint_t                  i;
+    ngx_core_conf_t            *ccf;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    if (omcf == NULL || omcf->journals == NULL) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    path = omcf->journals->elts;
+
+    for (i = 0; i < omcf->journals->nelts; i++) {
+        fd = ngx_open_file(path[i].data, NGX_FILE_APPEND,
+                           NGX_FILE_CREATE_OR_OPEN, 0640);
+        if (fd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "opay_journal \"%s\" cannot be opened",
+                          path[i].data);
+            return NGX_ERROR;
+        }
+
+        if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+            && fchown(fd, ccf->user, -1) == -1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "opay_journal \"%s\": chown() failed",
+                          path[i].data);
+            ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+
+        ngx_close_file(fd);
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_opay_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_opay_main_conf_t  *omcf;
+
+    omcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_opay_main_conf_t));
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    omcf->zone_size = NGX_CONF_UNSET_SIZE;
+
+    return omcf;
+}
+
+
+static char *
+ngx_http_opay_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_opay_main_conf_t *omcf = conf;
+
+    ngx_conf_init_size_value(omcf->zone_size, 10 * 1024 * 1024);
+
+    if (omcf->zone_size < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"opay_zone_size\" is too small");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static void *
 ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
 {
@@ -1012,6 +1652,8 @@ ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
      *     conf->jwks_file = { 0, NULL };
      *     conf->jwt_issuer = { 0, NULL };
      *     conf->jwt_appid = { 0, NULL };
+     *     conf->journal = { 0, NULL };
+     *     conf->success_message = { 0, NULL };
      *     conf->core = NULL;
      */
 
@@ -1024,6 +1666,8 @@ ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
     conf->invoice_uri = NGX_CONF_UNSET_PTR;
     conf->shipping_uri = NGX_CONF_UNSET_PTR;
     conf->shipping_type = NGX_CONF_UNSET_UINT;
+    conf->processor_uri = NGX_CONF_UNSET_PTR;
+    conf->notify_uri = NGX_CONF_UNSET_PTR;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
 
     return conf;
@@ -1052,6 +1696,11 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->invoice_uri, prev->invoice_uri, NULL);
     ngx_conf_merge_ptr_value(conf->shipping_uri, prev->shipping_uri, NULL);
     ngx_conf_merge_uint_value(conf->shipping_type, prev->shipping_type, 0);
+    ngx_conf_merge_ptr_value(conf->processor_uri, prev->processor_uri, NULL);
+    ngx_conf_merge_ptr_value(conf->notify_uri, prev->notify_uri, NULL);
+    ngx_conf_merge_str_value(conf->journal, prev->journal, "");
+    ngx_conf_merge_str_value(conf->success_message, prev->success_message,
+                             "");
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
 
@@ -1061,9 +1710,25 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->invoice_uri == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"opay_invoice_uri\" is not set for "
-                           "\"opay_payment_request\"");
+                           "\"opay_invoice_uri\" is not set for \"%s\"",
+                           conf->webhook == NGX_HTTP_OPAY_COMPLETE
+                           ? "opay_payment_complete" : "opay_payment_request");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->webhook == NGX_HTTP_OPAY_COMPLETE) {
+        if (conf->processor_uri == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"opay_processor\" is not set for "
+                               "\"opay_payment_complete\"");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->journal.len) {
+            if (ngx_http_opay_add_journal(cf, conf) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+        }
     }
 
     return ngx_http_opay_build_core(cf, conf);
@@ -1115,6 +1780,10 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     s.test_mode = (int) conf->mode;
     s.request_payer = (unsigned) conf->request_payer;
     s.shipping = (conf->shipping_uri != NULL);
+    s.processor = (conf->processor_uri != NULL);
+    s.notify = (conf->notify_uri != NULL);
+    s.journal = (conf->journal.len != 0);
+    ngx_http_opay_str(s.success_message, conf->success_message);
     ngx_http_opay_str(s.shipping_type,
                       ngx_http_opay_shipping_types[conf->shipping_type].name);
 
@@ -1161,6 +1830,49 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
 }
 
 
+static ngx_int_t
+ngx_http_opay_add_journal(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
+{
+    u_char                     *p;
+    ngx_str_t                   full, *path;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    full = conf->journal;
+
+    if (ngx_conf_full_name(cf->cycle, &full, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, full.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, full.data, full.len);
+    p[full.len] = '\0';
+    conf->journal.data = p;
+    conf->journal.len = full.len;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
+
+    if (omcf->journals == NULL) {
+        omcf->journals = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (omcf->journals == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    path = ngx_array_push(omcf->journals);
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+
+    *path = conf->journal;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_opay_conf_cleanup(void *data)
 {
@@ -1169,20 +1881,80 @@ ngx_http_opay_conf_cleanup(void *data)
 
 
 static char *
-ngx_http_opay_payment_request(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_opay_set_webhook(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *olcf,
+    ngx_uint_t webhook)
 {
-    ngx_http_opay_loc_conf_t *olcf = conf;
-
     ngx_http_core_loc_conf_t  *clcf;
 
     if (olcf->webhook != NGX_HTTP_OPAY_NONE) {
         return "is duplicate";
     }
 
-    olcf->webhook = NGX_HTTP_OPAY_REQUEST;
+    olcf->webhook = webhook;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_opay_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_opay_payment_request(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_opay_set_webhook(cf, conf, NGX_HTTP_OPAY_REQUEST);
+}
+
+
+static char *
+ngx_http_opay_payment_complete(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_opay_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
+    omcf->complete = 1;
+
+    return ngx_http_opay_set_webhook(cf, conf, NGX_HTTP_OPAY_COMPLETE);
+}
+
+
+static char *
+ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_opay_loc_conf_t *olcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (olcf->processor_uri != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "stripe") != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown processor \"%V\" in \"%V\": "
+                           "only \"stripe\" is supported",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->processor_uri = ngx_palloc(cf->pool,
+                                     sizeof(ngx_http_complex_value_t));
+    if (olcf->processor_uri == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = olcf->processor_uri;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -1,0 +1,184 @@
+#include "payment_complete.h"
+
+#include "config.h"
+#include "payment_request.h"
+
+namespace opay {
+
+namespace {
+
+std::string payer_field(const json::Document& doc, const char* name) {
+    return std::string(json::string_member(doc, name).value_or(""));
+}
+
+}  // namespace
+
+std::variant<CompletePayload, std::string> read_complete_payload(
+    const json::Document& doc) {
+    if (!doc.IsObject()) return std::string("payload must be a JSON object");
+    CompletePayload p;
+    auto request_id = json::string_member(doc, "requestId");
+    if (!request_id || request_id->empty() || request_id->size() > 255) {
+        return std::string("requestId must be a non-empty string");
+    }
+    p.request_id = std::string(*request_id);
+    if (json::string_member(doc, "methodName") !=
+        std::string_view(kMicrosoftPayMethod)) {
+        return std::string("methodName must be ") + kMicrosoftPayMethod;
+    }
+    const json::Value* details = json::object_member(doc, "details");
+    if (details == nullptr) return std::string("details must be an object");
+    p.product_context = json::object_member(*details, "productContext");
+    if (p.product_context == nullptr) {
+        return std::string("details.productContext must be an object");
+    }
+    auto token = json::string_member(*details, "paymentToken");
+    if (!token || token->empty()) {
+        return std::string("details.paymentToken must be a string");
+    }
+    p.payment_token = std::string(*token);
+    const json::Value* amount = json::member(*details, "amount");
+    if (amount == nullptr) return std::string("details.amount is missing");
+    auto money = parse_amount(*amount);
+    if (auto* e = std::get_if<std::string>(&money)) {
+        return "details.amount: " + *e;
+    }
+    p.amount = std::get<Money>(money);
+    if (json::member(doc, "shippingOption") != nullptr) {
+        auto id = json::string_member(doc, "shippingOption");
+        if (!id) return std::string("shippingOption must be a string");
+        p.shipping_option = std::string(*id);
+        p.shipping_address = json::member(doc, "shippingAddress");
+        if (p.shipping_address == nullptr) {
+            return std::string("shippingOption needs a shippingAddress");
+        }
+    }
+    p.payer_name = payer_field(doc, "payerName");
+    p.payer_email = payer_field(doc, "payerEmail");
+    p.payer_phone = payer_field(doc, "payerPhone");
+    return p;
+}
+
+bool payment_due(std::string_view status) {
+    return status.empty() || status == "PaymentDue" ||
+           status == "PaymentPastDue" || status == "PaymentDeclined";
+}
+
+std::string success_reply(std::string_view request_id,
+                          std::string_view message, const Invoice& invoice,
+                          std::string_view confirmation) {
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("requestId", json::str(request_id, a), a);
+    d.AddMember("result", "success", a);
+    d.AddMember("details", json::str(message, a), a);
+    json::Value entity(*invoice.entity, a);
+    json::set(entity, "paymentStatus", json::str("PaymentComplete", a), a);
+    if (json::Value* due = json::object_member(entity, "totalPaymentDue")) {
+        const json::Value* price = json::member(*due, "price");
+        Money zero{0, invoice.total.currency};
+        json::set(*due, "price",
+                  price != nullptr && json::is_number(*price)
+                      ? json::make_number("0", a)
+                      : json::str(format_value(zero), a),
+                  a);
+    }
+    json::set(entity, "confirmationNumber", json::str(confirmation, a), a);
+    d.AddMember("entity", entity, a);
+    return json::write(d);
+}
+
+std::string fail_reply(std::string_view request_id, std::string_view inner_code,
+                       std::string_view message) {
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("requestId", json::str(request_id, a), a);
+    d.AddMember("result", "fail", a);
+    d.AddMember("details", "We were unable to charge your card.", a);
+    json::Value inner(rapidjson::kObjectType);
+    inner.AddMember("code", json::str(inner_code, a), a);
+    inner.AddMember("message", json::str(message, a), a);
+    json::Value error(rapidjson::kObjectType);
+    error.AddMember("code", "card_error", a);
+    error.AddMember("message", "Card cannot be processed.", a);
+    error.AddMember("target", "paymentToken", a);
+    error.AddMember("innererror", inner, a);
+    d.AddMember("error", error, a);
+    return json::write(d);
+}
+
+std::string notify_record(const CompletePayload& p, std::string_view invoice,
+                          const Money& amount, const Outcome& o,
+                          std::string_view sub) {
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("requestId", json::str(p.request_id, a), a);
+    d.AddMember("invoice", json::str(invoice, a), a);
+    d.AddMember("productContext", json::Value(*p.product_context, a), a);
+    d.AddMember("result", json::str(o.result, a), a);
+    d.AddMember("amount", amount_json(amount, a), a);
+    if (!o.confirmation.empty()) {
+        d.AddMember("confirmationNumber", json::str(o.confirmation, a), a);
+    }
+    if (!o.error_code.empty()) {
+        d.AddMember("error", json::str(o.error_code, a), a);
+    }
+    json::Value payer(rapidjson::kObjectType);
+    payer.AddMember("sub", json::str(sub, a), a);
+    payer.AddMember("name", json::str(p.payer_name, a), a);
+    payer.AddMember("email", json::str(p.payer_email, a), a);
+    payer.AddMember("phone", json::str(p.payer_phone, a), a);
+    d.AddMember("payer", payer, a);
+    if (p.shipping_address != nullptr) {
+        d.AddMember("shippingAddress", json::Value(*p.shipping_address, a), a);
+    }
+    if (p.shipping_option) {
+        d.AddMember("shippingOption", json::str(*p.shipping_option, a), a);
+    }
+    return json::write(d);
+}
+
+std::string journal_attempt(std::string_view request_id,
+                            std::string_view invoice, const Money& amount,
+                            std::string_view idempotency_key, int64_t now) {
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("type", "attempt", a);
+    d.AddMember("time", json::make_number(std::to_string(now), a), a);
+    d.AddMember("requestId", json::str(request_id, a), a);
+    d.AddMember("invoice", json::str(invoice, a), a);
+    d.AddMember("amount", amount_json(amount, a), a);
+    d.AddMember("idempotencyKey", json::str(idempotency_key, a), a);
+    return json::write(d);
+}
+
+std::string journal_outcome(const Outcome& o, std::string_view request_id,
+                            std::string_view record, int64_t now) {
+    json::Document rec;
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("type", "outcome", a);
+    d.AddMember("time", json::make_number(std::to_string(now), a), a);
+    d.AddMember("entry", json::str(o.entry, a), a);
+    d.AddMember("requestId", json::str(request_id, a), a);
+    d.AddMember("kind", json::str(o.kind, a), a);
+    if (!json::parse(record, rec)) {
+        d.AddMember("record", json::Value(rec, a), a);
+    }
+    return json::write(d);
+}
+
+std::string journal_notify(std::string_view entry, std::string_view request_id,
+                           bool ok, int status, int64_t now) {
+    json::Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("type", "notify", a);
+    d.AddMember("time", json::make_number(std::to_string(now), a), a);
+    d.AddMember("entry", json::str(entry, a), a);
+    d.AddMember("requestId", json::str(request_id, a), a);
+    d.AddMember("ok", ok, a);
+    d.AddMember("status", status, a);
+    return json::write(d);
+}
+
+}  // namespace opay

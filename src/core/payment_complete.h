@@ -1,0 +1,64 @@
+// The PaymentComplete webhook's payload, replies, notify record and
+// journal lines.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "invoice.h"
+#include "json.h"
+#include "money.h"
+
+namespace opay {
+
+struct CompletePayload {
+    std::string request_id;
+    const json::Value* product_context = nullptr;
+    std::string payment_token;
+    Money amount{};
+    const json::Value* shipping_address = nullptr;
+    std::optional<std::string> shipping_option;
+    std::string payer_name;
+    std::string payer_email;
+    std::string payer_phone;
+};
+
+// Reads and checks the payload (pointers point into doc). The error says
+// which field is wrong.
+std::variant<CompletePayload, std::string> read_complete_payload(
+    const json::Document& doc);
+
+// Whether an invoice in this paymentStatus may be charged. Unknown values
+// are not: never charge on doubt.
+bool payment_due(std::string_view payment_status);
+
+std::string success_reply(std::string_view request_id,
+                          std::string_view message, const Invoice& invoice,
+                          std::string_view confirmation);
+std::string fail_reply(std::string_view request_id, std::string_view inner_code,
+                       std::string_view message);
+
+struct Outcome {
+    std::string entry;          // journal entry id of this outcome
+    std::string result;         // "success" or "fail"
+    std::string confirmation;   // charge id on success
+    std::string error_code;     // inner code on failure
+    std::string kind;           // succeeded, declined, rejected, unknown
+};
+
+// The ARCHITECTURE.md outcome record sent to the notify backend.
+std::string notify_record(const CompletePayload& p, std::string_view invoice,
+                          const Money& amount, const Outcome& o,
+                          std::string_view sub);
+
+// One journal line (no trailing newline) of type attempt / outcome / notify.
+std::string journal_attempt(std::string_view request_id,
+                            std::string_view invoice, const Money& amount,
+                            std::string_view idempotency_key, int64_t now);
+std::string journal_outcome(const Outcome& o, std::string_view request_id,
+                            std::string_view record, int64_t now);
+std::string journal_notify(std::string_view entry, std::string_view request_id,
+                           bool ok, int status, int64_t now);
+
+}  // namespace opay
