@@ -6,10 +6,12 @@
 //   opay mint-token --key PEM --kid K [--header name=value ...]
 //                   [--claim name=value ...]
 //   opay jwks --key PEM --kid K
+//   opay journal replay --journal PATH --url URL
 //
 // Values of --claim and --header are JSON when they parse as JSON (numbers,
 // true, arrays...), strings otherwise. mint-token fills in iss, appid, iat,
 // nbf and exp (one hour) unless given.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -21,6 +23,10 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -44,7 +50,8 @@ int usage() {
            "                    [--signature-only] TOKEN\n"
            "  opay mint-token --key PEM --kid K [--header name=value ...]\n"
            "                  [--claim name=value ...]\n"
-           "  opay jwks --key PEM --kid K\n";
+           "  opay jwks --key PEM --kid K\n"
+           "  opay journal replay --journal PATH --url URL\n";
     return 2;
 }
 
@@ -264,6 +271,115 @@ int jwks(const Args& a) {
     return 0;
 }
 
+size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+// POSTs one JSON record; returns the HTTP status, or 0 on failure.
+long post_json(const std::string& url, const std::string& body) {
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(
+        curl_easy_init(), curl_easy_cleanup);
+    if (!curl) return 0;
+    curl_slist* headers =
+        curl_slist_append(nullptr, "Content-Type: application/json");
+    curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE,
+                     static_cast<long>(body.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    if (curl_easy_perform(curl.get()) == CURLE_OK) {
+        curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+    }
+    curl_slist_free_all(headers);
+    return status;
+}
+
+bool append_line(const std::string& path, const std::string& line) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+    if (fd < 0) return false;
+    std::string out = line + "\n";
+    bool ok = ::write(fd, out.data(), out.size()) ==
+                  static_cast<ssize_t>(out.size()) &&
+              ::fdatasync(fd) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// Re-sends to the notify backend every outcome of the journal that no
+// "notify" line acknowledges, and records each delivery in the journal.
+int journal_replay(const Args& a) {
+    if (!a.options.count("--journal") || !a.options.count("--url")) {
+        return usage();
+    }
+    const std::string path = a.options.at("--journal");
+    std::ifstream in(path);
+    if (!in) {
+        std::cerr << "opay: cannot read " << path << "\n";
+        return 2;
+    }
+    std::vector<std::pair<std::string, std::string>> outcomes;  // entry, record
+    std::map<std::string, std::string> request_ids;
+    std::vector<std::string> acked;
+    std::string line;
+    std::size_t lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        opay::json::Document d;
+        if (line.empty() || opay::json::parse(line, d) || !d.IsObject()) {
+            std::cerr << "opay: " << path << ":" << lineno
+                      << ": not a journal record, skipped\n";
+            continue;
+        }
+        auto type = opay::json::string_member(d, "type");
+        auto entry = opay::json::string_member(d, "entry");
+        if (!type || !entry) continue;
+        if (*type == "outcome") {
+            if (const auto* record = opay::json::member(d, "record")) {
+                outcomes.emplace_back(std::string(*entry),
+                                      opay::json::write(*record));
+                request_ids[std::string(*entry)] = std::string(
+                    opay::json::string_member(d, "requestId").value_or(""));
+            }
+        } else if (*type == "notify" && opay::json::member(d, "ok") &&
+                   (*opay::json::member(d, "ok")).IsTrue()) {
+            acked.emplace_back(*entry);
+        }
+    }
+    int sent = 0, failed = 0;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    for (const auto& [entry, record] : outcomes) {
+        if (std::find(acked.begin(), acked.end(), entry) != acked.end()) {
+            continue;
+        }
+        long status = post_json(a.options.at("--url"), record);
+        bool ok = status >= 200 && status < 300;
+        std::cout << entry << ": " << (ok ? "delivered" : "failed")
+                  << " (status " << status << ")\n";
+        if (!ok) {
+            ++failed;
+            continue;
+        }
+        ++sent;
+        opay::json::Document n(rapidjson::kObjectType);
+        auto& al = n.GetAllocator();
+        n.AddMember("type", "notify", al);
+        n.AddMember("time", static_cast<int64_t>(std::time(nullptr)), al);
+        n.AddMember("entry", opay::json::str(entry, al), al);
+        n.AddMember("requestId", opay::json::str(request_ids[entry], al), al);
+        n.AddMember("ok", true, al);
+        n.AddMember("status", static_cast<int>(status), al);
+        n.AddMember("by", "replay", al);
+        if (!append_line(path, opay::json::write(n))) {
+            std::cerr << "opay: cannot append to " << path << "\n";
+            failed++;
+        }
+    }
+    curl_global_cleanup();
+    std::cout << sent << " delivered, " << failed << " failed\n";
+    return failed == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,5 +390,9 @@ int main(int argc, char** argv) {
     if (cmd == "verify-token") return verify_token(*args);
     if (cmd == "mint-token") return mint_token(*args);
     if (cmd == "jwks") return jwks(*args);
+    if (cmd == "journal" && !args->positional.empty() &&
+        args->positional[0] == "replay") {
+        return journal_replay(*args);
+    }
     return usage();
 }

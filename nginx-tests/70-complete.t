@@ -1,0 +1,396 @@
+# PaymentComplete: charging through a Stripe-compatible server exactly
+# once, refusing without charging, mapping every decline, and never losing
+# an outcome (journal, notify, replay, a worker killed mid-charge).
+
+use strict;
+use warnings;
+use Test::More;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use MIME::Base64 ();
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use OpayTest qw(loadentity_body reference_invoice json_response json_decode
+                json_encode PAY_METHOD);
+use StripeMock;
+
+my $root = abs_path(dirname(__FILE__) . '/..');
+my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
+
+my $t = OpayTest->new;
+my $key = $t->make_key('key-1');
+$t->write_jwks('jwks.json', $key);
+
+# Any invoice id is a 10.00 USD invoice; prefixes make special ones.
+$t->backend('invoice', sub {
+    my ($req) = @_;
+    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
+    my $inv = reference_invoice();
+    $inv->{entity}{identifier} = $id;
+    $inv->{entity}{paymentStatus} = 'PaymentComplete' if $id =~ /^PAID/;
+    $inv->{entity}{paymentStatus} = 'http://schema.org/PaymentPastDue'
+        if $id =~ /^LATE/;
+    return json_response(200, $inv);
+});
+$t->backend('shipping', sub {
+    json_response(200, { shippingOptions => [
+        { id => 'norush', label => 'Regular',
+          amount => { currency => 'USD', value => '0.00' } },
+        { id => 'priority', label => 'Priority',
+          amount => { currency => 'USD', value => '3.00' } } ] });
+});
+my $stripe = StripeMock->new($t->dir . '/stripe');
+$t->backend('stripe', $stripe->handler);
+$t->backend('notify', sub {
+    my ($req) = @_;
+    return [ 204, {}, '' ];
+});
+
+my $conf = <<'EOF';
+    log_format pay '$opay_request_id $opay_result $opay_error';
+
+    opay_merchant_id   merchant-0001;
+    opay_jwks_file     %%DIR%%/jwks.json;
+    opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
+    opay_shipping_uri  /_shipping;
+    opay_processor     stripe /_stripe/v1/charges;
+    opay_journal       %%DIR%%/journal.log;
+    opay_notify_uri    /_notify;
+    opay_mode          test;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        access_log %%DIR%%/pay.log pay;
+
+        location = /complete {
+            opay_payment_complete;
+            opay_success_message "Thank you for paying your bill!";
+        }
+
+        location = /live {
+            opay_payment_complete;
+            opay_mode live;
+        }
+
+        location = /quiet-notify {
+            opay_payment_complete;
+            opay_notify_uri /_dead;
+        }
+
+        location /_invoices/ {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
+        }
+
+        location = /_shipping {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
+        }
+
+        # The processor: the module adds Idempotency-Key itself; the
+        # location holds the secret key, as in production.
+        location /_stripe/ {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
+            proxy_set_header Authorization "Bearer sk_test_opaytests";
+            proxy_read_timeout 2s;
+        }
+
+        location = /_notify {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_notify%%/outcomes;
+        }
+
+        location = /_dead {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_closed%%/outcomes;
+        }
+    }
+EOF
+$t->write_conf($conf, workers => 2);
+$t->run;
+
+my $token = $t->token($key, claims => { aud => 'merchant-0001' });
+
+sub b64u {
+    my $e = MIME::Base64::encode_base64($_[0], '');
+    $e =~ tr{+/}{-_};
+    $e =~ s/=+$//;
+    return $e;
+}
+
+sub payment_token {
+    my ($source, %header) = @_;
+    my $h = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true,
+                          %header });
+    return join '.', b64u($h), b64u($source), b64u('not-verifiable');
+}
+
+sub complete_body {
+    my ($rid, $source, %opt) = @_;
+    return {
+        requestId => $rid,
+        methodName => PAY_METHOD,
+        details => {
+            productContext => { invoiceId => $rid },
+            paymentToken => $opt{token} // payment_token($source),
+            amount => { currency => $opt{currency} // 'USD',
+                        value => $opt{value} // '10.00',
+                        currencySystem => undef },
+        },
+        payerName => 'Patti Fernandez', payerEmail => 'patti@contoso.com',
+        payerPhone => '+14255551212',
+        %{ $opt{extra} || {} },
+    };
+}
+
+sub pay {
+    my ($rid, $source, %opt) = @_;
+    return $t->request($opt{path} // '/complete', token => $token,
+                       body => complete_body($rid, $source, %opt));
+}
+
+sub stripe_calls {
+    return scalar @{ $t->backend_requests('stripe') };
+}
+
+# 1. Successful charges.
+for my $case ([ 'V-1', 'tok_visa' ], [ 'M-1', 'tok_mastercard' ],
+              [ 'A-1', 'tok_amex' ]) {
+    my ($rid, $tok) = @$case;
+    my $r = pay($rid, $tok);
+    is($r->{status}, 200, "$tok: 200");
+    my $j = $r->{json};
+    is($j->{requestId}, $rid, "$tok: requestId echoed");
+    is($j->{result}, 'success', "$tok: success");
+    is($j->{details}, 'Thank you for paying your bill!', "$tok: message");
+    is($j->{entity}{paymentStatus}, 'PaymentComplete', "$tok: paid");
+    is($j->{entity}{totalPaymentDue}{price}, 0, "$tok: nothing due");
+    my ($charge) = grep { $_->{source} eq $tok } @{ $stripe->charges };
+    ok($charge, "$tok: Stripe charged it");
+    is($j->{entity}{confirmationNumber}, $charge->{id},
+       "$tok: confirmation is the charge id");
+    is($charge->{amount}, 1000, "$tok: 1000 minor units");
+    is($charge->{currency}, 'usd', "$tok: lower-case currency");
+}
+my $sent = $t->backend_requests('stripe')->[0];
+like($sent->{headers}{'idempotency-key'}, qr/^opay-[0-9a-f]{64}$/,
+     'Idempotency-Key set by the module');
+is($sent->{headers}{authorization}, 'Bearer sk_test_opaytests',
+   'secret key from the location, not the payer\'s token');
+like($sent->{body}, qr/(^|&)metadata%5Binvoice%5D=V-1(&|$)/,
+     'metadata[invoice]');
+like($sent->{body}, qr/(^|&)metadata%5Brequest_id%5D=V-1(&|$)/,
+     'metadata[request_id]');
+like($sent->{body}, qr/(^|&)description=Invoice%20V-1(&|$)/, 'description');
+
+# 2. Every decline token, mapped to Outlook's inner codes.
+my $n = 0;
+for my $d (@{ StripeMock::tokens()->{decline_tokens} }) {
+    next if !defined $d->{token};
+    my $rid = 'D-' . ++$n;
+    my $r = pay($rid, $d->{token});
+    is($r->{status}, 200, "$d->{token}: 200");
+    is($r->{json}{result}, 'fail', "$d->{token}: fail");
+    is($r->{json}{error}{code}, 'card_error', "$d->{token}: card_error");
+    is($r->{json}{error}{innererror}{code}, $d->{code},
+       "$d->{token}: innererror $d->{code}");
+    is($r->{json}{error}{innererror}{message}, $d->{message},
+       "$d->{token}: Stripe's message for the payer");
+}
+is(scalar @{ $stripe->charges }, 3, 'declines moved no money');
+
+# 3. Refused without charging.
+my $calls = stripe_calls();
+my @refusals = (
+    [ 'amount mismatch', pay('R-1', 'tok_visa', value => '9.99') ],
+    [ 'currency mismatch', pay('R-2', 'tok_visa', currency => 'EUR') ],
+    [ 'paid invoice', pay('PAID-1', 'tok_visa') ],
+    [ 'test token in live mode', pay('R-3', 'tok_visa', path => '/live') ],
+    [ 'live token in test mode', pay('R-4', 'tok_visa',
+        token => payment_token('tok_visa', TestMode => JSON::PP::false)) ],
+    [ 'wrong Format', pay('R-5', 'tok_visa',
+        token => payment_token('tok_visa', Format => 'PayPal')) ],
+    [ 'token Amount differs', pay('R-6', 'tok_visa',
+        token => payment_token('tok_visa',
+                               Amount => { currency => 'USD',
+                                           value => '1.00' })) ],
+    [ 'unknown shipping option', pay('R-7', 'tok_visa', extra => {
+        shippingAddress => { country => 'US' }, shippingOption => 'x' }) ],
+);
+for my $case (@refusals) {
+    my ($name, $r) = @$case;
+    is($r->{status}, 200, "$name: 200");
+    is($r->{json}{result}, 'fail', "$name: result fail");
+    is($r->{json}{error}{code}, 'card_error', "$name: error object");
+}
+is(stripe_calls(), $calls, 'refusals never reached the processor');
+like($t->error_log, qr/opay: details\.amount 9\.99 USD differs from the amount due 10\.00 USD/,
+     'amount refusal logged');
+like($t->error_log, qr/test payment token refused in live mode/,
+     'mode refusal logged');
+
+my $r = pay('R-8', 'tok_visa', token => 'abc');
+is($r->{status}, 400, 'malformed payment token: 400');
+$r = $t->request('/complete', token => $token, body => { requestId => 'x' });
+is($r->{status}, 400, 'payload without details: 400');
+
+# Shipping priced into the amount.
+$r = pay('S-1', 'tok_visa', value => '13.00', extra => {
+    shippingAddress => { country => 'US' }, shippingOption => 'priority' });
+is($r->{json}{result}, 'success', 'invoice + priority shipping charged');
+is((grep { $_->{source} eq 'tok_visa' } @{ $stripe->charges })[-1]{amount},
+   1300, '13.00 charged');
+$r = pay('LATE-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'past-due invoice can be paid');
+
+# 4. Processor failures: processing_error, and not final.
+$stripe->mode('500');
+$r = pay('E-1', 'tok_visa');
+is($r->{json}{result}, 'fail', 'processor 500: fail');
+is($r->{json}{error}{innererror}{code}, 'processing_error',
+   'processor 500: processing_error');
+$stripe->mode('hang');
+$r = pay('E-2', 'tok_visa');
+is($r->{json}{error}{innererror}{code}, 'processing_error',
+   'processor timeout: processing_error');
+like($t->error_log, qr/\[error\].*requestId "E-2" not charged: processor timed out/,
+     'timeout logged as not charged');
+$stripe->mode('normal');
+
+# 5. The same requestId 50 times at once: exactly one charge.
+$stripe->mode('slow');
+my $before = scalar @{ $stripe->charges };
+my @kids;
+for my $i (1 .. 50) {
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $res = pay('C-1', 'tok_visa');
+        open my $fh, '>', $t->dir . "/c1-$i.json" or POSIX::_exit(1);
+        print $fh json_encode({ status => $res->{status},
+                                body => $res->{json} });
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+waitpid $_, 0 for @kids;
+$stripe->mode('normal');
+my @replies = map { json_decode($t->read_file("c1-$_.json")) } 1 .. 50;
+is(scalar(@{ $stripe->charges }) - $before, 1, '50 concurrent calls: one charge');
+my @ok = grep { $_->{status} == 200 } @replies;
+my @busy = grep { $_->{status} == 409 } @replies;
+is(@ok + @busy, 50, 'every reply is the outcome or 409 in flight');
+ok(@ok >= 1, 'at least one reply carries the outcome');
+note(scalar(@ok) . ' outcome replies, ' . scalar(@busy) . ' in flight');
+my %conf = map { ($_->{body}{entity}{confirmationNumber} // '') => 1 } @ok;
+is(scalar keys %conf, 1, 'all outcome replies agree');
+ok(!grep({ $_->{body}{error}{code} ne 'payment_in_progress' } @busy),
+   '409s say payment_in_progress');
+$r = pay('C-1', 'tok_visa');
+is($r->{json}{entity}{confirmationNumber}, (keys %conf)[0],
+   'retry after success: the same reply');
+is(scalar(@{ $stripe->charges }) - $before, 1, 'retry: no new charge');
+
+# Survives a reload.
+$t->reload;
+sleep 1;
+$calls = stripe_calls();
+$r = pay('V-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'after reload: stored outcome replayed');
+is(stripe_calls(), $calls, 'after reload: processor not called');
+
+# 6. Notify: records, and a dead notify backend.
+my $outcomes = $t->backend_requests('notify');
+my ($v1) = grep { json_decode($_->{body})->{requestId} eq 'V-1' } @$outcomes;
+is_deeply([ sort keys %{ json_decode($v1->{body}) } ],
+          [ sort qw(requestId invoice productContext result amount
+                    confirmationNumber payer) ],
+          'notify record has the contract\'s fields');
+is(json_decode($v1->{body})->{payer}{sub}, 'payer@example.com',
+   'payer sub from the bearer token');
+
+$r = pay('N-1', 'tok_visa', path => '/quiet-notify');
+is($r->{json}{result}, 'success', 'notify down: payer still gets success');
+like($t->error_log, qr/\[error\].*requestId "N-1" charged.*notify backend answered 502/,
+     'notify failure logged');
+my @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
+my ($n1) = grep { $_->{type} eq 'outcome' && $_->{requestId} eq 'N-1' } @journal;
+ok($n1, 'journal has the N-1 outcome');
+ok(grep({ $_->{type} eq 'notify' && $_->{entry} eq $n1->{entry}
+          && !$_->{ok} } @journal), 'journal marks the notify as failed');
+ok(grep({ $_->{type} eq 'attempt' && $_->{requestId} eq 'N-1' } @journal),
+   'journal has the attempt before the outcome');
+
+my $port = $t->port('notify');
+my $out = `$opay journal replay --journal ${\ $t->dir}/journal.log --url http://127.0.0.1:$port/outcomes`;
+is($? >> 8, 0, 'opay journal replay: exit 0');
+like($out, qr/\Q$n1->{entry}\E: delivered/, 'replay delivered N-1');
+like($out, qr/^1 delivered, 0 failed$/m, 'only the unacknowledged one');
+ok(grep({ json_decode($_->{body})->{requestId} eq 'N-1' }
+        @{ $t->backend_requests('notify') }), 'notify backend got N-1');
+$out = `$opay journal replay --journal ${\ $t->dir}/journal.log --url http://127.0.0.1:$port/outcomes`;
+like($out, qr/^0 delivered, 0 failed$/m, 'a second replay sends nothing');
+
+my $journal = $t->read_file('journal.log');
+unlike($journal, qr/tok_visa|Bearer/, 'no payment or bearer token in the journal');
+unlike($t->error_log, qr/tok_visa|\Q$token\E/, 'nor in the error log');
+
+# 7. A worker killed mid-charge: the journal says so, a retry does not
+# charge twice.
+$stripe->mode('charge-then-hang');
+$before = scalar @{ $stripe->charges };
+my $kid = fork // die;
+if ($kid == 0) {
+    pay('K-1', 'tok_visa');
+    POSIX::_exit(0);
+}
+my $deadline = time + 10;
+sleep 0.1 while @{ $stripe->charges } == $before && time < $deadline;
+is(scalar(@{ $stripe->charges }) - $before, 1, 'K-1 charged at the processor');
+my @workers = grep { /^\d+$/ } split /\s+/, `pgrep -P $t->{nginx_pid}`;
+kill 'KILL', @workers;
+waitpid $kid, 0;
+$stripe->mode('normal');
+@journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
+ok(grep({ $_->{type} eq 'attempt' && $_->{requestId} eq 'K-1' } @journal),
+   'journal: K-1 attempt recorded');
+ok(!grep({ $_->{type} eq 'outcome' && $_->{requestId} eq 'K-1' } @journal),
+   'journal: no K-1 outcome (the worker died)');
+$t->wait_port($t->port('http'));
+for (1 .. 50) {
+    $r = pay('K-1', 'tok_visa');
+    last if $r->{status} == 200;
+    sleep 0.1;
+}
+is($r->{json}{result}, 'success', 'retry after the crash: success');
+my ($k1) = grep { $_->{source} eq 'tok_visa' } @{ $stripe->charges }[$before .. $#{ $stripe->charges }];
+is($r->{json}{entity}{confirmationNumber}, $k1->{id},
+   'the charge made before the crash');
+is(scalar(@{ $stripe->charges }) - $before, 1, 'no second charge');
+like($t->error_log, qr/taking over a payment whose worker \d+ died/,
+     'the dead worker\'s claim was taken over');
+
+# 8. A second nginx sharing the processor: one charge for one payment.
+my $t2 = OpayTest->new;
+$t2->{ports}{$_} = $t->port($_) for qw(invoice shipping stripe notify closed);
+$t2->write_file('jwks.json', $t->read_file('jwks.json'));
+$t2->write_conf($conf);
+$t2->run;
+$before = scalar @{ $stripe->charges };
+my $r1 = pay('TWO-1', 'tok_visa');
+my $r2 = $t2->request('/complete', token => $token,
+                      body => complete_body('TWO-1', 'tok_visa'));
+is($r1->{json}{result}, 'success', 'first node: success');
+is($r2->{json}{result}, 'success', 'second node: success');
+is($r2->{json}{entity}{confirmationNumber},
+   $r1->{json}{entity}{confirmationNumber}, 'both report the same charge');
+is(scalar(@{ $stripe->charges }) - $before, 1, 'two nodes: one charge');
+$t2->stop;
+$t2->check_error_log;
+
+$t->stop;
+my @log = split /\n/, $t->read_file('pay.log');
+ok(grep({ $_ eq 'V-1 success -' } @log), '$opay_request_id and $opay_result');
+$t->check_error_log(expected => qr/worker process \d+ exited on signal 9/);
+done_testing;
