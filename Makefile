@@ -35,6 +35,9 @@ RUN_AS_ROOT := $(if $(filter 0,$(shell id -u)),-g 'user root;')
 RUN_NGINX := $(NGINX) -p $(ROOT)/ -c conf-examples/quickstart.conf \
              -e build/run/error.log $(RUN_AS_ROOT)
 DEMO_MERCHANT := 3f1e7c2a-0b8d-4e57-9c61-5d2a8f4b7e10
+STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
+    kill $$(cat $(BUILD)/run/stripe-mock.pid) 2>/dev/null; \
+    rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
 .PHONY: all deps nginx dynamic cli unit nginx-tests test run stop bench clean
 
@@ -86,7 +89,10 @@ test: unit nginx-tests
 run: all
 	@mkdir -p $(BUILD)/run/tmp
 	@if [ -f $(BUILD)/run/nginx.pid ]; then $(RUN_NGINX) -s stop 2>/dev/null; sleep 1; fi; true
+	@$(STOP_STRIPE_MOCK)
 	$(RUN_NGINX) -t -q
+	@perl nginx-tests/stripe-mock.pl 127.0.0.1:8099 $(BUILD)/run/stripe \
+	    >/dev/null 2>&1 & echo $$! > $(BUILD)/run/stripe-mock.pid
 	$(RUN_NGINX)
 	@token=$$($(OPAY) mint-token --key conf-examples/demo-only-key.pem \
 	    --kid demo-only --claim aud=$(DEMO_MERCHANT) \
@@ -104,10 +110,18 @@ run: all
 	echo "  -d @conf-examples/requests/$$event.json"; \
 	echo; \
 	done; \
+	echo "and pay it (13.00 with tok_visa, charged by the TEST Stripe-compatible"; \
+	echo "server on 127.0.0.1:8099; no money moves):"; \
+	echo; \
+	echo "curl -s http://127.0.0.1:8080/opay/payment-complete \\"; \
+	echo "  -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$TOKEN\" \\"; \
+	echo "  -d @conf-examples/requests/paymentcomplete.json"; \
+	echo; \
 	echo "The token is signed with the DEMO-ONLY key and expires in one hour."; \
 	echo "Stop the server with: make stop"
 
 stop:
+	@$(STOP_STRIPE_MOCK)
 	@if [ -f $(BUILD)/run/nginx.pid ]; then $(RUN_NGINX) -s stop; \
 	    echo "stopped"; else echo "not running"; fi
 

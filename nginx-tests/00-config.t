@@ -71,6 +71,18 @@ refused('bad mode', qr/invalid value "sandbox"/, "$handler opay_mode sandbox;");
 refused('bad leeway', qr/"opay_jwt_leeway" directive invalid value/,
         "$handler opay_jwt_leeway soon;");
 
+my $complete = "opay_payment_complete; opay_invoice_uri /_i/\$opay_ctx_id;";
+refused('complete without processor', qr/"opay_processor" is not set for "opay_payment_complete"/,
+        $complete);
+refused('unknown processor', qr/unknown processor "paypal" in "opay_processor"/,
+        "$complete opay_processor paypal /_p;");
+refused('journal in a missing directory',
+        qr/opay_journal ".*nowhere\/journal.log" cannot be opened/,
+        "$complete opay_processor stripe /_p; "
+        . "opay_journal %%DIR%%/nowhere/journal.log;");
+refused('bad shipping type', qr/invalid value "drone"/,
+        "$handler opay_shipping_type drone;");
+
 # Settings without a handler are fine: they are inherited.
 conf_with('return 204;');
 my ($rc, $out) = $t->test_conf;

@@ -7,7 +7,8 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use OpayTest qw(loadentity_body);
+use OpayTest qw(loadentity_body json_decode);
+use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -22,6 +23,12 @@ my $conf = do { local $/; <$fh> };
 close $fh;
 like($conf, qr/listen\s+127\.0\.0\.1:8080;/, 'quickstart listens on 8080');
 $conf =~ s/127\.0\.0\.1:8080/127.0.0.1:$port/g;
+# the quickstart's TEST Stripe-compatible server, as make run starts it
+my $stripe = StripeMock->new("$dir/stripe");
+my $stripe_port = $t->backend('stripe', $stripe->handler);
+like($conf, qr{proxy_pass\s+http://127\.0\.0\.1:8099/;},
+     'quickstart processor points at the test server on 8099');
+$conf =~ s/127\.0\.0\.1:8099/127.0.0.1:$stripe_port/g;
 $conf =~ s{build/run/}{$dir/}g;
 $conf =~ s{(opay_jwks_file\s+)(demo-only-jwks\.json)}{$1$root/conf-examples/$2};
 $conf = "daemon off;\n" . $conf;
@@ -67,6 +74,21 @@ is_deeply(\%total, { loadentity => '10.00', shippingaddresschange => '10.00',
           'quickstart conversation: 10.00, 10.00, then 13.00 with priority');
 is($r->{json}{details}{displayItems}[-1]{label}, 'Shipping',
    'Shipping line added');
+
+open my $pc, '<', "$root/conf-examples/requests/paymentcomplete.json" or die;
+my $pay = do { local $/; <$pc> };
+$r = $t->request('/opay/payment-complete', token => $token, body => $pay);
+is($r->{status}, 200, 'quickstart paymentcomplete: 200');
+is($r->{json}{result}, 'success', 'paid');
+is($stripe->charges->[0]{amount}, 1300, 'the test server charged 13.00');
+like($r->{json}{entity}{confirmationNumber}, qr/^ch_/, 'confirmation number');
+$r = $t->request('/opay/payment-complete', token => $token, body => $pay);
+is($r->{json}{entity}{confirmationNumber},
+   $stripe->charges->[0]{id}, 'paying again replays the outcome');
+is(scalar @{ $stripe->charges }, 1, 'one charge');
+my @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
+is_deeply([ map { $_->{type} } @journal ], [qw(attempt outcome notify)],
+          'journal: attempt, outcome, notify');
 
 $r = $t->request('/_invoices/12345.json', method => 'GET');
 is($r->{status}, 404, 'the embedded invoice backend is internal');

@@ -277,9 +277,6 @@ sub backend {
     my ($self, $name, $handler) = @_;
     my $port = $self->port($name);
     my $log = "$self->{dir}/backend-$name.log";
-    my $server = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-        LocalPort => $port, Proto => 'tcp', Listen => 64, ReuseAddr => 1)
-        or die "backend $name: $!";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         # own process group, and off the TAP pipe, so that stop() can kill
@@ -287,21 +284,30 @@ sub backend {
         setpgrp(0, 0);
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        $SIG{CHLD} = 'IGNORE';
-        while (1) {
-            # accept() returns undef when a child's exit interrupts it
-            my $c = $server->accept or next;
-            my $kid = fork;
-            if (defined $kid && $kid == 0) {
-                serve_one($c, $handler, $log);
-                POSIX::_exit(0);    # no destructors: they belong to the test
-            }
-            close $c;
-        }
+        serve("127.0.0.1:$port", $handler, $log);
     }
-    close $server;
     push @{ $self->{children} }, $pid;
+    $self->wait_port($port) or die "backend $name did not start";
     return $port;
+}
+
+# Serves HTTP/1.1 on ADDR forever, one forked process per connection.
+sub serve {
+    my ($addr, $handler, $log) = @_;
+    my $server = IO::Socket::INET->new(LocalAddr => $addr, Proto => 'tcp',
+                                       Listen => 64, ReuseAddr => 1)
+        or die "$addr: $!";
+    $SIG{CHLD} = 'IGNORE';
+    while (1) {
+        # accept() returns undef when a child's exit interrupts it
+        my $c = $server->accept or next;
+        my $kid = fork;
+        if (defined $kid && $kid == 0) {
+            serve_one($c, $handler, $log);
+            POSIX::_exit(0);    # no destructors: they belong to the test
+        }
+        close $c;
+    }
 }
 
 sub serve_one {
@@ -322,7 +328,7 @@ sub serve_one {
     }
     my $req = { method => $method, path => $path, headers => \%h,
                 body => $body };
-    if (open my $fh, '>>', $log) {
+    if ($log && open my $fh, '>>', $log) {
         print $fh $JSON->encode($req), "\n";
         close $fh;
     }
