@@ -101,14 +101,9 @@ is($r->{status}, 200, 'before reload: key-1 accepted');
 my $key2 = $t->make_key('key-2');
 $t->write_jwks('jwks.json', $key2);
 $t->reload;
-my $ok = 0;
-for (1 .. 50) {
-    $r = $t->request('/pay', token => $t->token($key2, claims => {
-        aud => 'merchant-0001' }), body => loadentity_body(id => '12345'));
-    last if ($ok = $r->{status} == 200);
-    select undef, undef, undef, 0.1;
-}
-ok($ok, 'after reload: key-2 accepted');
+$r = $t->request('/pay', token => $t->token($key2, claims => {
+    aud => 'merchant-0001' }), body => loadentity_body(id => '12345'));
+is($r->{status}, 200, 'after reload: key-2 accepted');
 $r = $t->request('/pay', token => $t->token($key, claims => {
     aud => 'merchant-0001' }), body => loadentity_body(id => '12345'));
 is($r->{status}, 401, 'after reload: key-1 refused');

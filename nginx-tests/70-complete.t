@@ -294,7 +294,6 @@ is(scalar(@{ $stripe->charges }) - $before, 1, 'retry: no new charge');
 
 # Survives a reload.
 $t->reload;
-sleep 1;
 $calls = stripe_calls();
 $r = pay('V-1', 'tok_visa');
 is($r->{json}{result}, 'success', 'after reload: stored outcome replayed');
@@ -348,8 +347,7 @@ if ($kid == 0) {
 my $deadline = time + 10;
 sleep 0.1 while @{ $stripe->charges } == $before && time < $deadline;
 is(scalar(@{ $stripe->charges }) - $before, 1, 'K-1 charged at the processor');
-my @workers = grep { /^\d+$/ } split /\s+/, `pgrep -P $t->{nginx_pid}`;
-kill 'KILL', @workers;
+kill 'KILL', $t->workers;
 waitpid $kid, 0;
 $stripe->mode('normal');
 @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');

@@ -245,9 +245,23 @@ sub wait_port {
     return 0;
 }
 
+sub workers {
+    my ($self) = @_;
+    return grep { /^\d+$/ } split /\s+/, `pgrep -P $self->{nginx_pid}`;
+}
+
+# nginx -s reload, returning once the old workers are gone, so that every
+# later request meets the new configuration.
 sub reload {
     my ($self) = @_;
+    my @old = $self->workers;
     kill 'HUP', $self->{nginx_pid};
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        my %now = map { $_ => 1 } $self->workers;
+        last if %now && !grep { $now{$_} } @old;
+        sleep 0.05;
+    }
 }
 
 sub stop {
