@@ -30,6 +30,9 @@ typedef struct {
     size_t                     zone_size;
     ngx_shm_zone_t            *zone;
     ngx_array_t               *journals;       /* of ngx_str_t */
+#if (NGX_THREADS)
+    ngx_thread_pool_t         *thread_pool;    /* journal writes */
+#endif
 } ngx_http_opay_main_conf_t;
 
 
@@ -93,10 +96,20 @@ typedef struct {
 } ngx_http_opay_fetch_t;
 
 
+typedef struct {
+    u_char                    *path;
+    u_char                    *line;           /* with its newline */
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_err_t                  err;
+} ngx_http_opay_journal_t;
+
+
 struct ngx_http_opay_ctx_s {
     opay_flow_t               *flow;
     ngx_uint_t                 pending;
     ngx_str_t                  claim;          /* held in the shared zone */
+    ngx_http_opay_journal_t   *journal;        /* a write in a thread */
     unsigned                   responded:1;
 };
 
@@ -116,8 +129,14 @@ static void ngx_http_opay_settle(ngx_http_request_t *r,
 static ngx_http_opay_node_t *ngx_http_opay_lookup(ngx_http_opay_zone_t *z,
     ngx_str_t *key, uint32_t hash);
 static void ngx_http_opay_release(void *data);
-static int ngx_http_opay_journal_write(ngx_http_request_t *r,
-    opay_str_t line);
+static ngx_int_t ngx_http_opay_journal(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, opay_str_t line);
+static void ngx_http_opay_journal_append(void *data, ngx_log_t *log);
+static void ngx_http_opay_journal_done(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx);
+#if (NGX_THREADS)
+static void ngx_http_opay_journal_event(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_opay_fetch(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_uint_t index);
 static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
@@ -632,8 +651,11 @@ ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
             continue;
 
         case OPAY_STEP_JOURNAL:
-            rc = ngx_http_opay_journal_write(r, step.data);
-            opay_flow_resolve(ctx->flow, rc, data);
+            if (ngx_http_opay_journal(r, ctx, step.data) == NGX_AGAIN) {
+                /* ngx_http_opay_journal_event() goes on */
+                return NGX_DONE;
+            }
+
             continue;
 
         case OPAY_STEP_SETTLE:
@@ -966,7 +988,7 @@ ngx_http_opay_resume(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_opay_module);
 
-    if (ctx == NULL || ctx->responded || ctx->pending) {
+    if (ctx == NULL || ctx->responded || ctx->pending || ctx->journal) {
         return;
     }
 
@@ -1206,57 +1228,161 @@ ngx_http_opay_release(void *data)
 
 /*
  * One line appended and flushed to disk before the flow goes on: the
- * record of a charge must survive a crash right after it.
+ * record of a charge must survive a crash right after it.  The write and
+ * its fdatasync() run in nginx's default thread pool, off the event loop;
+ * NGX_AGAIN means the flow resumes when the thread is done.
  */
 
-static int
-ngx_http_opay_journal_write(ngx_http_request_t *r, opay_str_t line)
+static ngx_int_t
+ngx_http_opay_journal(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_str_t line)
 {
-    u_char                    *p;
-    ssize_t                    n;
-    ngx_fd_t                   fd;
-    ngx_err_t                  err;
-    ngx_http_opay_loc_conf_t  *olcf;
+    ngx_http_opay_journal_t    *j;
+    ngx_http_opay_loc_conf_t   *olcf;
+#if (NGX_THREADS)
+    ngx_thread_task_t          *task;
+    ngx_http_opay_main_conf_t  *omcf;
+#endif
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
 
-    if (olcf->journal.len == 0) {
-        return 0;
+#if (NGX_THREADS)
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_opay_journal_t));
+    if (task == NULL) {
+        return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, line.len + 1);
-    if (p == NULL) {
-        return -1;
+    j = task->ctx;
+#else
+    j = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_journal_t));
+    if (j == NULL) {
+        return NGX_ERROR;
+    }
+#endif
+
+    j->path = olcf->journal.data;
+    j->len = line.len + 1;
+    j->line = ngx_pnalloc(r->pool, j->len);
+    if (j->line == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_memcpy(p, line.data, line.len);
-    p[line.len] = '\n';
+    ngx_memcpy(j->line, line.data, line.len);
+    j->line[line.len] = '\n';
+    j->rc = NGX_ERROR;
 
-    fd = ngx_open_file(olcf->journal.data, NGX_FILE_APPEND,
-                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    ctx->journal = j;
+
+#if (NGX_THREADS)
+    task->handler = ngx_http_opay_journal_append;
+    task->event.handler = ngx_http_opay_journal_event;
+    task->event.data = r;
+
+    if (omcf->thread_pool
+        && ngx_thread_task_post(omcf->thread_pool, task) == NGX_OK)
+    {
+        r->main->blocked++;
+        r->aio = 1;
+        return NGX_AGAIN;
+    }
+
+    /* no thread (pool full): the journal failed, nothing is charged */
+#else
+    ngx_http_opay_journal_append(j, r->connection->log);
+#endif
+
+    ngx_http_opay_journal_done(r, ctx);
+
+    return NGX_OK;
+}
+
+
+/* runs in a thread: no logging, no pool allocations */
+
+static void
+ngx_http_opay_journal_append(void *data, ngx_log_t *log)
+{
+    ngx_http_opay_journal_t *j = data;
+
+    ssize_t   n;
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(j->path, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
+                       0640);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      "opay: cannot open journal \"%s\"",
-                      olcf->journal.data);
-        return -1;
+        j->err = ngx_errno;
+        return;
     }
 
-    n = ngx_write_fd(fd, p, line.len + 1);
-    err = ngx_errno;
+    n = ngx_write_fd(fd, j->line, j->len);
 
-    if (n != (ssize_t) line.len + 1 || fdatasync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log,
-                      n == -1 ? err : ngx_errno,
-                      "opay: cannot write journal \"%s\"",
-                      olcf->journal.data);
-        ngx_close_file(fd);
-        return -1;
+    if (n != (ssize_t) j->len) {
+        j->err = (n == -1) ? ngx_errno : NGX_ENOSPC;
+
+    } else if (fdatasync(fd) == -1) {
+        j->err = ngx_errno;
+
+    } else {
+        j->rc = NGX_OK;
     }
 
     ngx_close_file(fd);
-
-    return 0;
 }
+
+
+static void
+ngx_http_opay_journal_done(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
+{
+    opay_str_t                 none;
+    ngx_http_opay_journal_t   *j;
+
+    j = ctx->journal;
+    ctx->journal = NULL;
+
+    if (j->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, j->err,
+                      "opay: cannot write journal \"%s\"", j->path);
+    }
+
+    none.data = NULL;
+    none.len = 0;
+    opay_flow_resolve(ctx->flow, j->rc == NGX_OK ? 0 : -1, none);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_opay_journal_event(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_opay_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_opay_module);
+
+    ngx_http_opay_journal_done(r, ctx);
+
+    rc = ngx_http_opay_run(r, ctx);
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
 
 
 static ngx_int_t
@@ -1457,6 +1583,15 @@ ngx_http_opay_init(ngx_conf_t *cf)
 
     omcf->zone->init = ngx_http_opay_init_zone;
     omcf->zone->data = z;
+
+#if (NGX_THREADS)
+    if (omcf->journals) {
+        omcf->thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (omcf->thread_pool == NULL) {
+            return NGX_ERROR;
+        }
+    }
+#endif
 
     return NGX_OK;
 }
