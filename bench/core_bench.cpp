@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "base64url.h"
 #include "flow.h"
 #include "json.h"
 #include "jwt.h"
@@ -88,6 +89,43 @@ void BM_LoadentityCall(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_LoadentityCall);
+
+// A whole PaymentComplete call in the core: claim, invoice, journal,
+// charge, journal, notify, journal, settle, answer.
+void BM_PaymentCompleteCall(benchmark::State& state) {
+    Fixture f;
+    f.config.test_mode = true;
+    f.config.processor = f.config.journal = f.config.notify = true;
+    std::string token = opay::base64url_encode(
+                            R"({"Format":"Stripe","TestMode":true})") +
+                        "." + opay::base64url_encode("tok_visa") + ".c2ln";
+    std::string body = R"({"requestId":"12345",
+        "methodName":"https://pay.microsoft.com/microsoftpay",
+        "details":{"productContext":{"invoiceId":"12345"},
+        "paymentToken":")" + token + R"(",
+        "amount":{"currency":"USD","value":"10.00"}}})";
+    opay::Input in;
+    in.webhook = OPAY_PAYMENT_COMPLETE;
+    in.method = "POST";
+    in.content_type = "application/json";
+    in.authorization = f.bearer;
+    in.body = body;
+    in.now = kNow;
+    for (auto _ : state) {
+        opay::Flow flow(f.config, in);
+        flow.resolve(OPAY_CLAIM_NEW, {});
+        flow.feed(0, 200, kInvoice);
+        flow.resolve(0, {});
+        flow.feed(0, 200, R"({"id":"ch_1","status":"succeeded"})");
+        flow.resolve(0, {});
+        flow.feed(0, 204, "");
+        flow.resolve(0, {});
+        flow.resolve(0, {});
+        if (!flow.responding()) state.SkipWithError("no answer");
+        benchmark::DoNotOptimize(flow.response().body.data());
+    }
+}
+BENCHMARK(BM_PaymentCompleteCall);
 
 void BM_RefusedToken(benchmark::State& state) {
     const Fixture& f = fixture();
