@@ -104,10 +104,6 @@ Flow::Flow(const Config& config, const Input& in)
 }
 
 void Flow::start_payment_request() {
-    auto invalid = [this](const std::string& what) {
-        refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
-               "invalid payload: " + what);
-    };
     const json::Value* methods = json::array_member(request_, "methodData");
     if (methods == nullptr || methods->Empty() ||
         !(*methods)[0].IsObject()) {
@@ -146,10 +142,6 @@ void Flow::start_payment_request() {
 }
 
 void Flow::start_shipping_event() {
-    auto invalid = [this](const std::string& what) {
-        refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
-               "invalid payload: " + what);
-    };
     if (!config_.shipping) {
         refuse(400, "unsupported_event", "shipping is not asked for here",
                OPAY_LOG_INFO,
@@ -324,6 +316,11 @@ void Flow::respond(int status, std::string body, bool store) {
     finish(Response{status, std::move(body), false, OPAY_LOG_NONE, {}}, store);
 }
 
+void Flow::invalid(const std::string& what) {
+    refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
+           "invalid payload: " + what);
+}
+
 void Flow::refuse(int status, std::string_view code, std::string_view message,
                   opay_log_e log, std::string log_message) {
     error_ = std::string(code);
@@ -390,8 +387,7 @@ void Flow::start_payment_complete() {
     event_ = "paymentcomplete";
     auto parsed = read_complete_payload(request_);
     if (auto* e = std::get_if<std::string>(&parsed)) {
-        refuse(400, "invalid_payload", *e, OPAY_LOG_INFO,
-               "invalid payload: " + *e);
+        invalid(*e);
         return;
     }
     payload_ = std::move(std::get<CompletePayload>(parsed));
@@ -464,9 +460,7 @@ void Flow::on_claim(int result, std::string_view stored) {
             return;
         }
         if (auto why = check_address(*payload_.shipping_address)) {
-            refuse(400, "invalid_payload", *why, OPAY_LOG_INFO,
-                   "invalid payload: " + *why);
-            return;
+            return invalid(*why);
         }
         fetches.push_back(Fetch{
             OPAY_TARGET_SHIPPING, true,

@@ -117,6 +117,8 @@ class Flow {
     void finish(Response r, bool store);
     void refuse(int status, std::string_view code, std::string_view message,
                 opay_log_e log, std::string log_message);
+    // 400 invalid_payload: what is wrong, for the caller and the log.
+    void invalid(const std::string& what);
 
     const Config& config_;
     Stage stage_ = Stage::kDone;
