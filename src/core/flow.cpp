@@ -193,25 +193,12 @@ void Flow::feed(std::size_t index, int status, std::string_view body) {
         on_charge(results_[0]);
         break;
     case Stage::kNotify:
-        notify_status_ = results_[0].status;
-        if (config_.journal) {
-            act({OPAY_STEP_JOURNAL, {},
-                 journal_notify(outcome_.entry, request_id_,
-                                notify_status_ >= 200 && notify_status_ < 300,
-                                notify_status_, now_),
-                 false},
-                Stage::kJournalNotify);
-        } else {
-            finish_payment();
-        }
+        on_notify(results_[0]);
         break;
     default:
         break;
     }
-    if (!responding() && !action_ && stage_ == Stage::kDone) {
-        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
-               "flow ended without an answer");
-    }
+    ensure_progress();
 }
 
 bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
@@ -316,6 +303,14 @@ void Flow::respond(int status, std::string body, bool store) {
     finish(Response{status, std::move(body), false, OPAY_LOG_NONE, {}}, store);
 }
 
+// Every step must lead somewhere: an answer, an action or fetches.
+void Flow::ensure_progress() {
+    if (!responding() && !action_ && stage_ == Stage::kDone) {
+        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+               "flow ended without an answer");
+    }
+}
+
 void Flow::invalid(const std::string& what) {
     refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
            "invalid payload: " + what);
@@ -377,10 +372,7 @@ void Flow::resolve(int result, std::string_view data) {
     default:
         break;
     }
-    if (!responding() && !action_ && stage_ == Stage::kDone) {
-        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
-               "flow ended without an answer");
-    }
+    ensure_progress();
 }
 
 void Flow::start_payment_complete() {
@@ -629,6 +621,17 @@ void Flow::after_outcome_journal() {
         return;
     }
     finish_payment();
+}
+
+void Flow::on_notify(const Result& r) {
+    notify_status_ = r.status;
+    if (!config_.journal) return finish_payment();
+    act({OPAY_STEP_JOURNAL, {},
+         journal_notify(outcome_.entry, request_id_,
+                        notify_status_ >= 200 && notify_status_ < 300,
+                        notify_status_, now_),
+         false},
+        Stage::kJournalNotify);
 }
 
 void Flow::finish_payment() {

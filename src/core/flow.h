@@ -107,6 +107,7 @@ class Flow {
     void charge();
     void on_charge(const Result& r);
     void after_outcome_journal();
+    void on_notify(const Result& r);
     void finish_payment();
     // A refusal of the payment itself (nothing charged): 200, result fail.
     void refuse_payment(std::string_view message, opay_log_e log,
@@ -119,6 +120,7 @@ class Flow {
                 opay_log_e log, std::string log_message);
     // 400 invalid_payload: what is wrong, for the caller and the log.
     void invalid(const std::string& what);
+    void ensure_progress();
 
     const Config& config_;
     Stage stage_ = Stage::kDone;

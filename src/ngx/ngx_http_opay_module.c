@@ -156,6 +156,8 @@ static ngx_int_t ngx_http_opay_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_opay_ctx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_opay_value(ngx_http_variable_value_t *v,
+    ngx_uint_t found, opay_str_t *s);
 
 static ngx_int_t ngx_http_opay_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_opay_init(ngx_conf_t *cf);
@@ -1490,20 +1492,10 @@ ngx_http_opay_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_opay_module);
 
-    if (ctx == NULL || ctx->flow == NULL
-        || !opay_flow_var(ctx->flow, (opay_var_e) data, &s))
-    {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = (u_char *) s.data;
-    v->len = s.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
+    return ngx_http_opay_value(v, ctx && ctx->flow
+                                  && opay_flow_var(ctx->flow,
+                                                   (opay_var_e) data, &s),
+                               &s);
 }
 
 
@@ -1521,15 +1513,23 @@ ngx_http_opay_ctx_variable(ngx_http_request_t *r,
     field.data = (const char *) name->data + sizeof("opay_ctx_") - 1;
     field.len = name->len - (sizeof("opay_ctx_") - 1);
 
-    if (ctx == NULL || ctx->flow == NULL
-        || !opay_flow_ctx(ctx->flow, field, &s))
-    {
+    return ngx_http_opay_value(v, ctx && ctx->flow
+                                  && opay_flow_ctx(ctx->flow, field, &s),
+                               &s);
+}
+
+
+static ngx_int_t
+ngx_http_opay_value(ngx_http_variable_value_t *v, ngx_uint_t found,
+    opay_str_t *s)
+{
+    if (!found) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = (u_char *) s.data;
-    v->len = s.len;
+    v->data = (u_char *) s->data;
+    v->len = s->len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
