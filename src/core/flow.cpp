@@ -237,19 +237,15 @@ std::optional<Invoice> Flow::read_invoice(const Result& r) {
 void Flow::on_invoice(const Result& r) {
     auto invoice = read_invoice(r);
     if (!invoice) return;
-    std::string answer = loadentity_answer(config_, *product_context_,
-                                           *invoice);
-    json::Document check;
-    if (!json::parse(answer, check)) {
-        if (auto broken = check_details(check["details"])) {
-            refuse(502, "backend_error", "invoice backend gave an invalid "
-                   "invoice", OPAY_LOG_ERROR, "invoice \"" +
-                   invoice->identifier + "\": answer would break a W3C "
-                   "rule: " + *broken);
-            return;
-        }
+    Answer answer = loadentity_answer(config_, *product_context_, *invoice);
+    if (!answer.error.empty()) {
+        refuse(502, "backend_error", "invoice backend gave an invalid invoice",
+               OPAY_LOG_ERROR, "invoice \"" + invoice->identifier +
+                                   "\": answer would break a W3C rule: " +
+                                   answer.error);
+        return;
     }
-    respond(200, std::move(answer));
+    respond(200, std::move(answer.body));
 }
 
 void Flow::on_shipping(const Result& invoice_result, const Result& options) {
@@ -275,7 +271,7 @@ void Flow::on_shipping(const Result& invoice_result, const Result& options) {
                OPAY_LOG_ERROR, "shipping backend for " + name + ": " + *e);
         return;
     }
-    ShippingAnswer answer =
+    Answer answer =
         shipping_answer(request_, event_, *invoice,
                         std::get<ShippingOptions>(parsed), chosen_option_);
     if (!answer.error.empty()) {

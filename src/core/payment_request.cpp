@@ -57,9 +57,8 @@ json::Value amount_json(const Money& m, json::Allocator& a) {
     return v;
 }
 
-std::string loadentity_answer(const Config& c,
-                              const json::Value& product_context,
-                              const Invoice& invoice) {
+Answer loadentity_answer(const Config& c, const json::Value& product_context,
+                         const Invoice& invoice) {
     json::Document out(rapidjson::kObjectType);
     auto& a = out.GetAllocator();
 
@@ -103,10 +102,11 @@ std::string loadentity_answer(const Config& c,
     out.AddMember("methodData", method_data, a);
     out.AddMember("options", options, a);
     out.AddMember("details", details, a);
-    return json::write(out);
+    if (auto broken = check_details(out["details"])) return {{}, *broken};
+    return {json::write(out), {}};
 }
 
-ShippingAnswer shipping_answer(json::Document& request,
+Answer shipping_answer(json::Document& request,
                                std::string_view event,
                                const Invoice& invoice,
                                const ShippingOptions& options,

@@ -13,20 +13,21 @@
 
 namespace opay {
 
+// An answer ready to send, or the W3C rule it would break (then nothing
+// may be sent).
+struct Answer {
+    std::string body;
+    std::string error;
+};
+
 // The loadentity answer, shaped like the reference's example.
-std::string loadentity_answer(const Config& c,
-                              const json::Value& product_context,
-                              const Invoice& invoice);
+Answer loadentity_answer(const Config& c, const json::Value& product_context,
+                         const Invoice& invoice);
 
 // A shipping event's answer: the incoming payload (request, changed in
 // place) updated with the options, total, Shipping line and entity price.
 // chosen_option is the echoed shippingOption of a shippingoptionchange.
-// Returns the answer, or the W3C rule the result would break.
-struct ShippingAnswer {
-    std::string body;
-    std::string error;  // non-empty: nothing may be sent
-};
-ShippingAnswer shipping_answer(json::Document& request,
+Answer shipping_answer(json::Document& request,
                                std::string_view event,
                                const Invoice& invoice,
                                const ShippingOptions& options,

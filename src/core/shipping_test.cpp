@@ -157,7 +157,7 @@ struct ShippingAnswerTest : ::testing::Test {
 
     json::Document answer(const std::optional<std::string>& chosen,
                           const char* event = "shippingoptionchange") {
-        ShippingAnswer a = shipping_answer(request, event, invoice, options,
+        Answer a = shipping_answer(request, event, invoice, options,
                                            chosen);
         EXPECT_EQ(a.error, "");
         json::Document d;
@@ -210,7 +210,7 @@ TEST_F(ShippingAnswerTest, NoOptionsRefusesTheAddress) {
 
 TEST_F(ShippingAnswerTest, NegativeTotalIsRefused) {
     options.options[1].amount.minor = -1001;
-    ShippingAnswer a = shipping_answer(request, "shippingoptionchange",
+    Answer a = shipping_answer(request, "shippingoptionchange",
                                        invoice, options,
                                        std::string("priority"));
     EXPECT_EQ(a.body, "");
