@@ -36,6 +36,7 @@
 #include "json.h"
 #include "jwks.h"
 #include "jwt.h"
+#include "payment_complete.h"
 
 namespace {
 
@@ -361,16 +362,10 @@ int journal_replay(const Args& a) {
             continue;
         }
         ++sent;
-        opay::json::Document n(rapidjson::kObjectType);
-        auto& al = n.GetAllocator();
-        n.AddMember("type", "notify", al);
-        n.AddMember("time", static_cast<int64_t>(std::time(nullptr)), al);
-        n.AddMember("entry", opay::json::str(entry, al), al);
-        n.AddMember("requestId", opay::json::str(request_ids[entry], al), al);
-        n.AddMember("ok", true, al);
-        n.AddMember("status", static_cast<int>(status), al);
-        n.AddMember("by", "replay", al);
-        if (!append_line(path, opay::json::write(n))) {
+        if (!append_line(path, opay::journal_notify(
+                                   entry, request_ids[entry], true,
+                                   static_cast<int>(status),
+                                   std::time(nullptr)))) {
             std::cerr << "opay: cannot append to " << path << "\n";
             failed++;
         }

@@ -530,12 +530,11 @@ void Flow::on_complete_fetch(const Result& invoice_result,
     }
     invoice_ = std::move(invoice);
     due_ = due;
+    idempotency_key_ = idempotency_key(config_.token.audience, request_id_);
     if (config_.journal) {
         act({OPAY_STEP_JOURNAL, {},
              journal_attempt(request_id_, invoice_->identifier, due_,
-                             idempotency_key(config_.token.audience,
-                                             request_id_),
-                             now_),
+                             idempotency_key_, now_),
              false},
             Stage::kJournalAttempt);
         return;
@@ -549,7 +548,7 @@ void Flow::charge() {
                     request_id_};
     ask({Fetch{OPAY_TARGET_PROCESSOR, true, charge_form(c),
                "application/x-www-form-urlencoded",
-               idempotency_key(config_.token.audience, request_id_)}},
+               idempotency_key_}},
         Stage::kCharge);
 }
 

@@ -140,6 +140,7 @@ class Flow {
     PaymentToken payment_token_;
     std::optional<Invoice> invoice_;
     Money due_{};
+    std::string idempotency_key_;
     std::string claim_key_;
     bool claimed_ = false;
     std::optional<Action> action_;
