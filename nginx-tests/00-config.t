@@ -80,6 +80,9 @@ refused('journal in a missing directory',
         qr/opay_journal ".*nowhere\/journal.log" cannot be opened/,
         "$complete opay_processor stripe /_p; "
         . "opay_journal %%DIR%%/nowhere/journal.log;");
+refused('zone too small', qr/"opay_zone_size" is too small/,
+        $complete, "    opay_merchant_id m;\n    opay_jwks_file %%DIR%%/jwks.json;\n"
+        . "    opay_zone_size 4k;\n");
 refused('bad shipping type', qr/invalid value "drone"/,
         "$handler opay_shipping_type drone;");
 

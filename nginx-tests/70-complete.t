@@ -387,8 +387,26 @@ is(scalar(@{ $stripe->charges }) - $before, 1, 'two nodes: one charge');
 $t2->stop;
 $t2->check_error_log;
 
+# 9. A journal that cannot be written: nothing is charged.
+my $jpath = $t->dir . '/journal.log';
+rename $jpath, "$jpath.kept" or die $!;
+mkdir $jpath or die $!;
+$before = scalar @{ $stripe->charges };
+$calls = stripe_calls();
+$r = pay('J-1', 'tok_visa');
+is($r->{status}, 503, 'journal unwritable: 503');
+is($r->{json}{error}{code}, 'journal_unavailable', 'journal_unavailable');
+is(stripe_calls(), $calls, 'journal unwritable: processor not called');
+like($t->error_log, qr/\[alert\].*opay: cannot write journal/,
+     'journal failure logged at alert');
+rmdir $jpath;
+rename "$jpath.kept", $jpath or die $!;
+$r = pay('J-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'journal back: the same payment goes through');
+
 $t->stop;
 my @log = split /\n/, $t->read_file('pay.log');
 ok(grep({ $_ eq 'V-1 success -' } @log), '$opay_request_id and $opay_result');
-$t->check_error_log(expected => qr/worker process \d+ exited on signal 9/);
+$t->check_error_log(expected =>
+    qr/worker process \d+ exited on signal 9|opay: cannot write journal/);
 done_testing;

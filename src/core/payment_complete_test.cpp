@@ -240,6 +240,19 @@ TEST_F(CompleteTest, NotifyFailureStillAnswersTheCharge) {
               std::string::npos);
 }
 
+TEST_F(CompleteTest, ProcessorInFlightIs409AndNotStored) {
+    config.journal = config.notify = false;
+    Flow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.feed(0, 409, R"({"error":{"type":"idempotency_error",
+        "code":"idempotency_key_in_use"}})");
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
+    EXPECT_FALSE(f.action()->store);
+    f.resolve(0, {});
+    EXPECT_EQ(f.response().status, 409);
+}
+
 TEST(Journal, LinesAreOneJsonObjectEach) {
     Outcome o{"12345/1/ab", "success", "ch_1", "", "succeeded"};
     json::Document d;
