@@ -1,0 +1,131 @@
+
+/*
+ * ngx_http_opay.h: what the shim's files share -- the webhook kinds, the
+ * main and location configurations, the per-request context, the shared
+ * zone's handle, and the functions one file calls in another.  Private to
+ * src/ngx; the C++ core is reached through opay.h only.
+ */
+
+
+#ifndef _NGX_HTTP_OPAY_H_INCLUDED_
+#define _NGX_HTTP_OPAY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "opay.h"
+
+
+#define NGX_HTTP_OPAY_NONE      0
+#define NGX_HTTP_OPAY_REQUEST   1
+#define NGX_HTTP_OPAY_COMPLETE  2
+
+
+typedef struct {
+    ngx_flag_t                 complete;       /* a complete handler exists */
+    size_t                     zone_size;
+    ngx_shm_zone_t            *zone;
+    ngx_array_t               *journals;       /* of ngx_str_t */
+#if (NGX_THREADS)
+    ngx_thread_pool_t         *thread_pool;    /* journal writes */
+#endif
+} ngx_http_opay_main_conf_t;
+
+
+/* one payment's state in the shared zone, keyed by merchant and requestId */
+
+typedef struct {
+    ngx_rbtree_node_t          node;           /* key: crc32 of the key */
+    ngx_queue_t                queue;          /* settled ones, oldest last */
+    ngx_uint_t                 state;
+    ngx_pid_t                  pid;            /* the worker charging it */
+    size_t                     reply_len;
+    u_char                    *reply;
+    u_short                    key_len;
+    u_char                     key[1];
+} ngx_http_opay_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t               rbtree;
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                settled;
+} ngx_http_opay_shctx_t;
+
+
+typedef struct {
+    ngx_http_opay_shctx_t     *sh;
+    ngx_slab_pool_t           *shpool;
+} ngx_http_opay_zone_t;
+
+
+typedef struct {
+    ngx_uint_t                 webhook;
+    ngx_str_t                  merchant_id;
+    ngx_str_t                  jwks_file;
+    ngx_str_t                  jwt_issuer;
+    ngx_str_t                  jwt_appid;
+    time_t                     jwt_leeway;
+    ngx_array_t               *allowed_senders;
+    ngx_uint_t                 mode;
+    ngx_array_t               *networks;
+    ngx_array_t               *types;
+    ngx_uint_t                 request_payer;
+    ngx_http_complex_value_t  *invoice_uri;
+    ngx_http_complex_value_t  *shipping_uri;
+    ngx_uint_t                 shipping_type;
+    ngx_http_complex_value_t  *processor_uri;
+    ngx_http_complex_value_t  *notify_uri;
+    ngx_str_t                  journal;        /* NUL-terminated full path */
+    ngx_str_t                  success_message;
+    size_t                     max_body_size;
+    opay_conf_t               *core;
+} ngx_http_opay_loc_conf_t;
+
+
+typedef struct ngx_http_opay_ctx_s  ngx_http_opay_ctx_t;
+
+typedef struct {
+    u_char                    *path;
+    u_char                    *line;           /* with its newline */
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_err_t                  err;
+} ngx_http_opay_journal_t;
+
+
+struct ngx_http_opay_ctx_s {
+    opay_flow_t               *flow;
+    ngx_uint_t                 pending;
+    ngx_str_t                  claim;          /* held in the shared zone */
+    ngx_http_opay_journal_t   *journal;        /* a write in a thread */
+    unsigned                   responded:1;
+};
+
+
+/* ngx_http_opay_handler.c */
+ngx_int_t ngx_http_opay_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
+
+/* ngx_http_opay_zone.c */
+int ngx_http_opay_claim(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_step_t *step, opay_str_t *stored);
+void ngx_http_opay_settle(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_step_t *step);
+ngx_int_t ngx_http_opay_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+
+/* ngx_http_opay_journal.c */
+ngx_int_t ngx_http_opay_journal(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, opay_str_t line);
+ngx_int_t ngx_http_opay_init_module(ngx_cycle_t *cycle);
+
+/* ngx_http_opay_variables.c */
+ngx_int_t ngx_http_opay_add_variables(ngx_conf_t *cf);
+
+
+extern ngx_module_t  ngx_http_opay_module;
+
+
+#endif /* _NGX_HTTP_OPAY_H_INCLUDED_ */

@@ -1,0 +1,234 @@
+
+/*
+ * ngx_http_opay_journal.c: the opay_journal files.  Appends a flow's
+ * journal line and fdatasync()s it in a thread-pool task, resumes the
+ * flow when the task is done, and checks at start-up (in the master) that
+ * every journal can be written by the workers.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_opay.h"
+
+
+static void ngx_http_opay_journal_append(void *data, ngx_log_t *log);
+static void ngx_http_opay_journal_done(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx);
+#if (NGX_THREADS)
+static void ngx_http_opay_journal_event(ngx_event_t *ev);
+#endif
+
+
+/*
+ * One line appended and flushed to disk before the flow goes on: the
+ * record of a charge must survive a crash right after it.  The write and
+ * its fdatasync() run in nginx's default thread pool, off the event loop;
+ * NGX_AGAIN means the flow resumes when the thread is done.
+ */
+
+ngx_int_t
+ngx_http_opay_journal(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_str_t line)
+{
+    ngx_http_opay_journal_t    *j;
+    ngx_http_opay_loc_conf_t   *olcf;
+#if (NGX_THREADS)
+    ngx_thread_task_t          *task;
+    ngx_http_opay_main_conf_t  *omcf;
+#endif
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+
+#if (NGX_THREADS)
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_opay_journal_t));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    j = task->ctx;
+#else
+    j = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_journal_t));
+    if (j == NULL) {
+        return NGX_ERROR;
+    }
+#endif
+
+    j->path = olcf->journal.data;
+    j->len = line.len + 1;
+    j->line = ngx_pnalloc(r->pool, j->len);
+    if (j->line == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(j->line, line.data, line.len);
+    j->line[line.len] = '\n';
+    j->rc = NGX_ERROR;
+
+    ctx->journal = j;
+
+#if (NGX_THREADS)
+    task->handler = ngx_http_opay_journal_append;
+    task->event.handler = ngx_http_opay_journal_event;
+    task->event.data = r;
+
+    if (omcf->thread_pool
+        && ngx_thread_task_post(omcf->thread_pool, task) == NGX_OK)
+    {
+        r->main->blocked++;
+        r->aio = 1;
+        return NGX_AGAIN;
+    }
+
+    /* no thread (pool full): the journal failed, nothing is charged */
+#else
+    ngx_http_opay_journal_append(j, r->connection->log);
+#endif
+
+    ngx_http_opay_journal_done(r, ctx);
+
+    return NGX_OK;
+}
+
+
+/* runs in a thread: no logging, no pool allocations */
+
+static void
+ngx_http_opay_journal_append(void *data, ngx_log_t *log)
+{
+    ngx_http_opay_journal_t *j = data;
+
+    ssize_t   n;
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(j->path, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
+                       0640);
+    if (fd == NGX_INVALID_FILE) {
+        j->err = ngx_errno;
+        return;
+    }
+
+    n = ngx_write_fd(fd, j->line, j->len);
+
+    if (n != (ssize_t) j->len) {
+        j->err = (n == -1) ? ngx_errno : NGX_ENOSPC;
+
+    } else if (fdatasync(fd) == -1) {
+        j->err = ngx_errno;
+
+    } else {
+        j->rc = NGX_OK;
+    }
+
+    ngx_close_file(fd);
+}
+
+
+static void
+ngx_http_opay_journal_done(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
+{
+    opay_str_t                 none;
+    ngx_http_opay_journal_t   *j;
+
+    j = ctx->journal;
+    ctx->journal = NULL;
+
+    if (j->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, j->err,
+                      "opay: cannot write journal \"%s\"", j->path);
+    }
+
+    none.data = NULL;
+    none.len = 0;
+    opay_flow_resolve(ctx->flow, j->rc == NGX_OK ? 0 : -1, none);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_opay_journal_event(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_opay_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_opay_module);
+
+    ngx_http_opay_journal_done(r, ctx);
+
+    rc = ngx_http_opay_run(r, ctx);
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
+/*
+ * Runs in the master (as root, under nginx -t too): every journal must be
+ * writable by the workers, or the configuration is refused.
+ */
+
+ngx_int_t
+ngx_http_opay_init_module(ngx_cycle_t *cycle)
+{
+    ngx_fd_t                    fd;
+    ngx_str_t                  *path;
+    ngx_uint_t                  i;
+    ngx_core_conf_t            *ccf;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    if (omcf == NULL || omcf->journals == NULL) {
+        return NGX_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    path = omcf->journals->elts;
+
+    for (i = 0; i < omcf->journals->nelts; i++) {
+        fd = ngx_open_file(path[i].data, NGX_FILE_APPEND,
+                           NGX_FILE_CREATE_OR_OPEN, 0640);
+        if (fd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "opay_journal \"%s\" cannot be opened",
+                          path[i].data);
+            return NGX_ERROR;
+        }
+
+        if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+            && fchown(fd, ccf->user, -1) == -1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "opay_journal \"%s\": chown() failed",
+                          path[i].data);
+            ngx_close_file(fd);
+            return NGX_ERROR;
+        }
+
+        ngx_close_file(fd);
+    }
+
+    return NGX_OK;
+}

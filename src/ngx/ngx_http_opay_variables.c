@@ -1,0 +1,122 @@
+
+/*
+ * ngx_http_opay_variables.c: the $opay_* variables ($opay_event,
+ * $opay_sub, $opay_sender, $opay_request_id, $opay_result, $opay_error,
+ * $opay_ctx_NAME), read from the request's flow for logs and backends.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_opay.h"
+
+
+static ngx_int_t ngx_http_opay_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_opay_ctx_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_opay_value(ngx_http_variable_value_t *v,
+    ngx_uint_t found, opay_str_t *s);
+
+
+static ngx_http_variable_t  ngx_http_opay_vars[] = {
+
+    { ngx_string("opay_event"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_EVENT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_sub"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_SUB, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_sender"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_SENDER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_request_id"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_REQUEST_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_result"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_RESULT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_error"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_ERROR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_ctx_"), NULL, ngx_http_opay_ctx_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_opay_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    opay_str_t            s;
+    ngx_http_opay_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_opay_module);
+
+    return ngx_http_opay_value(v, ctx && ctx->flow
+                                  && opay_flow_var(ctx->flow,
+                                                   (opay_var_e) data, &s),
+                               &s);
+}
+
+
+static ngx_int_t
+ngx_http_opay_ctx_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *name = (ngx_str_t *) data;
+
+    opay_str_t            field, s;
+    ngx_http_opay_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_opay_module);
+
+    field.data = (const char *) name->data + sizeof("opay_ctx_") - 1;
+    field.len = name->len - (sizeof("opay_ctx_") - 1);
+
+    return ngx_http_opay_value(v, ctx && ctx->flow
+                                  && opay_flow_ctx(ctx->flow, field, &s),
+                               &s);
+}
+
+
+static ngx_int_t
+ngx_http_opay_value(ngx_http_variable_value_t *v, ngx_uint_t found,
+    opay_str_t *s)
+{
+    if (!found) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) s->data;
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_opay_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_opay_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
