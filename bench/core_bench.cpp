@@ -6,9 +6,10 @@
 #include <string>
 
 #include "base64url.h"
-#include "flow.h"
 #include "json.h"
 #include "jwt.h"
+#include "payment_complete_flow.h"
+#include "payment_request_flow.h"
 #include "test_util.h"
 
 namespace {
@@ -83,7 +84,7 @@ void BM_LoadentityCall(benchmark::State& state) {
     in.body = kLoad;
     in.now = kNow;
     for (auto _ : state) {
-        opay::Flow flow(f.config, in);
+        opay::PaymentRequestFlow flow(f.config, in);
         flow.feed(0, 200, kInvoice);
         benchmark::DoNotOptimize(flow.response().body.data());
     }
@@ -105,14 +106,13 @@ void BM_PaymentCompleteCall(benchmark::State& state) {
         "paymentToken":")" + token + R"(",
         "amount":{"currency":"USD","value":"10.00"}}})";
     opay::Input in;
-    in.webhook = OPAY_PAYMENT_COMPLETE;
     in.method = "POST";
     in.content_type = "application/json";
     in.authorization = f.bearer;
     in.body = body;
     in.now = kNow;
     for (auto _ : state) {
-        opay::Flow flow(f.config, in);
+        opay::PaymentCompleteFlow flow(f.config, in);
         flow.resolve(OPAY_CLAIM_NEW, {});
         flow.feed(0, 200, kInvoice);
         flow.resolve(0, {});
@@ -138,7 +138,7 @@ void BM_RefusedToken(benchmark::State& state) {
     in.body = kLoad;
     in.now = kNow;
     for (auto _ : state) {
-        opay::Flow flow(f.config, in);
+        opay::PaymentRequestFlow flow(f.config, in);
         benchmark::DoNotOptimize(flow.response().status);
     }
 }

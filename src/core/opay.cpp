@@ -9,14 +9,17 @@
 
 #include "config.h"
 #include "flow.h"
+#include "payment_complete_flow.h"
+#include "payment_request_flow.h"
 
 struct opay_conf_s {
     opay::Config config;
 };
 
 struct opay_flow_s {
-    opay::Flow flow;
-    std::vector<opay_fetch_t> fetches;  // views into flow.fetches()
+    // On the heap, never moved: the flow keeps pointers into its own document.
+    std::unique_ptr<opay::Flow> flow;
+    std::vector<opay_fetch_t> fetches;  // views into flow->fetches()
     bool broken = false;                // out of memory mid-flow
 };
 
@@ -68,7 +71,6 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
                              const opay_input_t* in) noexcept {
     try {
         opay::Input input;
-        input.webhook = in->webhook;
         input.method = view(in->method);
         input.content_type = view(in->content_type);
         input.authorization = view(in->authorization);
@@ -76,8 +78,15 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
         input.too_large = in->too_large != 0;
         input.body = view(in->body);
         input.now = in->now;
-        // Built in place: the flow keeps pointers into its own document.
-        return new opay_flow_s{opay::Flow(conf->config, input), {}, false};
+        std::unique_ptr<opay::Flow> flow;
+        if (in->webhook == OPAY_PAYMENT_COMPLETE) {
+            flow = std::make_unique<opay::PaymentCompleteFlow>(conf->config,
+                                                               input);
+        } else {
+            flow = std::make_unique<opay::PaymentRequestFlow>(conf->config,
+                                                              input);
+        }
+        return new opay_flow_s{std::move(flow), {}, false};
     } catch (...) {
         return nullptr;
     }
@@ -100,15 +109,15 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         step->log_message = opay_str_t{"out of memory", 13};
     };
     if (f->broken) return out_of_memory();
-    if (const opay::Action* a = f->flow.action()) {
+    if (const opay::Action* a = f->flow->action()) {
         step->kind = a->kind;
         step->key = str(a->key);
         step->data = str(a->data);
         step->store = a->store ? 1 : 0;
         return;
     }
-    if (f->flow.responding()) {
-        const opay::Response& r = f->flow.response();
+    if (f->flow->responding()) {
+        const opay::Response& r = f->flow->response();
         step->kind = OPAY_STEP_RESPOND;
         step->status = r.status;
         step->body = str(r.body);
@@ -119,7 +128,7 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
     }
     try {
         f->fetches.clear();
-        for (const auto& fetch : f->flow.fetches()) {
+        for (const auto& fetch : f->flow->fetches()) {
             f->fetches.push_back(opay_fetch_t{
                 fetch.target, fetch.post ? 1 : 0, str(fetch.body),
                 str(fetch.content_type), str(fetch.idempotency_key)});
@@ -135,7 +144,7 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
 void opay_flow_feed(opay_flow_t* f, size_t index, int status,
                     opay_str_t body) noexcept {
     try {
-        f->flow.feed(index, status, view(body));
+        f->flow->feed(index, status, view(body));
     } catch (...) {
         f->broken = true;
     }
@@ -143,7 +152,7 @@ void opay_flow_feed(opay_flow_t* f, size_t index, int status,
 
 void opay_flow_resolve(opay_flow_t* f, int result, opay_str_t data) noexcept {
     try {
-        f->flow.resolve(result, view(data));
+        f->flow->resolve(result, view(data));
     } catch (...) {
         f->broken = true;
     }
@@ -151,7 +160,7 @@ void opay_flow_resolve(opay_flow_t* f, int result, opay_str_t data) noexcept {
 
 int opay_flow_var(const opay_flow_t* f, opay_var_e var,
                   opay_str_t* out) noexcept {
-    auto v = f->flow.variable(var);
+    auto v = f->flow->variable(var);
     if (!v) return 0;
     *out = str(*v);
     return 1;
@@ -159,7 +168,7 @@ int opay_flow_var(const opay_flow_t* f, opay_var_e var,
 
 int opay_flow_ctx(const opay_flow_t* f, opay_str_t name,
                   opay_str_t* out) noexcept {
-    auto v = f->flow.context_field(view(name));
+    auto v = f->flow->context_field(view(name));
     if (!v) return 0;
     *out = str(*v);
     return 1;
