@@ -4,32 +4,65 @@
 #   make run        start conf-examples/quickstart.conf on 127.0.0.1:8080
 #   make stop       stop it
 #   make dynamic    the dynamic module for Debian's packaged nginx
-#   make test       unit tests, then the black-box tests (static + dynamic)
+#   make test       unit tests, then the black-box tests: nginx 1.22.1 static
+#                   and dynamic (Debian's nginx), nginx 1.26.3 static
 #   make bench      benchmarks of the core
 #
-# NGINX_SRC=/path/to/nginx-source builds against that source tree instead
-# of Debian's nginx source package.
+# NGINX_VERSION=1.26.3 builds (make, run, dynamic) and tests (make test)
+# against that version of Debian's nginx source package instead; each
+# version has its own tree, build/<version>/. NGINX_SRC=/path/to/nginx-source
+# builds against that source tree instead (build/src-<its version>/).
 
 SHELL := /bin/bash
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD := $(ROOT)/build
-NGINX_VERSION := 1.22.1
+
+# Debian's nginx source package of each supported version, and its suite.
+# The default is Debian 12's, so that the dynamic module loads into the
+# machine's packaged nginx.
+DEFAULT_NGINX_VERSION := 1.22.1
+NGINX_SUITE_1.22.1 := bookworm
+NGINX_SUITE_1.26.3 := trixie
 
 ifeq ($(NGINX_SRC),)
-NGINX_SRC_DIR := $(BUILD)/debsrc/nginx-$(NGINX_VERSION)
+NGINX_VERSION ?= $(DEFAULT_NGINX_VERSION)
+NGINX_SUITE := $(NGINX_SUITE_$(NGINX_VERSION))
+ifeq ($(NGINX_SUITE),)
+$(error nginx $(NGINX_VERSION) is not one of Debian's we build (1.22.1, 1.26.3): use NGINX_SRC=/path/to/nginx-$(NGINX_VERSION))
+endif
+VERSION_DIR := $(BUILD)/$(NGINX_VERSION)
+NGINX_SRC_DIR := $(VERSION_DIR)/debsrc/nginx-$(NGINX_VERSION)
 else
 NGINX_SRC_DIR := $(abspath $(NGINX_SRC))
+override NGINX_VERSION := $(shell sed -n 's/^\#define NGINX_VERSION *"\(.*\)"/\1/p' \
+    $(NGINX_SRC_DIR)/src/core/nginx.h 2>/dev/null)
+ifeq ($(NGINX_VERSION),)
+$(error NGINX_SRC=$(NGINX_SRC) is not an nginx source tree (no src/core/nginx.h))
+endif
+VERSION_DIR := $(BUILD)/src-$(NGINX_VERSION)
 endif
 
+# -Werror is nginx's default with gcc; said again so the shim stays
+# warning-free even when CFLAGS is set. HTTP/3 exists from 1.25 on.
 NGINX_CONFIGURE := --with-compat --with-http_ssl_module --with-threads --with-debug \
-                   --prefix=$(BUILD)/nginx
-STATIC_DIR := $(BUILD)/nginx-static
-DYNAMIC_DIR := $(BUILD)/nginx-dynamic
+                   --with-cc-opt=-Werror --prefix=$(VERSION_DIR)/nginx \
+                   $(shell printf '%s\n' 1.25.0 $(NGINX_VERSION) | sort -V -C \
+                       && echo --with-http_v3_module)
+STATIC_DIR := $(VERSION_DIR)/nginx-static
+DYNAMIC_DIR := $(VERSION_DIR)/nginx-dynamic
 NGINX := $(STATIC_DIR)/nginx
 MODULE_SO := $(DYNAMIC_DIR)/ngx_http_opay_module.so
 SYSTEM_NGINX := /usr/sbin/nginx
+SYSTEM_NGINX_VERSION := $(shell $(SYSTEM_NGINX) -v 2>&1 | sed -n 's|.*nginx/||p')
 CMAKE_DIR := $(BUILD)/cmake
 OPAY := $(CMAKE_DIR)/opay
+
+# make test without NGINX_VERSION or NGINX_SRC tests every supported version
+ifeq ($(NGINX_SRC)$(filter command line environment,$(origin NGINX_VERSION)),)
+TEST_VERSIONS := 1.22.1 1.26.3
+else
+TEST_VERSIONS := $(NGINX_VERSION)
+endif
 
 RUN_AS_ROOT := $(if $(filter 0,$(shell id -u)),-g 'user root;')
 RUN_NGINX := $(NGINX) -p $(ROOT)/ -c conf-examples/quickstart.conf \
@@ -46,10 +79,9 @@ all: nginx cli
 deps:
 	@bash $(ROOT)/scripts/deps.sh
 
-$(BUILD)/debsrc/nginx-$(NGINX_VERSION)/configure: | deps
-	rm -rf $(BUILD)/debsrc && mkdir -p $(BUILD)/debsrc
-	cd $(BUILD)/debsrc && apt-get source -q nginx
-	test -x $@
+$(VERSION_DIR)/debsrc/nginx-$(NGINX_VERSION)/configure: | deps
+	bash $(ROOT)/scripts/nginx-source.sh $(NGINX_SUITE) $(NGINX_VERSION) \
+	    $(VERSION_DIR)/debsrc $(BUILD)/apt
 
 # reconfigure when the set of core sources (the src/core directory) changes
 $(STATIC_DIR)/Makefile: config config.make src/core | $(NGINX_SRC_DIR)/configure
@@ -77,14 +109,20 @@ cli: $(CMAKE_DIR)/Makefile
 unit: cli
 	cd $(CMAKE_DIR) && ctest --output-on-failure
 
+# the dynamic module is tested in Debian's nginx when that is the version
+# built; every version's dynamic module is built, so it compiles
 nginx-tests: all dynamic
-	@echo "== black-box tests: nginx with the module built in"
+	@echo "== black-box tests: nginx $(NGINX_VERSION) with the module built in"
 	TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) prove -I nginx-tests/lib nginx-tests/
-	@echo "== black-box tests: Debian's nginx with the dynamic module"
+ifeq ($(NGINX_VERSION),$(SYSTEM_NGINX_VERSION))
+	@echo "== black-box tests: Debian's nginx $(NGINX_VERSION) with the dynamic module"
 	TEST_NGINX_BINARY=$(SYSTEM_NGINX) TEST_NGINX_MODULE=$(MODULE_SO) \
 	    OPAY=$(OPAY) prove -I nginx-tests/lib nginx-tests/
+endif
 
-test: unit nginx-tests
+test: unit
+	set -e; for v in $(TEST_VERSIONS); do \
+	    $(MAKE) --no-print-directory nginx-tests NGINX_VERSION=$$v; done
 
 run: all
 	@mkdir -p $(BUILD)/run/tmp

@@ -15,29 +15,21 @@ for p in $PKGS; do
         || missing+=("$p")
 done
 
-src_entry=/etc/apt/sources.list.d/opay-deb-src.sources
-need_src=0
-if [ ! -f "$src_entry" ] && ! grep -rqs '^deb-src .*bookworm\|^Types: .*deb-src' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    need_src=1
+# The nginx source packages come from bookworm and trixie (make fetches
+# them with scripts/nginx-source.sh, which leaves the system's apt sources
+# alone); apt checks trixie's index with trixie's key, which bookworm's
+# keyring has from 2023.3+deb12u2 on.
+keyring=$(dpkg-query -W -f='${Version}' debian-archive-keyring 2>/dev/null || true)
+if ! dpkg --compare-versions "${keyring:-0}" ge 2023.3+deb12u2; then
+    missing+=(debian-archive-keyring)
 fi
 
-if [ ${#missing[@]} -eq 0 ] && [ $need_src -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-
-if [ $need_src -eq 1 ]; then
-    echo "deps: adding a deb-src entry for bookworm ($src_entry)"
-    # deb822 form, with the same Signed-By as Debian's own entry, so apt
-    # does not see two conflicting keyrings for one archive.
-    printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' \
-        'Suites: bookworm' 'Components: main' \
-        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-        | $SUDO tee "$src_entry" >/dev/null
-fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
