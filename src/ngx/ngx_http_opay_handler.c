@@ -507,6 +507,10 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    /* 1.23+ chains same-named headers through next, and reads the chain */
+    h->next = NULL;
+#endif
     ngx_str_set(&h->key, "Content-Type");
     h->value.data = (u_char *) fetch->content_type.data;
     h->value.len = fetch->content_type.len;
@@ -522,6 +526,9 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
         }
 
         h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
         ngx_str_set(&h->key, "Idempotency-Key");
         h->value.data = (u_char *) fetch->idempotency_key.data;
         h->value.len = fetch->idempotency_key.len;
@@ -664,6 +671,9 @@ ngx_http_opay_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         }
 
         h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
         ngx_str_set(&h->key, "WWW-Authenticate");
         ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
         r->headers_out.www_authenticate = h;
