@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
     const opay_fetch_t *fetch, ngx_str_t *uri, ngx_str_t *args);
 static ngx_int_t ngx_http_opay_subrequest_setup(ngx_http_request_t *r,
     ngx_http_request_t *sr, const opay_fetch_t *fetch);
+static ngx_int_t ngx_http_opay_pool_str(ngx_pool_t *pool, ngx_str_t *dst,
+    const opay_str_t *src);
 static ngx_int_t ngx_http_opay_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static void ngx_http_opay_resume(ngx_http_request_t *r);
@@ -512,8 +514,11 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     h->next = NULL;
 #endif
     ngx_str_set(&h->key, "Content-Type");
-    h->value.data = (u_char *) fetch->content_type.data;
-    h->value.len = fetch->content_type.len;
+    if (ngx_http_opay_pool_str(r->pool, &h->value, &fetch->content_type)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
     h->lowcase_key = (u_char *) "content-type";
     sr->headers_in.content_type = h;
 
@@ -530,8 +535,12 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
         h->next = NULL;
 #endif
         ngx_str_set(&h->key, "Idempotency-Key");
-        h->value.data = (u_char *) fetch->idempotency_key.data;
-        h->value.len = fetch->idempotency_key.len;
+        if (ngx_http_opay_pool_str(r->pool, &h->value,
+                                   &fetch->idempotency_key)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
         h->lowcase_key = (u_char *) "idempotency-key";
     }
 
@@ -551,6 +560,28 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     sr->request_body = rb;
     sr->headers_in.content_length_n = fetch->body.len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The core's strings live until its next step, the request's headers until
+ * the request ends: nginx reads them later (cached variables, which a
+ * request's subrequests share, and the access log).
+ */
+
+static ngx_int_t
+ngx_http_opay_pool_str(ngx_pool_t *pool, ngx_str_t *dst,
+    const opay_str_t *src)
+{
+    dst->len = src->len;
+    dst->data = ngx_pnalloc(pool, src->len ? src->len : 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src->data, src->len);
 
     return NGX_OK;
 }
