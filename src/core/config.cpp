@@ -60,6 +60,7 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     c.token.audience = to_string(s.merchant_id);
     c.token.issuer = to_string(s.jwt_issuer);
     if (!s.jwt_appid_off) c.token.appid = to_string(s.jwt_appid);
+    if (!s.jwt_version_off) c.token.version = to_string(s.jwt_version);
     c.token.leeway = s.jwt_leeway;
     c.token.allowed_senders =
         to_strings(s.allowed_senders, s.n_allowed_senders);

@@ -109,6 +109,12 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                            : "appid missing",
                      "bad_appid");
     }
+    if (policy.version) {
+        auto ver = json::string_member(claims, "ver");
+        report.check("ver", ver && *ver == *policy.version,
+                     ver ? "ver \"" + std::string(*ver) + "\"" : "ver missing",
+                     "bad_version");
+    }
 
     auto exp = numeric_date(json::member(claims, "exp"));
     if (!exp) {

@@ -16,6 +16,7 @@ struct TokenPolicy {
     std::string issuer;
     std::string audience;
     std::optional<std::string> appid;  // nullopt: appid not checked
+    std::optional<std::string> version;  // exact ver; nullopt: not checked
     int64_t leeway = 300;
     std::vector<std::string> allowed_senders;  // empty: any sender
     bool signature_only = false;  // header and signature, no claims

@@ -176,6 +176,27 @@ TEST(Jwt, ChecksIssuerAudienceAppid) {
               "");
 }
 
+// ver, exact (case and all), when the policy names one.
+TEST(Jwt, ChecksVersionExactly) {
+    TokenPolicy p = policy();
+    p.version = "STI.ExternalAccessToken.V1";
+    const std::string v1 = ",\"ver\":\"STI.ExternalAccessToken.V1\"";
+    EXPECT_EQ(reason(key().token(claims(v1)), p), "");
+    EXPECT_EQ(reason(key().token(claims()), p), "bad_version") << "missing";
+    EXPECT_EQ(reason(key().token(claims(",\"ver\":\"sti.externalaccesstoken.v1\"")),
+                     p),
+              "bad_version");
+    EXPECT_EQ(reason(key().token(claims(",\"ver\":\"2.0\"")), p),
+              "bad_version");
+    EXPECT_EQ(reason(key().token(claims(",\"ver\":1")), p), "bad_version");
+    EXPECT_EQ(reason(key().token(claims(",\"ver\":\"2.0\"")), policy()), "")
+        << "not checked without a version";
+    auto r = verify_token(key().token(claims(v1)), keys_of(key().jwks()), p,
+                          kNow);
+    EXPECT_TRUE(std::any_of(r.checks.begin(), r.checks.end(),
+                            [](const TokenCheck& c) { return c.name == "ver"; }));
+}
+
 TEST(Jwt, ChecksAllowedSenders) {
     TokenPolicy p = policy();
     p.allowed_senders = {"Shop@Example.com", "other@example.com"};

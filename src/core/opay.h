@@ -36,6 +36,8 @@ typedef struct {
     opay_str_t         jwt_issuer;
     opay_str_t         jwt_appid;       /* ignored when jwt_appid_off */
     int                jwt_appid_off;
+    opay_str_t         jwt_version;     /* ignored when jwt_version_off */
+    int                jwt_version_off;
     int64_t            jwt_leeway;      /* seconds */
     const opay_str_t  *allowed_senders;
     size_t             n_allowed_senders;

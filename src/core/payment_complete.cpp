@@ -2,6 +2,7 @@
 
 #include "config.h"
 #include "payment_request.h"
+#include "shipping.h"
 
 namespace opay {
 
@@ -44,14 +45,17 @@ std::variant<CompletePayload, std::string> read_complete_payload(
         return "details.amount: " + *e;
     }
     p.amount = std::get<Money>(money);
-    if (json::member(doc, "shippingOption") != nullptr) {
+    // null is what our own answers say when nothing applies: absent.
+    if (const json::Value* o = json::member(doc, "shippingOption");
+        o != nullptr && !o->IsNull()) {
         auto id = json::string_member(doc, "shippingOption");
-        if (!id) return std::string("shippingOption must be a string");
+        if (!id) return std::string("shippingOption must be a string or null");
         p.shipping_option = std::string(*id);
-        p.shipping_address = json::member(doc, "shippingAddress");
-        if (p.shipping_address == nullptr) {
-            return std::string("shippingOption needs a shippingAddress");
-        }
+    }
+    if (const json::Value* a = json::member(doc, "shippingAddress");
+        a != nullptr && !a->IsNull()) {
+        if (auto why = check_address(*a)) return *why;
+        p.shipping_address = a;
     }
     p.payer_name = payer_field(doc, "payerName");
     p.payer_email = payer_field(doc, "payerEmail");

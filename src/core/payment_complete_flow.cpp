@@ -159,17 +159,14 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
     }
     claimed_ = true;
     std::vector<Fetch> fetches{Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}};
-    if (payload_.shipping_option) {
-        if (!config_.shipping) {
-            refuse(400, "invalid_payload",
-                   "shippingOption given, but shipping is not asked for here",
-                   OPAY_LOG_INFO, "invalid payload: shippingOption without "
-                                  "opay_shipping_uri");
-            return;
-        }
-        if (auto why = check_address(*payload_.shipping_address)) {
-            return invalid(*why);
-        }
+    if (payload_.shipping_option && !config_.shipping) {
+        refuse(400, "invalid_payload",
+               "shippingOption given, but shipping is not asked for here",
+               OPAY_LOG_INFO, "invalid payload: shippingOption without "
+                              "opay_shipping_uri");
+        return;
+    }
+    if (payload_.shipping_option && payload_.shipping_address) {
         fetches.push_back(Fetch{
             OPAY_TARGET_SHIPPING, true,
             shipping_request(request_id_, *product_context_,
@@ -197,36 +194,26 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
                            ": not charging");
         return;
     }
-    Money due = invoice->total;
-    if (options != nullptr) {
-        if (refuse_backend_failure("shipping", *options)) return;
-        auto parsed = parse_shipping_options(options->body, due.currency);
-        if (auto* e = std::get_if<std::string>(&parsed)) {
-            refuse(502, "backend_error", "shipping backend gave invalid options",
-                   OPAY_LOG_ERROR, "shipping backend for " + name + ": " + *e);
-            return;
-        }
-        const ShippingOption* chosen = nullptr;
-        for (const auto& o : std::get<ShippingOptions>(parsed).options) {
-            if (o.id == *payload_.shipping_option) chosen = &o;
-        }
-        if (chosen == nullptr) {
-            refuse_payment("The selected shipping option is not available.",
-                           OPAY_LOG_INFO, "shipping option \"" +
-                                              payload_.shipping_option->substr(0, 64) +
-                                              "\" not offered for " + name +
-                                              ": not charging");
-            return;
-        }
-        auto sum = checked_add(due.minor, chosen->amount.minor);
-        if (!sum || *sum < 0) {
-            refuse(502, "backend_error", "shipping backend gave invalid options",
-                   OPAY_LOG_ERROR, "shipping backend for " + name +
-                                       ": total due with shipping is invalid");
-            return;
-        }
-        due.minor = *sum;
+    bool ships = config_.shipping && invoice->request_shipping.value_or(true);
+    if (ships && options != nullptr &&
+        refuse_backend_failure("shipping", *options)) {
+        return;
     }
+    ShippingDue shipping =
+        shipping_due(invoice->total, ships, payload_.shipping_option,
+                     options ? &options->body : nullptr);
+    if (shipping.verdict == ShippingDue::Verdict::kRefused) {
+        refuse_payment(shipping.for_payer, OPAY_LOG_INFO,
+                       shipping.log + " for " + name + ": not charging");
+        return;
+    }
+    if (shipping.verdict == ShippingDue::Verdict::kBackendInvalid) {
+        refuse(502, "backend_error", "shipping backend gave invalid options",
+               OPAY_LOG_ERROR, "shipping backend for " + name + ": " +
+                                   shipping.log);
+        return;
+    }
+    Money due = shipping.due;
     auto mismatch = [&](const Money& m) {
         return m.currency != due.currency || m.minor != due.minor;
     };

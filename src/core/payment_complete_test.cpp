@@ -21,5 +21,35 @@ TEST(Journal, LinesAreOneJsonObjectEach) {
                               R"("requestId":"12345","ok":false,"status":502})");
 }
 
+// shippingAddress / shippingOption: null (what our own answers say when
+// nothing applies) reads as absent; anything else must be well formed.
+TEST(CompletePayload, ShippingNullsAreAbsent) {
+    auto read = [](const std::string& shipping) {
+        json::Document d;
+        EXPECT_FALSE(json::parse(R"({"requestId":"1",
+            "methodName":"https://pay.microsoft.com/microsoftpay",
+            "details":{"productContext":{},"paymentToken":"a.b.c",
+                       "amount":{"currency":"USD","value":"1.00"}})" +
+                                     shipping + "}",
+                                 d));
+        return read_complete_payload(d);
+    };
+    auto p = std::get<CompletePayload>(
+        read(R"(,"shippingAddress":null,"shippingOption":null)"));
+    EXPECT_EQ(p.shipping_address, nullptr);
+    EXPECT_EQ(p.shipping_option, std::nullopt);
+    p = std::get<CompletePayload>(read(R"(,"shippingOption":"norush")"));
+    EXPECT_EQ(p.shipping_option, "norush") << "no address: refused later";
+    EXPECT_EQ(p.shipping_address, nullptr);
+    p = std::get<CompletePayload>(
+        read(R"(,"shippingAddress":{"country":"US"},"shippingOption":"x")"));
+    ASSERT_NE(p.shipping_address, nullptr);
+    EXPECT_EQ(std::get<std::string>(read(R"(,"shippingOption":7)")),
+              "shippingOption must be a string or null");
+    EXPECT_EQ(std::get<std::string>(
+                  read(R"(,"shippingAddress":{"country":"USA"})")),
+              "shippingAddress.country must be a two-letter country code");
+}
+
 }  // namespace
 }  // namespace opay

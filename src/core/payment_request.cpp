@@ -1,36 +1,19 @@
 #include "payment_request.h"
 
+#include <algorithm>
+#include <iterator>
 #include <set>
+
+#include "payment_complete.h"
 
 namespace opay {
 
 namespace {
 
 constexpr const char* kNoShipping = "We do not ship to this address.";
+constexpr const char* kNoAddress = "Please enter a shipping address.";
 constexpr const char* kUnknownOption =
     "The selected shipping option is not available.";
-
-// Sets currency and value in an existing amount object, keeping whatever
-// else the peer put there (currencySystem, ...).
-void set_amount(json::Value& holder, const Money& m, json::Allocator& a) {
-    json::Value* amount = json::object_member(holder, "amount");
-    if (amount == nullptr) {
-        json::set(holder, "amount", amount_json(m, a), a);
-        return;
-    }
-    json::set(*amount, "currency", json::str(m.currency.view(), a), a);
-    json::set(*amount, "value", json::str(format_value(m), a), a);
-}
-
-json::Value& object_at(json::Value& parent, std::string_view name,
-                       json::Allocator& a) {
-    json::Value* v = json::member(parent, name);
-    if (v == nullptr || !v->IsObject()) {
-        json::set(parent, name, json::Value(rapidjson::kObjectType), a);
-        v = json::member(parent, name);
-    }
-    return *v;
-}
 
 json::Value string_array(const std::vector<std::string>& items,
                          json::Allocator& a) {
@@ -48,6 +31,93 @@ json::Value line_item(std::string_view label, const Money& m,
     return item;
 }
 
+// The invoice's schema.org entity, its price set to total (a JSON number
+// if the backend wrote a number), as Microsoft's sample kept it in step
+// with details.total.
+json::Value entity_at(const Invoice& invoice, const Money& total,
+                      json::Allocator& a) {
+    json::Value entity(*invoice.entity, a);
+    json::Value* due = json::object_member(entity, "totalPaymentDue");
+    if (due == nullptr) return entity;
+    const json::Value* price = json::member(*due, "price");
+    std::string value = format_value(total);
+    json::set(*due, "price",
+              price != nullptr && json::is_number(*price)
+                  ? json::make_number(value, a)
+                  : json::str(value, a),
+              a);
+    return entity;
+}
+
+json::Value method_data(const Config& c, Event event,
+                        const json::Value& product_context,
+                        json::Value entity, json::Allocator& a) {
+    json::Value data(rapidjson::kObjectType);
+    data.AddMember("event", json::str(event_name(event), a), a);
+    data.AddMember("productContext", json::Value(product_context, a), a);
+    data.AddMember("supportedNetworks", string_array(c.networks, a), a);
+    data.AddMember("supportedTypes", string_array(c.types, a), a);
+    data.AddMember("entity", entity, a);
+    if (c.test_mode) data.AddMember("mode", "TEST", a);
+
+    json::Value method(rapidjson::kObjectType);
+    method.AddMember("supportedMethods",
+                     rapidjson::StringRef(kMicrosoftPayMethod), a);
+    method.AddMember("data", data, a);
+    json::Value methods(rapidjson::kArrayType);
+    methods.PushBack(method, a);
+    return methods;
+}
+
+// What the payer is asked for: the location's requestPayer* (unless
+// nothing is to be paid) and shipping when the invoice is shipped here.
+json::Value options_json(const Config& c, bool pay, bool shipping,
+                         json::Allocator& a) {
+    json::Value options(rapidjson::kObjectType);
+    options.AddMember("requestPayerName", pay && c.payer_name, a);
+    options.AddMember("requestPayerEmail", pay && c.payer_email, a);
+    options.AddMember("requestPayerPhone", pay && c.payer_phone, a);
+    options.AddMember("requestShipping", shipping, a);
+    if (shipping) {
+        options.AddMember("shippingType", json::str(c.shipping_type, a), a);
+    }
+    return options;
+}
+
+// details: id, the total, the invoice's display items and, with an
+// option, one Shipping line. Built from the invoice each time, so repeated
+// changes never duplicate the Shipping line.
+json::Value details_json(const Invoice& invoice, const Money& total,
+                         const ShippingOption* shipping, json::Allocator& a) {
+    json::Value details(rapidjson::kObjectType);
+    details.AddMember("id", json::str(invoice.identifier, a), a);
+    details.AddMember("total", line_item("Total Due", total, a), a);
+    if (!invoice.display_items.empty() || shipping != nullptr) {
+        json::Value items(rapidjson::kArrayType);
+        for (const auto& item : invoice.display_items) {
+            items.PushBack(line_item(item.label, item.amount, a), a);
+        }
+        if (shipping != nullptr) {
+            items.PushBack(line_item("Shipping", shipping->amount, a), a);
+        }
+        details.AddMember("displayItems", items, a);
+    }
+    return details;
+}
+
+const ShippingOption* find_option(const ShippingOptions& options,
+                                  std::string_view id) {
+    for (const auto& o : options.options) {
+        if (o.id == id) return &o;
+    }
+    return nullptr;
+}
+
+Answer checked(const json::Document& out) {
+    if (auto broken = check_details(out["details"])) return {{}, *broken};
+    return {json::write(out), {}};
+}
+
 }  // namespace
 
 json::Value amount_json(const Money& m, json::Allocator& a) {
@@ -61,161 +131,133 @@ Answer loadentity_answer(const Config& c, const json::Value& product_context,
                          const Invoice& invoice) {
     json::Document out(rapidjson::kObjectType);
     auto& a = out.GetAllocator();
-
-    json::Value data(rapidjson::kObjectType);
-    data.AddMember("event", "loadentity", a);
-    data.AddMember("productContext", json::Value(product_context, a), a);
-    data.AddMember("supportedNetworks", string_array(c.networks, a), a);
-    data.AddMember("supportedTypes", string_array(c.types, a), a);
-    data.AddMember("entity", json::Value(*invoice.entity, a), a);
-    if (c.test_mode) data.AddMember("mode", "TEST", a);
-
-    json::Value method(rapidjson::kObjectType);
-    method.AddMember("supportedMethods",
-                     rapidjson::StringRef(kMicrosoftPayMethod), a);
-    method.AddMember("data", data, a);
-    json::Value method_data(rapidjson::kArrayType);
-    method_data.PushBack(method, a);
-
-    json::Value options(rapidjson::kObjectType);
-    options.AddMember("requestPayerName", c.payer_name, a);
-    options.AddMember("requestPayerEmail", c.payer_email, a);
-    options.AddMember("requestPayerPhone", c.payer_phone, a);
     bool shipping = c.shipping && invoice.request_shipping.value_or(true);
-    options.AddMember("requestShipping", shipping, a);
-    if (shipping) {
-        options.AddMember("shippingType", json::str(c.shipping_type, a), a);
-    }
-
-    json::Value details(rapidjson::kObjectType);
-    details.AddMember("id", json::str(invoice.identifier, a), a);
-    details.AddMember("total", line_item("Total Due", invoice.total, a), a);
-    if (!invoice.display_items.empty()) {
-        json::Value items(rapidjson::kArrayType);
-        for (const auto& item : invoice.display_items) {
-            items.PushBack(line_item(item.label, item.amount, a), a);
-        }
-        details.AddMember("displayItems", items, a);
-    }
-
     out.AddMember("id", json::str(invoice.identifier, a), a);
-    out.AddMember("methodData", method_data, a);
-    out.AddMember("options", options, a);
-    out.AddMember("details", details, a);
-    if (auto broken = check_details(out["details"])) return {{}, *broken};
-    return {json::write(out), {}};
+    out.AddMember("methodData",
+                  method_data(c, Event::kLoadEntity, product_context,
+                              json::Value(*invoice.entity, a), a),
+                  a);
+    out.AddMember("options", options_json(c, true, shipping, a), a);
+    out.AddMember("details", details_json(invoice, invoice.total, nullptr, a),
+                  a);
+    return checked(out);
 }
 
-Answer shipping_answer(json::Document& request,
-                               std::string_view event,
-                               const Invoice& invoice,
-                               const ShippingOptions& options,
-                               const std::optional<std::string>& chosen_option) {
-    auto& a = request.GetAllocator();
-    json::Value& method = (*json::array_member(request, "methodData"))[0];
-    json::Value& data = object_at(method, "data", a);
-    json::set(data, "event", json::str(event, a), a);
-    json::Value& details = object_at(request, "details", a);
+std::string not_due_message(std::string_view status) {
+    if (status == "PaymentComplete") {
+        return "This invoice has already been paid.";
+    }
+    if (status == "PaymentAutomaticallyApplied") {
+        return "This invoice is paid automatically: nothing is due.";
+    }
+    return "This invoice is not due for payment.";
+}
 
+Answer not_due_answer(const Config& c, Event event,
+                      const json::Value& product_context,
+                      const Invoice& invoice) {
+    json::Document out(rapidjson::kObjectType);
+    auto& a = out.GetAllocator();
+    Money nothing{0, invoice.total.currency};
+    json::Value details(rapidjson::kObjectType);
+    details.AddMember("id", json::str(invoice.identifier, a), a);
+    details.AddMember("total", line_item("Total Due", nothing, a), a);
+    details.AddMember("error",
+                      json::str(not_due_message(invoice.payment_status), a),
+                      a);
+    out.AddMember("id", json::str(invoice.identifier, a), a);
+    out.AddMember("methodData",
+                  method_data(c, event, product_context,
+                              entity_at(invoice, nothing, a), a),
+                  a);
+    out.AddMember("options", options_json(c, false, false, a), a);
+    out.AddMember("details", details, a);
+    return checked(out);
+}
+
+Answer shipping_answer(const Config& c, const json::Value& request,
+                       const Echo& echo, const Invoice& invoice,
+                       const ShippingOptions& options) {
     // Which option applies, and what the payer is told otherwise.
     std::optional<std::string> payer_error;
-    std::optional<std::string> chosen_id;
-    if (options.error || options.options.empty()) {
-        payer_error = options.error.value_or(kNoShipping);
-        json::set(request, "shippingAddress", json::Value(), a);
-        if (chosen_option) json::set(request, "shippingOption", json::Value(), a);
-    } else if (chosen_option) {
-        for (const auto& o : options.options) {
-            if (o.id == *chosen_option) chosen_id = o.id;
-        }
-        if (!chosen_id) {
-            payer_error = kUnknownOption;
-            json::set(request, "shippingOption", json::Value(), a);
-        }
-    } else if (const ShippingOption* sel = selected_option(options)) {
-        chosen_id = sel->id;
-    }
-
+    bool address_refused = false;
     const ShippingOption* chosen = nullptr;
-    json::Value list(rapidjson::kArrayType);
-    if (!payer_error || chosen_option) {
-        for (const auto& o : options.options) {
-            bool is_chosen = chosen_id && o.id == *chosen_id;
-            if (is_chosen) chosen = &o;
-            json::Value item(rapidjson::kObjectType);
-            item.AddMember("id", json::str(o.id, a), a);
-            item.AddMember("label", json::str(o.label, a), a);
-            item.AddMember("amount", amount_json(o.amount, a), a);
-            item.AddMember("selected", is_chosen, a);
-            list.PushBack(item, a);
-        }
+    if (echo.shipping_address == nullptr) {
+        payer_error = kNoAddress;
+        address_refused = true;
+    } else if (options.error || options.options.empty()) {
+        payer_error = options.error.value_or(kNoShipping);
+        address_refused = true;
+    } else if (echo.event == Event::kOptionChange) {
+        chosen = find_option(options, *echo.shipping_option);
+        if (chosen == nullptr) payer_error = kUnknownOption;
+    } else if (echo.shipping_option) {
+        chosen = find_option(options, *echo.shipping_option);
+    } else {
+        chosen = selected_option(options);
     }
-    json::set(details, "shippingOptions", std::move(list), a);
 
     Money total = invoice.total;
     if (chosen != nullptr) {
         auto sum = checked_add(total.minor, chosen->amount.minor);
         if (!sum) return {{}, "total with shipping overflows"};
         total.minor = *sum;
-    }
-    if (total.minor < 0) {
-        return {{}, "total due must not be negative (shipping option \"" +
-                        chosen->id + "\" makes it " + format_value(total) +
-                        ")"};
-    }
-
-    json::Value& total_item = object_at(details, "total", a);
-    json::set(total_item, "label", json::str("Total Due", a), a);
-    set_amount(total_item, total, a);
-    json::set(total_item, "pending", json::Value(false), a);
-
-    // Display items come from the invoice, never from the echo: a repeated
-    // change cannot duplicate the Shipping line. Extra members the peer
-    // keeps on a line of the same label are echoed.
-    const json::Value* echoed = json::array_member(details, "displayItems");
-    json::Value items(rapidjson::kArrayType);
-    for (std::size_t i = 0; i < invoice.display_items.size(); ++i) {
-        const DisplayItem& d = invoice.display_items[i];
-        json::Value item(rapidjson::kObjectType);
-        if (echoed != nullptr && i < echoed->Size() &&
-            json::string_member((*echoed)[i], "label") == d.label) {
-            item.CopyFrom((*echoed)[i], a);
+        if (total.minor < 0) {
+            return {{}, "total due must not be negative (shipping option \"" +
+                            chosen->id + "\" makes it " +
+                            format_value(total) + ")"};
         }
-        json::set(item, "label", json::str(d.label, a), a);
-        set_amount(item, d.amount, a);
-        json::set(item, "pending", json::Value(false), a);
-        items.PushBack(item, a);
     }
+
+    json::Document out(rapidjson::kObjectType);
+    auto& a = out.GetAllocator();
+    out.AddMember("id", json::str(invoice.identifier, a), a);
+    out.AddMember("methodData",
+                  method_data(c, echo.event, *echo.product_context,
+                              entity_at(invoice, total, a), a),
+                  a);
+    out.AddMember("options", options_json(c, true, true, a), a);
+    json::Value details = details_json(invoice, total, chosen, a);
+    json::Value list(rapidjson::kArrayType);
+    if (!address_refused) {
+        for (const auto& o : options.options) {
+            json::Value item(rapidjson::kObjectType);
+            item.AddMember("id", json::str(o.id, a), a);
+            item.AddMember("label", json::str(o.label, a), a);
+            item.AddMember("amount", amount_json(o.amount, a), a);
+            item.AddMember("selected", &o == chosen, a);
+            list.PushBack(item, a);
+        }
+    }
+    details.AddMember("shippingOptions", list, a);
+    if (payer_error) details.AddMember("error", json::str(*payer_error, a), a);
+    out.AddMember("details", details, a);
+
+    // Members the protocol does not name are the service's, not ours:
+    // they go back as they came.
+    static constexpr std::string_view kNamed[] = {
+        "id", "methodData", "options", "details", "shippingAddress",
+        "shippingOption"};
+    for (const auto& m : request.GetObject()) {
+        std::string_view name(m.name.GetString(), m.name.GetStringLength());
+        if (std::find(std::begin(kNamed), std::end(kNamed), name) ==
+            std::end(kNamed)) {
+            out.AddMember(json::Value(m.name, a), json::Value(m.value, a), a);
+        }
+    }
+
+    // What the payer said: the address (null once refused), the option
+    // that applies (null when the one they had does not).
+    out.AddMember("shippingAddress",
+                  address_refused ? json::Value()
+                                  : json::Value(*echo.shipping_address, a),
+                  a);
     if (chosen != nullptr) {
-        json::Value item(rapidjson::kObjectType);
-        item.AddMember("label", "Shipping", a);
-        item.AddMember("amount", amount_json(chosen->amount, a), a);
-        item.AddMember("pending", false, a);
-        items.PushBack(item, a);
+        out.AddMember("shippingOption", json::str(chosen->id, a), a);
+    } else if (json::member(request, "shippingOption") != nullptr) {
+        out.AddMember("shippingOption", json::Value(), a);
     }
-    json::set(details, "displayItems", std::move(items), a);
-
-    if (payer_error) {
-        json::set(details, "error", json::str(*payer_error, a), a);
-    } else {
-        details.RemoveMember("error");
-    }
-
-    // The schema.org entity is the invoice's, its price kept in step with
-    // details.total (as a number if the backend wrote a number).
-    json::Value entity(*invoice.entity, a);
-    json::Value& due = object_at(entity, "totalPaymentDue", a);
-    const json::Value* price = json::member(due, "price");
-    std::string value = format_value(total);
-    json::set(due, "price",
-              price != nullptr && json::is_number(*price)
-                  ? json::make_number(value, a)
-                  : json::str(value, a),
-              a);
-    json::set(data, "entity", std::move(entity), a);
-
-    if (auto broken = check_details(details)) return {{}, *broken};
-    return {json::write(request), {}};
+    return checked(out);
 }
 
 std::optional<std::string> check_details(const json::Value& details) {

@@ -1,12 +1,16 @@
-// Answers of the PaymentRequest webhook, built from the invoice and the
-// location's settings.
+// Answers of the PaymentRequest webhook. Everything that is ours to say —
+// mode, networks, types, options, ids, totals, the entity and its amount —
+// comes from the location's settings, the invoice and the shipping
+// backend, never from the echo; only what the payer said (address,
+// option) and the opaque productContext are echoed back.
 #pragma once
 
 #include <optional>
 #include <string>
-#include <variant>
+#include <string_view>
 
 #include "config.h"
+#include "echo.h"
 #include "invoice.h"
 #include "json.h"
 #include "shipping.h"
@@ -24,14 +28,26 @@ struct Answer {
 Answer loadentity_answer(const Config& c, const json::Value& product_context,
                          const Invoice& invoice);
 
-// A shipping event's answer: the incoming payload (request, changed in
-// place) updated with the options, total, Shipping line and entity price.
-// chosen_option is the echoed shippingOption of a shippingoptionchange.
-Answer shipping_answer(json::Document& request,
-                               std::string_view event,
-                               const Invoice& invoice,
-                               const ShippingOptions& options,
-                               const std::optional<std::string>& chosen_option);
+// The answer for an invoice that is not due (paid, paid automatically, or
+// a status we do not know), whatever the event: the entity with its
+// status and nothing due, a total of zero, nothing asked of the payer, and
+// details.error saying why.
+Answer not_due_answer(const Config& c, Event event,
+                      const json::Value& product_context,
+                      const Invoice& invoice);
+
+// What the payer reads in details.error of a not-due answer.
+std::string not_due_message(std::string_view payment_status);
+
+// A shipping event's answer. options: the shipping backend's for the
+// echoed address (unused when the echo's address is our own null). The
+// option that applies: on an option change the one chosen, if offered;
+// on an address change the earlier choice if the new address still
+// offers it, else none — or, without an earlier choice, the one the
+// backend marks selected.
+Answer shipping_answer(const Config& c, const json::Value& request,
+                       const Echo& echo, const Invoice& invoice,
+                       const ShippingOptions& options);
 
 // Checks what we own in an outgoing details object against the W3C rules;
 // returns the broken rule, or nullopt.

@@ -1,8 +1,9 @@
 // The PaymentRequest webhook's state machine: which event the payload
-// carries, what each event fetches, and turning the backends' answers into
-// the answer (or a refusal).
+// carries (echo.h), what each event fetches, and turning the backends'
+// answers into the answer (payment_request.h) or a refusal.
 #include "payment_request_flow.h"
 
+#include "payment_complete.h"
 #include "payment_request.h"
 #include "shipping.h"
 
@@ -19,41 +20,17 @@ void PaymentRequestFlow::ask(std::vector<Fetch> fetches, Stage next) {
 }
 
 void PaymentRequestFlow::start() {
-    const json::Value* methods = json::array_member(request_, "methodData");
-    if (methods == nullptr || methods->Empty() ||
-        !(*methods)[0].IsObject()) {
-        return invalid("methodData must be a non-empty array of objects");
-    }
-    const json::Value& method = (*methods)[0];
-    if (json::string_member(method, "supportedMethods") !=
-        std::string_view(kMicrosoftPayMethod)) {
-        return invalid(std::string("methodData[0].supportedMethods must be ") +
-                       kMicrosoftPayMethod);
-    }
-    const json::Value* data = json::object_member(method, "data");
-    if (data == nullptr) return invalid("methodData[0].data must be an object");
-    auto event = json::string_member(*data, "event");
-    if (!event) return invalid("methodData[0].data.event must be a string");
-    product_context_ = json::object_member(*data, "productContext");
-    if (product_context_ == nullptr) {
-        return invalid("methodData[0].data.productContext must be an object");
-    }
-    event_ = std::string(event->substr(0, 64));
-    // shippingOption tells an option change apart: the reference's own
-    // example still says "shippingaddresschange" in that payload.
-    bool option_change = json::member(request_, "shippingOption") != nullptr;
-    if (*event == "loadentity" && !option_change) {
+    auto read = read_echo(request_);
+    if (auto* e = std::get_if<std::string>(&read)) return invalid(*e);
+    echo_ = std::get<Echo>(read);
+    product_context_ = echo_.product_context;
+    event_ = std::string(event_name(echo_.event));
+    if (echo_.event == Event::kLoadEntity) {
         ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}},
             Stage::kLoadInvoice);
         return;
     }
-    if (*event == "shippingaddresschange" || *event == "shippingoptionchange" ||
-        option_change) {
-        if (option_change) event_ = "shippingoptionchange";
-        start_shipping_event();
-        return;
-    }
-    invalid("unknown event");
+    start_shipping_event();
 }
 
 void PaymentRequestFlow::start_shipping_event() {
@@ -63,23 +40,17 @@ void PaymentRequestFlow::start_shipping_event() {
                "event " + event_ + " but opay_shipping_uri is not set");
         return;
     }
-    const json::Value* address = json::member(request_, "shippingAddress");
-    if (address == nullptr) return invalid("shippingAddress is missing");
-    if (auto why = check_address(*address)) return invalid(*why);
-    if (event_ == "shippingoptionchange") {
-        auto option = json::string_member(request_, "shippingOption");
-        if (!option) return invalid("shippingOption must be a string");
-        chosen_option_ = std::string(*option);
+    if (auto why = read_payer_choice(request_, echo_)) return invalid(*why);
+    std::vector<Fetch> fetches{Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}};
+    // Our own refusal echoed (shippingAddress null): nothing to price.
+    if (echo_.shipping_address != nullptr) {
+        fetches.push_back(Fetch{OPAY_TARGET_SHIPPING, true,
+                                shipping_request(echo_.details_id,
+                                                 *product_context_,
+                                                 *echo_.shipping_address),
+                                "application/json", {}});
     }
-    const json::Value* details = json::object_member(request_, "details");
-    auto id = details ? json::string_member(*details, "id") : std::nullopt;
-    if (!id || id->empty()) return invalid("details.id must be a string");
-    invoice_id_ = std::string(*id);
-    ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}},
-         Fetch{OPAY_TARGET_SHIPPING, true,
-               shipping_request(invoice_id_, *product_context_, *address),
-               "application/json", {}}},
-        Stage::kShipping);
+    ask(std::move(fetches), Stage::kShipping);
 }
 
 void PaymentRequestFlow::on_fetched(const std::vector<Result>& results) {
@@ -88,7 +59,7 @@ void PaymentRequestFlow::on_fetched(const std::vector<Result>& results) {
         on_invoice(results[0]);
         break;
     case Stage::kShipping:
-        on_shipping(results[0], results[1]);
+        on_shipping(results[0], results.size() > 1 ? &results[1] : nullptr);
         break;
     }
 }
@@ -96,54 +67,75 @@ void PaymentRequestFlow::on_fetched(const std::vector<Result>& results) {
 // This flow asks for no action, so there is never one to resolve.
 void PaymentRequestFlow::on_resolved(int, std::string_view) {}
 
+bool PaymentRequestFlow::answer_not_due(const Invoice& invoice) {
+    if (payment_due(invoice.payment_status)) return false;
+    std::string name = "invoice \"" + invoice.identifier + "\"";
+    Answer answer = not_due_answer(config_, echo_.event, *product_context_,
+                                   invoice);
+    if (!answer.error.empty()) {
+        respond_answer(answer, "invoice backend gave an invalid invoice",
+                       name + ": answer would break a W3C rule: ");
+        return true;
+    }
+    finish(Response{200, std::move(answer.body), false, OPAY_LOG_INFO,
+                    name + " is " + invoice.payment_status.substr(0, 64) +
+                        ": answered with nothing due"},
+           false);
+    return true;
+}
+
+void PaymentRequestFlow::respond_answer(const Answer& answer,
+                                        std::string_view message,
+                                        const std::string& log_prefix) {
+    if (answer.error.empty()) return respond(200, answer.body);
+    refuse(502, "backend_error", message, OPAY_LOG_ERROR,
+           log_prefix + answer.error);
+}
+
 void PaymentRequestFlow::on_invoice(const Result& r) {
     auto invoice = read_invoice(r);
-    if (!invoice) return;
-    Answer answer = loadentity_answer(config_, *product_context_, *invoice);
-    if (!answer.error.empty()) {
-        refuse(502, "backend_error", "invoice backend gave an invalid invoice",
-               OPAY_LOG_ERROR, "invoice \"" + invoice->identifier +
-                                   "\": answer would break a W3C rule: " +
-                                   answer.error);
-        return;
-    }
-    respond(200, std::move(answer.body));
+    if (!invoice || answer_not_due(*invoice)) return;
+    respond_answer(loadentity_answer(config_, *product_context_, *invoice),
+                   "invoice backend gave an invalid invoice",
+                   "invoice \"" + invoice->identifier +
+                       "\": answer would break a W3C rule: ");
 }
 
 void PaymentRequestFlow::on_shipping(const Result& invoice_result,
-                                     const Result& options) {
+                                     const Result* options) {
     auto invoice = read_invoice(invoice_result);
     if (!invoice) return;
     std::string name = "invoice \"" + invoice->identifier + "\"";
-    if (invoice->identifier != invoice_id_) {
+    if (invoice->identifier != echo_.details_id) {
         refuse(400, "invalid_payload", "details.id does not match the invoice",
                OPAY_LOG_INFO, "invalid payload: details.id \"" +
-                                  invoice_id_.substr(0, 64) + "\" but " +
+                                  echo_.details_id.substr(0, 64) + "\" but " +
                                   name);
         return;
     }
+    if (answer_not_due(*invoice)) return;
     if (invoice->request_shipping == false) {
         refuse(400, "unsupported_event", "this invoice is not shipped",
                OPAY_LOG_INFO, name + " does not ask for shipping");
         return;
     }
-    if (refuse_backend_failure("shipping", options)) return;
-    auto parsed = parse_shipping_options(options.body, invoice->total.currency);
-    if (auto* e = std::get_if<std::string>(&parsed)) {
-        refuse(502, "backend_error", "shipping backend gave invalid options",
-               OPAY_LOG_ERROR, "shipping backend for " + name + ": " + *e);
-        return;
+    ShippingOptions offered;
+    if (options != nullptr) {
+        if (refuse_backend_failure("shipping", *options)) return;
+        auto parsed =
+            parse_shipping_options(options->body, invoice->total.currency);
+        if (auto* e = std::get_if<std::string>(&parsed)) {
+            refuse(502, "backend_error",
+                   "shipping backend gave invalid options", OPAY_LOG_ERROR,
+                   "shipping backend for " + name + ": " + *e);
+            return;
+        }
+        offered = std::move(std::get<ShippingOptions>(parsed));
     }
-    Answer answer =
-        shipping_answer(request_, event_, *invoice,
-                        std::get<ShippingOptions>(parsed), chosen_option_);
-    if (!answer.error.empty()) {
-        refuse(502, "backend_error", "shipping backend gave invalid options",
-               OPAY_LOG_ERROR, "shipping backend for " + name + ": " +
-                                   answer.error);
-        return;
-    }
-    respond(200, std::move(answer.body));
+    respond_answer(
+        shipping_answer(config_, request_, echo_, *invoice, offered),
+        "shipping backend gave invalid options",
+        "shipping backend for " + name + ": ");
 }
 
 }  // namespace opay

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "echo.h"
 #include "flow.h"
+#include "payment_request.h"
 
 namespace opay {
 
@@ -29,11 +31,17 @@ class PaymentRequestFlow final : public Flow {
     void start();
     void start_shipping_event();
     void on_invoice(const Result& r);
-    void on_shipping(const Result& invoice, const Result& options);
+    void on_shipping(const Result& invoice, const Result* options);
+    // An invoice that is not due is not offered for payment: true when
+    // answered so.
+    bool answer_not_due(const Invoice& invoice);
+    // A built answer, or 502 when the backends' data would break a W3C
+    // rule (message for the caller, log_prefix + the rule for the log).
+    void respond_answer(const Answer& answer, std::string_view message,
+                        const std::string& log_prefix);
 
     Stage stage_ = Stage::kLoadInvoice;
-    std::string invoice_id_;                    // echoed details.id
-    std::optional<std::string> chosen_option_;  // echoed shippingOption
+    Echo echo_;
 };
 
 }  // namespace opay

@@ -109,7 +109,7 @@ TEST_F(PaymentRequestFlowTest,
     EXPECT_EQ(f.variable(OPAY_VAR_EVENT), "shippingaddresschange");
 }
 
-TEST_F(PaymentRequestFlowTest, OptionChangeIsRecognisedByShippingOption) {
+TEST_F(PaymentRequestFlowTest, MislabelledOptionChangeIsAnOptionChange) {
     config.shipping = true;
     std::string body = kAddressChange;
     body.insert(body.size() - 1, R"(,"shippingOption":"priority")");
@@ -121,6 +121,70 @@ TEST_F(PaymentRequestFlowTest, OptionChangeIsRecognisedByShippingOption) {
     json::Document d;
     ASSERT_FALSE(json::parse(f.response().body, d));
     EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"13.00\"");
+}
+
+TEST_F(PaymentRequestFlowTest, AddressChangeEchoingTheChoiceIsAnAddressChange) {
+    config.shipping = true;
+    std::string body = kAddressChange;
+    body.replace(body.find(R"("details":{"id":"12345"})"), 24,
+                 R"("details":{"id":"12345","shippingOptions":[)"
+                 R"({"id":"priority","selected":true}]})");
+    body.insert(body.size() - 1, R"(,"shippingOption":"priority")");
+    PaymentRequestFlow f(config, input(body));
+    EXPECT_EQ(f.variable(OPAY_VAR_EVENT), "shippingaddresschange");
+    f.feed(0, 200, kInvoice);
+    f.feed(1, 200, R"({"shippingOptions":[
+        {"id":"norush","label":"R","amount":{"currency":"USD","value":"0.00"}}]})");
+    ASSERT_EQ(f.response().status, 200);
+    json::Document d;
+    ASSERT_FALSE(json::parse(f.response().body, d));
+    EXPECT_FALSE(d["details"].HasMember("error"))
+        << "the new address's options, not an option refusal";
+    EXPECT_TRUE(d["shippingOption"].IsNull());
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"10.00\"");
+}
+
+TEST_F(PaymentRequestFlowTest, OurNullAddressEchoedAsksOnlyForTheInvoice) {
+    config.shipping = true;
+    std::string body = kAddressChange;
+    body.replace(body.find(R"({"country":"US"})"), 16, "null");
+    body.insert(body.size() - 1, R"(,"shippingOption":null)");
+    PaymentRequestFlow f(config, input(body));
+    ASSERT_FALSE(f.responding());
+    ASSERT_EQ(f.fetches().size(), 1u);
+    EXPECT_EQ(f.fetches()[0].target, OPAY_TARGET_INVOICE);
+    f.feed(0, 200, kInvoice);
+    ASSERT_EQ(f.response().status, 200);
+    json::Document d;
+    ASSERT_FALSE(json::parse(f.response().body, d));
+    EXPECT_EQ(json::write(d["details"]["error"]),
+              "\"Please enter a shipping address.\"");
+}
+
+TEST_F(PaymentRequestFlowTest, PaidInvoiceIsAnsweredWithNothingDue) {
+    std::string paid = kInvoice;
+    paid.insert(paid.find(R"("identifier")"),
+                R"("paymentStatus":"http://schema.org/PaymentComplete",)");
+    PaymentRequestFlow f(config, input());
+    f.feed(0, 200, paid);
+    ASSERT_EQ(f.response().status, 200);
+    EXPECT_EQ(f.response().log, OPAY_LOG_INFO);
+    EXPECT_EQ(f.response().log_message,
+              "invoice \"12345\" is PaymentComplete: answered with nothing due");
+    json::Document d;
+    ASSERT_FALSE(json::parse(f.response().body, d));
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"0.00\"");
+    EXPECT_EQ(json::write(d["details"]["error"]),
+              "\"This invoice has already been paid.\"");
+    EXPECT_EQ(json::write(d["options"]["requestShipping"]), "false");
+
+    config.shipping = true;  // a shipping event for it: the same answer
+    PaymentRequestFlow g(config, input(kAddressChange));
+    g.feed(0, 200, paid);
+    g.feed(1, 200, kOptions);
+    ASSERT_EQ(g.response().status, 200);
+    ASSERT_FALSE(json::parse(g.response().body, d));
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"0.00\"");
 }
 
 TEST_F(PaymentRequestFlowTest, ShippingFailuresAndMismatches) {

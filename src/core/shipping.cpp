@@ -114,6 +114,41 @@ const ShippingOption* selected_option(const ShippingOptions& s) {
     return chosen;
 }
 
+ShippingDue shipping_due(const Money& total, bool asks_shipping,
+                         const std::optional<std::string>& option,
+                         const std::string* options_body) {
+    using Verdict = ShippingDue::Verdict;
+    if (!asks_shipping) return {Verdict::kDue, total, {}, {}};
+    if (!option || options_body == nullptr) {
+        return {Verdict::kRefused, {},
+                "A shipping address and a shipping option are needed to pay "
+                "this invoice.",
+                "the invoice asks for shipping but the payment has no " +
+                    std::string(option ? "shippingAddress"
+                                       : "shippingOption")};
+    }
+    auto parsed = parse_shipping_options(*options_body, total.currency);
+    if (auto* e = std::get_if<std::string>(&parsed)) {
+        return {Verdict::kBackendInvalid, {}, {}, *e};
+    }
+    const ShippingOption* chosen = nullptr;
+    for (const auto& o : std::get<ShippingOptions>(parsed).options) {
+        if (o.id == *option) chosen = &o;
+    }
+    if (chosen == nullptr) {
+        return {Verdict::kRefused, {},
+                "The selected shipping option is not available.",
+                "shipping option \"" + option->substr(0, 64) +
+                    "\" is not offered for the address"};
+    }
+    auto sum = checked_add(total.minor, chosen->amount.minor);
+    if (!sum || *sum < 0) {
+        return {Verdict::kBackendInvalid, {}, {},
+                "total due with shipping is invalid"};
+    }
+    return {Verdict::kDue, Money{*sum, total.currency}, {}, {}};
+}
+
 std::string shipping_request(std::string_view invoice,
                              const json::Value& product_context,
                              const json::Value& address) {

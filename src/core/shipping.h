@@ -37,6 +37,25 @@ std::variant<ShippingOptions, std::string> parse_shipping_options(
 // The option the payer has: the last one marked selected, or nullptr.
 const ShippingOption* selected_option(const ShippingOptions& s);
 
+// What a PaymentComplete owes for shipping. An invoice that asks for
+// shipping is paid only with an address and an option that the shipping
+// backend offers for it: then the amount due is total + that option. One
+// that does not ask owes its total. Otherwise the payment is refused
+// (nothing charged) or the backend's answer is unusable.
+struct ShippingDue {
+    enum class Verdict { kDue, kRefused, kBackendInvalid };
+    Verdict verdict = Verdict::kDue;
+    Money due{};             // kDue
+    std::string for_payer;   // kRefused
+    std::string log;         // kRefused, kBackendInvalid: why
+};
+
+// options_body: the shipping backend's answer for the payment's address,
+// or nullptr when it was not asked (no address or no option).
+ShippingDue shipping_due(const Money& invoice_total, bool asks_shipping,
+                         const std::optional<std::string>& option,
+                         const std::string* options_body);
+
 // The backend contract's request body.
 std::string shipping_request(std::string_view invoice,
                              const json::Value& product_context,

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "payment_request.h"
+#include "invoice.h"
 
 namespace opay {
 namespace {
@@ -123,113 +123,65 @@ TEST(ShippingRequest, FollowsTheBackendContract) {
               R"("shippingAddress":{"country":"US"}})");
 }
 
-// The two events' transformations of the incoming payload.
-struct ShippingAnswerTest : ::testing::Test {
-    Invoice invoice;
-    ShippingOptions options;
-    json::Document request;
-
-    ShippingAnswerTest() {
-        invoice = std::get<Invoice>(parse_invoice(R"({"entity":{"@type":"Invoice",
-            "identifier":"12345","totalPaymentDue":{"price":10,"priceCurrency":"USD"}},
-            "displayItems":[
-              {"label":"Large Widget","amount":{"currency":"USD","value":"7.00"}},
-              {"label":"Small Widget","amount":{"currency":"USD","value":"3.00"}}]})"));
-        options = std::get<ShippingOptions>(parse_shipping_options(
-            R"({"shippingOptions":[
-              {"id":"norush","label":"Regular","amount":{"currency":"USD","value":"0.00"}},
-              {"id":"priority","label":"Priority","amount":{"currency":"USD","value":"3.00"}}]})",
-            usd()));
-        EXPECT_FALSE(json::parse(R"({"id":"12345","methodData":[{
-            "supportedMethods":"https://pay.microsoft.com/microsoftpay",
-            "data":{"event":"shippingaddresschange","productContext":{},
-                    "entity":{"totalPaymentDue":{"price":1}}}}],
-            "details":{"id":"12345",
-              "total":{"label":"Total Due","amount":{"currency":"USD","value":"0.01","currencySystem":null}},
-              "displayItems":[
-                {"label":"Large Widget","amount":{"currency":"USD","value":"7.00","currencySystem":null},"x":1},
-                {"label":"Small Widget","amount":{"currency":"USD","value":"3.00"}},
-                {"label":"Shipping","amount":{"currency":"USD","value":"3.00"}}],
-              "error":"old"},
-            "shippingAddress":{"country":"US"},"payerOptions":{"k":true}})",
-                                 request));
-    }
-
-    json::Document answer(const std::optional<std::string>& chosen,
-                          const char* event = "shippingoptionchange") {
-        Answer a = shipping_answer(request, event, invoice, options,
-                                           chosen);
-        EXPECT_EQ(a.error, "");
-        json::Document d;
-        EXPECT_FALSE(json::parse(a.body, d));
-        return d;
-    }
+// What a PaymentComplete owes for shipping.
+struct ShippingDueTest : ::testing::Test {
+    Money total{1000, usd()};
+    std::string options = R"({"shippingOptions":[
+        {"id":"norush","label":"R","amount":{"currency":"USD","value":"0.00"}},
+        {"id":"priority","label":"P","amount":{"currency":"USD","value":"3.00"}}]})";
+    using Verdict = ShippingDue::Verdict;
 };
 
-TEST_F(ShippingAnswerTest, OptionChangeAddsShippingOnce) {
-    auto d = answer(std::string("priority"));
-    EXPECT_EQ(json::write(d["details"]["total"]),
-              R"({"label":"Total Due","amount":{"currency":"USD","value":"13.00","currencySystem":null},"pending":false})");
-    const auto& items = d["details"]["displayItems"];
-    ASSERT_EQ(items.Size(), 3u);
-    EXPECT_EQ(json::write(items[2]),
-              R"({"label":"Shipping","amount":{"currency":"USD","value":"3.00"},"pending":false})");
-    EXPECT_EQ(json::write(items[0]["x"]), "1") << "echoed extras kept";
-    EXPECT_EQ(json::write(d["methodData"][0]["data"]["entity"]["totalPaymentDue"]["price"]),
-              "13.00");
-    EXPECT_EQ(json::write(d["methodData"][0]["data"]["event"]),
-              "\"shippingoptionchange\"");
-    EXPECT_FALSE(d["details"].HasMember("error"));
-    EXPECT_EQ(json::write(d["payerOptions"]), R"({"k":true})");
-    EXPECT_EQ(json::write(d["details"]["shippingOptions"][1]["selected"]), "true");
-    EXPECT_EQ(json::write(d["details"]["shippingOptions"][0]["selected"]), "false");
+TEST_F(ShippingDueTest, OfferedOptionIsAdded) {
+    auto d = shipping_due(total, true, std::string("priority"), &options);
+    EXPECT_EQ(d.verdict, Verdict::kDue);
+    EXPECT_EQ(d.due.minor, 1300);
+    EXPECT_EQ(shipping_due(total, true, std::string("norush"), &options)
+                  .due.minor,
+              1000);
 }
 
-TEST_F(ShippingAnswerTest, AddressChangeWithoutSelectionKeepsInvoiceTotal) {
-    auto d = answer(std::nullopt, "shippingaddresschange");
-    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"10.00\"");
-    EXPECT_EQ(d["details"]["displayItems"].Size(), 2u);
-    EXPECT_EQ(d["details"]["shippingOptions"].Size(), 2u);
+TEST_F(ShippingDueTest, UnshippedInvoiceOwesItsTotal) {
+    const std::string* bodies[] = {&options, nullptr};
+    for (const std::string* body : bodies) {
+        auto d = shipping_due(total, false, std::string("priority"), body);
+        EXPECT_EQ(d.verdict, Verdict::kDue);
+        EXPECT_EQ(d.due.minor, 1000) << "an option given is not charged";
+    }
+    EXPECT_EQ(shipping_due(total, false, std::nullopt, nullptr).due.minor,
+              1000);
 }
 
-TEST_F(ShippingAnswerTest, UnknownOptionIsRefusedTheW3cWay) {
-    auto d = answer(std::string("teleport"));
-    EXPECT_TRUE(d["shippingOption"].IsNull());
-    EXPECT_TRUE(d["details"]["error"].IsString());
-    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"10.00\"");
+TEST_F(ShippingDueTest, ShippedInvoiceNeedsAddressAndOfferedOption) {
+    auto d = shipping_due(total, true, std::nullopt, nullptr);
+    EXPECT_EQ(d.verdict, Verdict::kRefused);
+    EXPECT_EQ(d.for_payer, "A shipping address and a shipping option are "
+                           "needed to pay this invoice.");
+    EXPECT_EQ(d.log, "the invoice asks for shipping but the payment has no "
+                     "shippingOption");
+    d = shipping_due(total, true, std::string("priority"), nullptr);
+    EXPECT_EQ(d.verdict, Verdict::kRefused);
+    EXPECT_EQ(d.log, "the invoice asks for shipping but the payment has no "
+                     "shippingAddress");
+    d = shipping_due(total, true, std::string("teleport"), &options);
+    EXPECT_EQ(d.verdict, Verdict::kRefused);
+    EXPECT_EQ(d.for_payer, "The selected shipping option is not available.");
+    std::string none = R"({"shippingOptions":[]})";
+    EXPECT_EQ(shipping_due(total, true, std::string("norush"), &none).verdict,
+              Verdict::kRefused)
+        << "nothing offered for the address";
 }
 
-TEST_F(ShippingAnswerTest, NoOptionsRefusesTheAddress) {
-    options.options.clear();
-    auto d = answer(std::nullopt, "shippingaddresschange");
-    EXPECT_TRUE(d["shippingAddress"].IsNull());
-    EXPECT_EQ(json::write(d["details"]["error"]),
-              "\"We do not ship to this address.\"");
-    EXPECT_EQ(d["details"]["shippingOptions"].Size(), 0u);
-}
-
-TEST_F(ShippingAnswerTest, NegativeTotalIsRefused) {
-    options.options[1].amount.minor = -1001;
-    Answer a = shipping_answer(request, "shippingoptionchange",
-                                       invoice, options,
-                                       std::string("priority"));
-    EXPECT_EQ(a.body, "");
-    EXPECT_NE(a.error.find("must not be negative"), std::string::npos);
-}
-
-TEST(CheckDetails, FindsBrokenRules) {
-    auto broken = [](const char* details) {
-        json::Document d;
-        EXPECT_FALSE(json::parse(details, d));
-        return check_details(d).value_or("");
-    };
-    EXPECT_EQ(broken(R"({"total":{"amount":{"currency":"USD","value":"1.00"}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"-1.00"}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"US","value":"1.00"}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"1."}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"1"}},
-        "shippingOptions":[{"id":"a","amount":{"currency":"USD","value":"1"}},
-                           {"id":"a","amount":{"currency":"USD","value":"1"}}]})"), "");
+TEST_F(ShippingDueTest, UnusableBackendAnswer) {
+    std::string euro = R"({"shippingOptions":[
+        {"id":"x","label":"X","amount":{"currency":"EUR","value":"1.00"}}]})";
+    auto d = shipping_due(total, true, std::string("x"), &euro);
+    EXPECT_EQ(d.verdict, Verdict::kBackendInvalid);
+    EXPECT_NE(d.log.find("differs from the invoice's USD"), std::string::npos);
+    std::string negative = R"({"shippingOptions":[
+        {"id":"x","label":"X","amount":{"currency":"USD","value":"-10.01"}}]})";
+    EXPECT_EQ(shipping_due(total, true, std::string("x"), &negative).verdict,
+              Verdict::kBackendInvalid);
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ typedef struct {
     ngx_str_t                  jwks_file;
     ngx_str_t                  jwt_issuer;
     ngx_str_t                  jwt_appid;
+    ngx_str_t                  jwt_version;
     time_t                     jwt_leeway;
     ngx_array_t               *allowed_senders;
     ngx_uint_t                 mode;

@@ -137,6 +137,13 @@ static ngx_command_t  ngx_http_opay_commands[] = {
       offsetof(ngx_http_opay_loc_conf_t, jwt_appid),
       NULL },
 
+    { ngx_string("opay_jwt_version"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwt_version),
+      NULL },
+
     { ngx_string("opay_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -333,6 +340,7 @@ ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
      *     conf->jwks_file = { 0, NULL };
      *     conf->jwt_issuer = { 0, NULL };
      *     conf->jwt_appid = { 0, NULL };
+     *     conf->jwt_version = { 0, NULL };
      *     conf->journal = { 0, NULL };
      *     conf->success_message = { 0, NULL };
      *     conf->core = NULL;
@@ -367,6 +375,8 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "https://substrate.office.com/sts/");
     ngx_conf_merge_str_value(conf->jwt_appid, prev->jwt_appid,
                              "48af08dc-f6d2-435f-b2a7-069abd99c086");
+    ngx_conf_merge_str_value(conf->jwt_version, prev->jwt_version,
+                             "STI.ExternalAccessToken.V1");
     ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 300);
     ngx_conf_merge_ptr_value(conf->allowed_senders, prev->allowed_senders,
                              NULL);
@@ -455,6 +465,15 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
 
     } else {
         ngx_http_opay_str(s.jwt_appid, conf->jwt_appid);
+    }
+
+    if (conf->jwt_version.len == 3
+        && ngx_strncmp(conf->jwt_version.data, "off", 3) == 0)
+    {
+        s.jwt_version_off = 1;
+
+    } else {
+        ngx_http_opay_str(s.jwt_version, conf->jwt_version);
     }
 
     s.jwt_leeway = conf->jwt_leeway;

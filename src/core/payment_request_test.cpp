@@ -1,0 +1,296 @@
+// The PaymentRequest answers: what is re-derived (everything that is ours
+// to say), what is echoed (what the payer said, productContext), and the
+// answer for an invoice that is not due.
+#include "payment_request.h"
+
+#include <gtest/gtest.h>
+
+namespace opay {
+namespace {
+
+Currency usd() { return *parse_currency("USD"); }
+
+struct AnswerTest : ::testing::Test {
+    Config config;
+    Invoice invoice;
+    ShippingOptions options;
+    json::Document request;
+
+    AnswerTest() {
+        config.networks = {"visa", "mastercard"};
+        config.types = {"credit"};
+        config.payer_email = true;
+        config.shipping = true;
+        invoice = invoice_of("PaymentDue");
+        options = std::get<ShippingOptions>(parse_shipping_options(
+            R"({"shippingOptions":[
+              {"id":"norush","label":"Regular","amount":{"currency":"USD","value":"0.00"}},
+              {"id":"priority","label":"Priority","amount":{"currency":"USD","value":"3.00"}}]})",
+            usd()));
+        // An echo of an earlier answer, with everything that is ours to
+        // say tampered with.
+        EXPECT_FALSE(json::parse(R"({"id":"99","methodData":[{
+            "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+            "data":{"event":"shippingaddresschange","productContext":{"invoiceId":"12345"},
+                    "supportedNetworks":["unionpay"],"supportedTypes":["prepaid"],
+                    "mode":"TEST","extra":1,
+                    "entity":{"totalPaymentDue":{"price":1}}}},{"x":1}],
+            "options":{"requestShipping":false,"requestPayerPhone":true,
+                       "requestBillingAddress":true},
+            "details":{"id":"99",
+              "total":{"label":"Free","amount":{"currency":"USD","value":"0.01","currencySystem":"urn:x"}},
+              "displayItems":[
+                {"label":"Large Widget","amount":{"currency":"USD","value":"0.01"},"x":1},
+                {"label":"Shipping","amount":{"currency":"USD","value":"3.00"}}],
+              "modifiers":[{"total":{"label":"T","amount":{"currency":"USD","value":"0.01"}}}],
+              "shippingOptions":[{"id":"free","label":"F","amount":{"currency":"USD","value":"0.00"},"selected":true}],
+              "error":"old"},
+            "shippingAddress":{"country":"US"},"serviceMember":{"k":true}})",
+                                 request));
+    }
+
+    static Invoice invoice_of(const std::string& status) {
+        return std::get<Invoice>(parse_invoice(R"({"entity":{"@type":"Invoice",
+            "identifier":"12345","paymentStatus":")" + status + R"(",
+            "totalPaymentDue":{"price":10,"priceCurrency":"USD"}},
+            "displayItems":[
+              {"label":"Large Widget","amount":{"currency":"USD","value":"7.00"}},
+              {"label":"Small Widget","amount":{"currency":"USD","value":"3.00"}}]})"));
+    }
+
+    Echo echo_of(const char* option_json = nullptr) {
+        if (option_json) {
+            json::Document v;
+            EXPECT_FALSE(json::parse(option_json, v));
+            json::set(request, "shippingOption",
+                      json::Value(v, request.GetAllocator()),
+                      request.GetAllocator());
+        }
+        auto e = std::get<Echo>(read_echo(request));
+        EXPECT_EQ(read_payer_choice(request, e), std::nullopt);
+        return e;
+    }
+
+    json::Document answer(const Echo& e) {
+        Answer a = shipping_answer(config, request, e, invoice, options);
+        EXPECT_EQ(a.error, "");
+        json::Document d;
+        EXPECT_FALSE(json::parse(a.body, d)) << a.body;
+        return d;
+    }
+
+    static std::vector<std::string> selected(const json::Document& d) {
+        std::vector<std::string> out;
+        for (const auto& o : d["details"]["shippingOptions"].GetArray()) {
+            if (o["selected"].GetBool()) out.push_back(o["id"].GetString());
+        }
+        return out;
+    }
+};
+
+TEST_F(AnswerTest, LoadentityIsShapedLikeTheReference) {
+    json::Document ctx;
+    ASSERT_FALSE(json::parse(R"({"invoiceId":"12345"})", ctx));
+    Answer a = loadentity_answer(config, ctx, invoice);
+    ASSERT_EQ(a.error, "");
+    EXPECT_EQ(a.body,
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"loadentity","productContext":{"invoiceId":"12345"},)"
+              R"("supportedNetworks":["visa","mastercard"],"supportedTypes":["credit"],)"
+              R"("entity":{"@type":"Invoice","identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10,"priceCurrency":"USD"}}}}],)"
+              R"("options":{"requestPayerName":false,"requestPayerEmail":true,"requestPayerPhone":false,)"
+              R"("requestShipping":true,"shippingType":"shipping"},)"
+              R"("details":{"id":"12345","total":{"label":"Total Due","amount":{"currency":"USD","value":"10.00"},"pending":false},)"
+              R"("displayItems":[{"label":"Large Widget","amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD","value":"3.00"},"pending":false}]}})");
+}
+
+TEST_F(AnswerTest, OursIsReDerivedNeverEchoed) {
+    auto d = answer(echo_of());
+    const auto& data = d["methodData"][0]["data"];
+    EXPECT_EQ(d["methodData"].Size(), 1u);
+    EXPECT_EQ(json::write(data),
+              R"({"event":"shippingaddresschange","productContext":{"invoiceId":"12345"},)"
+              R"("supportedNetworks":["visa","mastercard"],"supportedTypes":["credit"],)"
+              R"("entity":{"@type":"Invoice","identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10.00,"priceCurrency":"USD"}}})")
+        << "live mode: no mode; networks, types and entity ours";
+    EXPECT_EQ(json::write(d["options"]),
+              R"({"requestPayerName":false,"requestPayerEmail":true,"requestPayerPhone":false,)"
+              R"("requestShipping":true,"shippingType":"shipping"})");
+    EXPECT_EQ(json::write(d["id"]), "\"12345\"");
+    EXPECT_EQ(json::write(d["details"]["id"]), "\"12345\"");
+    EXPECT_EQ(json::write(d["details"]["total"]),
+              R"({"label":"Total Due","amount":{"currency":"USD","value":"10.00"},"pending":false})");
+    EXPECT_EQ(json::write(d["details"]["displayItems"]),
+              R"([{"label":"Large Widget","amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD","value":"3.00"},"pending":false}])");
+    EXPECT_FALSE(d["details"].HasMember("modifiers"));
+    EXPECT_FALSE(d["details"].HasMember("error"));
+    EXPECT_EQ(d["details"]["shippingOptions"].Size(), 2u);
+    EXPECT_TRUE(selected(d).empty()) << "the echoed selection is not ours";
+    // Echoed: what the payer said, and what the protocol does not name.
+    EXPECT_EQ(json::write(d["shippingAddress"]), R"({"country":"US"})");
+    EXPECT_FALSE(d.HasMember("shippingOption"));
+    EXPECT_EQ(json::write(d["serviceMember"]), R"({"k":true})");
+
+    config.test_mode = true;
+    d = answer(echo_of());
+    EXPECT_EQ(json::write(d["methodData"][0]["data"]["mode"]), "\"TEST\"");
+}
+
+TEST_F(AnswerTest, OptionChangeAddsShippingOnce) {
+    json::set(request["methodData"][0]["data"], "event",
+              json::str("shippingoptionchange", request.GetAllocator()),
+              request.GetAllocator());
+    auto d = answer(echo_of(R"("priority")"));
+    EXPECT_EQ(json::write(d["methodData"][0]["data"]["event"]),
+              "\"shippingoptionchange\"");
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]),
+              R"({"currency":"USD","value":"13.00"})");
+    const auto& items = d["details"]["displayItems"];
+    ASSERT_EQ(items.Size(), 3u);
+    EXPECT_EQ(json::write(items[2]),
+              R"({"label":"Shipping","amount":{"currency":"USD","value":"3.00"},"pending":false})");
+    EXPECT_EQ(json::write(d["methodData"][0]["data"]["entity"]["totalPaymentDue"]["price"]),
+              "13.00");
+    EXPECT_EQ(selected(d), std::vector<std::string>{"priority"});
+    EXPECT_EQ(json::write(d["shippingOption"]), "\"priority\"");
+}
+
+TEST_F(AnswerTest, MislabelledOptionChangeIsAnsweredAsOne) {
+    request["details"].RemoveMember("shippingOptions");
+    auto e = echo_of(R"("priority")");
+    EXPECT_EQ(e.event, Event::kOptionChange);
+    auto d = answer(e);
+    EXPECT_EQ(json::write(d["methodData"][0]["data"]["event"]),
+              "\"shippingoptionchange\"");
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"13.00\"");
+}
+
+TEST_F(AnswerTest, UnknownOptionIsRefusedTheW3cWay) {
+    request["details"].RemoveMember("shippingOptions");
+    auto d = answer(echo_of(R"("teleport")"));
+    EXPECT_TRUE(d["shippingOption"].IsNull());
+    EXPECT_EQ(json::write(d["details"]["error"]),
+              "\"The selected shipping option is not available.\"");
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"10.00\"");
+    EXPECT_EQ(d["details"]["shippingOptions"].Size(), 2u);
+    EXPECT_TRUE(selected(d).empty());
+}
+
+TEST_F(AnswerTest, AddressChangeKeepsTheEarlierChoiceIfStillOffered) {
+    // The earlier answer selected priority: the echo carries it.
+    auto d = answer(echo_of(R"("free")"));
+    EXPECT_EQ(json::write(d["methodData"][0]["data"]["event"]),
+              "\"shippingaddresschange\"");
+    // "free" was selected in the (tampered) echo, so this is an address
+    // change whose earlier choice the new address does not offer.
+    EXPECT_TRUE(selected(d).empty());
+    EXPECT_TRUE(d["shippingOption"].IsNull());
+    EXPECT_FALSE(d["details"].HasMember("error")) << "no error: new options";
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"10.00\"");
+    EXPECT_EQ(d["details"]["displayItems"].Size(), 2u);
+
+    request["details"]["shippingOptions"][0]["id"].SetString("priority");
+    d = answer(echo_of(R"("priority")"));
+    EXPECT_EQ(selected(d), std::vector<std::string>{"priority"});
+    EXPECT_EQ(json::write(d["shippingOption"]), "\"priority\"");
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"13.00\"");
+    EXPECT_EQ(json::write(d["methodData"][0]["data"]["entity"]["totalPaymentDue"]["price"]),
+              "13.00");
+}
+
+TEST_F(AnswerTest, AddressChangeWithoutChoiceTakesTheBackendSelection) {
+    options.options[0].selected = true;
+    auto d = answer(echo_of());
+    EXPECT_EQ(selected(d), std::vector<std::string>{"norush"});
+    EXPECT_EQ(json::write(d["shippingOption"]), "\"norush\"");
+    d = answer(echo_of("null"));
+    EXPECT_EQ(selected(d), std::vector<std::string>{"norush"})
+        << "our own null echoed is no choice";
+}
+
+TEST_F(AnswerTest, RefusedAddressesTheW3cWay) {
+    options.options.clear();
+    auto d = answer(echo_of(R"("free")"));
+    EXPECT_TRUE(d["shippingAddress"].IsNull());
+    EXPECT_TRUE(d["shippingOption"].IsNull());
+    EXPECT_EQ(json::write(d["details"]["error"]),
+              "\"We do not ship to this address.\"");
+    EXPECT_EQ(d["details"]["shippingOptions"].Size(), 0u);
+    options.error = "Not to Canada.";
+    d = answer(echo_of());
+    EXPECT_EQ(json::write(d["details"]["error"]), "\"Not to Canada.\"");
+
+    // Our refusal echoed back (shippingAddress null): asked again.
+    json::set(request, "shippingAddress", json::Value(),
+              request.GetAllocator());
+    d = answer(echo_of("null"));
+    EXPECT_TRUE(d["shippingAddress"].IsNull());
+    EXPECT_EQ(json::write(d["details"]["error"]),
+              "\"Please enter a shipping address.\"");
+    EXPECT_EQ(json::write(d["details"]["total"]["amount"]["value"]), "\"10.00\"");
+}
+
+TEST_F(AnswerTest, NegativeTotalIsRefused) {
+    options.options[1].amount.minor = -1001;
+    json::set(request["methodData"][0]["data"], "event",
+              json::str("shippingoptionchange", request.GetAllocator()),
+              request.GetAllocator());
+    Answer a = shipping_answer(config, request, echo_of(R"("priority")"),
+                               invoice, options);
+    EXPECT_EQ(a.body, "");
+    EXPECT_NE(a.error.find("must not be negative"), std::string::npos);
+}
+
+TEST_F(AnswerTest, NotDueInvoiceIsNotOfferedForPayment) {
+    json::Document ctx;
+    ASSERT_FALSE(json::parse(R"({"invoiceId":"12345"})", ctx));
+    for (const char* status :
+         {"PaymentComplete", "https://schema.org/PaymentAutomaticallyApplied",
+          "Draft"}) {
+        Invoice paid = invoice_of(status);
+        Answer a = not_due_answer(config, Event::kLoadEntity, ctx, paid);
+        ASSERT_EQ(a.error, "") << status;
+        json::Document d;
+        ASSERT_FALSE(json::parse(a.body, d));
+        const auto& entity = d["methodData"][0]["data"]["entity"];
+        EXPECT_EQ(json::write(entity["paymentStatus"]),
+                  "\"" + std::string(status) + "\"")
+            << "the backend's status, as it said it";
+        EXPECT_EQ(json::write(entity["totalPaymentDue"]["price"]), "0.00");
+        EXPECT_EQ(json::write(d["details"]["total"]["amount"]),
+                  R"({"currency":"USD","value":"0.00"})");
+        EXPECT_FALSE(d["details"].HasMember("displayItems"));
+        EXPECT_EQ(json::write(d["options"]),
+                  R"({"requestPayerName":false,"requestPayerEmail":false,)"
+                  R"("requestPayerPhone":false,"requestShipping":false})");
+        EXPECT_EQ(d["details"]["error"].GetString(),
+                  not_due_message(paid.payment_status));
+    }
+    EXPECT_EQ(not_due_message("PaymentComplete"),
+              "This invoice has already been paid.");
+    EXPECT_EQ(not_due_message("PaymentAutomaticallyApplied"),
+              "This invoice is paid automatically: nothing is due.");
+    EXPECT_EQ(not_due_message("Draft"), "This invoice is not due for payment.");
+}
+
+TEST(CheckDetails, FindsBrokenRules) {
+    auto broken = [](const char* details) {
+        json::Document d;
+        EXPECT_FALSE(json::parse(details, d));
+        return check_details(d).value_or("");
+    };
+    EXPECT_EQ(broken(R"({"total":{"amount":{"currency":"USD","value":"1.00"}}})"), "");
+    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"-1.00"}}})"), "");
+    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"US","value":"1.00"}}})"), "");
+    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"1."}}})"), "");
+    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"1"}},
+        "shippingOptions":[{"id":"a","amount":{"currency":"USD","value":"1"}},
+                           {"id":"a","amount":{"currency":"USD","value":"1"}}]})"), "");
+}
+
+}  // namespace
+}  // namespace opay
