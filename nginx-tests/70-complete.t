@@ -28,6 +28,9 @@ $t->backend('invoice', sub {
     my $inv = reference_invoice();
     $inv->{entity}{identifier} = $id;
     $inv->{entity}{paymentStatus} = 'PaymentComplete' if $id =~ /^PAID/;
+    # Only S-* and R-7 are shipped (and so need an address and an option).
+    $inv->{requestShipping} = $id =~ /^(S-|R-7$)/ ? JSON::PP::true
+                                                  : JSON::PP::false;
     $inv->{entity}{paymentStatus} = 'http://schema.org/PaymentPastDue'
         if $id =~ /^LATE/;
     return json_response(200, $inv);
