@@ -341,6 +341,7 @@ sub tampered {
 }
 
 # Each step is sent twice, as echoed and tampered: the answers are equal.
+# Returns the answer to the tampered one.
 sub both {
     my ($what, $e) = @_;
     my $clean = call('/live', $e);
@@ -348,7 +349,7 @@ sub both {
     is($clean->{status}, 200, "ours: $what: 200");
     is_deeply($dirty->{json}, $clean->{json},
               "ours: $what: a tampered echo does not change the answer");
-    return $clean->{json};
+    return $dirty->{json};
 }
 
 $r = call('/live', loadentity_body());
@@ -358,6 +359,9 @@ my $a1 = both('address', echo($live, 'shippingaddresschange',
                               shippingAddress => $us));
 ok(!exists $a1->{methodData}[0]{data}{mode},
    'ours: live location given "mode": "TEST" answers without it');
+is_deeply($a1->{methodData}[0]{data}{entity}{totalPaymentDue},
+          { '@type' => 'PriceSpecification', price => 10,
+            priceCurrency => 'USD' }, 'ours: the entity is the invoice\'s');
 is_deeply($a1->{methodData}[0]{data}{supportedNetworks}, [qw(visa mastercard)],
           'ours: networks from opay_supported_networks');
 is_deeply($a1->{methodData}[0]{data}{supportedTypes}, [ 'credit' ],
