@@ -108,7 +108,7 @@ refused('over 64k chunked', 413, 'body_too_large',
 is(scalar @{ $t->backend_requests('invoice') }, 0,
    'no refused call reached the invoice backend');
 
-my $padded = { %{ loadentity_body() }, pad => 'y' x (20 * 1024) };
+my $padded = { %{ loadentity_body() }, pad => [ ('y' x 1024) x 20 ] };
 my $r = $t->request('/spill', token => $token, body => $padded);
 is($r->{status}, 200, '20k body spilled to a temp file: 200');
 is($r->{json}{details}{id}, '12345', '20k body parsed whole');

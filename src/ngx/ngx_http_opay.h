@@ -22,6 +22,9 @@
 #define NGX_HTTP_OPAY_REQUEST   1
 #define NGX_HTTP_OPAY_COMPLETE  2
 
+#define NGX_HTTP_OPAY_VERSION     "0.1.0"
+#define NGX_HTTP_OPAY_USER_AGENT  "opay/" NGX_HTTP_OPAY_VERSION
+
 
 typedef struct {
     ngx_flag_t                 complete;       /* a complete handler exists */
@@ -103,12 +106,16 @@ struct ngx_http_opay_ctx_s {
     ngx_str_t                  claim;          /* held in the shared zone */
     ngx_http_opay_journal_t   *journal;        /* a write in a thread */
     unsigned                   responded:1;
+    unsigned                   uri_escape:1;   /* variables for a URI */
 };
 
 
 /* ngx_http_opay_handler.c */
 ngx_int_t ngx_http_opay_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
+void ngx_http_opay_resume(ngx_http_request_t *r);
+ngx_int_t ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in);
+ngx_int_t ngx_http_opay_init_filter(ngx_conf_t *cf);
 
 /* ngx_http_opay_zone.c */
 int ngx_http_opay_claim(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,

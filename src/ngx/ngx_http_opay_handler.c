@@ -15,11 +15,28 @@
 #include "ngx_http_opay.h"
 
 
+/*
+ * One subrequest.  Its answer is collected here by the body filter, not by
+ * nginx's in-memory buffer, so that the limit is the module's and an answer
+ * over it is a clear 502 instead of an error on the client's connection.
+ */
+
 typedef struct {
     ngx_http_opay_ctx_t       *ctx;
     ngx_uint_t                 index;
+    opay_target_e              target;
+    size_t                     limit;
+    ngx_buf_t                 *body;
     unsigned                   done:1;
+    unsigned                   too_big:1;
 } ngx_http_opay_fetch_t;
+
+
+/* any Stripe answer up to this is read, whatever the location says */
+#define NGX_HTTP_OPAY_PROCESSOR_MAX   (1024 * 1024)
+
+/* the header lines of one backend answer, all together */
+#define NGX_HTTP_OPAY_HEADERS_MAX     (16 * 1024)
 
 
 static void ngx_http_opay_body_handler(ngx_http_request_t *r);
@@ -30,14 +47,17 @@ static ngx_int_t ngx_http_opay_start(ngx_http_request_t *r,
 static ngx_int_t ngx_http_opay_fetch(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_uint_t index);
 static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
-    const opay_fetch_t *fetch, ngx_str_t *uri, ngx_str_t *args);
+    ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_str_t *uri,
+    ngx_str_t *args);
 static ngx_int_t ngx_http_opay_subrequest_setup(ngx_http_request_t *r,
     ngx_http_request_t *sr, const opay_fetch_t *fetch);
-static ngx_int_t ngx_http_opay_pool_str(ngx_pool_t *pool, ngx_str_t *dst,
-    const opay_str_t *src);
+static ngx_uint_t ngx_http_opay_unsafe_path(ngx_str_t *path);
+static ngx_table_elt_t *ngx_http_opay_set_header(ngx_http_request_t *r,
+    ngx_http_request_t *sr, char *key, char *lowcase, u_char *value,
+    size_t len);
 static ngx_int_t ngx_http_opay_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
-static void ngx_http_opay_resume(ngx_http_request_t *r);
+static size_t ngx_http_opay_headers_size(ngx_http_request_t *sr);
 static ngx_int_t ngx_http_opay_respond(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, opay_step_t *step);
 static ngx_table_elt_t *ngx_http_opay_find_header(ngx_http_request_t *r,
@@ -47,6 +67,12 @@ static void ngx_http_opay_flow_cleanup(void *data);
 
 static ngx_str_t  ngx_http_opay_action_authorization =
     ngx_string("Action-Authorization");
+
+static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
+
+static char  *ngx_http_opay_targets[] = {
+    "invoice", "shipping", "processor", "notify"
+};
 
 
 ngx_int_t
@@ -336,8 +362,9 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     f->ctx = ctx;
     f->index = index;
+    f->target = fetch->target;
 
-    if (ngx_http_opay_fetch_uri(r, fetch, &uri, &args) != NGX_OK) {
+    if (ngx_http_opay_fetch_uri(r, ctx, fetch, &uri, &args) != NGX_OK) {
         /* counted as a failed fetch: the core answers 502 */
         f->done = 1;
         ctx->pending--;
@@ -350,28 +377,51 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ps->handler = ngx_http_opay_fetch_done;
     ps->data = f;
 
+    /*
+     * In the background: the client's connection is not the subrequest's,
+     * so a payer who hangs up cannot abort a charge or its notify half-way
+     * (proxy_ignore_client_abort is not needed); the flow answers, or
+     * finds the client gone, once every fetch is done.
+     */
+
     if (ngx_http_subrequest(r, &uri, args.len ? &args : NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_WAITED)
+                            |NGX_HTTP_SUBREQUEST_WAITED
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    if (fetch->target == OPAY_TARGET_PROCESSOR) {
+        f->limit = NGX_HTTP_OPAY_PROCESSOR_MAX;
+    }
+
+    ngx_http_set_ctx(sr, f, ngx_http_opay_module);
+
     return ngx_http_opay_subrequest_setup(r, sr, fetch);
 }
 
 
+/*
+ * The URI with the $opay_* values in it, each percent-encoded by the
+ * variables (ctx->uri_escape): a '?' left is the configuration's own, so
+ * the arguments split there; the path is then decoded as nginx decodes a
+ * request's (proxy_pass encodes it again), except "%2F", "%2E" and control
+ * characters, so a value stays exactly one path segment whatever it holds.
+ */
+
 static ngx_int_t
-ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
-    ngx_str_t *uri, ngx_str_t *args)
+ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    const opay_fetch_t *fetch, ngx_str_t *uri, ngx_str_t *args)
 {
-    ngx_uint_t                 flags;
+    u_char                     c, *p, *q, *last;
+    ngx_int_t                  rc;
+    ngx_str_t                  expanded;
+    ngx_http_complex_value_t  *cv;
     ngx_http_opay_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
-
-    ngx_http_complex_value_t  *cv;
 
     switch (fetch->target) {
     case OPAY_TARGET_INVOICE:
@@ -396,20 +446,60 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
         return NGX_ERROR;
     }
 
-    if (ngx_http_complex_value(r, cv, uri) != NGX_OK) {
+    ctx->uri_escape = 1;
+    rc = ngx_http_complex_value(r, cv, &expanded);
+    ctx->uri_escape = 0;
+
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
-    ngx_str_null(args);
-    flags = NGX_HTTP_LOG_UNSAFE;
+    /* values cannot hold a '?': the first one is the configuration's */
 
-    /* productContext values end up in the URI: no "..", no NUL */
+    p = ngx_strlchr(expanded.data, expanded.data + expanded.len, '?');
+    last = p ? p : expanded.data + expanded.len;
+
+    ngx_str_null(args);
+
+    if (p) {
+        args->data = p + 1;
+        args->len = expanded.data + expanded.len - args->data;
+    }
+
+    uri->data = ngx_pnalloc(r->pool, last - expanded.data);
+    if (uri->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    q = uri->data;
+
+    for (p = expanded.data; p < last; p++) {
+
+        if (*p == '%' && last - p > 2
+            && ngx_hextoi(p + 1, 2) != NGX_ERROR)
+        {
+            c = (u_char) ngx_hextoi(p + 1, 2);
+
+            if (c != '/' && c != '.' && c >= 0x20 && c != 0x7f) {
+                *q++ = c;
+                p += 2;
+                continue;
+            }
+        }
+
+        *q++ = *p;
+    }
+
+    uri->len = q - uri->data;
 
     if (uri->len == 0 || uri->data[0] != '/'
-        || ngx_http_parse_unsafe_uri(r, uri, args, &flags) != NGX_OK)
+        || ngx_http_opay_unsafe_path(uri)
+        || ngx_strlchr(expanded.data, expanded.data + expanded.len, '\0'))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "opay: unsafe subrequest URI \"%V\"", uri);
+                      "opay: unsafe %s URI \"%*s\"",
+                      ngx_http_opay_targets[fetch->target],
+                      ngx_min(expanded.len, 64), expanded.data);
         return NGX_ERROR;
     }
 
@@ -417,82 +507,101 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, const opay_fetch_t *fetch,
 }
 
 
+/* a "." or ".." segment: only the configuration can have written it */
+
+static ngx_uint_t
+ngx_http_opay_unsafe_path(ngx_str_t *path)
+{
+    u_char  *p, *start, *last;
+
+    last = path->data + path->len;
+    start = path->data;
+
+    for (p = path->data; p <= last; p++) {
+
+        if (p < last && *p != '/') {
+            continue;
+        }
+
+        if ((p - start == 1 && start[0] == '.')
+            || (p - start == 2 && start[0] == '.' && start[1] == '.'))
+        {
+            return 1;
+        }
+
+        start = p + 1;
+    }
+
+    return 0;
+}
+
+
 /*
- * A subrequest shares the parent's headers and body: give it its own header
- * list without the payer's bearer token and the webhook body's headers,
- * and the core's method and body.
+ * A subrequest shares the parent's headers and body.  It gets its own
+ * headers instead, an allow-list of what a backend needs and nothing of
+ * the caller's (proxy adds Host and Content-Length), and the core's method
+ * and body.  Every value is copied into the request's pool: the core's
+ * strings move on with the flow, the subrequest's access log comes later.
  */
 
 static ngx_int_t
 ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     const opay_fetch_t *fetch)
 {
+    u_char                   *p;
     ngx_buf_t                *b;
-    ngx_uint_t                i;
     ngx_chain_t              *cl;
-    ngx_list_part_t          *part;
-    ngx_table_elt_t          *h, *copy;
+    ngx_table_elt_t          *h;
     ngx_http_request_body_t  *rb;
 
-    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if ((h[i].key.len == sizeof("Authorization") - 1
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "Authorization",
-                                h[i].key.len) == 0)
-            || (h[i].key.len == ngx_http_opay_action_authorization.len
-                && ngx_strncasecmp(h[i].key.data,
-                                   ngx_http_opay_action_authorization.data,
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Content-Length") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Length",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Content-Type") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                                   h[i].key.len) == 0)
-            || (h[i].key.len == sizeof("Transfer-Encoding") - 1
-                && ngx_strncasecmp(h[i].key.data,
-                                   (u_char *) "Transfer-Encoding",
-                                   h[i].key.len) == 0))
-        {
-            continue;
-        }
-
-        copy = ngx_list_push(&sr->headers_in.headers);
-        if (copy == NULL) {
-            return NGX_ERROR;
-        }
-
-        *copy = h[i];
+#if (nginx_version < 1023000)
+    if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    sr->headers_in.authorization = NULL;
-    sr->headers_in.content_type = NULL;
-    sr->headers_in.content_length = NULL;
-    sr->headers_in.transfer_encoding = NULL;
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    if (ngx_array_init(&sr->headers_in.x_forwarded_for, r->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+#endif
+#endif
+
     sr->headers_in.content_length_n = -1;
-    sr->headers_in.chunked = 0;
+    sr->headers_in.keep_alive_n = -1;
     sr->request_body = NULL;
     sr->header_only = 0;
+
+    if (ngx_http_opay_set_header(r, sr, "Accept", "accept",
+                                 (u_char *) "application/json",
+                                 sizeof("application/json") - 1)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    h = ngx_http_opay_set_header(r, sr, "User-Agent", "user-agent",
+                                 (u_char *) NGX_HTTP_OPAY_USER_AGENT,
+                                 sizeof(NGX_HTTP_OPAY_USER_AGENT) - 1);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.user_agent = h;
 
     if (!fetch->post) {
         sr->method = NGX_HTTP_GET;
@@ -503,45 +612,25 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     sr->method = NGX_HTTP_POST;
     ngx_str_set(&sr->method_name, "POST");
 
-    h = ngx_list_push(&sr->headers_in.headers);
+    h = ngx_http_opay_set_header(r, sr, "Content-Type", "content-type",
+                                 (u_char *) fetch->content_type.data,
+                                 fetch->content_type.len);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    /* 1.23+ chains same-named headers through next, and reads the chain */
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Content-Type");
-    if (ngx_http_opay_pool_str(r->pool, &h->value, &fetch->content_type)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-    h->lowcase_key = (u_char *) "content-type";
     sr->headers_in.content_type = h;
 
     /* set here, so that an operator cannot forget it */
 
-    if (fetch->idempotency_key.len) {
-        h = ngx_list_push(&sr->headers_in.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "Idempotency-Key");
-        if (ngx_http_opay_pool_str(r->pool, &h->value,
-                                   &fetch->idempotency_key)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-        h->lowcase_key = (u_char *) "idempotency-key";
+    if (fetch->idempotency_key.len
+        && ngx_http_opay_set_header(r, sr, "Idempotency-Key",
+                                    "idempotency-key",
+                                    (u_char *) fetch->idempotency_key.data,
+                                    fetch->idempotency_key.len)
+           == NULL)
+    {
+        return NGX_ERROR;
     }
 
     rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
@@ -551,7 +640,8 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, fetch->body.data, fetch->body.len);
+    p = (u_char *) fetch->body.data;
+    b->last = ngx_cpymem(b->last, p, fetch->body.len);
     b->last_buf = 1;
     cl->buf = b;
     cl->next = NULL;
@@ -565,23 +655,126 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
 }
 
 
-/*
- * The core's strings live until its next step, the request's headers until
- * the request ends: nginx reads them later (cached variables, which a
- * request's subrequests share, and the access log).
- */
-
-static ngx_int_t
-ngx_http_opay_pool_str(ngx_pool_t *pool, ngx_str_t *dst,
-    const opay_str_t *src)
+static ngx_table_elt_t *
+ngx_http_opay_set_header(ngx_http_request_t *r, ngx_http_request_t *sr,
+    char *key, char *lowcase, u_char *value, size_t len)
 {
-    dst->len = src->len;
-    dst->data = ngx_pnalloc(pool, src->len ? src->len : 1);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NULL;
     }
 
-    ngx_memcpy(dst->data, src->data, src->len);
+    h->value.data = ngx_pnalloc(r->pool, len + 1);
+    if (h->value.data == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(h->value.data, value, len);
+    h->value.data[len] = '\0';
+    h->value.len = len;
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->lowcase_key = (u_char *) lowcase;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
+/*
+ * Collects the answer of one of the module's subrequests, up to its limit;
+ * what goes over it is dropped and the fetch fails with a log line,
+ * never with an error on the client's connection.
+ */
+
+ngx_int_t
+ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                     len, size, grow;
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_http_opay_fetch_t     *f;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (r == r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    f = ngx_http_get_module_ctx(r, ngx_http_opay_module);
+    if (f == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (f->limit == 0) {
+        /* the subrequest's own location, as nginx would have it */
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+        f->limit = clcf->subrequest_output_buffer_size;
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (f->too_big || ngx_buf_special(cl->buf)) {
+            continue;
+        }
+
+        len = cl->buf->last - cl->buf->pos;
+        b = f->body;
+
+        if (b == NULL || len > (size_t) (b->end - b->last)) {
+            size = (b ? b->last - b->pos : 0) + len;
+
+            if (size > f->limit) {
+                f->too_big = 1;
+                continue;
+            }
+
+            /* grow by doubling: one allocation for most answers */
+
+            grow = b ? 2 * (size_t) (b->end - b->pos) : 4096;
+            size = ngx_min(ngx_max(size, grow), f->limit);
+
+            if (r->headers_out.content_length_n > 0
+                && (size_t) r->headers_out.content_length_n <= f->limit)
+            {
+                size = ngx_max(size,
+                               (size_t) r->headers_out.content_length_n);
+            }
+
+            f->body = ngx_create_temp_buf(r->pool, size);
+            if (f->body == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (b) {
+                f->body->last = ngx_cpymem(f->body->last, b->pos,
+                                           b->last - b->pos);
+            }
+
+            b = f->body;
+        }
+
+        b->last = ngx_cpymem(b->last, cl->buf->pos, len);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_opay_init_filter(ngx_conf_t *cf)
+{
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_opay_body_filter;
 
     return NGX_OK;
 }
@@ -593,7 +786,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_http_opay_fetch_t  *f = data;
 
     int                   status;
-    ngx_uint_t            failed;
+    size_t                size;
     opay_str_t            body;
     ngx_http_opay_ctx_t  *ctx;
 
@@ -609,20 +802,33 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     body.data = NULL;
     body.len = 0;
 
-    failed = (rc == NGX_ERROR || sr->connection->error);
-
-    if (failed) {
+    if (rc == NGX_ERROR || sr->connection->error) {
         status = OPAY_FETCH_FAILED;
 
     } else if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         status = (int) rc;
 
+    } else if (f->too_big) {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "opay: %s backend answer is larger than %uz bytes",
+                      ngx_http_opay_targets[f->target], f->limit);
+        status = OPAY_FETCH_FAILED;
+
+    } else if ((size = ngx_http_opay_headers_size(sr))
+               > NGX_HTTP_OPAY_HEADERS_MAX)
+    {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "opay: %s backend answer has %uz bytes of headers, "
+                      "over %uz", ngx_http_opay_targets[f->target], size,
+                      (size_t) NGX_HTTP_OPAY_HEADERS_MAX);
+        status = OPAY_FETCH_FAILED;
+
     } else {
         status = (int) sr->headers_out.status;
 
-        if (sr->out && sr->out->buf) {
-            body.data = (const char *) sr->out->buf->pos;
-            body.len = sr->out->buf->last - sr->out->buf->pos;
+        if (f->body) {
+            body.data = (const char *) f->body->pos;
+            body.len = f->body->last - f->body->pos;
         }
     }
 
@@ -632,24 +838,51 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ctx->pending--;
     opay_flow_feed(ctx->flow, f->index, status, body);
 
-    /*
-     * NGX_ERROR from an in-memory subrequest ("too big subrequest
-     * response") marks the shared client connection as failed and would
-     * terminate the main request.  While fetches run nothing is written to
-     * the client, so the flag can only come from the subrequest's own
-     * filters: clear it and let the core answer with a clear 502.
-     */
+    /* a background subrequest does not wake its parent: the last one does */
 
-    if (failed) {
-        sr->connection->error = 0;
-        return NGX_OK;
+    if (ctx->pending == 0
+        && ngx_http_post_request(sr->parent, NULL) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    return rc;
+    return (rc == NGX_ERROR) ? NGX_OK : rc;
 }
 
 
-static void
+static size_t
+ngx_http_opay_headers_size(ngx_http_request_t *sr)
+{
+    size_t            size;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    size = 0;
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        size += h[i].key.len + sizeof(": ") - 1 + h[i].value.len
+                + sizeof(CRLF) - 1;
+    }
+
+    return size;
+}
+
+
+void
 ngx_http_opay_resume(ngx_http_request_t *r)
 {
     ngx_int_t             rc;

@@ -256,6 +256,10 @@ ngx_http_opay_init(ngx_conf_t *cf)
     ngx_http_opay_zone_t       *z;
     ngx_http_opay_main_conf_t  *omcf;
 
+    if (ngx_http_opay_init_filter(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
 
     if (!omcf->complete) {

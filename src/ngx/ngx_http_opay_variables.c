@@ -17,8 +17,10 @@ static ngx_int_t ngx_http_opay_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_opay_ctx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_opay_value(ngx_http_variable_value_t *v,
-    ngx_uint_t found, opay_str_t *s);
+static ngx_int_t ngx_http_opay_value(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, ngx_uint_t found, opay_str_t *s);
+static ngx_uint_t ngx_http_opay_escape(u_char c, ngx_uint_t uri,
+    ngx_uint_t dots);
 
 
 static ngx_http_variable_t  ngx_http_opay_vars[] = {
@@ -57,9 +59,9 @@ ngx_http_opay_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_opay_module);
 
-    return ngx_http_opay_value(v, ctx && ctx->flow
-                                  && opay_flow_var(ctx->flow,
-                                                   (opay_var_e) data, &s),
+    return ngx_http_opay_value(r, v, ctx && ctx->flow
+                                     && opay_flow_var(ctx->flow,
+                                                      (opay_var_e) data, &s),
                                &s);
 }
 
@@ -78,28 +80,96 @@ ngx_http_opay_ctx_variable(ngx_http_request_t *r,
     field.data = (const char *) name->data + sizeof("opay_ctx_") - 1;
     field.len = name->len - (sizeof("opay_ctx_") - 1);
 
-    return ngx_http_opay_value(v, ctx && ctx->flow
-                                  && opay_flow_ctx(ctx->flow, field, &s),
+    return ngx_http_opay_value(r, v, ctx && ctx->flow
+                                     && opay_flow_ctx(ctx->flow, field, &s),
                                &s);
 }
 
 
+/*
+ * A value is copied into the request's pool (the core's strings move on
+ * with the flow; logs and subrequests read it later).  In a subrequest URI
+ * being built (ctx->uri_escape) it is percent-encoded: everything but
+ * RFC 3986's unreserved characters, and the dots of "." and "..", so it
+ * can add no segment, query or line.  Elsewhere (headers, logs) control
+ * characters are percent-encoded, so it can add no header or log line.
+ */
+
 static ngx_int_t
-ngx_http_opay_value(ngx_http_variable_value_t *v, ngx_uint_t found,
-    opay_str_t *s)
+ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    ngx_uint_t found, opay_str_t *s)
 {
+    u_char                c, *p;
+    size_t                i, n;
+    ngx_uint_t            uri, dots, encode;
+    ngx_http_opay_ctx_t  *ctx;
+
+    static u_char  hex[] = "0123456789ABCDEF";
+
     if (!found) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = (u_char *) s->data;
-    v->len = s->len;
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_opay_module);
+    uri = ctx->uri_escape;
+
+    dots = (s->len == 1 && s->data[0] == '.')
+           || (s->len == 2 && s->data[0] == '.' && s->data[1] == '.');
+
+    n = 0;
+
+    for (i = 0; i < s->len; i++) {
+        n += ngx_http_opay_escape(s->data[i], uri, dots) ? 3 : 1;
+    }
+
+    p = ngx_pnalloc(r->pool, n ? n : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+        encode = ngx_http_opay_escape(c, uri, dots);
+
+        if (encode) {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    v->len = n;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_opay_escape(u_char c, ngx_uint_t uri, ngx_uint_t dots)
+{
+    if (c < 0x20 || c == 0x7f) {
+        return 1;
+    }
+
+    if (!uri) {
+        return 0;
+    }
+
+    if (c == '.') {
+        return dots;
+    }
+
+    return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+             || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~');
 }
 
 
