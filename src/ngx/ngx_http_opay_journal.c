@@ -20,6 +20,8 @@ static void ngx_http_opay_journal_done(ngx_http_request_t *r,
 #if (NGX_THREADS)
 static void ngx_http_opay_journal_event(ngx_event_t *ev);
 #endif
+static ngx_int_t ngx_http_opay_journal_check(ngx_cycle_t *cycle,
+    ngx_core_conf_t *ccf, u_char *path);
 
 
 /*
@@ -81,6 +83,7 @@ ngx_http_opay_journal(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     {
         r->main->blocked++;
         r->aio = 1;
+        r->write_event_handler = ngx_http_opay_resume;
         return NGX_AGAIN;
     }
 
@@ -105,8 +108,8 @@ ngx_http_opay_journal_append(void *data, ngx_log_t *log)
     ssize_t   n;
     ngx_fd_t  fd;
 
-    fd = ngx_open_file(j->path, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
-                       0640);
+    fd = ngx_open_file(j->path, NGX_FILE_APPEND|O_NOFOLLOW,
+                       NGX_FILE_CREATE_OR_OPEN, 0640);
     if (fd == NGX_INVALID_FILE) {
         j->err = ngx_errno;
         return;
@@ -150,10 +153,16 @@ ngx_http_opay_journal_done(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
 
 #if (NGX_THREADS)
 
+/*
+ * The thread is done.  The flow goes on through the request's write event
+ * handler, as nginx's own thread tasks do: if nginx finalized the request
+ * meanwhile (a client gone, worker_shutdown_timeout), that handler is
+ * nginx's finalizer and the flow is not resumed.
+ */
+
 static void
 ngx_http_opay_journal_event(ngx_event_t *ev)
 {
-    ngx_int_t             rc;
     ngx_connection_t     *c;
     ngx_http_request_t   *r;
     ngx_http_opay_ctx_t  *ctx;
@@ -170,10 +179,7 @@ ngx_http_opay_journal_event(ngx_event_t *ev)
 
     ngx_http_opay_journal_done(r, ctx);
 
-    rc = ngx_http_opay_run(r, ctx);
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
+    r->write_event_handler(r);
 
     ngx_http_run_posted_requests(c);
 }
@@ -189,7 +195,6 @@ ngx_http_opay_journal_event(ngx_event_t *ev)
 ngx_int_t
 ngx_http_opay_init_module(ngx_cycle_t *cycle)
 {
-    ngx_fd_t                    fd;
     ngx_str_t                  *path;
     ngx_uint_t                  i;
     ngx_core_conf_t            *ccf;
@@ -208,27 +213,82 @@ ngx_http_opay_init_module(ngx_cycle_t *cycle)
     path = omcf->journals->elts;
 
     for (i = 0; i < omcf->journals->nelts; i++) {
-        fd = ngx_open_file(path[i].data, NGX_FILE_APPEND,
-                           NGX_FILE_CREATE_OR_OPEN, 0640);
-        if (fd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "opay_journal \"%s\" cannot be opened",
-                          path[i].data);
+        if (ngx_http_opay_journal_check(cycle, ccf, path[i].data) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
-            && fchown(fd, ccf->user, -1) == -1)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
-                          "opay_journal \"%s\": chown() failed",
-                          path[i].data);
-            ngx_close_file(fd);
-            return NGX_ERROR;
-        }
-
-        ngx_close_file(fd);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The master may run as root and gives the journal to the worker user: a
+ * symlink or hard link planted in a directory the workers can write would
+ * otherwise hand it any file (the CVE-2016-1247 pattern).  The journal is
+ * opened without following a symlink and must be a regular file with one
+ * link, owned by root or the worker user, before anything is changed.
+ */
+
+static ngx_int_t
+ngx_http_opay_journal_check(ngx_cycle_t *cycle, ngx_core_conf_t *ccf,
+    u_char *path)
+{
+    char             *why;
+    ngx_fd_t          fd;
+    ngx_uid_t         user;
+    ngx_file_info_t   fi;
+
+    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW,
+                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "opay_journal \"%s\" cannot be opened%s", path,
+                      ngx_errno == NGX_ELOOP ? " (a symbolic link)" : "");
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", path);
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    user = (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) ? ccf->user
+                                                           : geteuid();
+    why = NULL;
+
+    if (!ngx_is_file(&fi)) {
+        why = "is not a regular file";
+
+    } else if (fi.st_nlink != 1) {
+        why = "has more than one link";
+
+    } else if (fi.st_uid != 0 && fi.st_uid != user
+               && fi.st_uid != geteuid())
+    {
+        why = "is owned by another user";
+    }
+
+    if (why) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "opay_journal \"%s\" %s", path, why);
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+        && fi.st_uid != ccf->user
+        && fchown(fd, ccf->user, -1) == -1)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "opay_journal \"%s\": fchown() failed", path);
+        ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    ngx_close_file(fd);
 
     return NGX_OK;
 }
