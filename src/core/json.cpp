@@ -42,11 +42,33 @@ bool depth_within_limit(std::string_view text) {
     return true;
 }
 
+// RapidJSON 1.1 validates the raw bytes but decodes a \u escape of a lone
+// low surrogate (\udc00) into invalid UTF-8: such text is refused here.
+bool encodes_surrogate(const char* s, std::size_t n) {
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        if (static_cast<unsigned char>(s[i]) == 0xED &&
+            static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Forwards SAX events to the document, tagging numbers.
 struct TaggingHandler
     : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TaggingHandler> {
     Document& doc;
     std::string scratch;
+    const char* error = nullptr;  // why a string was refused
+
+    bool check(const char* s, rapidjson::SizeType n) {
+        if (n > kMaxStringLength) {
+            error = "string longer than 16384 bytes";
+        } else if (encodes_surrogate(s, n)) {
+            error = "lone or mis-ordered UTF-16 surrogate in a \\u escape";
+        }
+        return error == nullptr;
+    }
 
     explicit TaggingHandler(Document& d) : doc(d) {}
 
@@ -60,11 +82,11 @@ struct TaggingHandler
                           true);
     }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
-        return doc.String(s, n, copy);
+        return check(s, n) && doc.String(s, n, copy);
     }
     bool StartObject() { return doc.StartObject(); }
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-        return doc.Key(s, n, copy);
+        return check(s, n) && doc.Key(s, n, copy);
     }
     bool EndObject(rapidjson::SizeType n) { return doc.EndObject(n); }
     bool StartArray() { return doc.StartArray(); }
@@ -89,6 +111,52 @@ bool has_duplicate_members(const Value& v) {
     return std::adjacent_find(names.begin(), names.end()) != names.end();
 }
 
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629 table 4).
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+    auto b = [&](std::size_t k) {
+        return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u;
+    };
+    unsigned c = b(0);
+    auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+        return b(k) >= lo && b(k) <= hi;
+    };
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+    if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+    if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+    if (c >= 0xE1 && c <= 0xEF) return cont(1) && cont(2) ? 3 : 0;
+    if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+    if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+    return 0;
+}
+
+void write_string(const char* p, std::size_t n,
+                  rapidjson::Writer<rapidjson::StringBuffer>& w,
+                  bool key = false) {
+    std::string_view s(p, n);
+    std::string fixed;
+    if (!valid_utf8(s)) {
+        for (std::size_t i = 0; i < s.size();) {
+            std::size_t len = utf8_sequence(s, i);
+            if (len == 0) {
+                fixed += "\xEF\xBF\xBD";
+                ++i;
+            } else {
+                fixed.append(s, i, len);
+                i += len;
+            }
+        }
+        s = fixed;
+    }
+    auto size = static_cast<rapidjson::SizeType>(s.size());
+    if (key) {
+        w.Key(s.data(), size);
+    } else {
+        w.String(s.data(), size);
+    }
+}
+
 void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
     switch (v.GetType()) {
     case rapidjson::kNullType:
@@ -105,7 +173,7 @@ void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) 
             auto t = number_text(v);
             w.RawValue(t.data(), t.size(), rapidjson::kNumberType);
         } else {
-            w.String(v.GetString(), v.GetStringLength());
+            write_string(v.GetString(), v.GetStringLength(), w);
         }
         break;
     case rapidjson::kNumberType:
@@ -115,7 +183,8 @@ void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) 
     case rapidjson::kObjectType:
         w.StartObject();
         for (const auto& m : v.GetObject()) {
-            w.Key(m.name.GetString(), m.name.GetStringLength());
+            write_string(m.name.GetString(), m.name.GetStringLength(), w,
+                         true);
             write_value(m.value, w);
         }
         w.EndObject();
@@ -135,12 +204,18 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     rapidjson::Reader reader;
     rapidjson::MemoryStream ms(text.data(), text.size());
     rapidjson::ParseResult result;
+    const char* refused = nullptr;
     auto generator = [&](Document& d) {
         TaggingHandler handler(d);
         result = reader.Parse<kParseFlags>(ms, handler);
+        refused = handler.error;
         return !result.IsError();
     };
     doc.Populate(generator);
+    if (refused != nullptr) {
+        return ParseError{std::string(refused) + " at offset " +
+                          std::to_string(result.Offset())};
+    }
     if (result.IsError()) {
         return ParseError{std::string(rapidjson::GetParseError_En(
                               result.Code())) +
@@ -231,6 +306,19 @@ void set(Value& obj, std::string_view name, Value v, Allocator& a) {
     } else {
         obj.AddMember(str(name, a), v, a);
     }
+}
+
+bool valid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        if (static_cast<unsigned char>(s[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = utf8_sequence(s, i);
+        if (len == 0) return false;
+        i += len;
+    }
+    return true;
 }
 
 std::string write(const Value& v) {

@@ -20,13 +20,17 @@ using Document = rapidjson::Document;
 using Allocator = Document::AllocatorType;
 
 inline constexpr std::size_t kMaxDepth = 32;
+// Longest string (or member name) accepted, in bytes once unescaped.
+inline constexpr std::size_t kMaxStringLength = 16384;
 
 struct ParseError {
     std::string reason;  // short, safe to log: never echoes input
 };
 
-// Parses text strictly: valid UTF-8, no trailing garbage, nesting at most
-// kMaxDepth, no duplicate member names. On failure returns the reason.
+// Parses text strictly: valid UTF-8 (a \u escape of a lone or mis-ordered
+// surrogate too), no trailing garbage, nesting at most kMaxDepth, strings
+// at most kMaxStringLength, no duplicate member names. On failure returns
+// the reason.
 std::optional<ParseError> parse(std::string_view text, Document& doc);
 
 bool is_number(const Value& v);
@@ -50,6 +54,11 @@ Value str(std::string_view s, Allocator& a);
 // Sets obj[name] = v, replacing an existing member of that name.
 void set(Value& obj, std::string_view name, Value v, Allocator& a);
 
+// Always valid UTF-8: a string built in code that is not (text cut in the
+// middle of a character) has each invalid byte written as U+FFFD.
 std::string write(const Value& v);
+
+// Whether s is valid UTF-8 (no surrogates, no overlong forms).
+bool valid_utf8(std::string_view s);
 
 }  // namespace opay::json

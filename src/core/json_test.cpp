@@ -67,5 +67,63 @@ TEST(Json, EscapesOnWrite) {
     EXPECT_EQ(write(d), R"({"s":"a\"b\\c\n"})");
 }
 
+TEST(Json, RefusesLoneAndMisorderedSurrogates) {
+    Document d;
+    auto err = parse(R"({"payerName":"\udc00"})", d);
+    ASSERT_TRUE(err.has_value());
+    EXPECT_NE(err->reason.find("surrogate"), std::string::npos)
+        << err->reason;
+    EXPECT_FALSE(parses(R"(["\udfff"])"));            // lone low
+    EXPECT_FALSE(parses(R"(["\ud800"])"));            // lone high
+    EXPECT_FALSE(parses(R"(["\ud800x"])"));           // high, no low
+    EXPECT_FALSE(parses(R"(["\udc00\ud800"])"));     // mis-ordered
+    EXPECT_FALSE(parses(R"(["\ud800\u0041"])"));     // high + not low
+    EXPECT_FALSE(parses(R"({"\udc00":1})"));          // in a name too
+    EXPECT_FALSE(parses("[\"\xed\xa0\x80\"]"));      // raw surrogate
+    EXPECT_TRUE(parses(R"(["\ud83d\ude00"])"));      // a real pair
+    EXPECT_TRUE(parses(R"(["\ud7ff\ue000"])"));      // around the range
+}
+
+TEST(Json, RefusesLongStrings) {
+    std::string ok(kMaxStringLength, 'a');
+    std::string tooLong(kMaxStringLength + 1, 'a');
+    EXPECT_TRUE(parses("[\"" + ok + "\"]"));
+    Document d;
+    auto err = parse("[\"" + tooLong + "\"]", d);
+    ASSERT_TRUE(err.has_value());
+    EXPECT_NE(err->reason.find("string longer than"), std::string::npos);
+    EXPECT_FALSE(parses("{\"" + tooLong + "\":1}"));
+}
+
+TEST(Json, WritesOnlyValidUtf8) {
+    Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    // text cut in the middle of a character, a surrogate, an overlong form
+    d.AddMember("cut", str(std::string("caf\xc3"), a), a);
+    d.AddMember("sur", str(std::string("\xed\xb0\x80"), a), a);
+    d.AddMember("over", str(std::string("\xc0\xaf"), a), a);
+    d.AddMember(str(std::string("k\xff"), a), str("\xc3\xa9", a), a);
+    std::string out = write(d);
+    EXPECT_TRUE(valid_utf8(out)) << out;
+    EXPECT_EQ(out,
+              "{\"cut\":\"caf\xef\xbf\xbd\",\"sur\":\"\xef\xbf\xbd\xef\xbf\xbd"
+              "\xef\xbf\xbd\",\"over\":\"\xef\xbf\xbd\xef\xbf\xbd\",\"k\xef\xbf"
+              "\xbd\":\"\xc3\xa9\"}");
+    // what it writes, it reads back
+    Document back;
+    EXPECT_FALSE(parse(out, back).has_value());
+}
+
+TEST(Json, ValidUtf8FollowsRfc3629) {
+    EXPECT_TRUE(valid_utf8("plain"));
+    EXPECT_TRUE(valid_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+    EXPECT_TRUE(valid_utf8("\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf"));
+    EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // U+D800
+    EXPECT_FALSE(valid_utf8("\xe0\x9f\xbf"));      // overlong
+    EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // over U+10FFFF
+    EXPECT_FALSE(valid_utf8("\xc3"));               // cut
+    EXPECT_FALSE(valid_utf8("\x80"));               // stray continuation
+}
+
 }  // namespace
 }  // namespace opay::json
