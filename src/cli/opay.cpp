@@ -309,6 +309,8 @@ bool append_line(const std::string& path, const std::string& line) {
 
 // Re-sends to the notify backend every outcome of the journal that no
 // "notify" line acknowledges, and records each delivery in the journal.
+// A line it cannot read is named, and the exit status says so: it may be
+// the outcome of a charge.
 int journal_replay(const Args& a) {
     if (!a.options.count("--journal") || !a.options.count("--url")) {
         return usage();
@@ -324,12 +326,16 @@ int journal_replay(const Args& a) {
     std::vector<std::string> acked;
     std::string line;
     std::size_t lineno = 0;
+    std::vector<std::size_t> unreadable;  // a record may hide there
     while (std::getline(in, line)) {
         ++lineno;
         opay::json::Document d;
-        if (line.empty() || opay::json::parse(line, d) || !d.IsObject()) {
+        auto err = opay::json::parse(line, d);
+        if (err || !d.IsObject()) {
             std::cerr << "opay: " << path << ":" << lineno
-                      << ": not a journal record, skipped\n";
+                      << ": cannot read this line ("
+                      << (err ? err->reason : "not a JSON object") << ")\n";
+            unreadable.push_back(lineno);
             continue;
         }
         auto type = opay::json::string_member(d, "type");
@@ -372,7 +378,13 @@ int journal_replay(const Args& a) {
     }
     curl_global_cleanup();
     std::cout << sent << " delivered, " << failed << " failed\n";
-    return failed == 0 ? 0 : 1;
+    if (!unreadable.empty()) {
+        std::cout << unreadable.size() << " unreadable journal line"
+                  << (unreadable.size() == 1 ? "" : "s") << ":";
+        for (std::size_t n : unreadable) std::cout << " " << n;
+        std::cout << "\n";
+    }
+    return failed == 0 && unreadable.empty() ? 0 : 1;
 }
 
 }  // namespace
