@@ -65,6 +65,12 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
             if (!di->IsArray()) {
                 return InvoiceError{"invoice \"displayItems\" is not an array"};
             }
+            if (di->Size() > kMaxDisplayItems) {
+                return InvoiceError{"invoice has " +
+                                    std::to_string(di->Size()) +
+                                    " displayItems, over the limit of " +
+                                    std::to_string(kMaxDisplayItems)};
+            }
             items = di;
         }
         if (const json::Value* rs = json::member(doc, "requestShipping")) {

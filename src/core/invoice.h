@@ -15,6 +15,9 @@
 
 namespace opay {
 
+// More display items than this: the invoice backend's answer is refused.
+inline constexpr std::size_t kMaxDisplayItems = 100;
+
 struct DisplayItem {
     std::string label;
     Money amount;

@@ -31,6 +31,10 @@ std::optional<std::string> check_address(const json::Value& a) {
         if (!lines->IsArray()) {
             return "shippingAddress.addressLine must be an array of strings";
         }
+        if (lines->Size() > kMaxAddressLines) {
+            return "shippingAddress.addressLine has more than " +
+                   std::to_string(kMaxAddressLines) + " lines";
+        }
         for (const auto& l : lines->GetArray()) {
             if (!l.IsString() || json::is_number(l)) {
                 return "shippingAddress.addressLine must be an array of "
@@ -69,6 +73,11 @@ std::variant<ShippingOptions, std::string> parse_shipping_options(
     if (list == nullptr || !list->IsArray()) {
         return std::string("shipping backend \"shippingOptions\" is not an "
                            "array");
+    }
+    if (list->Size() > kMaxShippingOptions) {
+        return "shipping backend gave " + std::to_string(list->Size()) +
+               " shippingOptions, over the limit of " +
+               std::to_string(kMaxShippingOptions);
     }
     std::set<std::string> ids;
     std::size_t i = 0;

@@ -14,6 +14,10 @@ namespace opay {
 
 // Why the address is not a valid AddressInit, or nullopt. Both spellings
 // dependentLocality (W3C) and dependantLocality (Microsoft) are accepted.
+// Limits on what the payer and the shipping backend may send.
+inline constexpr std::size_t kMaxAddressLines = 10;
+inline constexpr std::size_t kMaxShippingOptions = 50;
+
 std::optional<std::string> check_address(const json::Value& address);
 
 struct ShippingOption {
