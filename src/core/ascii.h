@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace opay {
@@ -13,6 +15,47 @@ inline bool iequals(std::string_view a, std::string_view b) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
            });
+}
+
+inline bool has_control(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+    });
+}
+
+namespace detail {
+inline void append_escaped(std::string& out, std::string_view s,
+                           bool quotes) {
+    static const char kHex[] = "0123456789abcdef";
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u >= 0x7f || c == '\\' || (quotes && c == '"')) {
+            out += "\\x";
+            out += kHex[u >> 4];
+            out += kHex[u & 0xf];
+        } else {
+            out += c;
+        }
+    }
+}
+}  // namespace detail
+
+// Someone else's text (an id, a name) for a log line: at most max bytes of
+// it, control characters, quotes, backslashes and non-ASCII bytes as \xHH,
+// so it can neither forge a line nor pass for the message around it.
+inline std::string log_value(std::string_view s, std::size_t max = 64) {
+    std::string out;
+    detail::append_escaped(out, s.substr(0, max), true);
+    if (s.size() > max) out += "...";
+    return out;
+}
+
+// A whole log line as the shim writes it: one line of printable ASCII.
+inline std::string log_line(std::string_view s) {
+    std::string out;
+    detail::append_escaped(out, s, false);
+    return out;
 }
 
 }  // namespace opay

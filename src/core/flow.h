@@ -101,6 +101,10 @@ class Flow {
                 opay_log_e log, std::string log_message);
     // 400 invalid_payload: what is wrong, for the caller and the log.
     void invalid(const std::string& what);
+    // false (and 400 invalid_payload naming the field) if value, or a
+    // top-level string of productContext, holds a control character.
+    bool check_text(std::string_view field, std::string_view value);
+    bool check_product_context();
     // Fetch failed or answered other than 200: refuses and returns true.
     bool refuse_backend_failure(const char* backend, const Result& r);
     // Reads the invoice backend's answer; on failure responds and returns

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ascii.h"
 #include "flow_fixture.h"
 #include "payment_request_flow.h"
 
@@ -53,6 +54,62 @@ TEST_F(FlowTest, RefusesBadTokensWith401) {
     EXPECT_NE(expired.response().log_message.find("expired"), std::string::npos);
     EXPECT_EQ(expired.response().log_message.find("eyJ"), std::string::npos)
         << "no token in the log";
+}
+
+TEST_F(FlowTest, LogsOnlyTheReasonCodeOfAnUnverifiedToken) {
+    // a kid with a line break, a forged log line and a quote in it
+    std::string forged = "Bearer " + key.sign(
+        R"({"alg":"RS256","kid":"x\n2026/01/01 [alert] forged \"line"})",
+        R"({"iss":"iss","aud":"m1","exp":1700003600})");
+    Input in = input();
+    in.authorization = forged;
+    PaymentRequestFlow f(config, in);
+    EXPECT_EQ(f.response().status, 401);
+    EXPECT_EQ(f.response().log_message, "bearer token refused: unknown_key");
+    EXPECT_FALSE(f.variable(OPAY_VAR_SUB).has_value())
+        << "nothing of an unverified token is kept";
+}
+
+TEST_F(FlowTest, RefusesControlCharactersInProductContext) {
+    struct Case {
+        const char* context;
+        const char* field;
+    } cases[] = {
+        {R"({"invoiceId":"12345?a=1 HTTP/1.1\r\nX-Injected: yes"})",
+         "productContext.invoiceId"},
+        {R"({"invoiceId":"1","note":"tab\there"})", "productContext.note"},
+        {R"({"invoiceId":"1","del":"\u007f"})", "productContext.del"},
+        {R"({"in\nvoice":"1"})", "a member name must not"},
+    };
+    for (const auto& c : cases) {
+        std::string body = std::string(R"({"methodData":[{
+            "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+            "data":{"event":"loadentity","productContext":)") +
+                           c.context + "}}]}";
+        PaymentRequestFlow f(config, input(body));
+        ASSERT_TRUE(f.responding()) << c.context;
+        EXPECT_EQ(f.response().status, 400) << c.context;
+        EXPECT_EQ(code(f), "invalid_payload");
+        EXPECT_NE(f.response().body.find(c.field), std::string::npos)
+            << f.response().body;
+        EXPECT_TRUE(f.fetches().empty()) << "nothing fetched";
+    }
+    // what may reach a URI, header or log is fine otherwise
+    PaymentRequestFlow ok(config, input(R"({"methodData":[{
+        "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+        "data":{"event":"loadentity",
+                "productContext":{"invoiceId":"a/b?c#d %e\u00e9"}}}]})"));
+    EXPECT_FALSE(ok.responding());
+    EXPECT_EQ(ok.context_field("invoiceId"), "a/b?c#d %e\xc3\xa9");
+}
+
+TEST(LogText, EscapesAndCuts) {
+    EXPECT_EQ(log_value("plain-id_1"), "plain-id_1");
+    EXPECT_EQ(log_value("a\nb\"c\\d\xc3\xa9"),
+              "a\\x0ab\\x22c\\x5cd\\xc3\\xa9");
+    EXPECT_EQ(log_value(std::string(100, 'x')), std::string(64, 'x') + "...");
+    EXPECT_EQ(log_line("refused \"a\"\r\n[alert] x"),
+              "refused \"a\"\\x0d\\x0a[alert] x");
 }
 
 TEST_F(FlowTest, RefusesBadMediaTypeAndJson) {

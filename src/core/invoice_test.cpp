@@ -77,6 +77,24 @@ TEST(Invoice, RefusesMixedCurrencies) {
               std::string::npos);
 }
 
+TEST(Invoice, RefusesTooManyDisplayItems) {
+    auto invoice = [](std::size_t n) {
+        std::string items;
+        for (std::size_t i = 0; i < n; ++i) {
+            items += std::string(i ? "," : "") +
+                     R"({"label":"x","amount":{"currency":"USD","value":"0.00"}})";
+        }
+        return R"({"entity":{"@type":"Invoice","identifier":"1",)"
+               R"("totalPaymentDue":{"price":"0.00","priceCurrency":"USD"}},)"
+               R"("displayItems":[)" + items + "]}";
+    };
+    EXPECT_TRUE(std::holds_alternative<Invoice>(
+        parse_invoice(invoice(kMaxDisplayItems))));
+    EXPECT_NE(error_of(invoice(kMaxDisplayItems + 1))
+                  .find("101 displayItems, over the limit of 100"),
+              std::string::npos);
+}
+
 TEST(Invoice, RefusesBrokenInvoices) {
     EXPECT_NE(error_of("{").find("invalid JSON"), std::string::npos);
     EXPECT_NE(error_of("[]").find("not a JSON object"), std::string::npos);

@@ -7,6 +7,7 @@
 #include <new>
 #include <vector>
 
+#include "ascii.h"
 #include "config.h"
 #include "flow.h"
 #include "payment_complete_flow.h"
@@ -21,6 +22,7 @@ struct opay_flow_s {
     std::unique_ptr<opay::Flow> flow;
     std::vector<opay_fetch_t> fetches;  // views into flow->fetches()
     bool broken = false;                // out of memory mid-flow
+    std::string log;                    // the answer's log line, escaped
 };
 
 namespace {
@@ -86,7 +88,7 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
             flow = std::make_unique<opay::PaymentRequestFlow>(conf->config,
                                                               input);
         }
-        return new opay_flow_s{std::move(flow), {}, false};
+        return new opay_flow_s{std::move(flow), {}, false, {}};
     } catch (...) {
         return nullptr;
     }
@@ -123,7 +125,13 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         step->body = str(r.body);
         step->www_authenticate = r.www_authenticate ? 1 : 0;
         step->log_level = r.log;
-        step->log_message = str(r.log_message);
+        // one line of printable ASCII, whatever text went into it
+        try {
+            f->log = opay::log_line(r.log_message);
+        } catch (...) {
+            f->log.clear();
+        }
+        step->log_message = str(f->log);
         return;
     }
     try {

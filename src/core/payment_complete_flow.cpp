@@ -69,7 +69,7 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
             refuse(503, "journal_unavailable",
                    "the payment cannot be recorded now", OPAY_LOG_ERROR,
                    "journal write failed: not charging requestId \"" +
-                       request_id_ + "\"");
+                       log_value(request_id_) + "\"");
         } else {
             charge();
         }
@@ -101,6 +101,9 @@ void PaymentCompleteFlow::start() {
     payload_ = std::move(std::get<CompletePayload>(parsed));
     request_id_ = payload_.request_id;
     product_context_ = payload_.product_context;
+    if (!check_text("requestId", request_id_) || !check_product_context()) {
+        return;
+    }
     auto token = parse_payment_token(payload_.payment_token);
     if (auto* e = std::get_if<std::string>(&token)) {
         refuse(400, "invalid_payload", "details.paymentToken is malformed",
@@ -108,7 +111,7 @@ void PaymentCompleteFlow::start() {
         return;
     }
     payment_token_ = std::move(std::get<PaymentToken>(token));
-    std::string rid = "requestId \"" + request_id_ + "\"";
+    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     if (!config_.processor) {
         refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
                "no processor configured");
@@ -117,7 +120,7 @@ void PaymentCompleteFlow::start() {
     if (!iequals(payment_token_.format, "Stripe")) {
         refuse_payment("This payment method is not accepted.", OPAY_LOG_INFO,
                        "payment token Format \"" +
-                           payment_token_.format.substr(0, 32) +
+                           log_value(payment_token_.format, 32) +
                            "\" is not the configured processor (Stripe), " +
                            rid + ": not charging");
         return;
@@ -136,7 +139,7 @@ void PaymentCompleteFlow::start() {
 }
 
 void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
-    std::string rid = "requestId \"" + request_id_ + "\"";
+    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     if (result == OPAY_CLAIM_DONE) {
         json::Document d;
         if (!json::parse(stored, d)) {
@@ -180,12 +183,12 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
                                             const Result* options) {
     auto invoice = read_invoice(invoice_result);
     if (!invoice) return;
-    std::string name = "invoice \"" + invoice->identifier + "\"";
+    std::string name = "invoice \"" + log_value(invoice->identifier) + "\"";
     request_id_ = payload_.request_id;  // read_invoice set the identifier
     if (invoice->identifier != payload_.request_id) {
         refuse(400, "invalid_payload", "requestId does not match the invoice",
                OPAY_LOG_INFO, "invalid payload: requestId \"" +
-                                  request_id_ + "\" but " + name);
+                                  log_value(request_id_) + "\" but " + name);
         return;
     }
     if (!payment_due(invoice->payment_status)) {
@@ -264,7 +267,7 @@ void PaymentCompleteFlow::on_charge(const Result& r) {
     using Kind = ChargeOutcome::Kind;
     if (charge_.kind == Kind::kInFlight) {
         refuse(409, "payment_in_progress", "this payment is being processed",
-               OPAY_LOG_INFO, "processor: requestId \"" + request_id_ +
+               OPAY_LOG_INFO, "processor: requestId \"" + log_value(request_id_) +
                                   "\" is being charged elsewhere (" +
                                   charge_.log + ")");
         return;
@@ -338,7 +341,7 @@ void PaymentCompleteFlow::on_notify(const Result& r) {
 
 void PaymentCompleteFlow::finish_payment() {
     using Kind = ChargeOutcome::Kind;
-    std::string rid = "requestId \"" + request_id_ + "\"";
+    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     opay_log_e level = OPAY_LOG_INFO;
     std::string log;
     switch (charge_.kind) {
@@ -362,7 +365,15 @@ void PaymentCompleteFlow::finish_payment() {
     }
     if (journal_failed_) {
         level = OPAY_LOG_ERROR;
-        log += "; journal write failed, outcome: " + notify_body_;
+        // the record itself (payer's name, e-mail, phone, address) is for
+        // the journal and the notify backend only, never the error log
+        log += "; journal write failed, outcome entry \"" +
+               log_value(outcome_.entry, 128) + "\" (" + outcome_.kind +
+               (outcome_.confirmation.empty()
+                    ? std::string()
+                    : ", " + log_value(outcome_.confirmation)) +
+               ", " + format_value(due_) + " " +
+               std::string(due_.currency.view()) + ")";
     }
     finish(Response{200, reply_, false, level, std::move(log)}, store_reply_);
 }

@@ -191,6 +191,47 @@ TEST_F(CompleteTest, JournalFailureMeansNoCharge) {
     EXPECT_EQ(f.response().status, 503);
 }
 
+TEST_F(CompleteTest, OutcomeJournalFailureLogsNoPersonalData) {
+    body = std::string(R"({"requestId":"12345",
+        "methodName":"https://pay.microsoft.com/microsoftpay",
+        "details":{"productContext":{"invoiceId":"12345"},
+                   "paymentToken":")") +
+           payment_token(R"({"Format":"stripe","TestMode":true})") +
+           R"(","amount":{"currency":"USD","value":"10.00"}},
+        "payerName":"Jane Payer","payerEmail":"jane@example.com",
+        "payerPhone":"+1 425 555 0100"})";
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.resolve(0, {});
+    f.feed(0, 200, kCharge);
+    ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL);
+    EXPECT_NE(f.action()->data.find("jane@example.com"), std::string::npos)
+        << "the journal keeps the record";
+    f.resolve(-1, {});  // the outcome could not be written
+    f.feed(0, 204, "");
+    f.resolve(0, {});
+    f.resolve(0, {});
+    ASSERT_TRUE(f.responding());
+    const std::string& log = f.response().log_message;
+    EXPECT_NE(log.find("journal write failed, outcome entry"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("ch_1"), std::string::npos) << log;
+    for (const char* personal : {"Jane", "jane@example.com", "555", "p@x"}) {
+        EXPECT_EQ(log.find(personal), std::string::npos) << log;
+    }
+}
+
+TEST_F(CompleteTest, RefusesControlCharactersInRequestId) {
+    body = payload("10.00", R"({"Format":"stripe","TestMode":true})");
+    body.replace(body.find("\"12345\""), 7, "\"12\\r\\n345\"");
+    PaymentCompleteFlow f(config, input());
+    ASSERT_TRUE(f.responding());
+    EXPECT_EQ(f.response().status, 400);
+    EXPECT_NE(f.response().body.find("requestId must not contain control"),
+              std::string::npos) << f.response().body;
+}
+
 TEST_F(CompleteTest, UnknownOutcomeIsNotStored) {
     config.journal = config.notify = false;
     PaymentCompleteFlow f(config, input());

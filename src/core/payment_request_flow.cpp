@@ -3,6 +3,7 @@
 // answers into the answer (payment_request.h) or a refusal.
 #include "payment_request_flow.h"
 
+#include "ascii.h"
 #include "payment_complete.h"
 #include "payment_request.h"
 #include "shipping.h"
@@ -24,6 +25,7 @@ void PaymentRequestFlow::start() {
     if (auto* e = std::get_if<std::string>(&read)) return invalid(*e);
     echo_ = std::get<Echo>(read);
     product_context_ = echo_.product_context;
+    if (!check_product_context()) return;
     event_ = std::string(event_name(echo_.event));
     if (echo_.event == Event::kLoadEntity) {
         ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}},
@@ -41,6 +43,7 @@ void PaymentRequestFlow::start_shipping_event() {
         return;
     }
     if (auto why = read_payer_choice(request_, echo_)) return invalid(*why);
+    if (!check_text("details.id", echo_.details_id)) return;
     std::vector<Fetch> fetches{Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}};
     // Our own refusal echoed (shippingAddress null): nothing to price.
     if (echo_.shipping_address != nullptr) {
@@ -69,7 +72,7 @@ void PaymentRequestFlow::on_resolved(int, std::string_view) {}
 
 bool PaymentRequestFlow::answer_not_due(const Invoice& invoice) {
     if (payment_due(invoice.payment_status)) return false;
-    std::string name = "invoice \"" + invoice.identifier + "\"";
+    std::string name = "invoice \"" + log_value(invoice.identifier) + "\"";
     Answer answer = not_due_answer(config_, echo_.event, *product_context_,
                                    invoice);
     if (!answer.error.empty()) {
@@ -78,7 +81,7 @@ bool PaymentRequestFlow::answer_not_due(const Invoice& invoice) {
         return true;
     }
     finish(Response{200, std::move(answer.body), false, OPAY_LOG_INFO,
-                    name + " is " + invoice.payment_status.substr(0, 64) +
+                    name + " is " + log_value(invoice.payment_status) +
                         ": answered with nothing due"},
            false);
     return true;
@@ -105,11 +108,11 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
                                      const Result* options) {
     auto invoice = read_invoice(invoice_result);
     if (!invoice) return;
-    std::string name = "invoice \"" + invoice->identifier + "\"";
+    std::string name = "invoice \"" + log_value(invoice->identifier) + "\"";
     if (invoice->identifier != echo_.details_id) {
         refuse(400, "invalid_payload", "details.id does not match the invoice",
                OPAY_LOG_INFO, "invalid payload: details.id \"" +
-                                  echo_.details_id.substr(0, 64) + "\" but " +
+                                  log_value(echo_.details_id) + "\" but " +
                                   name);
         return;
     }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "ascii.h"
 #include "invoice.h"
 
 namespace opay {
@@ -147,7 +148,7 @@ ShippingDue shipping_due(const Money& total, bool asks_shipping,
     if (chosen == nullptr) {
         return {Verdict::kRefused, {},
                 "The selected shipping option is not available.",
-                "shipping option \"" + option->substr(0, 64) +
+                "shipping option \"" + log_value(*option) +
                     "\" is not offered for the address"};
     }
     auto sum = checked_add(total.minor, chosen->amount.minor);

@@ -67,6 +67,41 @@ TEST(ShippingOptions, BackendErrorAndEmptyList) {
     EXPECT_TRUE(std::get<ShippingOptions>(r).options.empty());
 }
 
+TEST(ShippingOptions, RefusesTooManyOptions) {
+    auto options = [](std::size_t n) {
+        std::string list;
+        for (std::size_t i = 0; i < n; ++i) {
+            list += std::string(i ? "," : "") + R"({"id":"o)" +
+                    std::to_string(i) +
+                    R"(","label":"x","amount":{"currency":"USD","value":"1.00"}})";
+        }
+        return R"({"shippingOptions":[)" + list + "]}";
+    };
+    EXPECT_TRUE(std::holds_alternative<ShippingOptions>(
+        parse_shipping_options(options(kMaxShippingOptions), usd())));
+    auto r = parse_shipping_options(options(kMaxShippingOptions + 1), usd());
+    ASSERT_TRUE(std::holds_alternative<std::string>(r));
+    EXPECT_NE(std::get<std::string>(r).find("over the limit of 50"),
+              std::string::npos);
+}
+
+TEST(Address, RefusesTooManyLines) {
+    auto address = [](std::size_t n) {
+        std::string lines;
+        for (std::size_t i = 0; i < n; ++i) {
+            lines += std::string(i ? "," : "") + "\"line\"";
+        }
+        return R"({"country":"US","addressLine":[)" + lines + "]}";
+    };
+    json::Document ok, over;
+    ASSERT_FALSE(json::parse(address(kMaxAddressLines), ok));
+    ASSERT_FALSE(json::parse(address(kMaxAddressLines + 1), over));
+    EXPECT_FALSE(check_address(ok));
+    auto why = check_address(over);
+    ASSERT_TRUE(why.has_value());
+    EXPECT_EQ(*why, "shippingAddress.addressLine has more than 10 lines");
+}
+
 TEST(ShippingOptions, RefusesRuleBreakers) {
     EXPECT_NE(error_of(R"({"shippingOptions":[
         {"id":"x","label":"A","amount":{"currency":"USD","value":"1"}},
