@@ -402,6 +402,22 @@ sub check_error_log {
     @bad = grep { $_ !~ $opt{expected} } @bad if $opt{expected};
     ok(!@bad, 'error log has nothing at [alert] or worse, no worker died')
         or diag(join "\n", @bad);
+    check_secrets($log);
+}
+
+# No secret or personal data in the error log (issue 9), checked at the end
+# of every test file: bearer tokens, card tokens, e-mail addresses and
+# phone numbers, whatever the test did.
+sub check_secrets {
+    my ($log) = @_;
+    my @leaks = grep {
+        /eyJ[\w-]{8,}\.[\w-]{8,}/                  # a JWT
+        || /\btok_\w+|\b(?:pm|src|card)_[A-Za-z0-9]{14,}/  # a card token
+        || /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/           # an e-mail address
+        || /\+\d[\d ().-]{7,}\d|\(\d{3}\) ?\d{3}-\d{4}/  # a phone number
+    } split /\n/, $log;
+    ok(!@leaks, 'error log holds no token, card token, e-mail or phone')
+        or diag(join "\n", @leaks[0 .. ($#leaks < 4 ? $#leaks : 4)]);
 }
 
 sub error_log { $_[0]->read_file('error.log') }

@@ -30,7 +30,8 @@ inline void append_escaped(std::string& out, std::string_view s,
     static const char kHex[] = "0123456789abcdef";
     for (char c : s) {
         auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u >= 0x7f || c == '\\' || (quotes && c == '"')) {
+        if (u < 0x20 || u >= 0x7f ||
+            (quotes && (c == '\\' || c == '"'))) {
             out += "\\x";
             out += kHex[u >> 4];
             out += kHex[u & 0xf];
@@ -51,7 +52,8 @@ inline std::string log_value(std::string_view s, std::size_t max = 64) {
     return out;
 }
 
-// A whole log line as the shim writes it: one line of printable ASCII.
+// A whole log line as the shim writes it: one line of printable ASCII
+// (values in it went through log_value already).
 inline std::string log_line(std::string_view s) {
     std::string out;
     detail::append_escaped(out, s, false);
