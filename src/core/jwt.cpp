@@ -105,14 +105,14 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
     if (policy.appid) {
         auto appid = json::string_member(claims, "appid");
         report.check("appid", appid && iequals(*appid, *policy.appid),
-                     appid ? "appid \"" + std::string(*appid) + "\""
+                     appid ? "appid \"" + log_value(*appid) + "\""
                            : "appid missing",
                      "bad_appid");
     }
     if (policy.version) {
         auto ver = json::string_member(claims, "ver");
         report.check("ver", ver && *ver == *policy.version,
-                     ver ? "ver \"" + std::string(ver->substr(0, 64)) + "\""
+                     ver ? "ver \"" + log_value(*ver) + "\""
                          : "ver missing",
                      "bad_version");
     }
