@@ -236,6 +236,9 @@ sub complete_body {
         },
         payerName => 'Patti Fernandez', payerEmail => 'patti@contoso.com',
         payerPhone => '+14255551212',
+        # the invoices ask for shipping: a payment names where and how
+        shippingAddress => { country => 'US', addressLine => [ '1 Main St' ] },
+        shippingOption => 'o1',
         %{ $opt{extra} || {} },
     };
 }
