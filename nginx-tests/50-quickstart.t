@@ -47,6 +47,19 @@ my $verify = `$opay verify-token --jwks $root/conf-examples/demo-only-jwks.json 
 is($? >> 8, 0, 'opay verify-token accepts it');
 like($verify, qr/"ok":true/, 'verify-token report says ok');
 
+# verify-token runs the module's checks, the ver claim too
+# (opay_jwt_version's default; --ver S, --no-ver as the directive's off).
+my $jwks = "$root/conf-examples/demo-only-jwks.json";
+my $v2 = `$opay mint-token --key $root/conf-examples/demo-only-key.pem --kid demo-only --claim aud=$merchant --claim ver=STI.ExternalAccessToken.V2`;
+chomp $v2;
+$verify = `$opay verify-token --jwks $jwks --audience $merchant $v2`;
+is($? >> 8, 1, 'verify-token refuses another ver');
+like($verify, qr/"reason":"bad_version"/, 'verify-token says bad_version');
+`$opay verify-token --jwks $jwks --audience $merchant --ver STI.ExternalAccessToken.V2 $v2`;
+is($? >> 8, 0, 'verify-token --ver accepts that ver');
+`$opay verify-token --jwks $jwks --audience $merchant --no-ver $v2`;
+is($? >> 8, 0, 'verify-token --no-ver accepts any ver');
+
 my $r = $t->request('/opay/payment-request', token => $token,
                     body => loadentity_body(invoiceId => '12345'));
 is($r->{status}, 200, 'quickstart answers loadentity');

@@ -1,16 +1,16 @@
 // opay: the operator's command-line tool.
 //
 //   opay verify-token --jwks FILE [--issuer S] [--audience S]
-//                     [--appid S | --no-appid] [--now EPOCH]
-//                     [--signature-only] TOKEN
+//                     [--appid S | --no-appid] [--ver S | --no-ver]
+//                     [--now EPOCH] [--signature-only] TOKEN
 //   opay mint-token --key PEM --kid K [--header name=value ...]
 //                   [--claim name=value ...]
 //   opay jwks --key PEM --kid K
 //   opay journal replay --journal PATH --url URL
 //
 // Values of --claim and --header are JSON when they parse as JSON (numbers,
-// true, arrays...), strings otherwise. mint-token fills in iss, appid, iat,
-// nbf and exp (one hour) unless given.
+// true, arrays...), strings otherwise. mint-token fills in iss, appid, ver,
+// iat, nbf and exp (one hour) unless given.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -42,13 +42,14 @@ namespace {
 
 constexpr const char* kDefaultIssuer = "https://substrate.office.com/sts/";
 constexpr const char* kDefaultAppid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
+constexpr const char* kDefaultVersion = "STI.ExternalAccessToken.V1";
 
 int usage() {
     std::cerr
         << "usage:\n"
            "  opay verify-token --jwks FILE [--issuer S] [--audience S]\n"
-           "                    [--appid S | --no-appid] [--now EPOCH]\n"
-           "                    [--signature-only] TOKEN\n"
+           "                    [--appid S | --no-appid] [--ver S | --no-ver]\n"
+           "                    [--now EPOCH] [--signature-only] TOKEN\n"
            "  opay mint-token --key PEM --kid K [--header name=value ...]\n"
            "                  [--claim name=value ...]\n"
            "  opay jwks --key PEM --kid K\n"
@@ -76,7 +77,8 @@ std::optional<Args> parse_args(int argc, char** argv, int first) {
     Args a;
     for (int i = first; i < argc; ++i) {
         std::string arg = argv[i];
-        if (arg == "--signature-only" || arg == "--no-appid") {
+        if (arg == "--signature-only" || arg == "--no-appid" ||
+            arg == "--no-ver") {
             a.flags.push_back(arg);
         } else if (arg.rfind("--", 0) == 0) {
             if (i + 1 >= argc) return std::nullopt;
@@ -131,6 +133,9 @@ int verify_token(const Args& a) {
     policy.audience = option(a, "--audience", "");
     if (!has_flag(a, "--no-appid")) {
         policy.appid = option(a, "--appid", kDefaultAppid);
+    }
+    if (!has_flag(a, "--no-ver")) {
+        policy.version = option(a, "--ver", kDefaultVersion);
     }
     policy.signature_only = has_flag(a, "--signature-only");
     int64_t now = std::atoll(
@@ -211,7 +216,7 @@ int mint_token(const Args& a) {
     auto& ca = claims.GetAllocator();
     claims.AddMember("iss", rapidjson::StringRef(kDefaultIssuer), ca);
     claims.AddMember("appid", rapidjson::StringRef(kDefaultAppid), ca);
-    claims.AddMember("ver", "STI.ExternalAccessToken.V1", ca);
+    claims.AddMember("ver", rapidjson::StringRef(kDefaultVersion), ca);
     claims.AddMember("iat", opay::json::make_number(std::to_string(now), ca),
                      ca);
     claims.AddMember("nbf", opay::json::make_number(std::to_string(now), ca),
