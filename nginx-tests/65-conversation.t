@@ -519,6 +519,15 @@ like($t->error_log,
      qr/\[info\].*the invoice asks for shipping but the payment has no shippingOption for invoice "SHIP-1": not charging/,
      'needs shipping: logged');
 
+# The option id is quoted in the log line: it cannot forge another line.
+$r = complete('SHIP-1', '13.00', shippingAddress => $gb,
+              shippingOption => "x\n2030/01/01 00:00:00 [warn] 1#1: forged");
+is($r->{json}{result}, 'fail', 'needs shipping: an id with a newline: fail');
+like($t->error_log,
+     qr/shipping option "x\\x0a2030\/01\/01 00:00:00 \[warn\] 1#1: forged" is not offered/,
+     'needs shipping: the newline is logged as \x0a');
+unlike($t->error_log, qr/^2030\/01\/01/m, 'needs shipping: no forged line');
+
 $r = complete('SHIP-1', '14.00', shippingAddress => $gb,
               shippingOption => 'economy');
 is($r->{json}{result}, 'fail', 'needs shipping: 14.00 is not 10.00 + 5.00');
