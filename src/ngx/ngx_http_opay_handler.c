@@ -563,6 +563,11 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
+    /*
+     * before 1.23.0 Cookie and X-Forwarded-For are kept in arrays of their
+     * own (empty here); 1.23.0 made them linked headers like the others
+     */
+
 #if (nginx_version < 1023000)
     if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
                        sizeof(ngx_table_elt_t *))
@@ -680,6 +685,7 @@ ngx_http_opay_set_header(ngx_http_request_t *r, ngx_http_request_t *sr,
     h->key.len = ngx_strlen(key);
     h->lowcase_key = (u_char *) lowcase;
 #if (nginx_version >= 1023000)
+    /* 1.23.0 links headers of one name; $content_type and co. follow it */
     h->next = NULL;
 #endif
 
@@ -936,6 +942,7 @@ ngx_http_opay_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
         h->hash = 1;
 #if (nginx_version >= 1023000)
+        /* as above: 1.23.0 links headers of one name */
         h->next = NULL;
 #endif
         ngx_str_set(&h->key, "WWW-Authenticate");
