@@ -1,6 +1,8 @@
 #include "json.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include <rapidjson/error/en.h>
@@ -13,37 +15,20 @@ namespace opay::json {
 namespace {
 
 constexpr char kNumberTag = '\xff';
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag |
+// UTF-8 is checked by valid_utf8() over the whole text before parsing,
+// faster than RapidJSON's per-character check inside strings and at least
+// as strict; recursion is bounded by the handler's depth limit.
+constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag |
                                  rapidjson::kParseNumbersAsStringsFlag |
                                  rapidjson::kParseStopWhenDoneFlag;
 
-// Depth is checked on the raw text before parsing, so nothing later (the
-// duplicate check, the writer) can recurse deeper than kMaxDepth.
-bool depth_within_limit(std::string_view text) {
-    std::size_t depth = 0;
-    bool in_string = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\') {
-                ++i;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > kMaxDepth) return false;
-        } else if (c == '}' || c == ']') {
-            if (depth > 0) --depth;
-        }
-    }
-    return true;
-}
+// Objects with at most this many members are checked for duplicate names
+// pairwise, without sorting.
+constexpr std::size_t kPairwiseMembers = 16;
 
-// RapidJSON 1.1 validates the raw bytes but decodes a \u escape of a lone
-// low surrogate (\udc00) into invalid UTF-8: such text is refused here.
+// RapidJSON 1.1 decodes a \u escape of a lone low surrogate (\udc00) into
+// invalid UTF-8 (the text itself was checked before parsing): such text is
+// refused here.
 bool encodes_surrogate(const char* s, std::size_t n) {
     for (std::size_t i = 0; i + 1 < n; ++i) {
         if (static_cast<unsigned char>(s[i]) == 0xED &&
@@ -54,11 +39,20 @@ bool encodes_surrogate(const char* s, std::size_t n) {
     return false;
 }
 
-// Forwards SAX events to the document, tagging numbers.
-struct TaggingHandler
-    : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TaggingHandler> {
+// Forwards SAX events to the document, checking as it goes: depth (so
+// nothing later, the writer included, recurses deeper than kMaxDepth) and
+// duplicate member names, while each object's names are at hand. The text
+// is parsed in situ, in a copy owned by the document's allocator, so
+// strings and names are not copied again and their views stay valid.
+struct CheckingHandler
+    : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, CheckingHandler> {
     Document& doc;
-    std::string scratch;
+    std::size_t depth = 0;
+    bool too_deep = false;
+    bool duplicate = false;
+    std::vector<std::string_view> names;  // of the open objects, in order
+    std::vector<std::size_t> firsts;      // where each open object's start
+    std::vector<std::string_view> sorted;  // scratch for large objects
     const char* error = nullptr;  // why a string was refused
 
     bool check(const char* s, rapidjson::SizeType n) {
@@ -70,46 +64,72 @@ struct TaggingHandler
         return error == nullptr;
     }
 
-    explicit TaggingHandler(Document& d) : doc(d) {}
+    explicit CheckingHandler(Document& d) : doc(d) {}
+
+    bool open() {
+        if (++depth > kMaxDepth) {
+            too_deep = true;
+            return false;
+        }
+        return true;
+    }
+    bool close_object() {
+        std::size_t first = firsts.back();
+        firsts.pop_back();
+        --depth;
+        auto begin = names.begin() + static_cast<std::ptrdiff_t>(first);
+        std::size_t n = names.size() - first;
+        if (n <= kPairwiseMembers) {
+            for (auto i = begin; i != names.end(); ++i) {
+                for (auto j = i + 1; j != names.end(); ++j) {
+                    // size and first byte before memcmp: most names differ
+                    if (i->size() == j->size() &&
+                        (i->empty() || (*i)[0] == (*j)[0]) && *i == *j) {
+                        duplicate = true;
+                    }
+                }
+            }
+        } else {
+            sorted.assign(begin, names.end());
+            std::sort(sorted.begin(), sorted.end());
+            duplicate = std::adjacent_find(sorted.begin(), sorted.end()) !=
+                        sorted.end();
+        }
+        names.resize(first);
+        return !duplicate;
+    }
 
     bool Null() { return doc.Null(); }
     bool Bool(bool b) { return doc.Bool(b); }
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
-        scratch.assign(1, kNumberTag);
-        scratch.append(s, n);
-        return doc.String(scratch.data(),
-                          static_cast<rapidjson::SizeType>(scratch.size()),
-                          true);
+        // In situ the number is not terminated: copy it behind its tag.
+        auto* tagged = static_cast<char*>(doc.GetAllocator().Malloc(n + 2));
+        if (tagged == nullptr) return false;
+        tagged[0] = kNumberTag;
+        std::memcpy(tagged + 1, s, n);
+        tagged[n + 1] = '\0';
+        return doc.String(tagged, n + 1, false);
     }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
         return check(s, n) && doc.String(s, n, copy);
     }
-    bool StartObject() { return doc.StartObject(); }
+    bool StartObject() {
+        firsts.push_back(names.size());
+        return open() && doc.StartObject();
+    }
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+        names.emplace_back(s, n);
         return check(s, n) && doc.Key(s, n, copy);
     }
-    bool EndObject(rapidjson::SizeType n) { return doc.EndObject(n); }
-    bool StartArray() { return doc.StartArray(); }
-    bool EndArray(rapidjson::SizeType n) { return doc.EndArray(n); }
+    bool EndObject(rapidjson::SizeType n) {
+        return close_object() && doc.EndObject(n);
+    }
+    bool StartArray() { return open() && doc.StartArray(); }
+    bool EndArray(rapidjson::SizeType n) {
+        --depth;
+        return doc.EndArray(n);
+    }
 };
-
-bool has_duplicate_members(const Value& v) {
-    if (v.IsArray()) {
-        for (const auto& e : v.GetArray()) {
-            if (has_duplicate_members(e)) return true;
-        }
-        return false;
-    }
-    if (!v.IsObject()) return false;
-    std::vector<std::string_view> names;
-    names.reserve(v.MemberCount());
-    for (const auto& m : v.GetObject()) {
-        names.emplace_back(m.name.GetString(), m.name.GetStringLength());
-        if (has_duplicate_members(m.value)) return true;
-    }
-    std::sort(names.begin(), names.end());
-    return std::adjacent_find(names.begin(), names.end()) != names.end();
-}
 
 // Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629 table 4).
 std::size_t utf8_sequence(std::string_view s, std::size_t i) {
@@ -200,20 +220,28 @@ void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) 
 }  // namespace
 
 std::optional<ParseError> parse(std::string_view text, Document& doc) {
-    if (!depth_within_limit(text)) return ParseError{"nested too deeply"};
+    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    // The in-situ copy lives as long as the document's allocator, like the
+    // strings that point into it.
+    auto* buffer =
+        static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
+    if (buffer == nullptr) return ParseError{"out of memory"};
+    std::memcpy(buffer, text.data(), text.size());
+    buffer[text.size()] = '\0';
     rapidjson::Reader reader;
-    rapidjson::MemoryStream ms(text.data(), text.size());
+    rapidjson::InsituStringStream stream(buffer);
     rapidjson::ParseResult result;
-    const char* refused = nullptr;
+    CheckingHandler handler(doc);
     auto generator = [&](Document& d) {
-        TaggingHandler handler(d);
-        result = reader.Parse<kParseFlags>(ms, handler);
-        refused = handler.error;
+        result = reader.Parse<kParseFlags>(stream, handler);
+        (void)d;
         return !result.IsError();
     };
     doc.Populate(generator);
-    if (refused != nullptr) {
-        return ParseError{std::string(refused) + " at offset " +
+    if (handler.too_deep) return ParseError{"nested too deeply"};
+    if (handler.duplicate) return ParseError{"duplicate member name"};
+    if (handler.error != nullptr) {
+        return ParseError{std::string(handler.error) + " at offset " +
                           std::to_string(result.Offset())};
     }
     if (result.IsError()) {
@@ -221,15 +249,13 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
                               result.Code())) +
                           " at offset " + std::to_string(result.Offset())};
     }
-    // Only whitespace may follow the value.
-    for (std::size_t i = ms.Tell(); i < text.size(); ++i) {
+    // Only whitespace may follow the value (a NUL byte inside the text
+    // ends the in-situ stream early and is caught here as well).
+    for (std::size_t i = stream.Tell(); i < text.size(); ++i) {
         char c = text[i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             return ParseError{"trailing data after the JSON value"};
         }
-    }
-    if (has_duplicate_members(doc)) {
-        return ParseError{"duplicate member name"};
     }
     return std::nullopt;
 }
@@ -308,15 +334,48 @@ void set(Value& obj, std::string_view name, Value v, Allocator& a) {
     }
 }
 
-bool valid_utf8(std::string_view s) {
-    for (std::size_t i = 0; i < s.size();) {
-        if (static_cast<unsigned char>(s[i]) < 0x80) {
-            ++i;
+// Well-formed UTF-8 (Unicode 15, table 3-7): no overlong forms, no
+// surrogates, nothing above U+10FFFF. ASCII runs are skipped eight bytes
+// at a time.
+bool valid_utf8(std::string_view text) {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const unsigned char* end = p + text.size();
+    while (p < end) {
+        if (end - p >= 8) {
+            uint64_t word;
+            std::memcpy(&word, p, 8);
+            if ((word & 0x8080808080808080ull) == 0) {
+                p += 8;
+                continue;
+            }
+        }
+        unsigned char c = *p;
+        if (c < 0x80) {
+            ++p;
             continue;
         }
-        std::size_t len = utf8_sequence(s, i);
-        if (len == 0) return false;
-        i += len;
+        int tail;
+        unsigned char lo = 0x80;
+        unsigned char hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf) {
+            tail = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            tail = 2;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            tail = 3;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            return false;
+        }
+        if (end - p <= tail) return false;
+        if (p[1] < lo || p[1] > hi) return false;
+        for (int i = 2; i <= tail; ++i) {
+            if (p[i] < 0x80 || p[i] > 0xbf) return false;
+        }
+        p += tail + 1;
     }
     return true;
 }

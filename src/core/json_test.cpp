@@ -55,6 +55,71 @@ TEST(Json, RefusesInvalidUtf8) {
     EXPECT_TRUE(parses("[\"\xc3\xa9\"]"));
 }
 
+TEST(Json, RefusesEveryIllFormedUtf8Form) {
+    EXPECT_FALSE(parses("[\"\xc0\xaf\"]"));          // overlong '/'
+    EXPECT_FALSE(parses("[\"\xe0\x80\xaf\"]"));      // overlong, 3 bytes
+    EXPECT_FALSE(parses("[\"\xf0\x80\x80\xaf\"]"));  // overlong, 4 bytes
+    EXPECT_FALSE(parses("[\"\xed\xa0\x80\"]"));      // surrogate D800
+    EXPECT_FALSE(parses("[\"\xf4\x90\x80\x80\"]"));  // above U+10FFFF
+    EXPECT_FALSE(parses("[\"\xf5\x80\x80\x80\"]"));
+    EXPECT_FALSE(parses("[\"\xe2\x82\"]"));          // truncated
+    EXPECT_FALSE(parses("[\"\x80\"]"));              // lone continuation
+    EXPECT_FALSE(parses("[\"abcdefgh\xe2\"]"));       // after an ASCII run
+    EXPECT_FALSE(parses("\xef\xbb\xbf{}"));          // BOM outside a string
+    EXPECT_TRUE(parses("[\"\xe2\x82\xac \xf0\x9f\x92\xb6 \xed\x9f\xbf\"]"));
+    EXPECT_TRUE(parses("[\"\xf4\x8f\xbf\xbf\"]"));   // U+10FFFF
+    EXPECT_FALSE(parses("[\"\\ud800\"]"));            // escaped lone surrogate
+}
+
+TEST(Json, RefusesNulAndControlCharacters) {
+    using namespace std::string_literals;
+    EXPECT_FALSE(parses("{\"a\":\"x\0y\"}"s));
+    EXPECT_FALSE(parses("{\"a\":1}\0"s));
+    EXPECT_FALSE(parses("[1\0]"s));
+    EXPECT_FALSE(parses("[\"tab\there\"]"));
+    Document d;
+    ASSERT_FALSE(parse(R"(["a\u0000b"])", d));
+    EXPECT_EQ(d[0].GetStringLength(), 3u);
+}
+
+TEST(Json, RefusesDuplicatesInLargeObjectsAndAtEveryLevel) {
+    std::string big = "{";
+    for (int i = 0; i < 40; ++i) big += "\"k" + std::to_string(i) + "\":1,";
+    EXPECT_TRUE(parses(big + "\"last\":1}"));
+    EXPECT_FALSE(parses(big + "\"k17\":1}"));
+    EXPECT_FALSE(parses(R"({"a":[{"b":{"c":1,"c":2}}]})"));
+    // names compare after unescaping
+    EXPECT_FALSE(parses(R"({"a":1,"\u0061":2})"));
+    // the same name in sibling objects is fine
+    EXPECT_TRUE(parses(R"({"x":{"a":1},"y":{"a":1},"a":{"a":{"a":1}}})"));
+}
+
+TEST(Json, CountsDepthAcrossObjectsAndArrays) {
+    std::string deep;
+    for (std::size_t i = 0; i < kMaxDepth; ++i) deep += "{\"a\":[";
+    deep += "1";
+    for (std::size_t i = 0; i < kMaxDepth; ++i) deep += "]}";
+    EXPECT_FALSE(parses(deep));
+    Document d;
+    auto err = parse(std::string(kMaxDepth + 1, '[') +
+                         std::string(kMaxDepth + 1, ']'),
+                     d);
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->reason, "nested too deeply");
+}
+
+TEST(Json, StringsOutliveTheInputText) {
+    Document d;
+    {
+        std::string text = R"({"name":"value","n":42})";
+        ASSERT_FALSE(parse(text, d));
+        text.assign(text.size(), 'x');
+    }
+    EXPECT_EQ(*string_member(d, "name"), "value");
+    EXPECT_EQ(number_text(d["n"]), "42");
+    EXPECT_EQ(write(d), R"({"name":"value","n":42})");
+}
+
 TEST(Json, RefusesEmptyAndGarbage) {
     EXPECT_FALSE(parses(""));
     EXPECT_FALSE(parses("nul"));

@@ -3,6 +3,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "base64url.h"
 #include "json.h"
@@ -97,7 +98,8 @@ bool has_roca_fingerprint(const BIGNUM* n) {
 }
 
 std::variant<Jwk, KeySetError> make_key(const json::Value& jwk,
-                                        std::size_t index) {
+                                        std::size_t index,
+                                        const MdPtr& sha256) {
     Jwk out;
     if (const auto* kid = json::member(jwk, "kid")) {
         auto text = json::scalar_text(*kid);
@@ -144,10 +146,33 @@ std::variant<Jwk, KeySetError> make_key(const json::Value& jwk,
     }
     out.key = PkeyPtr(pkey, PkeyFree{});
     out.bits = bits;
+    out.verifier = make_verifier(pkey, sha256);
+    if (!out.verifier.ctx) {
+        return KeySetError{name + ": OpenSSL cannot verify with the key"};
+    }
     return out;
 }
 
 }  // namespace
+
+MdPtr fetch_sha256() {
+    return MdPtr(EVP_MD_fetch(nullptr, "SHA256", nullptr), EVP_MD_free);
+}
+
+RsaVerifier make_verifier(EVP_PKEY* key, const MdPtr& sha256) {
+    RsaVerifier v;
+    if (!sha256) return v;
+    PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr),
+                   EVP_PKEY_CTX_free);
+    if (!ctx || EVP_PKEY_verify_init(ctx.get()) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0 ||
+        EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256.get()) <= 0) {
+        return v;
+    }
+    v.sha256 = sha256;
+    v.ctx = std::move(ctx);
+    return v;
+}
 
 std::variant<KeySet, KeySetError> load_jwks(std::string_view text) {
     json::Document doc;
@@ -155,6 +180,7 @@ std::variant<KeySet, KeySetError> load_jwks(std::string_view text) {
         return KeySetError{"JWKS is not valid JSON: " + err->reason};
     }
     KeySet set;
+    MdPtr sha256 = fetch_sha256();
     const json::Value* keys = json::array_member(doc, "keys");
     if (keys == nullptr) {
         if (!doc.IsObject() || json::member(doc, "kty") == nullptr) {
@@ -173,7 +199,7 @@ std::variant<KeySet, KeySetError> load_jwks(std::string_view text) {
                                   ": " + why);
             return std::nullopt;
         }
-        auto key = make_key(jwk, index);
+        auto key = make_key(jwk, index, sha256);
         if (auto* e = std::get_if<KeySetError>(&key)) return *e;
         set.keys.push_back(std::move(std::get<Jwk>(key)));
         return std::nullopt;
@@ -210,7 +236,7 @@ std::variant<Jwk, KeySetError> rsa_jwk(std::string_view text) {
     if (!doc.IsObject()) return KeySetError{"JWK is not a JSON object"};
     std::string why = unusable_reason(doc);
     if (!why.empty()) return KeySetError{"key #0: " + why};
-    return make_key(doc, 0);
+    return make_key(doc, 0, fetch_sha256());
 }
 
 }  // namespace opay

@@ -16,6 +16,23 @@ struct PkeyFree {
     void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
 };
 using PkeyPtr = std::shared_ptr<EVP_PKEY>;
+using MdPtr = std::shared_ptr<EVP_MD>;
+using PkeyCtxPtr = std::shared_ptr<EVP_PKEY_CTX>;
+
+// What one RSASSA-PKCS1-v1_5 SHA-256 verification needs, made once per
+// key: SHA-256 fetched from the provider and a verify context with the
+// padding and digest set. Making these per call (EVP_DigestVerifyInit)
+// repeats OpenSSL's provider look-ups on every request. The context is
+// used by one thread at a time (an nginx worker has one).
+struct RsaVerifier {
+    MdPtr sha256;
+    PkeyCtxPtr ctx;
+};
+
+// Fetches SHA-256 once (shared by every key of a set); null on failure.
+MdPtr fetch_sha256();
+// A verifier for key; ctx is null if OpenSSL refuses it.
+RsaVerifier make_verifier(EVP_PKEY* key, const MdPtr& sha256);
 
 inline constexpr int kMinRsaBits = 2048;
 
@@ -23,6 +40,7 @@ struct Jwk {
     std::string kid;  // empty when the JWK has none
     PkeyPtr key;
     int bits = 0;
+    RsaVerifier verifier;
 };
 
 struct KeySet {

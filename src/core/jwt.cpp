@@ -4,6 +4,8 @@
 #include <cctype>
 #include <memory>
 
+#include <openssl/err.h>
+
 #include "ascii.h"
 #include "base64url.h"
 #include "json.h"
@@ -11,10 +13,6 @@
 namespace opay {
 
 namespace {
-
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
 
 // NumericDate (RFC 7519): a non-negative JSON number; the fraction, if
 // any, is dropped. Read from the exact source text, never via a double.
@@ -155,20 +153,27 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
 
 }  // namespace
 
+bool rsa_sha256_verify(const RsaVerifier& verifier, std::string_view data,
+                       std::string_view signature) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    bool ok = verifier.ctx &&
+              EVP_Digest(data.data(), data.size(), digest, &digest_len,
+                         verifier.sha256.get(), nullptr) == 1 &&
+              EVP_PKEY_verify(
+                  verifier.ctx.get(),
+                  reinterpret_cast<const unsigned char*>(signature.data()),
+                  signature.size(), digest, digest_len) == 1;
+    // A refused signature leaves OpenSSL errors queued; they must not
+    // surface later in an unrelated TLS call of the same worker.
+    if (!ok) ERR_clear_error();
+    return ok;
+}
+
 bool rsa_sha256_verify(EVP_PKEY* key, std::string_view data,
                        std::string_view signature) {
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-    if (!ctx ||
-        EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) !=
-            1) {
-        return false;
-    }
-    return EVP_DigestVerify(
-               ctx.get(),
-               reinterpret_cast<const unsigned char*>(signature.data()),
-               signature.size(),
-               reinterpret_cast<const unsigned char*>(data.data()),
-               data.size()) == 1;
+    return rsa_sha256_verify(make_verifier(key, fetch_sha256()), data,
+                             signature);
 }
 
 std::optional<std::string_view> bearer_token(std::string_view h) {
@@ -245,7 +250,7 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
     }
 
     std::string_view signing_input = token.substr(0, d2);
-    bool sig_ok = rsa_sha256_verify(key->key.get(), signing_input, *signature);
+    bool sig_ok = rsa_sha256_verify(key->verifier, signing_input, *signature);
     if (!report.check("signature", sig_ok,
                       sig_ok ? "valid" : "does not verify", "bad_signature")) {
         return result;

@@ -42,7 +42,11 @@ struct TokenResult {
 TokenResult verify_token(std::string_view token, const KeySet& keys,
                          const TokenPolicy& policy, int64_t now);
 
-// RSASSA-PKCS1-v1_5 with SHA-256 over data.
+// RSASSA-PKCS1-v1_5 with SHA-256 over data, with a key's verifier made
+// at load time (the request path).
+bool rsa_sha256_verify(const RsaVerifier& verifier, std::string_view data,
+                       std::string_view signature);
+// The same for a bare key: makes a verifier, then checks as above.
 bool rsa_sha256_verify(EVP_PKEY* key, std::string_view data,
                        std::string_view signature);
 

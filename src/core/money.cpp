@@ -1,6 +1,7 @@
 #include "money.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <limits>
@@ -42,6 +43,26 @@ constexpr const char* kTwo[] = {
     "ZMW", "ZWL",
 };
 
+constexpr int kLetters = 26 * 26 * 26;
+
+constexpr int letters_index(const char* code) {
+    return ((code[0] - 'A') * 26 + (code[1] - 'A')) * 26 + (code[2] - 'A');
+}
+
+// Exponent of every accepted code, indexed by its three letters; -1 for
+// codes not in the tables. Built at compile time so a look-up is one load.
+constexpr std::array<int8_t, kLetters> make_exponents() {
+    std::array<int8_t, kLetters> t{};
+    for (auto& e : t) e = -1;
+    for (const auto& e : kOther) {
+        t[letters_index(e.code)] = static_cast<int8_t>(e.exponent);
+    }
+    for (const char* two : kTwo) t[letters_index(two)] = 2;
+    return t;
+}
+
+constexpr auto kExponents = make_exponents();
+
 }  // namespace
 
 std::optional<Currency> parse_currency(std::string_view code) {
@@ -53,19 +74,10 @@ std::optional<Currency> parse_currency(std::string_view code) {
         c.code[i] = static_cast<char>(std::toupper(ch));
     }
     c.code[3] = '\0';
-    for (const auto& e : kOther) {
-        if (std::strcmp(e.code, c.code) == 0) {
-            c.exponent = e.exponent;
-            return c;
-        }
-    }
-    for (const char* two : kTwo) {
-        if (std::strcmp(two, c.code) == 0) {
-            c.exponent = 2;
-            return c;
-        }
-    }
-    return std::nullopt;
+    int exponent = kExponents[letters_index(c.code)];
+    if (exponent < 0) return std::nullopt;
+    c.exponent = exponent;
+    return c;
 }
 
 const char* to_string(MoneyError e) {
