@@ -75,6 +75,21 @@ void BM_ParseJson64k(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseJson64k);
 
+// The same, with the document's pool on memory kept between parses.
+void BM_ParseJson64kArena(benchmark::State& state) {
+    std::string body = R"({"methodData":[],"pad":[)";
+    while (body.size() < 64 * 1024) body += R"({"a":"bcdefgh","n":12.5},)";
+    body += "1]}";
+    opay::json::Arena arena;
+    for (auto _ : state) {
+        opay::json::Pool pool(arena.data(), arena.size());
+        opay::json::Document d(&pool);
+        benchmark::DoNotOptimize(opay::json::parse(body, d));
+    }
+    state.SetBytesProcessed(state.iterations() * body.size());
+}
+BENCHMARK(BM_ParseJson64kArena);
+
 void BM_LoadentityCall(benchmark::State& state) {
     const Fixture& f = fixture();
     opay::Input in;
