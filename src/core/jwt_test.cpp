@@ -133,6 +133,27 @@ TEST(Jwt, RefusesATamperedPayload) {
               "bad_signature");
 }
 
+// The verify context is built once per key and reused: a refused token
+// must leave it able to accept the next good one, and the reverse.
+TEST(Jwt, OneKeySetVerifiesTokenAfterToken) {
+    KeySet set = keys_of(key().jwks());
+    std::string good = key().token(claims());
+    std::string bad = good;
+    bad[bad.size() - 3] = bad[bad.size() - 3] == 'A' ? 'B' : 'A';
+    auto d2 = good.rfind('.');
+    std::string sig = *base64url_decode(good.substr(d2 + 1));
+    std::string short_sig = good.substr(0, d2 + 1) +
+                            base64url_encode(sig.substr(0, sig.size() - 1));
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(verify_token(good, set, policy(), kNow).ok());
+        EXPECT_EQ(verify_token(bad, set, policy(), kNow).reason,
+                  "bad_signature");
+        EXPECT_EQ(verify_token(short_sig, set, policy(), kNow).reason,
+                  "bad_signature");
+    }
+    EXPECT_TRUE(verify_token(good, set, policy(), kNow).ok());
+}
+
 TEST(Jwt, ChecksTimeWithLeeway) {
     std::string t = key().token(claims());
     EXPECT_EQ(reason(t, policy(), 1700003600 + 299), "");
@@ -370,6 +391,41 @@ TEST(JwtVectors, WycheproofRsaPkcs1Sha256) {
                 " (%d acceptable)\n",
                 checked, acceptable);
     EXPECT_EQ(checked, 259);
+}
+
+// The same vectors through one verifier per key, reused from vector to
+// vector as the request path reuses it.
+TEST(JwtVectors, WycheproofRsaPkcs1Sha256ReusedVerifier) {
+    auto doc = test::load_json("wycheproof/rsa_signature_2048_sha256_test.json");
+    int checked = 0;
+    for (const auto& group : doc["testGroups"].GetArray()) {
+        std::string pem = group["publicKeyPem"].GetString();
+        BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> pkey(
+            PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr),
+            EVP_PKEY_free);
+        BIO_free(bio);
+        ASSERT_NE(pkey, nullptr);
+        RsaVerifier verifier = make_verifier(pkey.get(), fetch_sha256());
+        ASSERT_TRUE(verifier.ctx);
+        for (const auto& t : group["tests"].GetArray()) {
+            auto unhex = [](const std::string& h) {
+                std::string out;
+                for (std::size_t i = 0; i + 1 < h.size(); i += 2) {
+                    out.push_back(static_cast<char>(
+                        std::stoi(h.substr(i, 2), nullptr, 16)));
+                }
+                return out;
+            };
+            std::string result = t["result"].GetString();
+            if (result == "acceptable") continue;
+            bool got = rsa_sha256_verify(verifier, unhex(t["msg"].GetString()),
+                                         unhex(t["sig"].GetString()));
+            EXPECT_EQ(got, result == "valid") << "tcId " << t["tcId"].GetInt();
+            ++checked;
+        }
+    }
+    EXPECT_EQ(checked, 258);
 }
 
 }  // namespace
