@@ -7,6 +7,7 @@
 #   make test       unit tests, then the black-box tests: nginx 1.22.1 static
 #                   and dynamic (Debian's nginx), nginx 1.26.3 static
 #   make bench      benchmarks of the core
+#   make bench-http wrk against nginx alone and with the module (bench/http.sh)
 #
 # NGINX_VERSION=1.26.3 builds (make, run, dynamic) and tests (make test)
 # against that version of Debian's nginx source package instead; each
@@ -72,7 +73,8 @@ STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
     kill $$(cat $(BUILD)/run/stripe-mock.pid) 2>/dev/null; \
     rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
-.PHONY: all deps nginx dynamic cli unit nginx-tests test run stop bench clean
+.PHONY: all deps nginx dynamic cli unit nginx-tests test run stop bench \
+        bench-http clean
 
 all: nginx cli
 
@@ -165,6 +167,9 @@ stop:
 
 bench: cli
 	$(CMAKE_DIR)/opay_bench
+
+bench-http: all dynamic
+	bash $(ROOT)/bench/http.sh
 
 clean:
 	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run

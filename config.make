@@ -17,7 +17,9 @@ done
 cat << END >> $NGX_MAKEFILE
 
 OPAY_CXX = ${OPAY_CXX:-c++}
-OPAY_CXXFLAGS = -std=c++17 -fPIC -fvisibility=hidden -O2 -g -Wall -Wextra ${OPAY_CXXFLAGS:-}
+# -DNDEBUG as in CMake's RelWithDebInfo: RapidJSON's internal asserts
+# would otherwise run on every parsed and written value.
+OPAY_CXXFLAGS = -std=c++17 -fPIC -fvisibility=hidden -O2 -g -DNDEBUG -Wall -Wextra ${OPAY_CXXFLAGS:-}
 
 $OPAY_CORE_LIB: $opay_objs
 	rm -f $OPAY_CORE_LIB
