@@ -25,21 +25,43 @@ constexpr auto kTable = make_table();
 
 std::optional<std::string> base64url_decode(std::string_view in) {
     if (in.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(in.size() * 3 / 4);
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int8_t v = kTable[static_cast<unsigned char>(c)];
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    std::string out(in.size() / 4 * 3 + (in.size() % 4 == 0 ? 0 : in.size() % 4 - 1),
+                    '\0');
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    char* o = out.data();
+    std::size_t full = in.size() / 4;
+    // Four letters to three bytes; any letter outside the alphabet sets
+    // the sign bit of the OR of the four values.
+    for (std::size_t i = 0; i < full; ++i, p += 4, o += 3) {
+        int a = kTable[p[0]], b = kTable[p[1]], c = kTable[p[2]],
+            d = kTable[p[3]];
+        if ((a | b | c | d) < 0) return std::nullopt;
+        uint32_t v = (static_cast<uint32_t>(a) << 18) |
+                     (static_cast<uint32_t>(b) << 12) |
+                     (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+        o[0] = static_cast<char>(v >> 16);
+        o[1] = static_cast<char>((v >> 8) & 0xff);
+        o[2] = static_cast<char>(v & 0xff);
+    }
+    // The last two or three letters: their unused low bits must be zero,
+    // so that every byte string has exactly one encoding.
+    std::size_t rest = in.size() % 4;
+    if (rest != 0) {
+        uint32_t acc = 0;
+        for (std::size_t i = 0; i < rest; ++i) {
+            int v = kTable[p[i]];
+            if (v < 0) return std::nullopt;
+            acc = (acc << 6) | static_cast<uint32_t>(v);
+        }
+        if (rest == 2) {
+            if ((acc & 0xf) != 0) return std::nullopt;
+            o[0] = static_cast<char>(acc >> 4);
+        } else {
+            if ((acc & 0x3) != 0) return std::nullopt;
+            o[0] = static_cast<char>(acc >> 10);
+            o[1] = static_cast<char>((acc >> 2) & 0xff);
         }
     }
-    if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
     return out;
 }
 
