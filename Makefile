@@ -169,8 +169,8 @@ bench: cli
 	$(CMAKE_DIR)/opay_bench
 
 bench-http: all dynamic
-	NGINX=$(NGINX) MODULE_SO=$(MODULE_SO) OPAY=$(OPAY) \
-	    NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/http.sh
+	BENCH_NGINX=$(NGINX) BENCH_MODULE_SO=$(MODULE_SO) BENCH_OPAY=$(OPAY) \
+	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/http.sh
 
 clean:
 	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run

@@ -21,11 +21,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 OUT=$BUILD/bench-http
 RESULTS=$ROOT/bench/results
-# The Makefile passes where it built them.
-NGINX_VERSION=${NGINX_VERSION:-1.22.1}
-NGINX=${NGINX:-$BUILD/$NGINX_VERSION/nginx-static/nginx}
-MODULE_SO=${MODULE_SO:-$BUILD/$NGINX_VERSION/nginx-dynamic/ngx_http_opay_module.so}
-OPAY=${OPAY:-$BUILD/cmake/opay}
+# The Makefile passes where it built them. (Not as NGINX: nginx reads
+# that variable for inherited sockets.)
+NGINX_VERSION=${BENCH_NGINX_VERSION:-1.22.1}
+NGINX=$(realpath "${BENCH_NGINX:-$BUILD/$NGINX_VERSION/nginx-static/nginx}")
+MODULE_SO=$(realpath "${BENCH_MODULE_SO:-$BUILD/$NGINX_VERSION/nginx-dynamic/ngx_http_opay_module.so}")
+OPAY=$(realpath "${BENCH_OPAY:-$BUILD/cmake/opay}")
 SYSTEM_NGINX=/usr/sbin/nginx
 TARGETS="return200 proxy_pass static dynamic"
 SYSTEM_VERSION=$($SYSTEM_NGINX -v 2>&1 | sed -n 's|.*nginx/||p')
