@@ -42,8 +42,8 @@ bool encodes_surrogate(const char* s, std::size_t n) {
 // Forwards SAX events to the document, checking as it goes: depth (so
 // nothing later, the writer included, recurses deeper than kMaxDepth) and
 // duplicate member names, while each object's names are at hand. The text
-// is parsed in situ, in a copy owned by the document's allocator, so
-// strings and names are not copied again and their views stay valid.
+// is parsed in situ, in a copy owned by the document's allocator, so the
+// names' views stay valid until the object closes.
 struct CheckingHandler
     : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, CheckingHandler> {
     Document& doc;
@@ -54,6 +54,7 @@ struct CheckingHandler
     std::vector<std::size_t> firsts;      // where each open object's start
     std::vector<std::string_view> sorted;  // scratch for large objects
     const char* error = nullptr;  // why a string was refused
+    std::string scratch;          // a number behind its tag
 
     bool check(const char* s, rapidjson::SizeType n) {
         if (n > kMaxStringLength) {
@@ -101,17 +102,20 @@ struct CheckingHandler
 
     bool Null() { return doc.Null(); }
     bool Bool(bool b) { return doc.Bool(b); }
+    // Strings, names and numbers are copied into the pool (copy = true),
+    // not left pointing into the in-situ text: RapidJSON copies a value
+    // into another document without copying such referenced strings, and
+    // the copy would then outlive the text it points into.
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
-        // In situ the number is not terminated: copy it behind its tag.
-        auto* tagged = static_cast<char*>(doc.GetAllocator().Malloc(n + 2));
-        if (tagged == nullptr) return false;
-        tagged[0] = kNumberTag;
-        std::memcpy(tagged + 1, s, n);
-        tagged[n + 1] = '\0';
-        return doc.String(tagged, n + 1, false);
+        scratch.assign(1, kNumberTag);
+        scratch.append(s, n);
+        return doc.String(scratch.data(),
+                          static_cast<rapidjson::SizeType>(scratch.size()),
+                          true);
     }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
-        return check(s, n) && doc.String(s, n, copy);
+        (void)copy;
+        return check(s, n) && doc.String(s, n, true);
     }
     bool StartObject() {
         firsts.push_back(names.size());
@@ -119,7 +123,8 @@ struct CheckingHandler
     }
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
         names.emplace_back(s, n);
-        return check(s, n) && doc.Key(s, n, copy);
+        (void)copy;
+        return check(s, n) && doc.Key(s, n, true);
     }
     bool EndObject(rapidjson::SizeType n) {
         return close_object() && doc.EndObject(n);

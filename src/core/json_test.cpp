@@ -120,6 +120,21 @@ TEST(Json, StringsOutliveTheInputText) {
     EXPECT_EQ(write(d), R"({"name":"value","n":42})");
 }
 
+// A value copied into another document keeps its strings after the
+// document it came from is gone.
+TEST(Json, CopiedValuesOutliveTheirDocument) {
+    Document target(rapidjson::kObjectType);
+    {
+        Document source;
+        ASSERT_FALSE(parse(R"({"id":"priority","n":3.00,"k":{"x":"y"}})", source));
+        target.AddMember("copy", Value(source, target.GetAllocator()),
+                         target.GetAllocator());
+        Document scribble;
+        ASSERT_FALSE(parse(R"({"zz":"qqqqqqqq","nn":99999})", scribble));
+    }
+    EXPECT_EQ(write(target), R"({"copy":{"id":"priority","n":3.00,"k":{"x":"y"}}})");
+}
+
 TEST(Json, RefusesEmptyAndGarbage) {
     EXPECT_FALSE(parses(""));
     EXPECT_FALSE(parses("nul"));
