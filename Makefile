@@ -5,7 +5,14 @@
 #   make stop       stop it
 #   make dynamic    the dynamic module for Debian's packaged nginx
 #   make test       unit tests, then the black-box tests: nginx 1.22.1 static
-#                   and dynamic (Debian's nginx), nginx 1.26.3 static
+#                   and dynamic (Debian's nginx), nginx 1.26.3 static; a
+#                   short run of every fuzzer; then the SANITIZE=1 suite
+#   make test SANITIZE=1
+#                   only the sanitizer suite: nginx, the module, the unit
+#                   tests and the opay tool built by clang with ASan+UBSan
+#                   into build/sanitize, unit tests and black-box tests
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
+#   make valgrind   the black-box tests with nginx under valgrind's memcheck
 #   make bench      benchmarks of the core
 #   make bench-http wrk against nginx alone and with the module (bench/http.sh)
 #
@@ -51,11 +58,37 @@ NGINX_CONFIGURE := --with-compat --with-http_ssl_module --with-threads --with-de
                        && echo --with-http_v3_module)
 STATIC_DIR := $(VERSION_DIR)/nginx-static
 DYNAMIC_DIR := $(VERSION_DIR)/nginx-dynamic
-NGINX := $(STATIC_DIR)/nginx
-MODULE_SO := $(DYNAMIC_DIR)/ngx_http_opay_module.so
 SYSTEM_NGINX := /usr/sbin/nginx
 SYSTEM_NGINX_VERSION := $(shell $(SYSTEM_NGINX) -v 2>&1 | sed -n 's|.*nginx/||p')
 CMAKE_DIR := $(BUILD)/cmake
+
+# SANITIZE=1: a separate build tree (build/sanitize; the nginx sources are
+# shared), everything compiled by clang with ASan+UBSan; a report stops the
+# process (-fno-sanitize-recover). scripts/ubsan.ignore holds the known
+# reports in code we do not own.
+SANITIZE ?=
+SAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer \
+              -fsanitize-ignorelist=$(ROOT)/scripts/ubsan.ignore
+ifeq ($(SANITIZE),1)
+STATIC_DIR := $(BUILD)/sanitize/$(NGINX_VERSION)/nginx-static
+CMAKE_DIR := $(BUILD)/sanitize/cmake
+# nginx links with the C driver: the C++ parts of the sanitizer runtimes
+# (new/delete, vptr checks of the core) must be asked for
+SAN_CONFIGURE := --with-cc=clang --with-cc-opt='-Werror -O1 -g $(SAN_CFLAGS)' \
+    --with-ld-opt='-fsanitize=address,undefined -fsanitize-link-c++-runtime -lstdc++'
+SAN_ENV := OPAY_CXX=clang++ OPAY_CXXFLAGS='$(SAN_CFLAGS)'
+SAN_CMAKE := -DCMAKE_CXX_COMPILER=clang++ -DOPAY_SANITIZE=ON
+SAN_DEPS := scripts/ubsan.ignore
+# nginx's pools are freed at exit by design: leaks are checked in the unit
+# tests and the fuzzers, where LeakSanitizer stays on
+SAN_NGINX_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+                 UBSAN_OPTIONS=print_stacktrace=1
+export UBSAN_OPTIONS := print_stacktrace=1
+endif
+
+NGINX := $(STATIC_DIR)/nginx
+MODULE_SO := $(DYNAMIC_DIR)/ngx_http_opay_module.so
 OPAY := $(CMAKE_DIR)/opay
 
 # make test without NGINX_VERSION or NGINX_SRC tests every supported version
@@ -74,7 +107,7 @@ STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
     rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
 .PHONY: all deps nginx dynamic cli unit nginx-tests test run stop bench \
-        bench-http clean
+        bench-http clean fuzzers fuzz fuzz-smoke valgrind
 
 all: nginx cli
 
@@ -86,9 +119,10 @@ $(VERSION_DIR)/debsrc/nginx-$(NGINX_VERSION)/configure: | deps
 	    $(VERSION_DIR)/debsrc $(BUILD)/apt
 
 # reconfigure when the set of core sources (the src/core directory) changes
-$(STATIC_DIR)/Makefile: config config.make src/core | $(NGINX_SRC_DIR)/configure
-	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
-	    --builddir=$(STATIC_DIR) --add-module=$(ROOT)
+$(STATIC_DIR)/Makefile: config config.make src/core $(SAN_DEPS) \
+                        | $(NGINX_SRC_DIR)/configure
+	cd $(NGINX_SRC_DIR) && $(SAN_ENV) ./configure $(NGINX_CONFIGURE) \
+	    $(SAN_CONFIGURE) --builddir=$(STATIC_DIR) --add-module=$(ROOT)
 
 $(DYNAMIC_DIR)/Makefile: config config.make src/core | $(NGINX_SRC_DIR)/configure
 	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
@@ -103,7 +137,7 @@ dynamic: $(DYNAMIC_DIR)/Makefile | deps
 	@echo "load it with: load_module $(MODULE_SO);"
 
 $(CMAKE_DIR)/Makefile: CMakeLists.txt | deps
-	cmake -S $(ROOT) -B $(CMAKE_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S $(ROOT) -B $(CMAKE_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(SAN_CMAKE)
 
 cli: $(CMAKE_DIR)/Makefile
 	cmake --build $(CMAKE_DIR) -j2
@@ -111,6 +145,16 @@ cli: $(CMAKE_DIR)/Makefile
 unit: cli
 	cd $(CMAKE_DIR) && ctest --output-on-failure
 
+ifeq ($(SANITIZE),1)
+# Debian's nginx cannot load a module built with ASan: the sanitizer suite
+# runs the black-box tests against the static build of the default version.
+nginx-tests: all
+	@echo "== black-box tests: nginx $(NGINX_VERSION) and the module built with ASan+UBSan"
+	$(SAN_NGINX_ENV) TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) \
+	    prove -I nginx-tests/lib nginx-tests/
+
+test: unit nginx-tests
+else
 # the dynamic module is tested in Debian's nginx when that is the version
 # built; every version's dynamic module is built, so it compiles
 nginx-tests: all dynamic
@@ -125,6 +169,36 @@ endif
 test: unit
 	set -e; for v in $(TEST_VERSIONS); do \
 	    $(MAKE) --no-print-directory nginx-tests NGINX_VERSION=$$v; done
+	$(MAKE) --no-print-directory fuzz-smoke
+	@echo "== the same suite built with ASan+UBSan"
+	$(MAKE) --no-print-directory test SANITIZE=1
+endif
+
+# libFuzzer targets (src/core/*_fuzz.cpp), built by clang with ASan+UBSan,
+# seeds in testdata/fuzz/TARGET/, dictionaries in testdata/fuzz/TARGET.dict;
+# corpora grow in build/fuzz/corpus/, crashes land in build/fuzz/crashes/.
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_DIR)/Makefile: CMakeLists.txt | deps
+	cmake -S $(ROOT) -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_CXX_COMPILER=clang++ -DOPAY_FUZZ=ON
+
+fuzzers: $(FUZZ_DIR)/Makefile
+	cmake --build $(FUZZ_DIR) -j2 --target fuzzers
+
+fuzz: fuzzers
+	bash scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzzers
+	@echo "== fuzz smoke: every fuzzer for a few seconds"
+	bash scripts/fuzz.sh $(FUZZ_DIR) 5
+
+# The black-box tests with nginx (master and worker) under memcheck; see
+# TEST_NGINX_VALGRIND in nginx-tests/lib/OpayTest.pm.
+valgrind: all
+	TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) TEST_NGINX_VALGRIND=1 \
+	    prove -I nginx-tests/lib nginx-tests/
 
 run: all
 	@mkdir -p $(BUILD)/run/tmp
@@ -173,4 +247,5 @@ bench-http: all dynamic
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/http.sh
 
 clean:
-	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run
+	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run \
+	    $(BUILD)/sanitize $(FUZZ_DIR)

@@ -6,7 +6,14 @@ package OpayTest;
 # ports, runs real backend processes, and checks the error log at the end.
 #
 # Environment: TEST_NGINX_BINARY (required), TEST_NGINX_MODULE (path of the
-# dynamic module to load_module, if any), TEST_NGINX_LEAVE (keep temp dir).
+# dynamic module to load_module, if any), TEST_NGINX_LEAVE (keep temp dir),
+# TEST_NGINX_VALGRIND (run nginx, master and workers, under valgrind's
+# memcheck; make valgrind).
+#
+# nginx's stderr goes to stderr.log in the test's directory; at the end,
+# check_error_log fails the test on any sanitizer report (ASan, LSan, UBSan)
+# or memcheck error in error.log, stderr.log or valgrind's logs, whatever
+# the test expects otherwise.
 
 use strict;
 use warnings;
@@ -214,7 +221,24 @@ sub test_conf {
             . " -c $self->{dir}/nginx.conf"
             . " -e $self->{dir}/error.log -t 2>&1";
     my $out = `$cmd`;
-    return ($? >> 8, $out);
+    my $rc = $? >> 8;
+    # kept, so that a sanitizer report of nginx -t is seen at the end
+    if (open my $fh, '>>', "$self->{dir}/stderr.log") {
+        print $fh $out;
+        close $fh;
+    }
+    return ($rc, $out);
+}
+
+# valgrind's memcheck in front of nginx when TEST_NGINX_VALGRIND is set:
+# the workers are forked, not exec'd, so they run under it too, each with
+# its own log. Errors only: nginx frees its pools at exit by design.
+sub valgrind_prefix {
+    my ($self) = @_;
+    return () if !$ENV{TEST_NGINX_VALGRIND};
+    return ('valgrind', '--tool=memcheck', '--error-exitcode=99',
+            '--leak-check=no', '--num-callers=30',
+            "--log-file=$self->{dir}/valgrind.%p.log");
 }
 
 sub run {
@@ -223,20 +247,21 @@ sub run {
     die "nginx -t failed:\n$out" if $rc != 0;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec $self->{binary}, '-p', $self->prefix,
+        open STDERR, '>>', "$self->{dir}/stderr.log";
+        exec $self->valgrind_prefix, $self->{binary}, '-p', $self->prefix,
             '-c', "$self->{dir}/nginx.conf", '-e', "$self->{dir}/error.log";
         die "exec: $!";
     }
     $self->{nginx_pid} = $pid;
     my $port = $opt{port} // $self->port('http');
-    $self->wait_port($port) or die "nginx did not start:\n"
-        . $self->read_file('error.log');
+    $self->wait_port($port, $ENV{TEST_NGINX_VALGRIND} ? 60 : 5)
+        or die "nginx did not start:\n" . $self->read_file('error.log');
     return $self;
 }
 
 sub wait_port {
-    my ($self, $port) = @_;
-    for (1 .. 100) {
+    my ($self, $port, $seconds) = @_;
+    for (1 .. 20 * ($seconds // 5)) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                       Proto => 'tcp');
         return 1 if $s;
@@ -402,6 +427,9 @@ sub check_error_log {
     @bad = grep { $_ !~ $opt{expected} } @bad if $opt{expected};
     ok(!@bad, 'error log has nothing at [alert] or worse, no worker died')
         or diag(join "\n", @bad);
+    my @reports = $self->sanitizer_reports;
+    ok(!@reports, 'no sanitizer report, no memcheck error')
+        or diag(join "\n", @reports);
     check_secrets($log);
 }
 
@@ -418,6 +446,27 @@ sub check_secrets {
     } split /\n/, $log;
     ok(!@leaks, 'error log holds no token, card token, e-mail or phone')
         or diag(join "\n", @leaks[0 .. ($#leaks < 4 ? $#leaks : 4)]);
+}
+
+# Lines of sanitizer reports (ASan, LSan, UBSan) in the error log and
+# nginx's stderr, and memcheck errors in valgrind's logs. No test may
+# expect one.
+sub sanitizer_reports {
+    my ($self) = @_;
+    my @lines;
+    for my $name ('error.log', 'stderr.log') {
+        push @lines, map { "$name: $_" } grep {
+            /(Address|Leak|UndefinedBehavior|Thread|Memory)Sanitizer
+             |runtime\ error:|==\d+==\s*ERROR|exited\ with\ code\ 99/x
+        } split /\n/, $self->read_file($name);
+    }
+    for my $log (glob "$self->{dir}/valgrind.*.log") {
+        my $text = $self->read_file($log);
+        next if $text !~ /ERROR SUMMARY: [1-9]/;
+        # the whole log: the errors, their stacks, the summary
+        push @lines, map { "$log: $_" } split /\n/, $text;
+    }
+    return @lines;
 }
 
 sub error_log { $_[0]->read_file('error.log') }

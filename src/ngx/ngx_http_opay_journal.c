@@ -200,7 +200,11 @@ ngx_http_opay_init_module(ngx_cycle_t *cycle)
     ngx_core_conf_t            *ccf;
     ngx_http_opay_main_conf_t  *omcf;
 
-    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+    /*
+     * no http{} block: nothing to check (ngx_http_module is a core module,
+     * it has no main conf of its own to look up; UBSan caught the index -1)
+     */
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
         return NGX_OK;
     }
 

@@ -1,0 +1,32 @@
+// Fuzzes the strict JSON parser and the writer: whatever parse() accepts,
+// write() must turn into text that parse() accepts again and that writes
+// back to the same text (the module re-reads what it writes: journal lines,
+// answers).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "fuzz_util.h"
+#include "json.h"
+
+using namespace opay;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    std::string_view in = fuzz::text(data, size);
+    json::Document doc;
+    if (json::parse(in, doc)) return 0;
+    std::string out = json::write(doc);
+    json::Document again;
+    fuzz::require(!json::parse(out, again));
+    fuzz::require(json::write(again) == out);
+    if (doc.IsObject()) {
+        for (auto& m : doc.GetObject()) {
+            std::string_view name(m.name.GetString(),
+                                  m.name.GetStringLength());
+            fuzz::require(json::member(doc, name) != nullptr);
+            auto text = json::scalar_text(m.value);
+            if (json::is_number(m.value)) fuzz::require(text.has_value());
+        }
+    }
+    return 0;
+}
