@@ -7,7 +7,8 @@
 //   mode 'S': a JOSE header, the separator line, a claims text, which the
 //             target signs with the demo-only key first, so that the
 //             claim checks behind the signature are reached too.
-// Policy byte bits: 1 signature only, 2 no appid check, 4 any sender.
+// Policy byte bits: 1 signature only, 2 no appid and ver checks, 4 any
+// sender.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -76,7 +77,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     TokenPolicy policy;
     policy.issuer = "https://substrate.office.com/sts/";
     policy.audience = "merchant-0001";
-    if (!(data[1] & 2)) policy.appid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
+    if (!(data[1] & 2)) {
+        policy.appid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
+        policy.version = "STI.ExternalAccessToken.V1";
+    }
     if (!(data[1] & 4)) policy.allowed_senders = {"billing@contoso.com"};
     policy.signature_only = data[1] & 1;
 
