@@ -7,6 +7,8 @@
 //                   [--claim name=value ...]
 //   opay jwks --key PEM --kid K
 //   opay journal replay --journal PATH --url URL
+//   opay simulate ...          (simulate.cpp)
+//   opay card ...              (card.cpp)
 //
 // Values of --claim and --header are JSON when they parse as JSON (numbers,
 // true, arrays...), strings otherwise. mint-token fills in iss, appid, ver,
@@ -33,10 +35,14 @@
 #include <openssl/pem.h>
 
 #include "base64url.h"
+#include "cli.h"
 #include "json.h"
 #include "jwks.h"
+#include "jws.h"
 #include "jwt.h"
 #include "payment_complete.h"
+
+namespace opay::cli {
 
 namespace {
 
@@ -44,76 +50,9 @@ constexpr const char* kDefaultIssuer = "https://substrate.office.com/sts/";
 constexpr const char* kDefaultAppid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
 constexpr const char* kDefaultVersion = "STI.ExternalAccessToken.V1";
 
-int usage() {
-    std::cerr
-        << "usage:\n"
-           "  opay verify-token --jwks FILE [--issuer S] [--audience S]\n"
-           "                    [--appid S | --no-appid] [--ver S | --no-ver]\n"
-           "                    [--now EPOCH] [--signature-only] TOKEN\n"
-           "  opay mint-token --key PEM --kid K [--header name=value ...]\n"
-           "                  [--claim name=value ...]\n"
-           "  opay jwks --key PEM --kid K\n"
-           "  opay journal replay --journal PATH --url URL\n";
-    return 2;
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-struct Args {
-    std::map<std::string, std::string> options;
-    std::vector<std::pair<std::string, std::string>> claims;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::vector<std::string> flags;
-    std::vector<std::string> positional;
-};
-
-std::optional<Args> parse_args(int argc, char** argv, int first) {
-    Args a;
-    for (int i = first; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "--signature-only" || arg == "--no-appid" ||
-            arg == "--no-ver") {
-            a.flags.push_back(arg);
-        } else if (arg.rfind("--", 0) == 0) {
-            if (i + 1 >= argc) return std::nullopt;
-            std::string value = argv[++i];
-            if (arg == "--claim" || arg == "--header") {
-                auto eq = value.find('=');
-                if (eq == std::string::npos) return std::nullopt;
-                auto& list = arg == "--claim" ? a.claims : a.headers;
-                list.emplace_back(value.substr(0, eq), value.substr(eq + 1));
-            } else {
-                a.options[arg] = value;
-            }
-        } else {
-            a.positional.push_back(arg);
-        }
-    }
-    return a;
-}
-
-bool has_flag(const Args& a, const std::string& f) {
-    for (const auto& x : a.flags) {
-        if (x == f) return true;
-    }
-    return false;
-}
-
-std::string option(const Args& a, const std::string& name,
-                   const std::string& fallback) {
-    auto it = a.options.find(name);
-    return it == a.options.end() ? fallback : it->second;
-}
-
 std::string escape(const std::string& s) {
-    opay::json::Document d;
-    return opay::json::write(opay::json::str(s, d.GetAllocator()));
+    json::Document d;
+    return json::write(json::str(s, d.GetAllocator()));
 }
 
 int verify_token(const Args& a) {
@@ -123,12 +62,12 @@ int verify_token(const Args& a) {
         std::cerr << "opay: cannot read " << a.options.at("--jwks") << "\n";
         return 2;
     }
-    auto loaded = opay::load_jwks(*text);
-    if (auto* e = std::get_if<opay::KeySetError>(&loaded)) {
+    auto loaded = load_jwks(*text);
+    if (auto* e = std::get_if<KeySetError>(&loaded)) {
         std::cerr << "opay: " << e->message << "\n";
         return 2;
     }
-    opay::TokenPolicy policy;
+    TokenPolicy policy;
     policy.issuer = option(a, "--issuer", kDefaultIssuer);
     policy.audience = option(a, "--audience", "");
     if (!has_flag(a, "--no-appid")) {
@@ -140,8 +79,8 @@ int verify_token(const Args& a) {
     policy.signature_only = has_flag(a, "--signature-only");
     int64_t now = std::atoll(
         option(a, "--now", std::to_string(std::time(nullptr))).c_str());
-    auto result = opay::verify_token(a.positional[0],
-                                     std::get<opay::KeySet>(loaded), policy,
+    auto result = verify_token(a.positional[0],
+                                     std::get<KeySet>(loaded), policy,
                                      now);
     std::cout << "{\"ok\":" << (result.ok() ? "true" : "false");
     if (!result.reason.empty()) {
@@ -158,97 +97,29 @@ int verify_token(const Args& a) {
     return result.ok() ? 0 : 1;
 }
 
-struct PkeyDeleter {
-    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-
-Pkey load_key(const std::string& path, bool want_private) {
-    FILE* f = std::fopen(path.c_str(), "r");
-    if (f == nullptr) return nullptr;
-    EVP_PKEY* k = want_private
-                      ? PEM_read_PrivateKey(f, nullptr, nullptr, nullptr)
-                      : nullptr;
-    if (k == nullptr && !want_private) {
-        k = PEM_read_PUBKEY(f, nullptr, nullptr, nullptr);
-        if (k == nullptr) {
-            std::rewind(f);
-            k = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
-        }
-    }
-    std::fclose(f);
-    return Pkey(k);
-}
-
-// Adds name: value to obj, value as JSON if it parses, else as a string.
-void add_typed(opay::json::Value& obj, const std::string& name,
-               const std::string& value, opay::json::Allocator& alloc) {
-    opay::json::Document parsed;
-    if (!opay::json::parse(value, parsed)) {
-        opay::json::set(obj, name, opay::json::Value(parsed, alloc), alloc);
-    } else {
-        opay::json::set(obj, name, opay::json::str(value, alloc), alloc);
-    }
+// The key of a PEM file: the private key, or (want_private false) a public
+// key or a private key's public half.
+PkeyPtr load_key(const std::string& path, bool want_private) {
+    auto text = read_file(path);
+    if (!text) return nullptr;
+    return want_private ? private_key_from_pem(*text)
+                        : public_key_from_pem(*text);
 }
 
 int mint_token(const Args& a) {
     if (!a.options.count("--key")) return usage();
-    Pkey key = load_key(a.options.at("--key"), true);
+    PkeyPtr key = load_key(a.options.at("--key"), true);
     if (!key) {
         std::cerr << "opay: cannot read a private key from "
                   << a.options.at("--key") << "\n";
         return 2;
     }
-    opay::json::Document header(rapidjson::kObjectType);
-    auto& ha = header.GetAllocator();
-    header.AddMember("alg", "RS256", ha);
-    header.AddMember("typ", "JWT", ha);
-    if (a.options.count("--kid")) {
-        header.AddMember("kid", opay::json::str(a.options.at("--kid"), ha), ha);
-    }
-    for (const auto& [n, v] : a.headers) add_typed(header, n, v, ha);
-
-    int64_t now = std::time(nullptr);
-    opay::json::Document claims(rapidjson::kObjectType);
-    auto& ca = claims.GetAllocator();
-    claims.AddMember("iss", rapidjson::StringRef(kDefaultIssuer), ca);
-    claims.AddMember("appid", rapidjson::StringRef(kDefaultAppid), ca);
-    claims.AddMember("ver", rapidjson::StringRef(kDefaultVersion), ca);
-    claims.AddMember("iat", opay::json::make_number(std::to_string(now), ca),
-                     ca);
-    claims.AddMember("nbf", opay::json::make_number(std::to_string(now), ca),
-                     ca);
-    claims.AddMember(
-        "exp", opay::json::make_number(std::to_string(now + 3600), ca), ca);
-    for (const auto& [n, v] : a.claims) add_typed(claims, n, v, ca);
-
-    std::string input = opay::base64url_encode(opay::json::write(header)) +
-                        "." +
-                        opay::base64url_encode(opay::json::write(claims));
-    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-    size_t len = 0;
-    if (!ctx ||
-        EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
-                           key.get()) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &len,
-                       reinterpret_cast<const unsigned char*>(input.data()),
-                       input.size()) != 1) {
-        std::cerr << "opay: signing failed\n";
+    auto token = mint(key.get(), option(a, "--kid", ""), a.headers, a.claims);
+    if (!token) {
+        std::cerr << "opay: signing failed (RS256 needs an RSA key)\n";
         return 2;
     }
-    std::string sig(len, '\0');
-    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()),
-                       &len,
-                       reinterpret_cast<const unsigned char*>(input.data()),
-                       input.size()) != 1) {
-        std::cerr << "opay: signing failed\n";
-        return 2;
-    }
-    sig.resize(len);
-    std::cout << input << "." << opay::base64url_encode(sig) << "\n";
+    std::cout << *token << "\n";
     return 0;
 }
 
@@ -258,12 +129,12 @@ std::string bignum_param(EVP_PKEY* key, const char* name) {
     std::string bytes(BN_num_bytes(bn), '\0');
     BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
     BN_free(bn);
-    return opay::base64url_encode(bytes);
+    return base64url_encode(bytes);
 }
 
 int jwks(const Args& a) {
     if (!a.options.count("--key") || !a.options.count("--kid")) return usage();
-    Pkey key = load_key(a.options.at("--key"), false);
+    PkeyPtr key = load_key(a.options.at("--key"), false);
     if (!key) {
         std::cerr << "opay: cannot read a key from " << a.options.at("--key")
                   << "\n";
@@ -334,8 +205,8 @@ int journal_replay(const Args& a) {
     std::vector<std::size_t> unreadable;  // a record may hide there
     while (std::getline(in, line)) {
         ++lineno;
-        opay::json::Document d;
-        auto err = opay::json::parse(line, d);
+        json::Document d;
+        auto err = json::parse(line, d);
         if (err || !d.IsObject()) {
             std::cerr << "opay: " << path << ":" << lineno
                       << ": cannot read this line ("
@@ -343,18 +214,18 @@ int journal_replay(const Args& a) {
             unreadable.push_back(lineno);
             continue;
         }
-        auto type = opay::json::string_member(d, "type");
-        auto entry = opay::json::string_member(d, "entry");
+        auto type = json::string_member(d, "type");
+        auto entry = json::string_member(d, "entry");
         if (!type || !entry) continue;
         if (*type == "outcome") {
-            if (const auto* record = opay::json::member(d, "record")) {
+            if (const auto* record = json::member(d, "record")) {
                 outcomes.emplace_back(std::string(*entry),
-                                      opay::json::write(*record));
+                                      json::write(*record));
                 request_ids[std::string(*entry)] = std::string(
-                    opay::json::string_member(d, "requestId").value_or(""));
+                    json::string_member(d, "requestId").value_or(""));
             }
-        } else if (*type == "notify" && opay::json::member(d, "ok") &&
-                   (*opay::json::member(d, "ok")).IsTrue()) {
+        } else if (*type == "notify" && json::member(d, "ok") &&
+                   (*json::member(d, "ok")).IsTrue()) {
             acked.emplace_back(*entry);
         }
     }
@@ -373,7 +244,7 @@ int journal_replay(const Args& a) {
             continue;
         }
         ++sent;
-        if (!append_line(path, opay::journal_notify(
+        if (!append_line(path, journal_notify(
                                    entry, request_ids[entry], true,
                                    static_cast<int>(status),
                                    std::time(nullptr)))) {
@@ -394,7 +265,10 @@ int journal_replay(const Args& a) {
 
 }  // namespace
 
+}  // namespace opay::cli
+
 int main(int argc, char** argv) {
+    using namespace opay::cli;
     if (argc < 2) return usage();
     std::string cmd = argv[1];
     auto args = parse_args(argc, argv, 2);
@@ -402,6 +276,8 @@ int main(int argc, char** argv) {
     if (cmd == "verify-token") return verify_token(*args);
     if (cmd == "mint-token") return mint_token(*args);
     if (cmd == "jwks") return jwks(*args);
+    if (cmd == "simulate") return simulate(*args);
+    if (cmd == "card") return card(*args);
     if (cmd == "journal" && !args->positional.empty() &&
         args->positional[0] == "replay") {
         return journal_replay(*args);
