@@ -207,29 +207,29 @@ run: all
 	$(RUN_NGINX) -t -q
 	@perl nginx-tests/stripe-mock.pl 127.0.0.1:8099 $(BUILD)/run/stripe \
 	    >/dev/null 2>&1 & echo $$! > $(BUILD)/run/stripe-mock.pid
+	@for i in $$(seq 100); do (: </dev/tcp/127.0.0.1/8099) 2>/dev/null \
+	    && break; sleep 0.1; done
 	$(RUN_NGINX)
+	@echo
+	@echo "nginx with ngx_http_opay_module is listening on 127.0.0.1:8080"
+	@echo "(error log: build/run/error.log). opay simulate plays the payment"
+	@echo "service: the reference's conversation for invoice 12345 (10.00 USD),"
+	@echo "paid with tok_visa through the TEST Stripe-compatible server on"
+	@echo "127.0.0.1:8099 (no money moves; paying again replays the outcome):"
+	@echo
+	$(OPAY) simulate --url http://127.0.0.1:8080 \
+	    --key conf-examples/demo-only-key.pem --kid demo-only \
+	    --merchant-id $(DEMO_MERCHANT) --invoice 12345 --card tok_visa
 	@token=$$($(OPAY) mint-token --key conf-examples/demo-only-key.pem \
 	    --kid demo-only --claim aud=$(DEMO_MERCHANT) \
 	    --claim sub=payer@example.com --claim sender=billing@contoso.com); \
 	echo; \
-	echo "nginx with ngx_http_opay_module is listening on 127.0.0.1:8080"; \
-	echo "(error log: build/run/error.log). The PaymentRequest conversation of"; \
-	echo "the webhook reference, for invoice 12345 (10.00 USD):"; \
+	echo "The same by hand (conf-examples/requests/ holds all four bodies):"; \
 	echo; \
 	echo "TOKEN=$$token"; \
-	echo; \
-	for event in loadentity shippingaddresschange shippingoptionchange; do \
 	echo "curl -s http://127.0.0.1:8080/opay/payment-request \\"; \
 	echo "  -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$TOKEN\" \\"; \
-	echo "  -d @conf-examples/requests/$$event.json"; \
-	echo; \
-	done; \
-	echo "and pay it (13.00 with tok_visa, charged by the TEST Stripe-compatible"; \
-	echo "server on 127.0.0.1:8099; no money moves):"; \
-	echo; \
-	echo "curl -s http://127.0.0.1:8080/opay/payment-complete \\"; \
-	echo "  -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$TOKEN\" \\"; \
-	echo "  -d @conf-examples/requests/paymentcomplete.json"; \
+	echo "  -d @conf-examples/requests/loadentity.json"; \
 	echo; \
 	echo "The token is signed with the DEMO-ONLY key and expires in one hour."; \
 	echo "Stop the server with: make stop"
