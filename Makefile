@@ -15,6 +15,7 @@
 #   make valgrind   the black-box tests with nginx under valgrind's memcheck
 #   make bench      benchmarks of the core
 #   make bench-http wrk against nginx alone and with the module (bench/http.sh)
+#   make deb        libnginx-mod-http-opay_<version>_<arch>.deb for Debian's nginx
 #
 # NGINX_VERSION=1.26.3 builds (make, run, dynamic) and tests (make test)
 # against that version of Debian's nginx source package instead; each
@@ -90,6 +91,10 @@ endif
 NGINX := $(STATIC_DIR)/nginx
 MODULE_SO := $(DYNAMIC_DIR)/ngx_http_opay_module.so
 OPAY := $(CMAKE_DIR)/opay
+OPAY_VERSION := 0.1.0
+DEB_VERSION := $(OPAY_VERSION)-1
+DEB_DIR := $(BUILD)/deb
+DEB := $(DEB_DIR)/libnginx-mod-http-opay_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb
 
 # make test without NGINX_VERSION or NGINX_SRC tests every supported version
 ifeq ($(NGINX_SRC)$(filter command line environment,$(origin NGINX_VERSION)),)
@@ -106,8 +111,8 @@ STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
     kill $$(cat $(BUILD)/run/stripe-mock.pid) 2>/dev/null; \
     rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
-.PHONY: all deps nginx dynamic cli unit nginx-tests test run stop bench \
-        bench-http clean fuzzers fuzz fuzz-smoke valgrind
+.PHONY: all deps nginx dynamic cli unit nginx-tests package-test test run stop \
+        bench bench-http deb clean fuzzers fuzz fuzz-smoke valgrind
 
 all: nginx cli
 
@@ -169,10 +174,28 @@ endif
 test: unit
 	set -e; for v in $(TEST_VERSIONS); do \
 	    $(MAKE) --no-print-directory nginx-tests NGINX_VERSION=$$v; done
+	$(MAKE) --no-print-directory package-test
 	$(MAKE) --no-print-directory fuzz-smoke
 	@echo "== the same suite built with ASan+UBSan"
 	$(MAKE) --no-print-directory test SANITIZE=1
 endif
+
+# make deb's package installed into the system nginx, proved and removed
+# (root only; the test says it skipped otherwise)
+package-test:
+ifeq ($(NGINX_VERSION),$(SYSTEM_NGINX_VERSION))
+	$(MAKE) --no-print-directory deb
+	TEST_OPAY_DEB=$(DEB) prove -I nginx-tests/lib nginx-tests/90-package.t
+else
+	@echo "== package test skipped: nginx $(NGINX_VERSION) is not the system's ($(SYSTEM_NGINX_VERSION))"
+endif
+
+# the package is built against the system's nginx, whose ABI it depends on
+deb: dynamic cli
+	@if [ "$(NGINX_VERSION)" != "$(SYSTEM_NGINX_VERSION)" ]; then \
+	    echo "make deb: the system's nginx is $(SYSTEM_NGINX_VERSION), not $(NGINX_VERSION)" >&2; \
+	    exit 1; fi
+	@bash $(ROOT)/scripts/deb.sh $(DEB_VERSION) $(MODULE_SO) $(OPAY) $(DEB_DIR)
 
 # libFuzzer targets (src/core/*_fuzz.cpp), built by clang with ASan+UBSan,
 # seeds in testdata/fuzz/TARGET/, dictionaries in testdata/fuzz/TARGET.dict;
@@ -248,4 +271,4 @@ bench-http: all dynamic
 
 clean:
 	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run \
-	    $(BUILD)/sanitize $(FUZZ_DIR)
+	    $(BUILD)/sanitize $(FUZZ_DIR) $(DEB_DIR)

@@ -8,7 +8,7 @@ PKGS="build-essential cmake pkg-config dpkg-dev curl ca-certificates
       libgtest-dev libgmock-dev libbenchmark-dev
       perl libcrypt-jwt-perl libjson-xs-perl libcrypt-openssl-rsa-perl
       openssl ngtcp2-client
-      nginx-core
+      nginx-core lintian
       clang libclang-rt-14-dev valgrind"
 
 missing=()
