@@ -103,6 +103,11 @@ my @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
 is_deeply([ map { $_->{type} } @journal ], [qw(attempt outcome notify)],
           'journal: attempt, outcome, notify');
 
+$r = $t->request('/opay/status', method => 'GET');
+is($r->{status}, 200, 'quickstart metrics on /opay/status');
+like($r->{content}, qr/^opay_charges_total\{result="succeeded",code=""\} 1$/m,
+     'one charge counted');
+
 $r = $t->request('/_invoices/12345.json', method => 'GET');
 is($r->{status}, 404, 'the embedded invoice backend is internal');
 

@@ -222,6 +222,8 @@ std::optional<std::string_view> Flow::variable(opay_var_e var) const {
     case OPAY_VAR_REQUEST_ID: s = &request_id_; break;
     case OPAY_VAR_RESULT: s = &result_; break;
     case OPAY_VAR_ERROR: s = &error_; break;
+    case OPAY_VAR_CHARGE: s = &charge_kind_; break;
+    case OPAY_VAR_CHARGE_CODE: s = &charge_code_; break;
     }
     if (s == nullptr || s->empty()) return std::nullopt;
     return *s;

@@ -125,6 +125,8 @@ class Flow {
     std::string request_id_;
     std::string result_;
     std::string error_;
+    std::string charge_kind_;  // what a charge this call made came to
+    std::string charge_code_;  // its inner error code
 
   private:
     void ensure_progress();

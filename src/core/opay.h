@@ -151,7 +151,10 @@ typedef enum {
     OPAY_VAR_SENDER,
     OPAY_VAR_REQUEST_ID,
     OPAY_VAR_RESULT,
-    OPAY_VAR_ERROR
+    OPAY_VAR_ERROR,
+    OPAY_VAR_CHARGE,        /* a charge this call made: succeeded, declined,
+                               rejected or unknown (unset on a replay) */
+    OPAY_VAR_CHARGE_CODE    /* its inner error code, when it failed */
 } opay_var_e;
 
 typedef struct opay_flow_s  opay_flow_t;

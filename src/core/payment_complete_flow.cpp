@@ -292,6 +292,8 @@ void PaymentCompleteFlow::on_charge(const Result& r) {
     default:
         outcome_.kind = "unknown";
     }
+    charge_kind_ = outcome_.kind;
+    charge_code_ = charge_.kind == Kind::kSucceeded ? "" : charge_.inner_code;
     if (charge_.kind == Kind::kSucceeded) {
         outcome_.result = result_ = "success";
         outcome_.confirmation = charge_.charge_id;

@@ -121,6 +121,8 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     EXPECT_EQ(json::write(d["entity"]["confirmationNumber"]), "\"ch_1\"");
     EXPECT_EQ(f.variable(OPAY_VAR_RESULT), "success");
     EXPECT_EQ(f.variable(OPAY_VAR_REQUEST_ID), "12345");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "succeeded");
+    EXPECT_FALSE(f.variable(OPAY_VAR_CHARGE_CODE));
 }
 
 TEST_F(CompleteTest, ReplaysAFinishedPayment) {
@@ -129,6 +131,7 @@ TEST_F(CompleteTest, ReplaysAFinishedPayment) {
     ASSERT_TRUE(f.responding());
     EXPECT_EQ(f.response().body, R"({"requestId":"12345","result":"success"})");
     EXPECT_EQ(f.variable(OPAY_VAR_RESULT), "success");
+    EXPECT_FALSE(f.variable(OPAY_VAR_CHARGE)) << "a replay charges nothing";
 }
 
 TEST_F(CompleteTest, InFlightDuplicateGets409) {
@@ -151,6 +154,7 @@ TEST_F(CompleteTest, RefusalsReleaseTheClaimWithoutCharging) {
     auto d = reply(f);
     EXPECT_EQ(json::write(d["result"]), "\"fail\"");
     EXPECT_EQ(json::write(d["error"]["innererror"]["code"]), "\"processing_error\"");
+    EXPECT_FALSE(f.variable(OPAY_VAR_CHARGE)) << "refused before charging";
 }
 
 TEST_F(CompleteTest, ModeAndFormatAreCheckedBeforeAnything) {
@@ -260,6 +264,8 @@ TEST_F(CompleteTest, DeclineIsStoredAndMapped) {
     EXPECT_EQ(json::write(d["error"]["code"]), "\"card_error\"");
     EXPECT_EQ(json::write(d["error"]["innererror"]),
               R"({"code":"expired_card","message":"Your card has expired."})");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "declined");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE_CODE), "expired_card");
 }
 
 TEST_F(CompleteTest, NotifyFailureStillAnswersTheCharge) {

@@ -30,6 +30,7 @@ typedef struct {
     ngx_flag_t                 complete;       /* a complete handler exists */
     size_t                     zone_size;
     ngx_shm_zone_t            *zone;
+    ngx_shm_zone_t            *status_zone;    /* opay_status is used */
     ngx_array_t               *journals;       /* of ngx_str_t */
 #if (NGX_THREADS)
     ngx_thread_pool_t         *thread_pool;    /* journal writes */
@@ -128,6 +129,13 @@ ngx_int_t ngx_http_opay_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_opay_journal(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, opay_str_t line);
 ngx_int_t ngx_http_opay_init_module(ngx_cycle_t *cycle);
+
+/* ngx_http_opay_status.c */
+void ngx_http_opay_status_respond(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, ngx_uint_t status);
+void ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
+    ngx_msec_t ms);
+char *ngx_http_opay_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_opay_variables.c */
 ngx_int_t ngx_http_opay_add_variables(ngx_conf_t *cf);

@@ -27,6 +27,7 @@ typedef struct {
     opay_target_e              target;
     size_t                     limit;
     ngx_buf_t                 *body;
+    ngx_msec_t                 start;          /* for opay_status */
     unsigned                   done:1;
     unsigned                   too_big:1;
 } ngx_http_opay_fetch_t;
@@ -363,6 +364,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     f->ctx = ctx;
     f->index = index;
     f->target = fetch->target;
+    f->start = ngx_current_msec;
 
     if (ngx_http_opay_fetch_uri(r, ctx, fetch, &uri, &args) != NGX_OK) {
         /* counted as a failed fetch: the core answers 502 */
@@ -841,6 +843,9 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "opay fetch %ui done: %d", f->index, status);
 
+    ngx_http_opay_status_fetch(sr, f->target,
+                               ngx_current_msec - f->start);
+
     ctx->pending--;
     opay_flow_feed(ctx->flow, f->index, status, body);
 
@@ -920,6 +925,8 @@ ngx_http_opay_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ngx_table_elt_t  *h;
 
     ctx->responded = 1;
+
+    ngx_http_opay_status_respond(r, ctx, step->status);
 
     if (step->log_level != OPAY_LOG_NONE) {
         level = (step->log_level == OPAY_LOG_ERROR) ? NGX_LOG_ERR

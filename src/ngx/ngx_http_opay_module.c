@@ -74,6 +74,13 @@ static ngx_command_t  ngx_http_opay_commands[] = {
       0,
       NULL },
 
+    { ngx_string("opay_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_opay_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("opay_processor"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_opay_processor,
