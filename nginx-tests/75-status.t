@@ -158,6 +158,8 @@ is_deeply(delta($before, $after), {
 }, 'exact deltas: calls, refusals by reason, charges, histogram counts')
     or diag(explain(delta($before, $after)));
 
+ok($after->{'opay_request_duration_seconds_sum{location="/opay/payment-request"}'}
+   > 0, 'histogram: a sum of real durations (microsecond clock)');
 my $h = 'opay_request_duration_seconds_bucket{location="/opay/payment-request"';
 is($after->{qq($h,le="+Inf"\}) }, 12, 'histogram: +Inf bucket is the count');
 ok($after->{qq($h,le="0.005"\}) } <= $after->{qq($h,le="10"\}) },

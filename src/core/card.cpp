@@ -31,9 +31,8 @@ bool is_guid(std::string_view s) {
     if (s.size() != 36) return false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) {
-            return false;
-        }
+        bool hex = std::isxdigit(static_cast<unsigned char>(s[i])) != 0;
+        if (dash ? s[i] != '-' : !hex) return false;
     }
     return true;
 }

@@ -311,7 +311,8 @@ void Simulator::check_request_answer(const Answer& a, StepReport& r) {
                           std::optional<std::string_view>("Invoice"),
                       "data.entity.@type is not Invoice");
         auto id = text(json::member(*entity, "identifier"));
-        if (rules.require(id.has_value(), "data.entity.identifier is missing")) {
+        if (rules.require(id.has_value(),
+                          "data.entity.identifier is missing")) {
             if (identifier_.empty()) identifier_ = *id;
             rules.require(*id == identifier_,
                           "data.entity.identifier changed from \"" +

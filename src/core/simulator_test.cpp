@@ -16,7 +16,8 @@ const std::string kEntity =
 const std::string kData =
     R"("supportedMethods":"https://pay.microsoft.com/microsoftpay",)"
     R"("data":{"event":"%EVENT%","productContext":{"invoiceId":"12345"},)"
-    R"("supportedNetworks":["visa","mastercard"],"supportedTypes":["credit"],)" +
+    R"("supportedNetworks":["visa","mastercard"],)"
+    R"("supportedTypes":["credit"],)" +
     kEntity + R"(,"mode":"TEST"})";
 const std::string kOptions =
     R"("options":{"requestPayerName":true,"requestPayerEmail":true,)"
@@ -359,7 +360,8 @@ TEST(Simulator, WellFormedRefusalEndsTheConversationWithoutViolation) {
     Simulator sim = started();
     StepReport r = converse(
         sim, {Answer{404, "application/json", "",
-                     R"({"error":{"code":"unknown_invoice","message":"no"}})"}});
+                     R"({"error":{"code":"unknown_invoice",)"
+                     R"("message":"no"}})"}});
     EXPECT_TRUE(r.ok()) << all(r);
     EXPECT_EQ(r.said.front(), "refused: 404 unknown_invoice (no)");
     EXPECT_FALSE(sim.next());

@@ -106,6 +106,7 @@ struct ngx_http_opay_ctx_s {
     ngx_uint_t                 pending;
     ngx_str_t                  claim;          /* held in the shared zone */
     ngx_http_opay_journal_t   *journal;        /* a write in a thread */
+    uint64_t                   start;          /* for opay_status, in us */
     unsigned                   responded:1;
     unsigned                   uri_escape:1;   /* variables for a URI */
 };
@@ -134,7 +135,8 @@ ngx_int_t ngx_http_opay_init_module(ngx_cycle_t *cycle);
 void ngx_http_opay_status_respond(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, ngx_uint_t status);
 void ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
-    ngx_msec_t ms);
+    uint64_t start);
+uint64_t ngx_http_opay_status_clock(void);
 char *ngx_http_opay_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_http_opay_variables.c */

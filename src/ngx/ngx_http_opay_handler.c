@@ -27,7 +27,7 @@ typedef struct {
     opay_target_e              target;
     size_t                     limit;
     ngx_buf_t                 *body;
-    ngx_msec_t                 start;          /* for opay_status */
+    uint64_t                   start;          /* for opay_status, in us */
     unsigned                   done:1;
     unsigned                   too_big:1;
 } ngx_http_opay_fetch_t;
@@ -95,6 +95,8 @@ ngx_http_opay_handler(ngx_http_request_t *r)
     }
 
     ngx_http_set_ctx(r, ctx, ngx_http_opay_module);
+
+    ctx->start = ngx_http_opay_status_clock();
 
     if (!(r->method & NGX_HTTP_POST)
         || r->headers_in.content_length_n > (off_t) olcf->max_body_size)
@@ -364,7 +366,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     f->ctx = ctx;
     f->index = index;
     f->target = fetch->target;
-    f->start = ngx_current_msec;
+    f->start = ngx_http_opay_status_clock();
 
     if (ngx_http_opay_fetch_uri(r, ctx, fetch, &uri, &args) != NGX_OK) {
         /* counted as a failed fetch: the core answers 502 */
@@ -843,8 +845,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "opay fetch %ui done: %d", f->index, status);
 
-    ngx_http_opay_status_fetch(sr, f->target,
-                               ngx_current_msec - f->start);
+    ngx_http_opay_status_fetch(sr, f->target, f->start);
 
     ctx->pending--;
     opay_flow_feed(ctx->flow, f->index, status, body);

@@ -30,7 +30,7 @@ typedef struct {
     u_char                     histogram;
     u_char                     key[NGX_HTTP_OPAY_STATUS_KEYLEN];
     uint64_t                   value;          /* counter, histogram count */
-    uint64_t                   sum;            /* milliseconds */
+    uint64_t                   sum;            /* microseconds */
     uint64_t                   buckets[NGX_HTTP_OPAY_STATUS_BUCKETS];
 } ngx_http_opay_series_t;
 
@@ -51,7 +51,7 @@ typedef struct {
 static size_t ngx_http_opay_status_key(u_char *buf, const char *name,
     const char **names, ngx_str_t *values, ngx_uint_t n);
 static void ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh,
-    u_char *key, size_t len, ngx_uint_t histogram, ngx_msec_t ms);
+    u_char *key, size_t len, ngx_uint_t histogram, uint64_t us);
 static ngx_int_t ngx_http_opay_status_handler(ngx_http_request_t *r);
 static int ngx_libc_cdecl ngx_http_opay_series_cmp(const void *one,
     const void *two);
@@ -64,10 +64,11 @@ static ngx_int_t ngx_http_opay_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
 
-/* upper bounds of the finite buckets, in milliseconds, and as printed */
+/* upper bounds of the finite buckets, in microseconds, and as printed */
 
-static ngx_msec_t  ngx_http_opay_bucket_ms[NGX_HTTP_OPAY_STATUS_BUCKETS] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+static uint64_t  ngx_http_opay_bucket_us[NGX_HTTP_OPAY_STATUS_BUCKETS] = {
+    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+    5000000, 10000000
 };
 
 static const char  *ngx_http_opay_bucket_le[NGX_HTTP_OPAY_STATUS_BUCKETS] = {
@@ -109,6 +110,26 @@ static const char  *ngx_http_opay_backends[] = {
 };
 
 
+/*
+ * Microseconds of a monotonic clock: nginx's cached millisecond time would
+ * put most loopback subrequests at 0.
+ */
+
+uint64_t
+ngx_http_opay_status_clock(void)
+{
+#if (NGX_HAVE_CLOCK_MONOTONIC)
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+#else
+    return (uint64_t) ngx_current_msec * 1000;
+#endif
+}
+
+
 /* counts one answered webhook call */
 
 void
@@ -117,9 +138,7 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 {
     u_char                      buf[NGX_INT_T_LEN];
     ngx_str_t                   labels[5], location;
-    ngx_msec_t                  ms;
     opay_str_t                  s;
-    ngx_time_t                 *tp;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *zone;
     ngx_http_opay_status_sh_t  *sh;
@@ -215,10 +234,6 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
                                             ngx_http_opay_request_labels,
                                             labels, 1);
 
-    tp = ngx_timeofday();
-    ms = (ngx_msec_t) ((tp->sec - r->start_sec) * 1000
-                       + (tp->msec - r->start_msec));
-
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
     sh = zone->data;
 
@@ -227,7 +242,8 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ngx_http_opay_status_add(sh, request, request_len, 0, 0);
     ngx_http_opay_status_add(sh, refusal, refusal_len, 0, 0);
     ngx_http_opay_status_add(sh, charge, charge_len, 0, 0);
-    ngx_http_opay_status_add(sh, duration, duration_len, 1, ms);
+    ngx_http_opay_status_add(sh, duration, duration_len, 1,
+                             ngx_http_opay_status_clock() - ctx->start);
 
     ngx_shmtx_unlock(&shpool->mutex);
 }
@@ -237,7 +253,7 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
 void
 ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
-    ngx_msec_t ms)
+    uint64_t start)
 {
     size_t                      len;
     u_char                      key[NGX_HTTP_OPAY_STATUS_KEYLEN];
@@ -268,7 +284,8 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
     ngx_shmtx_lock(&shpool->mutex);
-    ngx_http_opay_status_add(zone->data, key, len, 1, ms);
+    ngx_http_opay_status_add(zone->data, key, len, 1,
+                             ngx_http_opay_status_clock() - start);
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
@@ -346,7 +363,7 @@ ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
 
 static void
 ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, u_char *key,
-    size_t len, ngx_uint_t histogram, ngx_msec_t ms)
+    size_t len, ngx_uint_t histogram, uint64_t us)
 {
     uint32_t                 hash;
     ngx_uint_t               i, n;
@@ -389,10 +406,10 @@ ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, u_char *key,
         return;
     }
 
-    s->sum += ms;
+    s->sum += us;
 
     for (i = 0; i < NGX_HTTP_OPAY_STATUS_BUCKETS; i++) {
-        if (ms <= ngx_http_opay_bucket_ms[i]) {
+        if (us <= ngx_http_opay_bucket_us[i]) {
             s->buckets[i]++;
             break;
         }
@@ -608,8 +625,8 @@ ngx_http_opay_status_series(u_char *p, ngx_http_opay_series_t *s)
                         cumulative);
     }
 
-    p = ngx_sprintf(p, "%*s_sum%*s %uL.%03uL\n", name_len, s->key,
-                    labels_len, labels, s->sum / 1000, s->sum % 1000);
+    p = ngx_sprintf(p, "%*s_sum%*s %uL.%06uL\n", name_len, s->key,
+                    labels_len, labels, s->sum / 1000000, s->sum % 1000000);
 
     return ngx_sprintf(p, "%*s_count%*s %uL\n", name_len, s->key,
                        labels_len, labels, s->value);
