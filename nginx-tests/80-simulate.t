@@ -192,6 +192,7 @@ is(scalar @{ $stripe->charges }, $before + 1,
 my $broken = 'http://127.0.0.1:' . $t->port('broken');
 ($rc, $out) = simulate(invoice => 'INV-6', url => "$broken/total");
 is($rc, 1, 'a total that is not the items: exit 1');
+note($out);
 like($out, qr/VIOLATION: details\.total 12\.00 USD is not the sum of displayItems 10\.00 USD/,
      'names the total that is not the sum of the items');
 like($out, qr/VIOLATION: data\.entity\.totalPaymentDue 10\.00 USD is not in step with details\.total 12\.00 USD/,

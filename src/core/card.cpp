@@ -411,14 +411,20 @@ std::string script_json(const json::Value& v) {
     return out;
 }
 
+// "10.00 USD" for the e-mail's text (the card keeps the invoice's own
+// spelling of the price).
 std::string price_text(const json::Value& entity) {
     const json::Value* due = json::object_member(entity, "totalPaymentDue");
     if (due == nullptr) return {};
     const json::Value* price = json::member(*due, "price");
     auto value = price ? json::scalar_text(*price) : std::nullopt;
-    auto cur = text(json::member(*due, "priceCurrency"));
-    return std::string(value.value_or("")) + " " +
-           std::string(cur.value_or(""));
+    auto code = text(json::member(*due, "priceCurrency"));
+    auto currency = code ? parse_currency(*code) : std::nullopt;
+    if (!value || !currency) return {};
+    auto m = parse_money(*value, *currency);
+    return m.money ? format_value(*m.money) + " " +
+                         std::string(currency->view())
+                   : std::string(*value) + " " + std::string(*code);
 }
 
 }  // namespace

@@ -88,6 +88,9 @@ TEST(Card, ActionRequestInHeadWithTheInvoice) {
     EXPECT_NE(html.find("\"totalPaymentDue\":{\"@type\":\"PriceSpecification\","
                         "\"price\":10,\"priceCurrency\":\"USD\"}"),
               std::string::npos);
+    EXPECT_NE(html.find("<body>\n<p>Invoice 12345: 10.00 USD</p>\n"
+                        "<p><a href=\"https://contoso.com/invoice\">"),
+              std::string::npos);
     CardReport r = check_card(html, nullptr, kNow);
     EXPECT_TRUE(r.ok()) << names(r);
     EXPECT_EQ(r.format, "ActionRequest");
