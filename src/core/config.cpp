@@ -40,22 +40,28 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     if (s.merchant_id.len == 0) {
         return ConfigError{"\"opay_merchant_id\" is not set"};
     }
-    if (s.jwks_file.len == 0) {
-        return ConfigError{"\"opay_jwks_file\" is not set: no keys to check "
-                           "bearer tokens with"};
+    c.remote_keys = s.jwks_remote != 0;
+    if (s.jwks_file.len == 0 && !c.remote_keys) {
+        return ConfigError{"none of \"opay_jwks_file\", \"opay_jwks_url\" "
+                           "or \"opay_openid_configuration\" is set: no keys "
+                           "to check bearer tokens with"};
     }
-    std::string path = to_string(s.jwks_file);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return ConfigError{"opay_jwks_file \"" + path + "\" cannot be read"};
+    if (s.jwks_file.len != 0) {
+        std::string path = to_string(s.jwks_file);
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            return ConfigError{"opay_jwks_file \"" + path +
+                               "\" cannot be read"};
+        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        auto loaded = load_jwks(text.str());
+        if (auto* e = std::get_if<KeySetError>(&loaded)) {
+            return ConfigError{"opay_jwks_file \"" + path + "\": " +
+                               e->message};
+        }
+        c.keys = std::move(std::get<KeySet>(loaded));
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    auto loaded = load_jwks(text.str());
-    if (auto* e = std::get_if<KeySetError>(&loaded)) {
-        return ConfigError{"opay_jwks_file \"" + path + "\": " + e->message};
-    }
-    c.keys = std::move(std::get<KeySet>(loaded));
 
     c.token.audience = to_string(s.merchant_id);
     c.token.issuer = to_string(s.jwt_issuer);

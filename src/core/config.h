@@ -17,7 +17,8 @@ inline constexpr const char* kMicrosoftPayMethod =
 
 struct Config {
     TokenPolicy token;
-    KeySet keys;
+    KeySet keys;  // opay_jwks_file; with remote_keys, a fallback / pin
+    bool remote_keys = false;  // opay_jwks_url or opay_openid_configuration
     bool test_mode = false;
     std::vector<std::string> networks;
     std::vector<std::string> types;

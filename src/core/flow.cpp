@@ -52,8 +52,20 @@ bool Flow::admit(const Input& in) {
     if (header.empty()) {
         reason = "missing_token";
     } else if (auto token = bearer_token(header)) {
-        TokenResult t = verify_token(*token, config_.keys, config_.token,
-                                     in.now);
+        if (config_.remote_keys && in.keys == nullptr &&
+            config_.keys.keys.empty()) {
+            refuse(503, "no_signing_keys",
+                   "no signing keys yet: " + std::string(in.keys_error),
+                   OPAY_LOG_NONE, {});  // logged once per fetch, not here
+            return false;
+        }
+        // Fetched keys first; opay_jwks_file's keys are the fallback.
+        TokenResult t = verify_token(*token, in.keys ? *in.keys : config_.keys,
+                                     config_.token, in.now);
+        if (in.keys != nullptr && t.reason == "unknown_key" &&
+            !config_.keys.keys.empty()) {
+            t = verify_token(*token, config_.keys, config_.token, in.now);
+        }
         if (!t.ok()) {
             reason = t.reason;
         } else {

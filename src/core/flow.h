@@ -28,6 +28,10 @@ struct Input {
     bool too_large = false;
     std::string_view body;
     int64_t now = 0;
+    // With opay_jwks_url: the fetched keys, or nullptr and why there are
+    // none yet.
+    const KeySet* keys = nullptr;
+    std::string_view keys_error;
 };
 
 struct Fetch {

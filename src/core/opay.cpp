@@ -10,6 +10,7 @@
 #include "ascii.h"
 #include "config.h"
 #include "flow.h"
+#include "keyset.h"
 #include "payment_complete_flow.h"
 #include "payment_request_flow.h"
 
@@ -80,6 +81,8 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
         input.too_large = in->too_large != 0;
         input.body = view(in->body);
         input.now = in->now;
+        input.keys = opay::key_set(in->keys);
+        input.keys_error = view(in->keys_error);
         std::unique_ptr<opay::Flow> flow;
         if (in->webhook == OPAY_PAYMENT_COMPLETE) {
             flow = std::make_unique<opay::PaymentCompleteFlow>(conf->config,

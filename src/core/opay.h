@@ -53,6 +53,7 @@ typedef struct {
     int                notify;          /* opay_notify_uri is set */
     int                journal;         /* opay_journal is set */
     opay_str_t         success_message;
+    int                jwks_remote;     /* opay_jwks_url or _openid_... */
 } opay_settings_t;
 
 typedef struct opay_conf_s  opay_conf_t;
@@ -83,6 +84,9 @@ typedef struct {
     int             too_large;          /* body over opay_max_body_size */
     opay_str_t      body;
     int64_t         now;                /* seconds since the epoch */
+    /* with opay_jwks_url: the fetched keys (NULL: none yet, and why) */
+    const struct opay_keys_s  *keys;
+    opay_str_t      keys_error;
 } opay_input_t;
 
 typedef enum {
@@ -177,6 +181,79 @@ int opay_flow_var(const opay_flow_t *flow, opay_var_e var,
 /* top-level string or number field NAME of productContext */
 int opay_flow_ctx(const opay_flow_t *flow, opay_str_t name,
     opay_str_t *out) OPAY_NOEXCEPT;
+
+
+/*
+ * signing keys fetched from the issuer (opay_jwks_url): a parsed set for
+ * requests, one blocking fetch for a thread, the refresh schedule
+ */
+
+typedef struct opay_keys_s  opay_keys_t;
+
+/* parsed and checked as opay_jwks_file is; NULL with err on refusal */
+opay_keys_t *opay_keys_load(opay_str_t jwks, char *err,
+    size_t err_size) OPAY_NOEXCEPT;
+void opay_keys_free(opay_keys_t *keys) OPAY_NOEXCEPT;
+
+typedef struct {
+    opay_str_t           jwks_url;      /* empty when openid_url is set */
+    opay_str_t           openid_url;
+    opay_str_t           ca_file;       /* empty: the system store */
+    opay_str_t           cache_path;    /* empty: no cache */
+    size_t               max_size;
+    int64_t              timeout_ms;
+    const volatile int  *abort;         /* nonzero: give up now */
+} opay_source_t;
+
+typedef struct {
+    int          ok;
+    opay_str_t   document;      /* the checked JWKS, when ok */
+    opay_str_t   kids;          /* "k1,k2", for the log */
+    opay_str_t   url;           /* where the JWKS came from */
+    opay_str_t   error;         /* kind first: "tls: ...", "checks: ..." */
+    int64_t      fetched_at;    /* seconds since the epoch */
+    void        *priv;          /* owns the strings */
+} opay_fetched_t;
+
+/* 1 and err set if url may not be fetched (not https, not loopback) */
+int opay_url_problem(opay_str_t url, char *err, size_t err_size)
+    OPAY_NOEXCEPT;
+
+/* once per process, before a thread fetches */
+int opay_http_init(void) OPAY_NOEXCEPT;
+
+/*
+ * Blocking, for a thread: the OpenID metadata and the JWKS over HTTPS
+ * with libcurl, checked, written to the cache on success.
+ */
+void opay_keys_fetch(const opay_source_t *src, int64_t now,
+    opay_fetched_t *out) OPAY_NOEXCEPT;
+/* the last good document from an opay_jwks_cache file */
+void opay_keys_read_cache(opay_str_t path, opay_fetched_t *out)
+    OPAY_NOEXCEPT;
+void opay_fetched_free(opay_fetched_t *f) OPAY_NOEXCEPT;
+
+/* the refresh schedule: a plain struct, kept in shared memory */
+
+typedef struct {
+    int64_t    next_due;        /* ms; the periodic refresh */
+    int64_t    last_unknown;    /* ms; the last unknown-kid refresh */
+    int64_t    fetch_started;   /* ms */
+    uint32_t   failures;        /* in a row */
+    int        fetching;
+} opay_schedule_t;
+
+typedef struct {
+    int64_t    refresh_ms;      /* opay_jwks_refresh */
+    int64_t    min_refresh_ms;  /* opay_jwks_min_refresh */
+    int64_t    stale_ms;        /* a fetch older than this has died */
+} opay_refresh_t;
+
+/* 1: the caller fetches now (the schedule marks it fetching) */
+int opay_schedule_start(opay_schedule_t *s, const opay_refresh_t *policy,
+    int64_t now_ms, int unknown_kid) OPAY_NOEXCEPT;
+void opay_schedule_done(opay_schedule_t *s, const opay_refresh_t *policy,
+    int64_t now_ms, int ok, uint64_t random) OPAY_NOEXCEPT;
 
 
 #ifdef __cplusplus

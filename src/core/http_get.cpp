@@ -1,0 +1,119 @@
+#include "http_get.h"
+
+#include <memory>
+
+#include <curl/curl.h>
+
+namespace opay {
+
+namespace {
+
+struct Transfer {
+    std::string body;
+    std::size_t max_size;
+    bool too_big = false;
+    const volatile int* abort;
+};
+
+size_t on_data(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    if (t->body.size() + n * size > t->max_size) {
+        t->too_big = true;
+        return 0;  // curl stops with CURLE_WRITE_ERROR
+    }
+    t->body.append(data, n * size);
+    return n * size;
+}
+
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t,
+                curl_off_t) {
+    auto* t = static_cast<Transfer*>(user);
+    return t->abort != nullptr && *t->abort ? 1 : 0;
+}
+
+std::string error_kind(CURLcode rc) {
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "dns";
+    case CURLE_COULDNT_CONNECT:
+        return "connect";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return "tls";
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return "redirect";
+    case CURLE_ABORTED_BY_CALLBACK:
+        return "aborted";
+    default:
+        return "http";
+    }
+}
+
+}  // namespace
+
+bool http_init() { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }
+
+HttpAnswer http_get(const std::string& url, const KeySource& source) {
+    HttpAnswer out;
+    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(
+        curl_easy_init(), curl_easy_cleanup);
+    if (!curl) {
+        out.error = "http: cannot start libcurl";
+        return out;
+    }
+    Transfer t{{}, source.max_size, false, source.abort};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURL* c = curl.get();
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!source.ca_file.empty()) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, source.ca_file.c_str());
+    }
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(source.timeout_ms));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(source.timeout_ms));
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+                     static_cast<curl_off_t>(source.max_size));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "ngx_http_opay_module");
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+
+    CURLcode rc = curl_easy_perform(c);
+    if (t.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+        out.error = "size: over opay_jwks_max_size";
+        return out;
+    }
+    if (rc != CURLE_OK) {
+        out.error = error_kind(rc) + ": " +
+                    (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return out;
+    }
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    out.status = static_cast<int>(status);
+    out.body = std::move(t.body);
+    return out;
+}
+
+}  // namespace opay

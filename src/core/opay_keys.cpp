@@ -1,0 +1,137 @@
+// The C API of key fetching (opay.h): every entry point is noexcept and
+// turns any exception (in practice std::bad_alloc) into an error value.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "http_get.h"
+#include "keyset.h"
+#include "opay.h"
+#include "refresh.h"
+
+struct opay_keys_s {
+    opay::KeySet set;
+};
+
+namespace opay {
+
+const KeySet* key_set(const opay_keys_s* keys) {
+    return keys == nullptr ? nullptr : &keys->set;
+}
+
+}  // namespace opay
+
+namespace {
+
+std::string text(opay_str_t s) {
+    return s.data == nullptr ? std::string() : std::string(s.data, s.len);
+}
+
+opay_str_t str(const std::string& s) { return opay_str_t{s.data(), s.size()}; }
+
+void hand_out(opay::Fetched&& fetched, opay_fetched_t* out) {
+    auto* owned = new opay::Fetched(std::move(fetched));
+    out->ok = owned->ok ? 1 : 0;
+    out->document = str(owned->document);
+    out->kids = str(owned->kids);
+    out->url = str(owned->url);
+    out->error = str(owned->error);
+    out->fetched_at = owned->fetched_at;
+    out->priv = owned;
+}
+
+void out_of_memory(opay_fetched_t* out) {
+    static const char kMessage[] = "memory: out of memory";
+    *out = opay_fetched_t{};
+    out->error = opay_str_t{kMessage, sizeof(kMessage) - 1};
+}
+
+}  // namespace
+
+extern "C" {
+
+opay_keys_t* opay_keys_load(opay_str_t jwks, char* err,
+                            size_t err_size) noexcept {
+    try {
+        auto loaded = opay::load_jwks(std::string_view(
+            jwks.data == nullptr ? "" : jwks.data, jwks.len));
+        if (auto* e = std::get_if<opay::KeySetError>(&loaded)) {
+            if (err != nullptr && err_size > 0) {
+                std::snprintf(err, err_size, "%s", e->message.c_str());
+            }
+            return nullptr;
+        }
+        return new opay_keys_s{std::move(std::get<opay::KeySet>(loaded))};
+    } catch (...) {
+        if (err != nullptr && err_size > 0) {
+            std::snprintf(err, err_size, "out of memory");
+        }
+        return nullptr;
+    }
+}
+
+void opay_keys_free(opay_keys_t* keys) noexcept {
+    std::unique_ptr<opay_keys_s> owned(keys);
+}
+
+int opay_url_problem(opay_str_t url, char* err, size_t err_size) noexcept {
+    try {
+        auto bad = opay::url_problem(text(url));
+        if (!bad) return 0;
+        if (err != nullptr && err_size > 0) {
+            std::snprintf(err, err_size, "%s", bad->c_str());
+        }
+        return 1;
+    } catch (...) {
+        return 1;
+    }
+}
+
+int opay_http_init(void) noexcept { return opay::http_init() ? 1 : 0; }
+
+void opay_keys_fetch(const opay_source_t* src, int64_t now,
+                     opay_fetched_t* out) noexcept {
+    try {
+        opay::KeySource source;
+        source.jwks_url = text(src->jwks_url);
+        source.openid_url = text(src->openid_url);
+        source.ca_file = text(src->ca_file);
+        source.cache_path = text(src->cache_path);
+        source.max_size = src->max_size;
+        source.timeout_ms = src->timeout_ms;
+        source.abort = src->abort;
+        auto get = [&source](const std::string& url) {
+            return opay::http_get(url, source);
+        };
+        hand_out(opay::fetch_keys(source, get, now), out);
+    } catch (...) {
+        out_of_memory(out);
+    }
+}
+
+void opay_keys_read_cache(opay_str_t path, opay_fetched_t* out) noexcept {
+    try {
+        hand_out(opay::read_cache(text(path)), out);
+    } catch (...) {
+        out_of_memory(out);
+    }
+}
+
+void opay_fetched_free(opay_fetched_t* f) noexcept {
+    std::unique_ptr<opay::Fetched> owned(
+        static_cast<opay::Fetched*>(f->priv));
+    *f = opay_fetched_t{};
+}
+
+int opay_schedule_start(opay_schedule_t* s, const opay_refresh_t* policy,
+                        int64_t now_ms, int unknown_kid) noexcept {
+    return opay::schedule_start(*s, *policy, now_ms, unknown_kid != 0) ? 1
+                                                                        : 0;
+}
+
+void opay_schedule_done(opay_schedule_t* s, const opay_refresh_t* policy,
+                        int64_t now_ms, int ok, uint64_t random) noexcept {
+    opay::schedule_done(*s, *policy, now_ms, ok != 0, random);
+}
+
+}  // extern "C"
