@@ -12,7 +12,6 @@ struct Transfer {
     std::string body;
     std::size_t max_size;
     bool too_big = false;
-    const volatile int* abort;
 };
 
 size_t on_data(char* data, size_t size, size_t n, void* user) {
@@ -23,12 +22,6 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     }
     t->body.append(data, n * size);
     return n * size;
-}
-
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t,
-                curl_off_t) {
-    auto* t = static_cast<Transfer*>(user);
-    return t->abort != nullptr && *t->abort ? 1 : 0;
 }
 
 std::string error_kind(CURLcode rc) {
@@ -51,8 +44,6 @@ std::string error_kind(CURLcode rc) {
     case CURLE_TOO_MANY_REDIRECTS:
     case CURLE_UNSUPPORTED_PROTOCOL:
         return "redirect";
-    case CURLE_ABORTED_BY_CALLBACK:
-        return "aborted";
     default:
         return "http";
     }
@@ -70,7 +61,7 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
         out.error = "http: cannot start libcurl";
         return out;
     }
-    Transfer t{{}, source.max_size, false, source.abort};
+    Transfer t{{}, source.max_size, false};
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -92,9 +83,6 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
                      static_cast<curl_off_t>(source.max_size));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "ngx_http_opay_module");
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");

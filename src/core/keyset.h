@@ -25,7 +25,6 @@ struct KeySource {
     std::string cache_path;  // empty: no cache
     std::size_t max_size = kDefaultJwksMaxSize;
     int64_t timeout_ms = 10000;
-    const volatile int* abort = nullptr;  // set: give up (worker exits)
 };
 
 // One HTTP GET. status 0 means no answer; error then says why, starting

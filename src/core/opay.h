@@ -202,7 +202,6 @@ typedef struct {
     opay_str_t           cache_path;    /* empty: no cache */
     size_t               max_size;
     int64_t              timeout_ms;
-    const volatile int  *abort;         /* nonzero: give up now */
 } opay_source_t;
 
 typedef struct {

@@ -99,7 +99,6 @@ void opay_keys_fetch(const opay_source_t* src, int64_t now,
         source.cache_path = text(src->cache_path);
         source.max_size = src->max_size;
         source.timeout_ms = src->timeout_ms;
-        source.abort = src->abort;
         auto get = [&source](const std::string& url) {
             return opay::http_get(url, source);
         };

@@ -34,8 +34,14 @@ typedef struct {
     ngx_array_t               *journals;       /* of ngx_str_t */
 #if (NGX_THREADS)
     ngx_thread_pool_t         *thread_pool;    /* journal writes */
+    ngx_thread_pool_t         *keys_pool;      /* key fetches */
 #endif
+    ngx_array_t               *key_sources;    /* ngx_http_opay_keys_t * */
 } ngx_http_opay_main_conf_t;
+
+
+/* one issuer key URL and its shared zone (ngx_http_opay_keys.c) */
+typedef struct ngx_http_opay_keys_s  ngx_http_opay_keys_t;
 
 
 /* one payment's state in the shared zone, keyed by merchant and requestId */
@@ -86,6 +92,15 @@ typedef struct {
     ngx_str_t                  journal;        /* NUL-terminated full path */
     ngx_str_t                  success_message;
     size_t                     max_body_size;
+    ngx_str_t                  jwks_url;
+    ngx_str_t                  openid_url;
+    ngx_str_t                  jwks_ca_file;
+    ngx_str_t                  jwks_cache;
+    size_t                     jwks_max_size;
+    ngx_msec_t                 jwks_refresh;
+    ngx_msec_t                 jwks_min_refresh;
+    ngx_msec_t                 jwks_timeout;
+    ngx_http_opay_keys_t      *keys;
     opay_conf_t               *core;
 } ngx_http_opay_loc_conf_t;
 
@@ -107,8 +122,14 @@ struct ngx_http_opay_ctx_s {
     ngx_str_t                  claim;          /* held in the shared zone */
     ngx_http_opay_journal_t   *journal;        /* a write in a thread */
     uint64_t                   start;          /* for opay_status, in us */
+    ngx_str_t                  body;           /* kept for a key retry */
+    ngx_http_request_t        *request;
+    ngx_queue_t                keys_queue;     /* parked for a key fetch */
+    ngx_uint_t                 keys_attempts;
+    ngx_msec_t                 keys_deadline;
     unsigned                   responded:1;
     unsigned                   uri_escape:1;   /* variables for a URI */
+    unsigned                   keys_waited:1;
 };
 
 
@@ -118,6 +139,8 @@ ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
 void ngx_http_opay_resume(ngx_http_request_t *r);
 ngx_int_t ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in);
 ngx_int_t ngx_http_opay_init_filter(ngx_conf_t *cf);
+ngx_int_t ngx_http_opay_restart(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx);
 
 /* ngx_http_opay_zone.c */
 int ngx_http_opay_claim(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
@@ -138,6 +161,15 @@ void ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
     uint64_t start);
 uint64_t ngx_http_opay_status_clock(void);
 char *ngx_http_opay_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+/* ngx_http_opay_keys.c */
+char *ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf);
+ngx_int_t ngx_http_opay_keys_init_process(ngx_cycle_t *cycle);
+void ngx_http_opay_keys_exit_process(ngx_cycle_t *cycle);
+void ngx_http_opay_keys_input(ngx_http_request_t *r, opay_input_t *in);
+ngx_int_t ngx_http_opay_keys_wait(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, opay_step_t *step);
+ngx_int_t ngx_http_opay_keys_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* ngx_http_opay_variables.c */
 ngx_int_t ngx_http_opay_add_variables(ngx_conf_t *cf);

@@ -269,6 +269,12 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     in.now = ngx_time();
 
+    ngx_http_opay_keys_input(r, &in);
+
+    if (body) {
+        ctx->body = *body;
+    }
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -283,6 +289,15 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     cln->data = ctx->flow;
 
     return ngx_http_opay_run(r, ctx);
+}
+
+
+/* the flow once more, from the body: the keys it waited for are in */
+
+ngx_int_t
+ngx_http_opay_restart(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
+{
+    return ngx_http_opay_start(r, ctx, &ctx->body, 0);
 }
 
 
@@ -305,6 +320,11 @@ ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
         switch (step.kind) {
 
         case OPAY_STEP_RESPOND:
+            if (ngx_http_opay_keys_wait(r, ctx, &step) == NGX_DONE) {
+                /* ngx_http_opay_keys.c restarts it once keys are fetched */
+                return NGX_DONE;
+            }
+
             return ngx_http_opay_respond(r, ctx, &step);
 
         case OPAY_STEP_CLAIM:

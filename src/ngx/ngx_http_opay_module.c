@@ -130,6 +130,62 @@ static ngx_command_t  ngx_http_opay_commands[] = {
       offsetof(ngx_http_opay_loc_conf_t, jwks_file),
       NULL },
 
+    { ngx_string("opay_jwks_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_url),
+      NULL },
+
+    { ngx_string("opay_openid_configuration"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, openid_url),
+      NULL },
+
+    { ngx_string("opay_jwks_ca_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_ca_file),
+      NULL },
+
+    { ngx_string("opay_jwks_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_cache),
+      NULL },
+
+    { ngx_string("opay_jwks_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_max_size),
+      NULL },
+
+    { ngx_string("opay_jwks_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_refresh),
+      NULL },
+
+    { ngx_string("opay_jwks_min_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_min_refresh),
+      NULL },
+
+    { ngx_string("opay_jwks_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_opay_loc_conf_t, jwks_timeout),
+      NULL },
+
     { ngx_string("opay_jwt_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -247,10 +303,10 @@ ngx_module_t  ngx_http_opay_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_opay_init_module,             /* init module */
-    NULL,                                  /* init process */
+    ngx_http_opay_keys_init_process,       /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_opay_keys_exit_process,       /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -353,6 +409,11 @@ ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
      *     conf->jwt_appid = { 0, NULL };
      *     conf->jwt_version = { 0, NULL };
      *     conf->journal = { 0, NULL };
+     *     conf->jwks_url = { 0, NULL };
+     *     conf->openid_url = { 0, NULL };
+     *     conf->jwks_ca_file = { 0, NULL };
+     *     conf->jwks_cache = { 0, NULL };
+     *     conf->keys = NULL;
      *     conf->success_message = { 0, NULL };
      *     conf->core = NULL;
      */
@@ -369,6 +430,10 @@ ngx_http_opay_create_loc_conf(ngx_conf_t *cf)
     conf->processor_uri = NGX_CONF_UNSET_PTR;
     conf->notify_uri = NGX_CONF_UNSET_PTR;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
+    conf->jwks_max_size = NGX_CONF_UNSET_SIZE;
+    conf->jwks_refresh = NGX_CONF_UNSET_MSEC;
+    conf->jwks_min_refresh = NGX_CONF_UNSET_MSEC;
+    conf->jwks_timeout = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -405,6 +470,18 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "");
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               64 * 1024);
+    ngx_conf_merge_str_value(conf->jwks_url, prev->jwks_url, "");
+    ngx_conf_merge_str_value(conf->openid_url, prev->openid_url, "");
+    ngx_conf_merge_str_value(conf->jwks_ca_file, prev->jwks_ca_file, "");
+    ngx_conf_merge_str_value(conf->jwks_cache, prev->jwks_cache, "");
+    ngx_conf_merge_size_value(conf->jwks_max_size, prev->jwks_max_size,
+                              256 * 1024);
+    ngx_conf_merge_msec_value(conf->jwks_refresh, prev->jwks_refresh,
+                              3600 * 1000);
+    ngx_conf_merge_msec_value(conf->jwks_min_refresh, prev->jwks_min_refresh,
+                              30 * 1000);
+    ngx_conf_merge_msec_value(conf->jwks_timeout, prev->jwks_timeout,
+                              10 * 1000);
 
     if (conf->webhook == NGX_HTTP_OPAY_NONE) {
         return NGX_CONF_OK;
@@ -431,6 +508,10 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                 return NGX_CONF_ERROR;
             }
         }
+    }
+
+    if (ngx_http_opay_keys_conf(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_http_opay_build_core(cf, conf);
@@ -494,6 +575,7 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     s.processor = (conf->processor_uri != NULL);
     s.notify = (conf->notify_uri != NULL);
     s.journal = (conf->journal.len != 0);
+    s.jwks_remote = (conf->keys != NULL);
     ngx_http_opay_str(s.success_message, conf->success_message);
     ngx_http_opay_str(s.shipping_type,
                       ngx_http_opay_shipping_types[conf->shipping_type].name);

@@ -43,6 +43,12 @@ static ngx_http_variable_t  ngx_http_opay_vars[] = {
     { ngx_string("opay_error"), NULL, ngx_http_opay_variable,
       OPAY_VAR_ERROR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("opay_keys_age"), NULL, ngx_http_opay_keys_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_keys_source"), NULL, ngx_http_opay_keys_variable,
+      1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("opay_ctx_"), NULL, ngx_http_opay_ctx_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 

@@ -1,0 +1,1040 @@
+
+/*
+ * ngx_http_opay_keys.c: the issuer's signing keys from opay_jwks_url or
+ * opay_openid_configuration.  One key source per distinct URL, with its
+ * own shared memory zone: the last good document, the refresh schedule
+ * and the last failure, for all workers.  The worker whose turn it is
+ * fetches in a thread-pool task (libcurl, in the core: never on the event
+ * loop); every worker picks a new document up from the zone on a timer
+ * and swaps its parsed key set in on the event loop.  A request whose
+ * token names an unknown kid (or that finds no keys at all) waits, parked
+ * without blocking the worker, for the fetch it asked for, then is run
+ * again once.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_opay.h"
+
+
+#define NGX_HTTP_OPAY_KEYS_NONE    0
+#define NGX_HTTP_OPAY_KEYS_URL     1
+#define NGX_HTTP_OPAY_KEYS_CACHE   2
+
+#define NGX_HTTP_OPAY_KEYS_ERRLEN  512
+
+/* how often a worker looks at the zone: idle, and with requests parked */
+#define NGX_HTTP_OPAY_KEYS_TICK    1000
+#define NGX_HTTP_OPAY_KEYS_WAKE    20
+
+
+typedef struct {
+    opay_schedule_t            schedule;
+    ngx_uint_t                 generation;     /* one per new document */
+    ngx_uint_t                 attempts;       /* one per finished fetch */
+    ngx_uint_t                 source;         /* NGX_HTTP_OPAY_KEYS_* */
+    time_t                     fetched_at;
+    size_t                     doc_len;
+    u_char                    *doc;
+    size_t                     error_len;
+    u_char                     error[NGX_HTTP_OPAY_KEYS_ERRLEN];
+} ngx_http_opay_keys_sh_t;
+
+
+typedef struct {
+    ngx_http_opay_keys_t      *keys;
+    opay_source_t              source;
+    int64_t                    now;
+    opay_fetched_t             result;
+} ngx_http_opay_keys_job_t;
+
+
+struct ngx_http_opay_keys_s {
+    ngx_str_t                  jwks_url;       /* NUL-terminated, all */
+    ngx_str_t                  openid_url;
+    ngx_str_t                  ca_file;
+    ngx_str_t                  cache;
+    size_t                     max_size;
+    ngx_msec_t                 refresh;
+    ngx_msec_t                 min_refresh;
+    ngx_msec_t                 timeout;
+
+    ngx_shm_zone_t            *zone;
+    ngx_http_opay_keys_sh_t   *sh;
+    ngx_slab_pool_t           *shpool;
+
+    /* this worker's view, changed on the event loop only */
+    opay_keys_t               *current;
+    ngx_uint_t                 generation;
+    ngx_uint_t                 attempts;
+    ngx_uint_t                 source;
+    time_t                     fetched_at;
+    ngx_str_t                  why;            /* no keys: the cause */
+    u_char                     why_data[64];
+    ngx_queue_t                parked;
+    ngx_event_t                tick;
+    ngx_thread_task_t         *task;
+    unsigned                   fetching:1;
+};
+
+
+static ngx_int_t ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_opay_keys_tick(ngx_event_t *ev);
+static void ngx_http_opay_keys_arm(ngx_http_opay_keys_t *keys);
+static void ngx_http_opay_keys_pick_up(ngx_http_opay_keys_t *keys,
+    ngx_log_t *log);
+static void ngx_http_opay_keys_wake(ngx_http_opay_keys_t *keys,
+    ngx_uint_t all);
+static ngx_int_t ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys,
+    ngx_uint_t unknown_kid, ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_opay_keys_fetch(void *data, ngx_log_t *log);
+static void ngx_http_opay_keys_fetched(ngx_event_t *ev);
+#endif
+static void ngx_http_opay_keys_unpark(void *data);
+static int64_t ngx_http_opay_keys_now(void);
+static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
+static ngx_int_t ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
+    ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source);
+static ngx_int_t ngx_http_opay_keys_cstr(ngx_conf_t *cf, ngx_str_t *dst,
+    ngx_str_t *src);
+
+
+static ngx_str_t  ngx_http_opay_keys_sources[] = {
+    ngx_string("none"),
+    ngx_string("url"),
+    ngx_string("cache")
+};
+
+
+/*
+ * Worker start: pick up the document the zone holds (kept across
+ * reloads, or read from opay_jwks_cache by the master) and start the
+ * timer that refreshes.
+ */
+
+ngx_int_t
+ngx_http_opay_keys_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                  i;
+    ngx_http_opay_keys_t      **keys, *k;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    if (omcf == NULL || omcf->key_sources == NULL) {
+        return NGX_OK;
+    }
+
+    keys = omcf->key_sources->elts;
+
+    for (i = 0; i < omcf->key_sources->nelts; i++) {
+        k = keys[i];
+
+        ngx_queue_init(&k->parked);
+
+#if (NGX_THREADS)
+        k->task = ngx_thread_task_alloc(cycle->pool,
+                                        sizeof(ngx_http_opay_keys_job_t));
+        if (k->task == NULL) {
+            return NGX_ERROR;
+        }
+#endif
+
+        k->tick.handler = ngx_http_opay_keys_tick;
+        k->tick.data = k;
+        k->tick.log = cycle->log;
+        k->tick.cancelable = 1;
+
+        ngx_http_opay_keys_pick_up(k, cycle->log);
+        ngx_http_opay_keys_set_why(k);
+
+        /* the first look at the schedule right away, on the event loop */
+        ngx_add_timer(&k->tick, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_opay_keys_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                  i;
+    ngx_http_opay_keys_t      **keys;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+        return;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    if (omcf == NULL || omcf->key_sources == NULL) {
+        return;
+    }
+
+    keys = omcf->key_sources->elts;
+
+    for (i = 0; i < omcf->key_sources->nelts; i++) {
+        opay_keys_free(keys[i]->current);
+        keys[i]->current = NULL;
+    }
+}
+
+
+/* what a request verifies with: the current set, or why there is none */
+
+void
+ngx_http_opay_keys_input(ngx_http_request_t *r, opay_input_t *in)
+{
+    ngx_http_opay_keys_t      *keys;
+    ngx_http_opay_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+    keys = olcf->keys;
+
+    if (keys == NULL) {
+        return;
+    }
+
+    in->keys = keys->current;
+    in->keys_error.data = (const char *) keys->why.data;
+    in->keys_error.len = keys->why.len;
+}
+
+
+/*
+ * Called with the flow's answer before it is sent.  An unknown kid, or no
+ * keys at all, asks for a refresh (at most one per opay_jwks_min_refresh
+ * for the whole nginx); while one runs the request is parked and
+ * NGX_DONE returned.  A 503 for want of keys gets its Retry-After here.
+ */
+
+ngx_int_t
+ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
+    opay_step_t *step)
+{
+    int64_t                    wait;
+    opay_str_t                 error;
+    ngx_uint_t                 unknown, nokeys;
+    ngx_table_elt_t           *h;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_opay_keys_t      *keys;
+    ngx_http_opay_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+    keys = olcf->keys;
+
+    if (keys == NULL || (step->status != 401 && step->status != 503)
+        || !opay_flow_var(ctx->flow, OPAY_VAR_ERROR, &error))
+    {
+        return NGX_OK;
+    }
+
+    unknown = (error.len == sizeof("unknown_key") - 1
+               && ngx_strncmp(error.data, "unknown_key", error.len) == 0);
+    nokeys = (error.len == sizeof("no_signing_keys") - 1
+              && ngx_strncmp(error.data, "no_signing_keys", error.len) == 0);
+
+    if (!unknown && !nokeys) {
+        return NGX_OK;
+    }
+
+    if (!ctx->keys_waited) {
+        ctx->keys_waited = 1;
+
+        if (ngx_http_opay_keys_start(keys, 1, r->connection->log)
+            == NGX_AGAIN)
+        {
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                return NGX_ERROR;
+            }
+
+            cln->handler = ngx_http_opay_keys_unpark;
+            cln->data = ctx;
+
+            ctx->request = r;
+            ctx->keys_attempts = keys->attempts;
+            ctx->keys_deadline = ngx_current_msec + keys->timeout + 1000;
+            ngx_queue_insert_tail(&keys->parked, &ctx->keys_queue);
+
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "opay: request waits for the key refresh");
+
+            if (keys->tick.timer_set) {
+                ngx_del_timer(&keys->tick);
+            }
+
+            ngx_http_opay_keys_arm(keys);
+
+            return NGX_DONE;
+        }
+    }
+
+    if (nokeys) {
+        ngx_shmtx_lock(&keys->shpool->mutex);
+        wait = keys->sh->schedule.next_due - ngx_http_opay_keys_now();
+        ngx_shmtx_unlock(&keys->shpool->mutex);
+
+        if (wait < 1000) {
+            wait = 1000;
+        }
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.len = ngx_sprintf(h->value.data, "%L", (wait + 999) / 1000)
+                       - h->value.data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* $opay_keys_age, $opay_keys_source: of the location's fetched keys */
+
+ngx_int_t
+ngx_http_opay_keys_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    ngx_http_opay_keys_t      *keys;
+    ngx_http_opay_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+    keys = olcf->keys;
+
+    if (keys == NULL || keys->current == NULL) {
+        if (data == 0 || olcf->webhook == NGX_HTTP_OPAY_NONE) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        /* no fetched keys (yet): opay_jwks_file's, or none */
+
+        if (olcf->jwks_file.len) {
+            ngx_str_set(v, "file");
+
+        } else {
+            ngx_str_set(v, "none");
+        }
+
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+
+        return NGX_OK;
+    }
+
+    if (data == 0) {
+
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->data = p;
+        v->len = ngx_sprintf(p, "%T", ngx_max(ngx_time() - keys->fetched_at,
+                                              0))
+                 - p;
+
+    } else {
+        v->data = ngx_http_opay_keys_sources[keys->source].data;
+        v->len = ngx_http_opay_keys_sources[keys->source].len;
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_opay_keys_tick(ngx_event_t *ev)
+{
+    ngx_http_opay_keys_t *keys = ev->data;
+
+    ngx_http_opay_keys_pick_up(keys, ev->log);
+    ngx_http_opay_keys_wake(keys, 0);
+
+    if (!ngx_exiting) {
+        (void) ngx_http_opay_keys_start(keys, 0, ev->log);
+    }
+
+    ngx_http_opay_keys_arm(keys);
+}
+
+
+/*
+ * The timer keeps looking while requests are parked, even in a graceful
+ * shutdown (not cancelable then): they must get their answer.
+ */
+
+static void
+ngx_http_opay_keys_arm(ngx_http_opay_keys_t *keys)
+{
+    ngx_uint_t  idle;
+
+    idle = ngx_queue_empty(&keys->parked);
+
+    if (idle && (ngx_exiting || ngx_terminate || ngx_quit)) {
+        return;
+    }
+
+    keys->tick.cancelable = idle;
+    ngx_add_timer(&keys->tick, idle ? NGX_HTTP_OPAY_KEYS_TICK
+                                    : NGX_HTTP_OPAY_KEYS_WAKE);
+}
+
+
+/*
+ * A new document in the zone: copy it out under the lock, parse it off
+ * the lock, swap it in.  Requests only ever see a whole set, and a set is
+ * only freed here, on the event loop, when no request is verifying.
+ */
+
+static void
+ngx_http_opay_keys_pick_up(ngx_http_opay_keys_t *keys, ngx_log_t *log)
+{
+    char                      err[NGX_HTTP_OPAY_KEYS_ERRLEN];
+    u_char                   *copy;
+    size_t                    len;
+    time_t                    fetched_at;
+    ngx_uint_t                generation, source, attempts;
+    opay_str_t                doc;
+    opay_keys_t              *set;
+    ngx_http_opay_keys_sh_t  *sh;
+
+    sh = keys->sh;
+    copy = NULL;
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+
+    generation = sh->generation;
+    attempts = sh->attempts;
+    source = sh->source;
+    fetched_at = sh->fetched_at;
+    len = sh->doc_len;
+
+    if (generation != keys->generation && sh->doc) {
+        copy = ngx_alloc(len, log);
+        if (copy) {
+            ngx_memcpy(copy, sh->doc, len);
+        }
+    }
+
+    ngx_shmtx_unlock(&keys->shpool->mutex);
+
+    if (attempts != keys->attempts) {
+        keys->attempts = attempts;
+        ngx_http_opay_keys_set_why(keys);
+    }
+
+    if (copy == NULL) {
+        return;
+    }
+
+    doc.data = (const char *) copy;
+    doc.len = len;
+
+    set = opay_keys_load(doc, err, sizeof(err));
+    ngx_free(copy);
+
+    if (set == NULL) {
+        /* checked before it was stored: only out of memory lands here */
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "opay: cannot load the shared key set: %s", err);
+        return;
+    }
+
+    opay_keys_free(keys->current);
+    keys->current = set;
+    keys->generation = generation;
+    keys->source = source;
+    keys->fetched_at = fetched_at;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "opay: key set generation %ui picked up", generation);
+}
+
+
+/* runs parked requests again: all, or those whose fetch ended or timed out */
+
+static void
+ngx_http_opay_keys_wake(ngx_http_opay_keys_t *keys, ngx_uint_t all)
+{
+    ngx_int_t             rc;
+    ngx_queue_t          *q, *next;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_opay_ctx_t  *ctx;
+
+    for (q = ngx_queue_head(&keys->parked);
+         q != ngx_queue_sentinel(&keys->parked);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_opay_ctx_t, keys_queue);
+
+        if (!all && ctx->keys_attempts == keys->attempts
+            && (ngx_msec_int_t) (ctx->keys_deadline - ngx_current_msec) > 0)
+        {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        ctx->keys_queue.next = NULL;
+
+        r = ctx->request;
+        c = r->connection;
+
+        ngx_http_set_log_request(c->log, r);
+
+        rc = ngx_http_opay_restart(r, ctx);
+        if (rc != NGX_DONE) {
+            ngx_http_finalize_request(r, rc);
+        }
+
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/*
+ * Asks the shared schedule whether this worker fetches now.  NGX_AGAIN: a
+ * fetch is running somewhere (maybe just started here), NGX_DECLINED: none.
+ */
+
+static ngx_int_t
+ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys, ngx_uint_t unknown_kid,
+    ngx_log_t *log)
+{
+    int                        start, fetching;
+    opay_refresh_t             policy;
+#if (NGX_THREADS)
+    ngx_http_opay_keys_job_t  *job;
+    ngx_http_opay_main_conf_t *omcf;
+#endif
+
+    if (keys->fetching) {
+        return NGX_AGAIN;
+    }
+
+    policy.refresh_ms = keys->refresh;
+    policy.min_refresh_ms = keys->min_refresh;
+    policy.stale_ms = keys->timeout * 2 + 5000;
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+    start = opay_schedule_start(&keys->sh->schedule, &policy,
+                                ngx_http_opay_keys_now(), (int) unknown_kid);
+    fetching = keys->sh->schedule.fetching;
+    ngx_shmtx_unlock(&keys->shpool->mutex);
+
+    if (!start) {
+        return fetching ? NGX_AGAIN : NGX_DECLINED;
+    }
+
+#if (NGX_THREADS)
+    omcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_opay_module);
+
+    job = keys->task->ctx;
+    ngx_memzero(job, sizeof(ngx_http_opay_keys_job_t));
+
+    job->keys = keys;
+    job->now = ngx_time();
+    job->source.jwks_url.data = (const char *) keys->jwks_url.data;
+    job->source.jwks_url.len = keys->jwks_url.len;
+    job->source.openid_url.data = (const char *) keys->openid_url.data;
+    job->source.openid_url.len = keys->openid_url.len;
+    job->source.ca_file.data = (const char *) keys->ca_file.data;
+    job->source.ca_file.len = keys->ca_file.len;
+    job->source.cache_path.data = (const char *) keys->cache.data;
+    job->source.cache_path.len = keys->cache.len;
+    job->source.max_size = keys->max_size;
+    job->source.timeout_ms = keys->timeout;
+
+    keys->task->handler = ngx_http_opay_keys_fetch;
+    keys->task->event.handler = ngx_http_opay_keys_fetched;
+    keys->task->event.data = keys;
+    keys->task->event.log = ngx_cycle->log;
+
+    if (ngx_thread_task_post(omcf->keys_pool, keys->task) == NGX_OK) {
+        keys->fetching = 1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "opay: fetching keys%s",
+                       unknown_kid ? " for an unknown kid" : "");
+        return NGX_AGAIN;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "opay: cannot start a key refresh: thread pool is busy");
+#endif
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+    opay_schedule_done(&keys->sh->schedule, &policy,
+                       ngx_http_opay_keys_now(), 0, 0);
+    ngx_shmtx_unlock(&keys->shpool->mutex);
+
+    return NGX_DECLINED;
+}
+
+
+#if (NGX_THREADS)
+
+/* runs in a thread: no logging, no pool allocations, no nginx state */
+
+static void
+ngx_http_opay_keys_fetch(void *data, ngx_log_t *log)
+{
+    ngx_http_opay_keys_job_t *job = data;
+
+    opay_keys_fetch(&job->source, job->now, &job->result);
+}
+
+
+static void
+ngx_http_opay_keys_fetched(ngx_event_t *ev)
+{
+    ngx_http_opay_keys_t *keys = ev->data;
+
+    time_t                     age;
+    opay_fetched_t            *f;
+    opay_refresh_t             policy;
+    ngx_http_opay_keys_sh_t   *sh;
+    ngx_http_opay_keys_job_t  *job;
+
+    job = keys->task->ctx;
+    f = &job->result;
+    sh = keys->sh;
+
+    policy.refresh_ms = keys->refresh;
+    policy.min_refresh_ms = keys->min_refresh;
+    policy.stale_ms = keys->timeout * 2 + 5000;
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+
+    if (f->ok
+        && ngx_http_opay_keys_store(sh, keys->shpool, f,
+                                    NGX_HTTP_OPAY_KEYS_URL)
+           != NGX_OK)
+    {
+        f->ok = 0;
+        f->error.data = "memory: the key zone is full";
+        f->error.len = sizeof("memory: the key zone is full") - 1;
+    }
+
+    if (!f->ok) {
+        sh->error_len = ngx_min(f->error.len, NGX_HTTP_OPAY_KEYS_ERRLEN);
+        ngx_memcpy(sh->error, f->error.data, sh->error_len);
+    }
+
+    age = sh->doc ? ngx_time() - sh->fetched_at : -1;
+    sh->attempts++;
+    opay_schedule_done(&sh->schedule, &policy, ngx_http_opay_keys_now(),
+                       f->ok, (uint64_t) ngx_random());
+
+    ngx_shmtx_unlock(&keys->shpool->mutex);
+
+    if (f->ok) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "opay: keys refreshed from \"%*s\": kids %*s",
+                      f->url.len, f->url.data, f->kids.len, f->kids.data);
+
+        if (f->error.len) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "opay: key %*s",
+                          f->error.len, f->error.data);
+        }
+
+    } else if (age >= 0) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "opay: key refresh from \"%s\" failed: %*s; "
+                      "keeping the keys fetched %T s ago",
+                      keys->openid_url.len ? keys->openid_url.data
+                                           : keys->jwks_url.data,
+                      f->error.len, f->error.data, age);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                      "opay: key refresh from \"%s\" failed: %*s; "
+                      "no signing keys: requests get 503",
+                      keys->openid_url.len ? keys->openid_url.data
+                                           : keys->jwks_url.data,
+                      f->error.len, f->error.data);
+    }
+
+    opay_fetched_free(f);
+    keys->fetching = 0;
+
+    ngx_http_opay_keys_pick_up(keys, ev->log);
+    ngx_http_opay_keys_wake(keys, 0);
+}
+
+#endif
+
+
+/* a parked request that ends early (client gone) leaves the queue */
+
+static void
+ngx_http_opay_keys_unpark(void *data)
+{
+    ngx_http_opay_ctx_t *ctx = data;
+
+    if (ctx->keys_queue.next) {
+        ngx_queue_remove(&ctx->keys_queue);
+        ctx->keys_queue.next = NULL;
+    }
+}
+
+
+static int64_t
+ngx_http_opay_keys_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/* the short cause a 503 names: the kind of the last failure */
+
+static void
+ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys)
+{
+    u_char                   *colon;
+    size_t                    len;
+    ngx_http_opay_keys_sh_t  *sh;
+
+    sh = keys->sh;
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+
+    if (sh->error_len == 0) {
+        len = ngx_cpymem(keys->why_data, "the first fetch has not ended",
+                         sizeof("the first fetch has not ended") - 1)
+              - keys->why_data;
+
+    } else {
+        colon = ngx_strlchr(sh->error, sh->error + sh->error_len, ':');
+        len = (colon ? (size_t) (colon - sh->error) : sh->error_len);
+        len = ngx_min(len, sizeof(keys->why_data) - 32);
+        len = ngx_sprintf(keys->why_data, "key server failed (%*s)",
+                          len, sh->error) - keys->why_data;
+    }
+
+    ngx_shmtx_unlock(&keys->shpool->mutex);
+
+    keys->why.data = keys->why_data;
+    keys->why.len = len;
+}
+
+
+/* called with the zone locked */
+
+static ngx_int_t
+ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
+    ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source)
+{
+    u_char  *doc;
+
+    if (sh->doc) {
+        ngx_slab_free_locked(shpool, sh->doc);
+        sh->doc = NULL;
+        sh->doc_len = 0;
+    }
+
+    doc = ngx_slab_alloc_locked(shpool, f->document.len);
+    if (doc == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(doc, f->document.data, f->document.len);
+
+    sh->doc = doc;
+    sh->doc_len = f->document.len;
+    sh->fetched_at = (time_t) f->fetched_at;
+    sh->source = source;
+    sh->generation++;
+    sh->error_len = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * In the master: a zone kept across a reload keeps its document and
+ * schedule; a new one starts from opay_jwks_cache when there is one.
+ */
+
+static ngx_int_t
+ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_opay_keys_t  *okeys = data;
+
+    opay_str_t                path;
+    opay_fetched_t            f;
+    ngx_http_opay_keys_t     *keys;
+    ngx_http_opay_keys_sh_t  *sh;
+
+    keys = shm_zone->data;
+
+    if (okeys) {
+        keys->sh = okeys->sh;
+        keys->shpool = okeys->shpool;
+        return NGX_OK;
+    }
+
+    keys->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        keys->sh = keys->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(keys->shpool, sizeof(ngx_http_opay_keys_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    keys->sh = sh;
+    keys->shpool->data = sh;
+    keys->shpool->log_nomem = 0;
+
+    if (keys->cache.len == 0) {
+        return NGX_OK;
+    }
+
+    path.data = (const char *) keys->cache.data;
+    path.len = keys->cache.len;
+
+    opay_keys_read_cache(path, &f);
+
+    if (f.ok) {
+        ngx_shmtx_lock(&keys->shpool->mutex);
+        (void) ngx_http_opay_keys_store(sh, keys->shpool, &f,
+                                        NGX_HTTP_OPAY_KEYS_CACHE);
+        ngx_shmtx_unlock(&keys->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "opay: keys from the cache \"%V\" (fetched %T s ago "
+                      "from \"%*s\"): kids %*s", &keys->cache,
+                      ngx_time() - (time_t) f.fetched_at,
+                      f.url.len, f.url.data, f.kids.len, f.kids.data);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                      "opay: no keys from the cache: %*s",
+                      f.error.len, f.error.data);
+    }
+
+    opay_fetched_free(&f);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Configuration: the location's opay_jwks_* settings become a key source,
+ * shared by every location that names the same URL with the same settings.
+ */
+
+char *
+ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
+{
+    char                        err[NGX_HTTP_OPAY_KEYS_ERRLEN];
+    size_t                      size;
+    ngx_str_t                   name, *url;
+    opay_str_t                  u;
+    ngx_uint_t                  i;
+    ngx_http_opay_keys_t      **sources, *k;
+    ngx_http_opay_main_conf_t  *omcf;
+
+    if (conf->jwks_url.len == 0 && conf->openid_url.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+#if !(NGX_THREADS)
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"opay_jwks_url\" needs nginx built with threads "
+                       "(--with-threads): keys are fetched in a thread");
+    return NGX_CONF_ERROR;
+#else
+
+    if (conf->jwks_url.len && conf->openid_url.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"opay_jwks_url\" and "
+                           "\"opay_openid_configuration\" are both set: "
+                           "use one");
+        return NGX_CONF_ERROR;
+    }
+
+    url = conf->jwks_url.len ? &conf->jwks_url : &conf->openid_url;
+    u.data = (const char *) url->data;
+    u.len = url->len;
+
+    if (opay_url_problem(u, err, sizeof(err))) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%s\" \"%V\": %s",
+                           conf->jwks_url.len ? "opay_jwks_url"
+                                              : "opay_openid_configuration",
+                           url, err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwks_min_refresh > conf->jwks_refresh) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"opay_jwks_min_refresh\" is longer than "
+                           "\"opay_jwks_refresh\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwks_ca_file.len) {
+        if (ngx_conf_full_name(cf->cycle, &conf->jwks_ca_file, 1) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (access((char *) conf->jwks_ca_file.data, R_OK) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "opay_jwks_ca_file \"%V\" cannot be read",
+                               &conf->jwks_ca_file);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->jwks_cache.len) {
+        if (ngx_conf_full_name(cf->cycle, &conf->jwks_cache, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
+
+    if (omcf->key_sources == NULL) {
+        omcf->key_sources = ngx_array_create(cf->pool, 1,
+                                             sizeof(ngx_http_opay_keys_t *));
+        if (omcf->key_sources == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    sources = omcf->key_sources->elts;
+
+    for (i = 0; i < omcf->key_sources->nelts; i++) {
+        k = sources[i];
+
+        if (ngx_strcmp(k->jwks_url.data, conf->jwks_url.data) != 0
+            || ngx_strcmp(k->openid_url.data, conf->openid_url.data) != 0)
+        {
+            continue;
+        }
+
+        if (ngx_strcmp(k->ca_file.data, conf->jwks_ca_file.data) != 0
+            || ngx_strcmp(k->cache.data, conf->jwks_cache.data) != 0
+            || k->max_size != conf->jwks_max_size
+            || k->refresh != conf->jwks_refresh
+            || k->min_refresh != conf->jwks_min_refresh
+            || k->timeout != conf->jwks_timeout)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is used with different opay_jwks_* "
+                               "settings in two places", url);
+            return NGX_CONF_ERROR;
+        }
+
+        conf->keys = k;
+        return NGX_CONF_OK;
+    }
+
+    k = ngx_pcalloc(cf->pool, sizeof(ngx_http_opay_keys_t));
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* every string NUL-terminated: libcurl and the core get C strings */
+
+    if (ngx_http_opay_keys_cstr(cf, &k->jwks_url, &conf->jwks_url) != NGX_OK
+        || ngx_http_opay_keys_cstr(cf, &k->openid_url, &conf->openid_url)
+           != NGX_OK
+        || ngx_http_opay_keys_cstr(cf, &k->ca_file, &conf->jwks_ca_file)
+           != NGX_OK
+        || ngx_http_opay_keys_cstr(cf, &k->cache, &conf->jwks_cache) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    k->max_size = conf->jwks_max_size;
+    k->refresh = conf->jwks_refresh;
+    k->min_refresh = conf->jwks_min_refresh;
+    k->timeout = conf->jwks_timeout;
+
+    name.len = sizeof("opay_keys ") - 1 + url->len;
+    name.data = ngx_pnalloc(cf->pool, name.len);
+    if (name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(name.data, "opay_keys %V", url);
+
+    size = ngx_align(k->max_size + 16 * ngx_pagesize, ngx_pagesize);
+
+    k->zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_opay_module);
+    if (k->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    k->zone->init = ngx_http_opay_keys_init_zone;
+    k->zone->data = k;
+
+    omcf->keys_pool = ngx_thread_pool_add(cf, NULL);
+    if (omcf->keys_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sources = ngx_array_push(omcf->key_sources);
+    if (sources == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *sources = k;
+    conf->keys = k;
+
+    return NGX_CONF_OK;
+#endif
+}
+
+
+static ngx_int_t
+ngx_http_opay_keys_cstr(ngx_conf_t *cf, ngx_str_t *dst, ngx_str_t *src)
+{
+    dst->len = src->len;
+    dst->data = ngx_pnalloc(cf->pool, src->len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src->data, src->len);
+    dst->data[src->len] = '\0';
+
+    return NGX_OK;
+}
