@@ -237,18 +237,18 @@ is(pay($key2)->{status}, 200, 'restart, issuer down: cached set verifies');
 like(last_access(), qr/^200 - cache \d+$/, '$opay_keys_source is cache');
 
 # -- a slow issuer (10 s) never holds up tokens with a known kid
+my $before = fetches('issuer');
 serve('issuer', json => jwks($key1, $key2, $key3), sleep => 10);
 $issuer = KeyServer::start($t, 'issuer', 'issuer');
-sleep 2.1;
-my $before = fetches('issuer');
 my $waiter = fork // die;
 if ($waiter == 0) {
     $t->write_file('waiter', pay($key3)->{status});
     POSIX::_exit(0);
 }
+# the back-off retry or the unknown kid: either fetch now hangs 10 s
 my $deadline = time + 5;
 sleep 0.05 while fetches('issuer') == $before && time < $deadline;
-is(fetches('issuer'), $before + 1, 'slow issuer: the fetch has started');
+ok(fetches('issuer') > $before, 'slow issuer: a fetch has started');
 my (@ms, $failed);
 for (1 .. 100) {
     my $start = time;

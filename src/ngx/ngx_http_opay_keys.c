@@ -204,6 +204,11 @@ ngx_http_opay_keys_input(ngx_http_request_t *r, opay_input_t *in)
         return;
     }
 
+    /* a word read without the lock: only a hint that a set is waiting */
+    if (keys->sh->generation != keys->generation) {
+        ngx_http_opay_keys_pick_up(keys, r->connection->log);
+    }
+
     in->keys = keys->current;
     in->keys_error.data = (const char *) keys->why.data;
     in->keys_error.len = keys->why.len;
@@ -249,6 +254,9 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     if (!ctx->keys_waited) {
         ctx->keys_waited = 1;
+
+        /* the fetches that ended so far: the request waits for the next */
+        ngx_http_opay_keys_pick_up(keys, r->connection->log);
 
         if (ngx_http_opay_keys_start(keys, 1, r->connection->log)
             == NGX_AGAIN)
