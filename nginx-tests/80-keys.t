@@ -45,13 +45,26 @@ sub wait_log {
     return 0;
 }
 
+my $logged = 0;    # access log lines before the last pay()
+
 sub pay {
     my ($key, $path) = @_;
+    $logged = () = $t->read_file('keys.log') =~ /\n/g;
     return $t->request($path // '/pay', body => loadentity_body(),
                        token => $t->token($key));
 }
 
-sub last_access { (split /\n/, $t->read_file('keys.log'))[-1] // '' }
+# the access log line of the last pay(), written just after its answer
+sub last_access {
+    my $deadline = time + 5;
+    my @lines;
+    while (time < $deadline) {
+        @lines = split /\n/, $t->read_file('keys.log');
+        last if @lines > $logged;
+        sleep 0.02;
+    }
+    return $lines[-1] // '';
+}
 
 serve('issuer', json => jwks($key1));
 serve('meta', json => jwks($key2),
@@ -64,6 +77,7 @@ KeyServer::start($t, 'meta', 'issuer');
 KeyServer::start($t, 'rogue', 'rogue');
 KeyServer::start($t, 'wrong', 'wrong');
 $t->backend('invoice', sub { json_response(200, reference_invoice()) });
+$t->write_jwks('jwks1.json', $key1);
 
 $t->write_conf(<<'EOF', workers => 2);
     log_format keys '$status $opay_error $opay_keys_source $opay_keys_age';
@@ -102,6 +116,13 @@ $t->write_conf(<<'EOF', workers => 2);
 
         location = /down {
             opay_payment_request;
+            opay_jwks_url https://127.0.0.1:%%PORT_nobody%%/keys;
+            opay_jwks_timeout 2s;
+        }
+
+        location = /both {
+            opay_payment_request;
+            opay_jwks_file %%DIR%%/jwks1.json;
             opay_jwks_url https://127.0.0.1:%%PORT_nobody%%/keys;
             opay_jwks_timeout 2s;
         }
@@ -202,6 +223,10 @@ $r = pay($key1, '/down');
 is($r->{status}, 503, 'issuer never reachable, no cache, no file: 503');
 like($r->{headers}{'retry-after'} // '', qr/^\d+$/, 'no keys: Retry-After');
 
+$r = pay($key1, '/both');
+is($r->{status}, 200, 'issuer unreachable, opay_jwks_file: its keys verify');
+like(last_access(), qr/^200 - file -$/, '$opay_keys_source is file');
+
 # the issuer's own server now shows a certificate for another host
 KeyServer::stop($t, $issuer);
 $issuer = KeyServer::start($t, 'issuer', 'wrong');
@@ -268,4 +293,41 @@ is($t->read_file('waiter'), '200',
 
 $t->stop;
 $t->check_error_log;
+
+# -- nginx -t refuses what cannot work, naming the directive
+sub refused {
+    my ($name, $expect, $directives) = @_;
+    $t->write_conf(<<"EOF");
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        location = /pay {
+            opay_payment_request;
+            opay_merchant_id m;
+            opay_invoice_uri /_i/\$opay_ctx_id;
+$directives
+        }
+    }
+EOF
+    my ($rc, $out) = $t->test_conf;
+    isnt($rc, 0, "$name: nginx -t fails");
+    like($out, qr/\[emerg\].*$expect/, "$name: says why");
+}
+
+refused('plain http to a remote host',
+        qr/"opay_jwks_url" "http:\/\/keys.example\/k": http:\/\/ is only/,
+        'opay_jwks_url http://keys.example/k;');
+refused('not a URL', qr/"opay_openid_configuration" "ftp:.*https:\/\//,
+        'opay_openid_configuration ftp://127.0.0.1/x;');
+refused('both URLs', qr/both set: use one/,
+        "opay_jwks_url https://a.example/k;\n"
+        . 'opay_openid_configuration https://a.example/.well-known/x;');
+refused('min refresh over refresh',
+        qr/"opay_jwks_min_refresh" is longer than "opay_jwks_refresh"/,
+        "opay_jwks_url https://a.example/k;\n"
+        . "opay_jwks_refresh 10s; opay_jwks_min_refresh 1m;");
+refused('unreadable CA file',
+        qr/opay_jwks_ca_file ".*missing.pem" cannot be read/,
+        "opay_jwks_url https://a.example/k;\n"
+        . 'opay_jwks_ca_file %%DIR%%/missing.pem;');
+
 done_testing;

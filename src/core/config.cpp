@@ -42,9 +42,9 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     }
     c.remote_keys = s.jwks_remote != 0;
     if (s.jwks_file.len == 0 && !c.remote_keys) {
-        return ConfigError{"none of \"opay_jwks_file\", \"opay_jwks_url\" "
-                           "or \"opay_openid_configuration\" is set: no keys "
-                           "to check bearer tokens with"};
+        return ConfigError{"\"opay_jwks_file\" is not set, nor "
+                           "\"opay_jwks_url\" or \"opay_openid_configuration\""
+                           ": no keys to check bearer tokens with"};
     }
     if (s.jwks_file.len != 0) {
         std::string path = to_string(s.jwks_file);

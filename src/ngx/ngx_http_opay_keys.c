@@ -802,6 +802,7 @@ ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_opay_keys_t  *okeys = data;
 
     opay_str_t                path;
+    ngx_file_info_t           fi;
     opay_fetched_t            f;
     ngx_http_opay_keys_t     *keys;
     ngx_http_opay_keys_sh_t  *sh;
@@ -831,6 +832,13 @@ ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     keys->shpool->log_nomem = 0;
 
     if (keys->cache.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_file_info(keys->cache.data, &fi) == NGX_FILE_ERROR
+        && ngx_errno == NGX_ENOENT)
+    {
+        /* the first start: nothing cached yet */
         return NGX_OK;
     }
 
