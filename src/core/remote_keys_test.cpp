@@ -1,0 +1,83 @@
+// The flow with keys fetched from the issuer (opay_jwks_url): the fetched
+// set verifies, opay_jwks_file's keys are the fallback, and no keys at all
+// is a 503 naming the cause.
+#include <gtest/gtest.h>
+
+#include "flow.h"
+#include "test_util.h"
+
+namespace opay {
+namespace {
+
+using test::TestKey;
+
+constexpr const char* kLoad = R"({"methodData":[{
+    "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+    "data":{"productContext":{"invoiceId":"1"},"event":"loadentity"}}]})";
+
+struct RemoteKeys : ::testing::Test {
+    TestKey fetched{"fetched"};
+    TestKey pinned{"pinned"};
+    KeySet fetched_set = std::get<KeySet>(load_jwks(fetched.jwks()));
+    Config config;
+    std::string header;
+
+    RemoteKeys() {
+        config.remote_keys = true;
+        config.token.issuer = "iss";
+        config.token.audience = "m1";
+    }
+
+    Flow run(const TestKey& signer, const KeySet* keys,
+             std::string_view why = "") {
+        header = "Bearer " + signer.token(
+                                 R"({"iss":"iss","aud":"m1","exp":2000000000})");
+        Input in;
+        in.method = "POST";
+        in.content_type = "application/json";
+        in.authorization = header;
+        in.body = kLoad;
+        in.now = 1700000000;
+        in.keys = keys;
+        in.keys_error = why;
+        return Flow(config, in);
+    }
+
+    static std::string error(const Flow& f) {
+        auto v = f.variable(OPAY_VAR_ERROR);
+        return v ? std::string(*v) : "";
+    }
+};
+
+TEST_F(RemoteKeys, FetchedSetVerifies) {
+    Flow f = run(fetched, &fetched_set);
+    EXPECT_FALSE(f.responding()) << f.response().body;  // fetches the invoice
+}
+
+TEST_F(RemoteKeys, UnknownKidIsRefusedAsUnknownKey) {
+    Flow f = run(pinned, &fetched_set);
+    ASSERT_TRUE(f.responding());
+    EXPECT_EQ(f.response().status, 401);
+    EXPECT_EQ(error(f), "unknown_key");
+}
+
+TEST_F(RemoteKeys, FileKeysAreTheFallback) {
+    config.keys = std::get<KeySet>(load_jwks(pinned.jwks()));
+    EXPECT_FALSE(run(pinned, &fetched_set).responding());
+    EXPECT_FALSE(run(fetched, &fetched_set).responding());
+    EXPECT_FALSE(run(pinned, nullptr).responding());  // none fetched yet
+}
+
+TEST_F(RemoteKeys, NoKeysAtAllIs503NamingTheCause) {
+    Flow f = run(fetched, nullptr, "key server failed (tls)");
+    ASSERT_TRUE(f.responding());
+    EXPECT_EQ(f.response().status, 503);
+    EXPECT_FALSE(f.response().www_authenticate);
+    EXPECT_EQ(f.response().body,
+              R"x({"error":{"code":"no_signing_keys","message":"no signing )x"
+              R"x(keys yet: key server failed (tls)"}})x");
+    EXPECT_EQ(error(f), "no_signing_keys");
+}
+
+}  // namespace
+}  // namespace opay
