@@ -16,6 +16,7 @@
 #   make bench      benchmarks of the core
 #   make bench-http wrk against nginx alone and with the module (bench/http.sh)
 #   make deb        libnginx-mod-http-opay_<version>_<arch>.deb for Debian's nginx
+#   make bench-keys known-kid latency while the key server hangs
 #
 # NGINX_VERSION=1.26.3 builds (make, run, dynamic) and tests (make test)
 # against that version of Debian's nginx source package instead; each
@@ -112,7 +113,7 @@ STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
     rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
 .PHONY: all deps nginx dynamic cli unit nginx-tests package-test test run stop \
-        bench bench-http deb clean fuzzers fuzz fuzz-smoke valgrind
+        bench bench-http bench-keys deb clean fuzzers fuzz fuzz-smoke valgrind
 
 all: nginx cli
 
@@ -268,6 +269,11 @@ bench: cli
 bench-http: all dynamic
 	BENCH_NGINX=$(NGINX) BENCH_MODULE_SO=$(MODULE_SO) BENCH_OPAY=$(OPAY) \
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/http.sh
+
+# known-kid request latency while a 10 s key server holds a fetch
+bench-keys: nginx cli
+	@TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) prove -v -I nginx-tests/lib \
+	    nginx-tests/80-keys.t 2>&1 | grep -E 'slow issuer|^Result'
 
 clean:
 	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run \

@@ -7,7 +7,7 @@ PKGS="build-essential cmake pkg-config dpkg-dev curl ca-certificates
       libssl-dev libpcre2-dev zlib1g-dev rapidjson-dev libcurl4-openssl-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       perl libcrypt-jwt-perl libjson-xs-perl libcrypt-openssl-rsa-perl
-      openssl ngtcp2-client
+      openssl ngtcp2-client libio-socket-ssl-perl
       nginx-core lintian
       clang libclang-rt-14-dev valgrind"
 
