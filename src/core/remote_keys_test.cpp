@@ -3,7 +3,7 @@
 // is a 503 naming the cause.
 #include <gtest/gtest.h>
 
-#include "flow.h"
+#include "payment_request_flow.h"
 #include "test_util.h"
 
 namespace opay {
@@ -28,7 +28,7 @@ struct RemoteKeys : ::testing::Test {
         config.token.audience = "m1";
     }
 
-    Flow run(const TestKey& signer, const KeySet* keys,
+    PaymentRequestFlow run(const TestKey& signer, const KeySet* keys,
              std::string_view why = "") {
         header = "Bearer " + signer.token(
                                  R"({"iss":"iss","aud":"m1","exp":2000000000})");
@@ -40,7 +40,7 @@ struct RemoteKeys : ::testing::Test {
         in.now = 1700000000;
         in.keys = keys;
         in.keys_error = why;
-        return Flow(config, in);
+        return PaymentRequestFlow(config, in);
     }
 
     static std::string error(const Flow& f) {
@@ -50,12 +50,12 @@ struct RemoteKeys : ::testing::Test {
 };
 
 TEST_F(RemoteKeys, FetchedSetVerifies) {
-    Flow f = run(fetched, &fetched_set);
+    PaymentRequestFlow f = run(fetched, &fetched_set);
     EXPECT_FALSE(f.responding()) << f.response().body;  // fetches the invoice
 }
 
 TEST_F(RemoteKeys, UnknownKidIsRefusedAsUnknownKey) {
-    Flow f = run(pinned, &fetched_set);
+    PaymentRequestFlow f = run(pinned, &fetched_set);
     ASSERT_TRUE(f.responding());
     EXPECT_EQ(f.response().status, 401);
     EXPECT_EQ(error(f), "unknown_key");
@@ -69,7 +69,7 @@ TEST_F(RemoteKeys, FileKeysAreTheFallback) {
 }
 
 TEST_F(RemoteKeys, NoKeysAtAllIs503NamingTheCause) {
-    Flow f = run(fetched, nullptr, "key server failed (tls)");
+    PaymentRequestFlow f = run(fetched, nullptr, "key server failed (tls)");
     ASSERT_TRUE(f.responding());
     EXPECT_EQ(f.response().status, 503);
     EXPECT_FALSE(f.response().www_authenticate);

@@ -307,6 +307,9 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         }
 
         h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
         ngx_str_set(&h->key, "Retry-After");
         h->value.len = ngx_sprintf(h->value.data, "%L", (wait + 999) / 1000)
                        - h->value.data;
