@@ -124,6 +124,12 @@ ngx_http_opay_keys_init_process(ngx_cycle_t *cycle)
     ngx_http_opay_keys_t      **keys, *k;
     ngx_http_opay_main_conf_t  *omcf;
 
+    /* workers only: cache manager and loader processes call this too */
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
         return NGX_OK;
     }
