@@ -46,7 +46,8 @@ std::optional<std::string> url_problem(std::string_view url) {
     }
     if (has_prefix(url, "http://")) {
         std::string_view host = url_host(url);
-        if (host == "127.0.0.1" || host == "::1" || iequals(host, "localhost")) {
+        if (host == "127.0.0.1" || host == "::1" ||
+            iequals(host, "localhost")) {
             return std::nullopt;
         }
         return "http:// is only allowed for a loopback address; use https://";
