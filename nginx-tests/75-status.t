@@ -43,6 +43,8 @@ my $conf = <<'EOF';
 
         location = /opay/payment-request  { opay_payment_request; }
         location = /opay/payment-complete { opay_payment_complete; }
+        location = "/opay/q\"uo\\te"   { opay_payment_request; }
+        location = /opay/%%LONG%%       { opay_payment_request; }
 
         location = /metrics {
             opay_status;
@@ -66,6 +68,8 @@ my $conf = <<'EOF';
         }
     }
 EOF
+my $long = 'x' x 120;
+$conf =~ s/%%LONG%%/$long/;
 $t->write_conf($conf, workers => 2);
 $t->run;
 
@@ -181,6 +185,22 @@ is_deeply(delta($reloaded, $more), {
     q(opay_request_duration_seconds_count{location="/opay/payment-request"}) => 1,
     q(opay_backend_duration_seconds_count{backend="invoice"}) => 1,
 }, 'and counting on after it');
+
+# Label values escaped as the exposition format wants (\\ and \"); a call
+# whose labels do not fit a series is counted as dropped, never lost.
+is($t->request('/opay/q%22uo%5Cte', token => $token,
+               body => loadentity_body())->{status}, 200, 'quoted location');
+is($t->request("/opay/$long", token => $token,
+               body => loadentity_body())->{status}, 200, 'long location');
+my ($escaped) = scrape();
+is_deeply(delta($more, $escaped), {
+    qq(opay_requests_total{location="/opay/q\\"uo\\\\te",webhook="payment_request",event="loadentity",outcome="ok",status="200"}) => 1,
+    qq(opay_request_duration_seconds_count{location="/opay/q\\"uo\\\\te"}) => 1,
+    qq(opay_request_duration_seconds_count{location="/opay/$long"}) => 1,
+    q(opay_backend_duration_seconds_count{backend="invoice"}) => 2,
+    q(opay_status_dropped_total) => 1,
+}, 'label values escaped; a key too long is counted as dropped')
+    or diag(explain(delta($more, $escaped)));
 
 is($t->request('/metrics-closed', method => 'GET')->{status}, 403,
    'deny all: the operator restricts access');

@@ -292,8 +292,9 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
 
 /*
  * Writes name{n1="v1",n2="v2"} into buf, the values escaped as the
- * exposition format wants (\\, \", \n); returns its length, 0 when it
- * does not fit.
+ * exposition format wants (\\, \", \n); returns its length, or
+ * NGX_HTTP_OPAY_STATUS_KEYLEN + 1 when it does not fit (a long location
+ * name): that call is counted as dropped, not lost without a trace.
  */
 
 static size_t
@@ -309,7 +310,7 @@ ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
 
     len = ngx_strlen(name);
     if (len + 2 > (size_t) (last - p)) {
-        return 0;
+        return NGX_HTTP_OPAY_STATUS_KEYLEN + 1;
     }
 
     p = ngx_cpymem(p, name, len);
@@ -320,7 +321,7 @@ ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
         /* ",name=\"" before, "\"}" after */
 
         if (len + 5 > (size_t) (last - p)) {
-            return 0;
+            return NGX_HTTP_OPAY_STATUS_KEYLEN + 1;
         }
 
         *p++ = k ? ',' : '{';
@@ -332,7 +333,7 @@ ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
             c = values[k].data[i];
 
             if (last - p < 4) {
-                return 0;
+                return NGX_HTTP_OPAY_STATUS_KEYLEN + 1;
             }
 
             if (c == '\\' || c == '"') {
@@ -370,6 +371,11 @@ ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, u_char *key,
     ngx_http_opay_series_t  *s;
 
     if (len == 0) {
+        return;
+    }
+
+    if (len > NGX_HTTP_OPAY_STATUS_KEYLEN) {
+        sh->dropped++;
         return;
     }
 
@@ -500,8 +506,9 @@ ngx_http_opay_status_handler(ngx_http_request_t *r)
         p = ngx_http_opay_status_series(p, &copy[i]);
     }
 
-    p = ngx_sprintf(p, "# HELP opay_status_dropped_total Series not counted"
-                       " because the opay_status zone was full.\n"
+    p = ngx_sprintf(p, "# HELP opay_status_dropped_total Calls not counted"
+                       " in a series: the opay_status zone was full,"
+                       " or the labels too long.\n"
                        "# TYPE opay_status_dropped_total counter\n"
                        "opay_status_dropped_total %uL\n", dropped);
 
