@@ -4,7 +4,7 @@
 # rotation through an unknown kid, bad documents and certificates refused
 # with the previous set kept, the issuer down, reload, the cache, 503
 # without keys, and a slow issuer that never holds up tokens with a known
-# kid.
+# kid. opay_status shows each key URL's set age and fetches by result.
 
 use strict;
 use warnings;
@@ -64,6 +64,34 @@ sub last_access {
         sleep 0.02;
     }
     return $lines[-1] // '';
+}
+
+# name{labels} => value, from one opay_status scrape
+sub scrape {
+    my $res = $t->request('/metrics', method => 'GET');
+    die "scrape: $res->{status}" if $res->{status} != 200;
+    my %m;
+    for (split /\n/, $res->{content}) {
+        next if /^#/;
+        my ($k, $v) = /^(\S+) (\S+)$/ or die "bad line: $_";
+        $m{$k} = $v;
+    }
+    return \%m;
+}
+
+# the changed opay_keys_refresh_total series of one URL: result => delta
+sub refresh_delta {
+    my ($before, $after, $url) = @_;
+    my %d;
+    for my $k (keys %$after) {
+        my ($u, $res)
+            = $k =~ /^opay_keys_refresh_total\{url="(.*)",result="(\w+)"\}$/
+            or next;
+        next if $u ne $url;
+        my $d = $after->{$k} - ($before->{$k} // 0);
+        $d{$res} = $d if $d;
+    }
+    return \%d;
 }
 
 serve('issuer', json => jwks($key1));
@@ -127,6 +155,10 @@ $t->write_conf(<<'EOF', workers => 2);
             opay_jwks_timeout 2s;
         }
 
+        location = /metrics {
+            opay_status;
+        }
+
         location /_invoices/ {
             internal;
             proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
@@ -150,6 +182,24 @@ like($t->read_file("$dir/cache/issuer.json"),
      qr/^opay-jwks-cache 1 \d+ \Q$issuer_url\E\n\{"keys"/,
      'cache: the last good document is on disk');
 
+# -- opay_status: the set's age and the fetch, per key URL
+my $m = scrape();
+my $iu = qq(url="$issuer_url");
+is($m->{qq(opay_keys_refresh_total{$iu,result="ok"})}, 1,
+   'metrics: the start fetch counted as ok');
+is(scalar(grep { /^opay_keys_refresh_total\{\Q$iu\E,/ } keys %$m), 12,
+   'metrics: every result of the URL written, 0 or not');
+is((grep { $m->{$_} && /\{\Q$iu\E,/ } keys %$m), 1,
+   'metrics: no other result counted');
+ok(defined $m->{"opay_keys_age_seconds{$iu}"}
+   && $m->{"opay_keys_age_seconds{$iu}"} <= 3,
+   'metrics: key set age present and small');
+ok(abs($m->{"opay_keys_last_refresh_timestamp_seconds{$iu}"} - time) <= 3,
+   'metrics: last refresh timestamp is now');
+my $down_url = 'https://127.0.0.1:' . $t->port('nobody') . '/keys';
+ok(!exists $m->{qq(opay_keys_age_seconds{url="$down_url"})},
+   'metrics: no age for a URL that never gave keys');
+
 # -- OpenID metadata followed to its jwks_uri
 $r = pay($key2, '/meta');
 is($r->{status}, 200, 'openid: key from the metadata\'s jwks_uri accepted');
@@ -159,8 +209,21 @@ is_deeply([ map { $_->{path} } @{ $t->backend_requests('meta') } ],
 
 # -- rotation: a new kid is fetched within the request that carries it
 serve('issuer', json => jwks($key1, $key2));
+sleep 2.1;
+my $m0 = scrape();
 $r = pay($key2);
 is($r->{status}, 200, 'rotation: new kid accepted in one request');
+$m = scrape();
+is_deeply(refresh_delta($m0, $m, $issuer_url), { ok => 1 },
+          'metrics: the rotation counted as one ok fetch');
+ok($m0->{"opay_keys_age_seconds{$iu}"} >= 2
+   && $m->{"opay_keys_age_seconds{$iu}"} <= 1,
+   'metrics: the age restarts with the new set ('
+   . $m0->{"opay_keys_age_seconds{$iu}"} . ' s, then '
+   . $m->{"opay_keys_age_seconds{$iu}"} . ' s)');
+cmp_ok($m->{"opay_keys_last_refresh_timestamp_seconds{$iu}"}
+       - $m0->{"opay_keys_last_refresh_timestamp_seconds{$iu}"}, '>=', 2,
+       'metrics: the last refresh timestamp moved on');
 is(fetches('issuer'), 2, 'rotation: one refresh for the unknown kid');
 
 # -- a burst of unknown kids across workers: one fetch per min_refresh
@@ -185,21 +248,31 @@ is(fetches('issuer'), 3, 'burst: one fetch for 20 unknown-kid requests');
 # -- bad documents: refused, reason logged, previous set kept
 my $weak = $t->make_key('weak', 1024);
 my @bad = (
-    [ 'malformed', '{"keys":[', qr/checks: JWKS is not valid JSON/ ],
-    [ 'weak key', jwks($key1, $weak), qr/key "weak": RSA key is 1024 bits/ ],
-    [ 'duplicate kid', jwks($key1, $key1), qr/kid used by more than one key/ ],
+    [ 'malformed', '{"keys":[', qr/checks: JWKS is not valid JSON/,
+      undef, 'checks' ],
+    [ 'weak key', jwks($key1, $weak), qr/key "weak": RSA key is 1024 bits/,
+      undef, 'checks' ],
+    [ 'duplicate kid', jwks($key1, $key1), qr/kid used by more than one key/,
+      undef, 'checks' ],
     [ 'oversize', json_encode({ keys => [ $key1->{jwk} ],
-                                pad => 'x' x 20000 }), qr/size: / ],
-    [ 'http error', '{}', qr/http: status 500/, 500 ],
+                                pad => 'x' x 20000 }), qr/size: /,
+      undef, 'size' ],
+    [ 'http error', '{}', qr/http: status 500/, 500, 'http' ],
 );
 for my $case (@bad) {
-    my ($name, $doc, $reason, $status) = @$case;
+    my ($name, $doc, $reason, $status, $kind) = @$case;
     sleep 2.1;
     serve('issuer', json => $doc, status => $status);
     my $before = fetches('issuer');
+    $m0 = scrape();
     $r = pay($key3);
+    $m = scrape();
     is($r->{status}, 401, "$name: unknown kid still refused");
     is(fetches('issuer'), $before + 1, "$name: the document was fetched");
+    is_deeply(refresh_delta($m0, $m, $issuer_url), { $kind => 1 },
+              "$name: metrics count one $kind failure");
+    ok(defined $m->{"opay_keys_age_seconds{$iu}"},
+       "$name: metrics still show the kept set's age");
     like($t->error_log,
          qr/key refresh from "\Q$issuer_url\E" failed: [^\n]*$reason/,
          "$name: refused, reason logged");
@@ -232,8 +305,12 @@ KeyServer::stop($t, $issuer);
 $issuer = KeyServer::start($t, 'issuer', 'wrong');
 serve('issuer', json => jwks($key1, $key2, $key3));
 sleep 2.1;
+$m0 = scrape();
 $r = pay($key3);
+$m = scrape();
 is($r->{status}, 401, 'wrong host on the issuer: new kid not accepted');
+is_deeply(refresh_delta($m0, $m, $issuer_url), { tls => 1 },
+          'wrong host on the issuer: metrics count one tls failure');
 like($t->error_log,
      qr/key refresh from "\Q$issuer_url\E" failed: tls: [^\n]*keeping the keys/,
      'wrong host on the issuer: logged, set kept');
@@ -242,7 +319,10 @@ is(pay($key2)->{status}, 200, 'wrong host on the issuer: previous set kept');
 # -- the issuer down: tokens still verified with the last good set
 KeyServer::stop($t, $issuer);
 sleep 2.1;
+$m0 = scrape();
 is(pay($key3)->{status}, 401, 'issuer down: unknown kid refused');
+is_deeply(refresh_delta($m0, scrape(), $issuer_url), { connect => 1 },
+          'issuer down: metrics count one connect failure');
 like($t->error_log, qr/failed: connect: /, 'issuer down: reason logged');
 is(pay($key2)->{status}, 200, 'issuer down: last good set still verifies');
 

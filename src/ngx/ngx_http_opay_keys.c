@@ -37,6 +37,8 @@ typedef struct {
     ngx_uint_t                 attempts;       /* one per finished fetch */
     ngx_uint_t                 source;         /* NGX_HTTP_OPAY_KEYS_* */
     time_t                     fetched_at;
+    time_t                     refreshed_at;   /* the last fetch ended */
+    ngx_uint_t                 results[NGX_HTTP_OPAY_KEYS_RESULTS];
     size_t                     doc_len;
     u_char                    *doc;
     size_t                     error_len;
@@ -98,6 +100,7 @@ static void ngx_http_opay_keys_fetched(ngx_event_t *ev);
 static void ngx_http_opay_keys_unpark(void *data);
 static int64_t ngx_http_opay_keys_now(void);
 static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
+static ngx_uint_t ngx_http_opay_keys_result(opay_fetched_t *f);
 static ngx_int_t ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
     ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source);
 static ngx_int_t ngx_http_opay_keys_cstr(ngx_conf_t *cf, ngx_str_t *dst,
@@ -108,6 +111,24 @@ static ngx_str_t  ngx_http_opay_keys_sources[] = {
     ngx_string("none"),
     ngx_string("url"),
     ngx_string("cache")
+};
+
+
+/* the kind before the ":" of a fetch's error; "other" last */
+
+ngx_str_t  ngx_http_opay_keys_results[NGX_HTTP_OPAY_KEYS_RESULTS] = {
+    ngx_string("ok"),
+    ngx_string("dns"),
+    ngx_string("connect"),
+    ngx_string("tls"),
+    ngx_string("timeout"),
+    ngx_string("redirect"),
+    ngx_string("http"),
+    ngx_string("size"),
+    ngx_string("parse"),
+    ngx_string("checks"),
+    ngx_string("memory"),
+    ngx_string("other")
 };
 
 
@@ -322,6 +343,37 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/* the URL a source is named by: the OpenID metadata's, or the JWKS' */
+
+ngx_str_t *
+ngx_http_opay_keys_url(ngx_http_opay_keys_t *keys)
+{
+    return keys->openid_url.len ? &keys->openid_url : &keys->jwks_url;
+}
+
+
+/* for opay_status: the set's age and the fetches' results, at scrape */
+
+void
+ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys,
+    ngx_http_opay_keys_stats_t *st)
+{
+    ngx_http_opay_keys_sh_t  *sh;
+
+    sh = keys->sh;
+
+    st->url = *ngx_http_opay_keys_url(keys);
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+
+    st->fetched_at = sh->doc ? sh->fetched_at : 0;
+    st->refreshed_at = sh->refreshed_at;
+    ngx_memcpy(st->results, sh->results, sizeof(st->results));
+
+    ngx_shmtx_unlock(&keys->shpool->mutex);
 }
 
 
@@ -668,6 +720,8 @@ ngx_http_opay_keys_fetched(ngx_event_t *ev)
 
     age = sh->doc ? ngx_time() - sh->fetched_at : -1;
     sh->attempts++;
+    sh->refreshed_at = ngx_time();
+    sh->results[ngx_http_opay_keys_result(f)]++;
     opay_schedule_done(&sh->schedule, &policy, ngx_http_opay_keys_now(),
                        f->ok, (uint64_t) ngx_random());
 
@@ -765,6 +819,39 @@ ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys)
 
     keys->why.data = keys->why_data;
     keys->why.len = len;
+}
+
+
+/* the index of a fetch's result in ngx_http_opay_keys_results */
+
+static ngx_uint_t
+ngx_http_opay_keys_result(opay_fetched_t *f)
+{
+    size_t       len;
+    ngx_uint_t   i;
+    const char  *colon;
+
+    if (f->ok) {
+        /* a "cache: ..." error with good keys: only the cache failed */
+        return 0;
+    }
+
+    colon = (const char *) ngx_strlchr((u_char *) f->error.data,
+                                       (u_char *) f->error.data
+                                       + f->error.len, ':');
+    len = colon ? (size_t) (colon - f->error.data) : f->error.len;
+
+    for (i = 1; i < NGX_HTTP_OPAY_KEYS_RESULTS - 1; i++) {
+        if (ngx_http_opay_keys_results[i].len == len
+            && ngx_strncmp(ngx_http_opay_keys_results[i].data, f->error.data,
+                           len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_OPAY_KEYS_RESULTS - 1;
 }
 
 

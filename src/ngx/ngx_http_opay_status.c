@@ -48,8 +48,8 @@ typedef struct {
 } ngx_http_opay_family_t;
 
 
-static size_t ngx_http_opay_status_key(u_char *buf, const char *name,
-    const char **names, ngx_str_t *values, ngx_uint_t n);
+static size_t ngx_http_opay_status_key(u_char *buf, size_t size,
+    const char *name, const char **names, ngx_str_t *values, ngx_uint_t n);
 static void ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh,
     u_char *key, size_t len, ngx_uint_t histogram, uint64_t us);
 static ngx_int_t ngx_http_opay_status_handler(ngx_http_request_t *r);
@@ -60,6 +60,9 @@ static u_char *ngx_http_opay_status_family(u_char *p, u_char *key,
     size_t len);
 static u_char *ngx_http_opay_status_series(u_char *p,
     ngx_http_opay_series_t *s);
+static size_t ngx_http_opay_status_keys_size(ngx_array_t *sources);
+static u_char *ngx_http_opay_status_keys(ngx_http_request_t *r, u_char *p,
+    ngx_array_t *sources);
 static ngx_int_t ngx_http_opay_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -92,6 +95,13 @@ static ngx_http_opay_family_t  ngx_http_opay_families[] = {
       "Time of the invoice, shipping and notify subrequests, by backend." },
     { "opay_processor_duration_seconds", "histogram",
       "Time of the processor subrequests." },
+    { "opay_keys_age_seconds", "gauge",
+      "Age of the signing key set in use, since it was fetched, by key "
+      "URL." },
+    { "opay_keys_last_refresh_timestamp_seconds", "gauge",
+      "When the last key fetch ended, whatever its result, by key URL." },
+    { "opay_keys_refresh_total", "counter",
+      "Key fetches that ended, by key URL and result." },
     { NULL, NULL, NULL }
 };
 
@@ -103,6 +113,7 @@ static const char  *ngx_http_opay_request_labels[] = {
 static const char  *ngx_http_opay_refusal_labels[] = { "location", "reason" };
 static const char  *ngx_http_opay_charge_labels[] = { "result", "code" };
 static const char  *ngx_http_opay_backend_labels[] = { "backend" };
+static const char  *ngx_http_opay_keys_labels[] = { "url", "result" };
 
 
 static const char  *ngx_http_opay_backends[] = {
@@ -195,7 +206,8 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     labels[4].data = buf;
     labels[4].len = ngx_sprintf(buf, "%ui", status) - buf;
 
-    request_len = ngx_http_opay_status_key(request, "opay_requests_total",
+    request_len = ngx_http_opay_status_key(request, sizeof(request),
+                                           "opay_requests_total",
                                            ngx_http_opay_request_labels,
                                            labels, 5);
 
@@ -204,7 +216,7 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     if (opay_flow_var(ctx->flow, OPAY_VAR_ERROR, &s)) {
         labels[1].data = (u_char *) s.data;
         labels[1].len = s.len;
-        refusal_len = ngx_http_opay_status_key(refusal,
+        refusal_len = ngx_http_opay_status_key(refusal, sizeof(refusal),
                                                "opay_refusals_total",
                                                ngx_http_opay_refusal_labels,
                                                labels, 2);
@@ -223,13 +235,14 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
             ngx_str_null(&labels[1]);
         }
 
-        charge_len = ngx_http_opay_status_key(charge, "opay_charges_total",
+        charge_len = ngx_http_opay_status_key(charge, sizeof(charge),
+                                              "opay_charges_total",
                                               ngx_http_opay_charge_labels,
                                               labels, 2);
     }
 
     labels[0] = location;
-    duration_len = ngx_http_opay_status_key(duration,
+    duration_len = ngx_http_opay_status_key(duration, sizeof(duration),
                                             "opay_request_duration_seconds",
                                             ngx_http_opay_request_labels,
                                             labels, 1);
@@ -270,13 +283,15 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
     }
 
     if (target == OPAY_TARGET_PROCESSOR) {
-        len = ngx_http_opay_status_key(key, "opay_processor_duration_seconds",
+        len = ngx_http_opay_status_key(key, sizeof(key),
+                                       "opay_processor_duration_seconds",
                                        NULL, NULL, 0);
 
     } else {
         label.data = (u_char *) ngx_http_opay_backends[target];
         label.len = ngx_strlen(label.data);
-        len = ngx_http_opay_status_key(key, "opay_backend_duration_seconds",
+        len = ngx_http_opay_status_key(key, sizeof(key),
+                                       "opay_backend_duration_seconds",
                                        ngx_http_opay_backend_labels,
                                        &label, 1);
     }
@@ -292,25 +307,25 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
 
 /*
  * Writes name{n1="v1",n2="v2"} into buf, the values escaped as the
- * exposition format wants (\\, \", \n); returns its length, or
- * NGX_HTTP_OPAY_STATUS_KEYLEN + 1 when it does not fit (a long location
- * name): that call is counted as dropped, not lost without a trace.
+ * exposition format wants (\\, \", \n); returns its length, or size + 1
+ * when it does not fit (a long location name): that call is counted as
+ * dropped, not lost without a trace.
  */
 
 static size_t
-ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
-    ngx_str_t *values, ngx_uint_t n)
+ngx_http_opay_status_key(u_char *buf, size_t size, const char *name,
+    const char **names, ngx_str_t *values, ngx_uint_t n)
 {
     u_char      *p, *last, c;
     size_t       len;
     ngx_uint_t   i, k;
 
     p = buf;
-    last = buf + NGX_HTTP_OPAY_STATUS_KEYLEN;
+    last = buf + size;
 
     len = ngx_strlen(name);
     if (len + 2 > (size_t) (last - p)) {
-        return NGX_HTTP_OPAY_STATUS_KEYLEN + 1;
+        return size + 1;
     }
 
     p = ngx_cpymem(p, name, len);
@@ -321,7 +336,7 @@ ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
         /* ",name=\"" before, "\"}" after */
 
         if (len + 5 > (size_t) (last - p)) {
-            return NGX_HTTP_OPAY_STATUS_KEYLEN + 1;
+            return size + 1;
         }
 
         *p++ = k ? ',' : '{';
@@ -333,7 +348,7 @@ ngx_http_opay_status_key(u_char *buf, const char *name, const char **names,
             c = values[k].data[i];
 
             if (last - p < 4) {
-                return NGX_HTTP_OPAY_STATUS_KEYLEN + 1;
+                return size + 1;
             }
 
             if (c == '\\' || c == '"') {
@@ -483,6 +498,7 @@ ngx_http_opay_status_handler(ngx_http_request_t *r)
            * 256
            + n * (NGX_HTTP_OPAY_STATUS_BUCKETS + 3)
                * (NGX_HTTP_OPAY_STATUS_KEYLEN + 64)
+           + ngx_http_opay_status_keys_size(omcf->key_sources)
            + 256;
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -504,6 +520,11 @@ ngx_http_opay_status_handler(ngx_http_request_t *r)
         }
 
         p = ngx_http_opay_status_series(p, &copy[i]);
+    }
+
+    p = ngx_http_opay_status_keys(r, p, omcf->key_sources);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_sprintf(p, "# HELP opay_status_dropped_total Calls not counted"
@@ -637,6 +658,129 @@ ngx_http_opay_status_series(u_char *p, ngx_http_opay_series_t *s)
 
     return ngx_sprintf(p, "%*s_count%*s %uL\n", name_len, s->key,
                        labels_len, labels, s->value);
+}
+
+
+/* room for the key sources' lines: a URL is at most doubled by escaping */
+
+static size_t
+ngx_http_opay_status_keys_size(ngx_array_t *sources)
+{
+    size_t                  size;
+    ngx_uint_t              i;
+    ngx_http_opay_keys_t  **keys;
+
+    if (sources == NULL) {
+        return 0;
+    }
+
+    size = 3 * 256;
+    keys = sources->elts;
+
+    for (i = 0; i < sources->nelts; i++) {
+        size += (NGX_HTTP_OPAY_KEYS_RESULTS + 2)
+                * (2 * ngx_http_opay_keys_url(keys[i])->len + 128);
+    }
+
+    return size;
+}
+
+
+/*
+ * Per key URL, read from its zone at scrape time: the age of the set in
+ * use, when the last fetch ended, and the fetches by result (every result
+ * written, 0 or not, so that a rate needs no first sample).
+ */
+
+static u_char *
+ngx_http_opay_status_keys(ngx_http_request_t *r, u_char *p,
+    ngx_array_t *sources)
+{
+    size_t                       len, size;
+    u_char                      *key;
+    time_t                       now;
+    ngx_str_t                    labels[2];
+    ngx_uint_t                   i, k, family;
+    ngx_http_opay_keys_t       **keys;
+    ngx_http_opay_keys_stats_t  *st;
+
+    static const char  *names[] = {
+        "opay_keys_age_seconds",
+        "opay_keys_last_refresh_timestamp_seconds",
+        "opay_keys_refresh_total"
+    };
+
+    if (sources == NULL || sources->nelts == 0) {
+        return p;
+    }
+
+    st = ngx_pcalloc(r->pool, sources->nelts * sizeof(*st));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    keys = sources->elts;
+    size = 0;
+
+    for (i = 0; i < sources->nelts; i++) {
+        ngx_http_opay_keys_stats(keys[i], &st[i]);
+        size = ngx_max(size, 2 * st[i].url.len + 128);
+    }
+
+    key = ngx_pnalloc(r->pool, size);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    now = ngx_time();
+
+    /* a family's lines together, as the format wants */
+
+    for (family = 0; family < 3; family++) {
+
+        p = ngx_http_opay_status_family(p, (u_char *) names[family],
+                                        ngx_strlen(names[family]));
+
+        for (i = 0; i < sources->nelts; i++) {
+            labels[0] = st[i].url;
+
+            if (family == 0) {
+                if (st[i].fetched_at == 0) {
+                    continue;
+                }
+
+                len = ngx_http_opay_status_key(key, size, names[family],
+                                               ngx_http_opay_keys_labels,
+                                               labels, 1);
+                p = ngx_sprintf(p, "%*s %T\n", len, key,
+                                ngx_max(now - st[i].fetched_at, 0));
+                continue;
+            }
+
+            if (family == 1) {
+                if (st[i].refreshed_at == 0) {
+                    continue;
+                }
+
+                len = ngx_http_opay_status_key(key, size, names[family],
+                                               ngx_http_opay_keys_labels,
+                                               labels, 1);
+                p = ngx_sprintf(p, "%*s %T\n", len, key,
+                                st[i].refreshed_at);
+                continue;
+            }
+
+            for (k = 0; k < NGX_HTTP_OPAY_KEYS_RESULTS; k++) {
+                labels[1] = ngx_http_opay_keys_results[k];
+                len = ngx_http_opay_status_key(key, size, names[family],
+                                               ngx_http_opay_keys_labels,
+                                               labels, 2);
+                p = ngx_sprintf(p, "%*s %ui\n", len, key, st[i].results[k]);
+            }
+        }
+    }
+
+    return p;
 }
 
 
