@@ -37,7 +37,7 @@ size_t collect(char* data, size_t size, size_t n, void* out) {
 
 size_t collect_header(char* data, size_t size, size_t n, void* out) {
     std::string line(data, size * n);
-    auto* answer = static_cast<Answer*>(out);
+    auto* answer = static_cast<EndpointAnswer*>(out);
     auto colon = line.find(':');
     if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);
@@ -57,9 +57,9 @@ class Http {
     Http() : curl_(curl_easy_init(), curl_easy_cleanup) {}
 
     // status 0: no answer (error says why)
-    Answer post(const std::string& url, const std::string& authorization,
+    EndpointAnswer post(const std::string& url, const std::string& authorization,
                 const std::string& body, double& ms, std::string& error) {
-        Answer answer;
+        EndpointAnswer answer;
         CURL* c = curl_.get();
         curl_easy_reset(c);
         std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
@@ -82,7 +82,7 @@ class Http {
                  .count();
         if (rc != CURLE_OK) {
             error = curl_easy_strerror(rc);
-            return Answer{};
+            return EndpointAnswer{};
         }
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -96,7 +96,7 @@ class Http {
 
 struct Step {
     Call call;
-    Answer answer;
+    EndpointAnswer answer;
     double ms = 0;
     StepReport report;
     std::string transport_error;

@@ -78,7 +78,7 @@ std::string show(const Money& m) {
 }
 
 // The error shape of every refusal: {"error":{"code","message"}}.
-void check_refusal(const Answer& a, Rules& rules) {
+void check_refusal(const EndpointAnswer& a, Rules& rules) {
     json::Document d;
     bool parsed = !json::parse(a.body, d) && d.IsObject();
     const json::Value* error = parsed ? json::object_member(d, "error")
@@ -217,7 +217,7 @@ std::string Simulator::complete_body() const {
     return json::write(d);
 }
 
-StepReport Simulator::feed(const Answer& answer) {
+StepReport Simulator::feed(const EndpointAnswer& answer) {
     StepReport r;
     r.event = pending_.event;
     if (stage_ == Stage::kDone) return r;
@@ -236,7 +236,7 @@ StepReport Simulator::feed(const Answer& answer) {
     return r;
 }
 
-void Simulator::check_request_answer(const Answer& a, StepReport& r) {
+void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     Rules rules(r);
     const std::string event = pending_.event;
     if (a.status != 200) {
@@ -600,7 +600,7 @@ void Simulator::check_request_answer(const Answer& a, StepReport& r) {
                 complete_body()};
 }
 
-void Simulator::check_complete_answer(const Answer& a, StepReport& r) {
+void Simulator::check_complete_answer(const EndpointAnswer& a, StepReport& r) {
     Rules rules(r);
     if (a.status != 200) {
         check_refusal(a, rules);

@@ -37,7 +37,8 @@ struct Call {
     std::string body;   // JSON
 };
 
-struct Answer {
+// What an endpoint answered (its own name: payment_request.h has Answer).
+struct EndpointAnswer {
     int status = 0;
     std::string content_type;
     std::string www_authenticate;
@@ -60,7 +61,7 @@ class Simulator {
     // The next request the service sends; nullopt when the conversation
     // is over.
     std::optional<Call> next() const;
-    StepReport feed(const Answer& answer);
+    StepReport feed(const EndpointAnswer& answer);
 
     // Every step answered, nothing violated, nothing refused.
     bool passed() const { return finished_ && violations_ == 0; }
@@ -73,8 +74,8 @@ class Simulator {
     explicit Simulator(SimulatorOptions o) : options_(std::move(o)) {}
     std::string echo(std::string_view event) const;
     std::string complete_body() const;
-    void check_request_answer(const Answer& a, StepReport& r);
-    void check_complete_answer(const Answer& a, StepReport& r);
+    void check_request_answer(const EndpointAnswer& a, StepReport& r);
+    void check_complete_answer(const EndpointAnswer& a, StepReport& r);
 
     SimulatorOptions options_;
     Stage stage_ = Stage::kLoad;

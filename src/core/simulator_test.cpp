@@ -78,8 +78,8 @@ const std::string kDeclined =
     R"("error":{"code":"card_error","message":"Card cannot be processed.",)"
     R"("innererror":{"code":"card_declined","message":"Declined."}}})";
 
-Answer ok(std::string body) {
-    return Answer{200, "application/json", "", std::move(body)};
+EndpointAnswer ok(std::string body) {
+    return EndpointAnswer{200, "application/json", "", std::move(body)};
 }
 
 SimulatorOptions options(std::string card = "tok_visa") {
@@ -101,9 +101,9 @@ std::string all(const StepReport& r) {
 }
 
 // Feeds answers in order; returns the report of the last.
-StepReport converse(Simulator& sim, const std::vector<Answer>& answers) {
+StepReport converse(Simulator& sim, const std::vector<EndpointAnswer>& answers) {
     StepReport last;
-    for (const Answer& a : answers) {
+    for (const EndpointAnswer& a : answers) {
         EXPECT_TRUE(sim.next().has_value());
         last = sim.feed(a);
     }
@@ -113,11 +113,11 @@ StepReport converse(Simulator& sim, const std::vector<Answer>& answers) {
 TEST(Simulator, WholeConversationPasses) {
     Simulator sim = started();
     std::vector<std::string> events;
-    std::vector<Answer> answers = {
+    std::vector<EndpointAnswer> answers = {
         ok(answer_body("loadentity")),
         ok(answer_body("shippingaddresschange")),
         ok(answer_body("shippingoptionchange")), ok(kSuccess)};
-    for (const Answer& a : answers) {
+    for (const EndpointAnswer& a : answers) {
         auto call = sim.next();
         ASSERT_TRUE(call);
         events.push_back(call->event);
@@ -350,7 +350,7 @@ TEST(Simulator, FailNeedsADocumentedInnerCode) {
 
 TEST(Simulator, NotJsonIsAViolation) {
     Simulator sim = started();
-    StepReport r = converse(sim, {Answer{200, "text/html", "", "<html>"}});
+    StepReport r = converse(sim, {EndpointAnswer{200, "text/html", "", "<html>"}});
     EXPECT_NE(all(r).find("Content-Type is \"text/html\""),
               std::string::npos);
     EXPECT_NE(all(r).find("answer is not valid JSON"), std::string::npos);
@@ -359,7 +359,7 @@ TEST(Simulator, NotJsonIsAViolation) {
 TEST(Simulator, WellFormedRefusalEndsTheConversationWithoutViolation) {
     Simulator sim = started();
     StepReport r = converse(
-        sim, {Answer{404, "application/json", "",
+        sim, {EndpointAnswer{404, "application/json", "",
                      R"({"error":{"code":"unknown_invoice",)"
                      R"("message":"no"}})"}});
     EXPECT_TRUE(r.ok()) << all(r);
@@ -370,7 +370,7 @@ TEST(Simulator, WellFormedRefusalEndsTheConversationWithoutViolation) {
 
 TEST(Simulator, RefusalShapeIsChecked) {
     Simulator sim = started();
-    StepReport r = converse(sim, {Answer{401, "text/plain", "", "nope"}});
+    StepReport r = converse(sim, {EndpointAnswer{401, "text/plain", "", "nope"}});
     EXPECT_NE(all(r).find("refusal body is not {\"error\""),
               std::string::npos);
     EXPECT_NE(all(r).find("401 without WWW-Authenticate"), std::string::npos);
