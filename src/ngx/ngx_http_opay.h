@@ -141,6 +141,7 @@ struct ngx_http_opay_ctx_s {
     unsigned                   responded:1;
     unsigned                   uri_escape:1;   /* variables for a URI */
     unsigned                   keys_waited:1;
+    unsigned                   terminated:1;   /* nginx ran its cleanups */
 };
 
 

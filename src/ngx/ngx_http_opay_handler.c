@@ -64,6 +64,7 @@ static ngx_int_t ngx_http_opay_respond(ngx_http_request_t *r,
 static ngx_table_elt_t *ngx_http_opay_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_opay_flow_cleanup(void *data);
+static void ngx_http_opay_terminated(void *data);
 
 
 static ngx_str_t  ngx_http_opay_action_authorization =
@@ -230,6 +231,7 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 {
     opay_input_t               in;
     ngx_table_elt_t           *h;
+    ngx_http_cleanup_t        *term;
     ngx_pool_cleanup_t        *cln;
     ngx_http_opay_loc_conf_t  *olcf;
 
@@ -276,9 +278,13 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    term = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL || term == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    term->handler = ngx_http_opay_terminated;
+    term->data = ctx;
 
     ctx->flow = opay_flow_start(olcf->core, &in);
     if (ctx->flow == NULL) {
@@ -1034,4 +1040,18 @@ static void
 ngx_http_opay_flow_cleanup(void *data)
 {
     opay_flow_free(data);
+}
+
+
+/*
+ * The request's own cleanups run when nginx terminates it (or frees it):
+ * a journal write still in its thread then must not resume the flow.
+ */
+
+static void
+ngx_http_opay_terminated(void *data)
+{
+    ngx_http_opay_ctx_t *ctx = data;
+
+    ctx->terminated = 1;
 }

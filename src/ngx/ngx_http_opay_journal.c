@@ -155,9 +155,11 @@ ngx_http_opay_journal_done(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx)
 
 /*
  * The thread is done.  The flow goes on through the request's write event
- * handler, as nginx's own thread tasks do: if nginx finalized the request
- * meanwhile (a client gone, worker_shutdown_timeout), that handler is
- * nginx's finalizer and the flow is not resumed.
+ * handler, as nginx's own thread tasks do, unless nginx terminated the
+ * request meanwhile (worker_shutdown_timeout, a subrequest ending in 444
+ * or an error): then the request is finalized and the flow not resumed.
+ * nginx 1.22 leaves its finalizer on the subrequest that failed, not on
+ * this request: the request's cleanup tells, not its handler.
  */
 
 static void
@@ -179,7 +181,12 @@ ngx_http_opay_journal_event(ngx_event_t *ev)
 
     ngx_http_opay_journal_done(r, ctx);
 
-    r->write_event_handler(r);
+    if (ctx->terminated) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+
+    } else {
+        r->write_event_handler(r);
+    }
 
     ngx_http_run_posted_requests(c);
 }
