@@ -81,6 +81,7 @@ ngx_int_t
 ngx_http_opay_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
+    ngx_http_cleanup_t        *term;
     ngx_http_opay_ctx_t       *ctx;
     ngx_http_opay_loc_conf_t  *olcf;
 
@@ -91,9 +92,13 @@ ngx_http_opay_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_ctx_t));
-    if (ctx == NULL) {
+    term = ngx_http_cleanup_add(r, 0);
+    if (ctx == NULL || term == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    term->handler = ngx_http_opay_terminated;
+    term->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_opay_module);
 
@@ -231,7 +236,6 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 {
     opay_input_t               in;
     ngx_table_elt_t           *h;
-    ngx_http_cleanup_t        *term;
     ngx_pool_cleanup_t        *cln;
     ngx_http_opay_loc_conf_t  *olcf;
 
@@ -278,13 +282,9 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
-    term = ngx_http_cleanup_add(r, 0);
-    if (cln == NULL || term == NULL) {
+    if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    term->handler = ngx_http_opay_terminated;
-    term->data = ctx;
 
     ctx->flow = opay_flow_start(olcf->core, &in);
     if (ctx->flow == NULL) {
