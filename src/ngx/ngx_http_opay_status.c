@@ -398,6 +398,8 @@ ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, u_char *key,
 
     /* open addressing: the first slot that holds the key or is free */
 
+    s = NULL;
+
     for (n = 0; n < NGX_HTTP_OPAY_STATUS_SERIES; n++) {
         s = &sh->series[(hash + n) % NGX_HTTP_OPAY_STATUS_SERIES];
 
@@ -416,7 +418,7 @@ ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, u_char *key,
         }
     }
 
-    if (n == NGX_HTTP_OPAY_STATUS_SERIES) {
+    if (n == NGX_HTTP_OPAY_STATUS_SERIES || s == NULL) {
         sh->dropped++;
         return;
     }
