@@ -151,7 +151,8 @@ ngx_http_opay_keys_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+    /* no http{} block at all */
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
         return NGX_OK;
     }
 
@@ -198,7 +199,7 @@ ngx_http_opay_keys_exit_process(ngx_cycle_t *cycle)
     ngx_http_opay_keys_t      **keys;
     ngx_http_opay_main_conf_t  *omcf;
 
-    if (ngx_http_cycle_get_module_main_conf(cycle, ngx_http_module) == NULL) {
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
         return;
     }
 
