@@ -11,17 +11,21 @@
 
 namespace opay {
 
-namespace {
-
-std::string error_body(std::string_view code, std::string_view message) {
+std::string error_body(std::string_view code, std::string_view message,
+                       std::string_view request_id) {
     json::Document d(rapidjson::kObjectType);
     auto& a = d.GetAllocator();
+    if (!request_id.empty()) {
+        d.AddMember("requestId", json::str(request_id, a), a);
+    }
     json::Value e(rapidjson::kObjectType);
     e.AddMember("code", json::str(code, a), a);
     e.AddMember("message", json::str(message, a), a);
     d.AddMember("error", e, a);
     return json::write(d);
 }
+
+namespace {
 
 bool is_json_media_type(std::string_view ct) {
     auto semi = ct.find(';');
@@ -215,7 +219,10 @@ void Flow::invalid(const std::string& what) {
 void Flow::refuse(int status, std::string_view code, std::string_view message,
                   opay_log_e log, std::string log_message) {
     error_ = std::string(code);
-    finish(Response{status, error_body(code, message), status == 401, log,
+    finish(Response{status,
+                    error_body(code, message,
+                               echo_request_id_ ? request_id_ : ""),
+                    status == 401, log,
                     std::move(log_message)},
            false);
 }

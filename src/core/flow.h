@@ -20,6 +20,10 @@
 
 namespace opay {
 
+// {"requestId"?, "error": {"code", "message"}}: every refusal's body.
+std::string error_body(std::string_view code, std::string_view message,
+                       std::string_view request_id = {});
+
 struct Input {
     std::string_view method;
     std::string_view content_type;
@@ -40,6 +44,7 @@ struct Fetch {
     std::string body;
     std::string content_type;
     std::string idempotency_key;
+    std::string path;  // below the target's URI (the processor's prefix)
 };
 
 // A step the caller runs synchronously: claim, journal, settle.
@@ -131,6 +136,8 @@ class Flow {
     std::string error_;
     std::string charge_kind_;  // what a charge this call made came to
     std::string charge_code_;  // its inner error code
+    // Refusals carry request_id_ (PaymentComplete, once it is read).
+    bool echo_request_id_ = false;
 
   private:
     void ensure_progress();

@@ -142,7 +142,8 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         for (const auto& fetch : f->flow->fetches()) {
             f->fetches.push_back(opay_fetch_t{
                 fetch.target, fetch.post ? 1 : 0, str(fetch.body),
-                str(fetch.content_type), str(fetch.idempotency_key)});
+                str(fetch.content_type), str(fetch.idempotency_key),
+                str(fetch.path)});
         }
     } catch (...) {
         return out_of_memory();

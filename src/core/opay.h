@@ -124,6 +124,8 @@ typedef struct {
     opay_str_t     body;
     opay_str_t     content_type;
     opay_str_t     idempotency_key; /* empty when not needed */
+    opay_str_t     path;            /* appended to the target's URI (the
+                                       processor's prefix); else empty */
 } opay_fetch_t;
 
 typedef struct {

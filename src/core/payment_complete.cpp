@@ -120,6 +120,10 @@ std::string notify_record(const CompletePayload& p, std::string_view invoice,
     d.AddMember("invoice", json::str(invoice, a), a);
     d.AddMember("productContext", json::Value(*p.product_context, a), a);
     d.AddMember("result", json::str(o.result, a), a);
+    d.AddMember("kind", json::str(o.kind, a), a);
+    if (!o.payment_intent.empty()) {
+        d.AddMember("paymentIntent", json::str(o.payment_intent, a), a);
+    }
     d.AddMember("amount", amount_json(amount, a), a);
     if (!o.confirmation.empty()) {
         d.AddMember("confirmationNumber", json::str(o.confirmation, a), a);
@@ -157,13 +161,15 @@ json::Document journal_line(const char* type, int64_t now) {
 
 std::string journal_attempt(std::string_view request_id,
                             std::string_view invoice, const Money& amount,
-                            std::string_view idempotency_key, int64_t now) {
+                            std::string_view idempotency_key,
+                            std::string_view payment_intent, int64_t now) {
     json::Document d = journal_line("attempt", now);
     auto& a = d.GetAllocator();
     d.AddMember("requestId", json::str(request_id, a), a);
     d.AddMember("invoice", json::str(invoice, a), a);
     d.AddMember("amount", amount_json(amount, a), a);
     d.AddMember("idempotencyKey", json::str(idempotency_key, a), a);
+    d.AddMember("paymentIntent", json::str(payment_intent, a), a);
     return json::write(d);
 }
 
@@ -174,6 +180,7 @@ std::string journal_outcome(const Outcome& o, std::string_view request_id,
     d.AddMember("entry", json::str(o.entry, a), a);
     d.AddMember("requestId", json::str(request_id, a), a);
     d.AddMember("kind", json::str(o.kind, a), a);
+    d.AddMember("paymentIntent", json::str(o.payment_intent, a), a);
     // record is notify_record()'s JSON text: spliced in, not parsed again
     std::string line = json::write(d);
     line.insert(line.size() - 1, ",\"record\":" + std::string(record));

@@ -41,10 +41,14 @@ std::string fail_reply(std::string_view request_id, std::string_view inner_code,
 
 struct Outcome {
     std::string entry;          // journal entry id of this outcome
-    std::string result;         // "success" or "fail"
-    std::string confirmation;   // charge id on success
+    std::string result;         // "success", "fail", or "unknown"
+    std::string confirmation;   // the PaymentIntent's id on success
     std::string error_code;     // inner code on failure
-    std::string kind;           // succeeded, declined, rejected, unknown
+    // succeeded (charged by this call), already_paid (the intent had
+    // succeeded before: nothing charged now), declined, requires_action,
+    // rejected (Stripe did nothing) or unknown (it could not be learned)
+    std::string kind;
+    std::string payment_intent;
 };
 
 // The ARCHITECTURE.md outcome record sent to the notify backend.
@@ -53,9 +57,11 @@ std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           std::string_view sub);
 
 // One journal line (no trailing newline) of type attempt / outcome / notify.
+// An attempt is written before each PaymentIntent is confirmed.
 std::string journal_attempt(std::string_view request_id,
                             std::string_view invoice, const Money& amount,
-                            std::string_view idempotency_key, int64_t now);
+                            std::string_view idempotency_key,
+                            std::string_view payment_intent, int64_t now);
 std::string journal_outcome(const Outcome& o, std::string_view request_id,
                             std::string_view record, int64_t now);
 std::string journal_notify(std::string_view entry, std::string_view request_id,

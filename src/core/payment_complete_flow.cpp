@@ -1,7 +1,9 @@
 // The PaymentComplete webhook's state machine: the claim on the requestId,
 // the checks before any charge (token format and mode, invoice due, amount
-// with shipping), the journal lines around the charge, the notify call,
-// and settling the claim before the answer goes out.
+// with shipping, Stripe's units), the invoice's PaymentIntent as the
+// arbiter of exactly-once (create, confirm, read back), the journal lines
+// around the confirmation, the notify call, and settling the claim before
+// the answer goes out.
 #include "payment_complete_flow.h"
 
 #include <cstdio>
@@ -12,6 +14,16 @@
 #include "shipping.h"
 
 namespace opay {
+
+namespace {
+
+constexpr const char* kProcessingMessage =
+    "We could not process your card right now. Please try again later.";
+constexpr const char* kActionMessage =
+    "Your bank asks for a verification step that cannot be completed "
+    "here. Please use another card.";
+
+}  // namespace
 
 PaymentCompleteFlow::PaymentCompleteFlow(const Config& config, const Input& in)
     : Flow(config), now_(in.now) {
@@ -48,8 +60,14 @@ void PaymentCompleteFlow::on_fetched(const std::vector<Result>& results) {
         on_complete_fetch(results[0],
                           results.size() > 1 ? &results[1] : nullptr);
         break;
-    case Stage::kCharge:
-        on_charge(results[0]);
+    case Stage::kCreate:
+        on_create(results[0]);
+        break;
+    case Stage::kConfirm:
+        on_confirm(results[0]);
+        break;
+    case Stage::kReadBack:
+        on_read_back(results[0]);
         break;
     case Stage::kNotify:
         on_notify(results[0]);
@@ -71,7 +89,7 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
                    "journal write failed: not charging requestId \"" +
                        log_value(request_id_) + "\"");
         } else {
-            charge();
+            confirm();
         }
         break;
     case Stage::kJournalOutcome:
@@ -100,6 +118,7 @@ void PaymentCompleteFlow::start() {
     }
     payload_ = std::move(std::get<CompletePayload>(parsed));
     request_id_ = payload_.request_id;
+    echo_request_id_ = true;
     product_context_ = payload_.product_context;
     if (!check_text("requestId", request_id_) || !check_product_context()) {
         return;
@@ -161,7 +180,8 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
         return;
     }
     claimed_ = true;
-    std::vector<Fetch> fetches{Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}};
+    std::vector<Fetch> fetches{
+        Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
     if (payload_.shipping_option && !config_.shipping) {
         refuse(400, "invalid_payload",
                "shippingOption given, but shipping is not asked for here",
@@ -174,21 +194,28 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
             OPAY_TARGET_SHIPPING, true,
             shipping_request(request_id_, *product_context_,
                              *payload_.shipping_address),
-            "application/json", {}});
+            "application/json", {}, {}});
     }
     ask(std::move(fetches), Stage::kCompleteFetch);
 }
 
 void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
                                             const Result* options) {
+    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
+    if (invoice_result.status == 404) {
+        refuse_payment("This invoice could not be found.", OPAY_LOG_INFO,
+                       "invoice backend: no such invoice for " + rid +
+                           ": not charging");
+        return;
+    }
     auto invoice = read_invoice(invoice_result);
     if (!invoice) return;
     std::string name = "invoice \"" + log_value(invoice->identifier) + "\"";
     request_id_ = payload_.request_id;  // read_invoice set the identifier
     if (invoice->identifier != payload_.request_id) {
-        refuse(400, "invalid_payload", "requestId does not match the invoice",
-               OPAY_LOG_INFO, "invalid payload: requestId \"" +
-                                  log_value(request_id_) + "\" but " + name);
+        refuse_payment("This payment does not match the invoice.",
+                       OPAY_LOG_INFO, rid + " but the backend answered " +
+                                          name + ": not charging");
         return;
     }
     if (!payment_due(invoice->payment_status)) {
@@ -238,40 +265,177 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
                            ": not charging");
         return;
     }
+    auto units = stripe_amount(due);
+    if (auto* why = std::get_if<std::string>(&units)) {
+        refuse_payment("This amount cannot be charged in " +
+                           std::string(due.currency.view()) + ".",
+                       OPAY_LOG_INFO,
+                       format_value(due) + " " +
+                           std::string(due.currency.view()) + " for " + name +
+                           ": " + *why + ": not charging");
+        return;
+    }
+    amount_ = std::move(std::get<StripeAmount>(units));
     invoice_ = std::move(invoice);
     due_ = due;
-    idempotency_key_ = idempotency_key(config_.token.audience, request_id_);
+    create();
+}
+
+// Creating charges nothing: the same key finds the same PaymentIntent on
+// every node (Stripe replays the first answer, as it was then).
+void PaymentCompleteFlow::create() {
+    intent_key_ = intent_key(config_.token.audience, invoice_->identifier,
+                             due_);
+    IntentRequest r{amount_, "Invoice " + invoice_->identifier,
+                    invoice_->identifier, request_id_};
+    ask({Fetch{OPAY_TARGET_PROCESSOR, true, create_form(r),
+               "application/x-www-form-urlencoded", intent_key_,
+               std::string(kIntentsPath)}},
+        Stage::kCreate);
+}
+
+void PaymentCompleteFlow::on_create(const Result& r) {
+    using Kind = StripeAnswer::Kind;
+    StripeAnswer a = read_stripe_answer(r.status, r.body);
+    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
+    if (a.kind == Kind::kBusy) {
+        refuse(409, "payment_in_progress", "this payment is being processed",
+               OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid +
+                                  " is being created elsewhere (" + a.log +
+                                  ")");
+        return;
+    }
+    if (a.kind != Kind::kIntent || a.status == "canceled") {
+        // no id, no confirmation: nothing can have been charged
+        result_ = "fail";
+        error_ = "processor_error";
+        charge_kind_ = "rejected";
+        charge_code_ = "processing_error";
+        finish(Response{200,
+                        fail_reply(request_id_, "processing_error",
+                                   kProcessingMessage),
+                        false, OPAY_LOG_ERROR,
+                        rid + " not charged: no PaymentIntent (" + a.log +
+                            ")"},
+               false);
+        return;
+    }
+    intent_id_ = a.id;
     if (config_.journal) {
         act({OPAY_STEP_JOURNAL, {},
              journal_attempt(request_id_, invoice_->identifier, due_,
-                             idempotency_key_, now_),
+                             intent_key_, intent_id_, now_),
              false},
             Stage::kJournalAttempt);
         return;
     }
-    charge();
+    confirm();
 }
 
-void PaymentCompleteFlow::charge() {
-    ChargeRequest c{due_, payment_token_.processor_token,
-                    "Invoice " + invoice_->identifier, invoice_->identifier,
-                    request_id_};
-    ask({Fetch{OPAY_TARGET_PROCESSOR, true, charge_form(c),
+void PaymentCompleteFlow::confirm() {
+    ++confirms_;
+    unsigned char rnd[8];
+    RAND_bytes(rnd, sizeof(rnd));
+    char nonce[17];
+    for (int i = 0; i < 8; ++i) {
+        std::snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    }
+    const std::string& token = payment_token_.processor_token;
+    ask({Fetch{OPAY_TARGET_PROCESSOR, true, confirm_form(token),
                "application/x-www-form-urlencoded",
-               idempotency_key_}},
-        Stage::kCharge);
+               confirm_key(intent_id_, token, nonce),
+               confirm_path(intent_id_)}},
+        Stage::kConfirm);
 }
 
-void PaymentCompleteFlow::on_charge(const Result& r) {
-    charge_ = read_charge_answer(r.status, r.body);
-    using Kind = ChargeOutcome::Kind;
-    if (charge_.kind == Kind::kInFlight) {
-        refuse(409, "payment_in_progress", "this payment is being processed",
-               OPAY_LOG_INFO, "processor: requestId \"" + log_value(request_id_) +
-                                  "\" is being charged elsewhere (" +
-                                  charge_.log + ")");
+void PaymentCompleteFlow::on_confirm(const Result& r) {
+    using Kind = StripeAnswer::Kind;
+    StripeAnswer a = read_stripe_answer(r.status, r.body);
+    confirm_log_ = a.log;
+    switch (a.kind) {
+    case Kind::kIntent:
+        if (a.id == intent_id_) {
+            on_status(a.status, true, a.log);
+            return;
+        }
+        break;  // another intent's answer says nothing of ours
+    case Kind::kCardError:
+        conclude({"declined", inner_error_code(a.code),
+                  a.code == "authentication_required" ? kActionMessage
+                                                      : a.message,
+                  "declined: " + a.log});
+        return;
+    case Kind::kRefused:
+        conclude({"rejected", "processing_error", kProcessingMessage,
+                  "not charged: " + a.log});
+        return;
+    case Kind::kUnexpectedState:
+        already_paid_ = true;
+        break;
+    default:
+        break;
+    }
+    read_back();
+}
+
+// Whenever a confirmation's answer does not say what happened, the
+// PaymentIntent does.
+void PaymentCompleteFlow::read_back() {
+    ask({Fetch{OPAY_TARGET_PROCESSOR, false, {}, {}, {},
+               intent_path(intent_id_)}},
+        Stage::kReadBack);
+}
+
+void PaymentCompleteFlow::on_read_back(const Result& r) {
+    StripeAnswer a = read_stripe_answer(r.status, r.body);
+    std::string log = "confirm: " + confirm_log_ + "; read back: " + a.log;
+    if (a.kind != StripeAnswer::Kind::kIntent || a.id != intent_id_) {
+        conclude({"unknown", {}, {}, "outcome unknown: " + log});
         return;
     }
+    on_status(a.status, false, std::move(log));
+}
+
+void PaymentCompleteFlow::on_status(const std::string& status,
+                                    bool by_confirm, std::string log) {
+    if (status == "succeeded") {
+        conclude({already_paid_ ? "already_paid" : "succeeded", {}, {},
+                  (already_paid_ ? "paid before: " : "charged: ") + log});
+        return;
+    }
+    if (status == "requires_action") {
+        // 3-D Secure and the like, which Outlook cannot show: the payer's
+        // next card confirms the same PaymentIntent
+        conclude({"requires_action", "card_declined", kActionMessage,
+                  "declined, the card asks for authentication: " + log});
+        return;
+    }
+    if (status == "requires_payment_method" ||
+        status == "requires_confirmation") {
+        if (by_confirm) {
+            read_back();  // a confirm that did not move it: look again
+            return;
+        }
+        // nothing was charged: one fresh confirmation, then let the next
+        // delivery try
+        if (confirms_ < 2) {
+            confirm();
+            return;
+        }
+        conclude({"rejected", "processing_error", kProcessingMessage,
+                  "not charged, the PaymentIntent still waits: " + log});
+        return;
+    }
+    if (status == "canceled") {
+        conclude({"rejected", "processing_error", kProcessingMessage,
+                  "not charged, the PaymentIntent was canceled: " + log});
+        return;
+    }
+    // processing, or a status we do not know: never guess
+    conclude({"unknown", {}, {}, "outcome unknown: " + log});
+}
+
+void PaymentCompleteFlow::conclude(Verdict v) {
     unsigned char rnd[6];
     RAND_bytes(rnd, sizeof(rnd));
     char hex[13];
@@ -279,35 +443,36 @@ void PaymentCompleteFlow::on_charge(const Result& r) {
         std::snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
     }
     outcome_.entry = request_id_ + "/" + std::to_string(now_) + "/" + hex;
-    switch (charge_.kind) {
-    case Kind::kSucceeded:
-        outcome_.kind = "succeeded";
-        break;
-    case Kind::kDeclined:
-        outcome_.kind = "declined";
-        break;
-    case Kind::kRejected:
-        outcome_.kind = "rejected";
-        break;
-    default:
-        outcome_.kind = "unknown";
-    }
-    charge_kind_ = outcome_.kind;
-    charge_code_ = charge_.kind == Kind::kSucceeded ? "" : charge_.inner_code;
-    if (charge_.kind == Kind::kSucceeded) {
+    outcome_.kind = v.kind;
+    outcome_.payment_intent = intent_id_;
+    outcome_log_ = std::move(v.log);
+    charge_kind_ = v.kind;
+    charge_code_ = v.inner_code;
+    bool paid = v.kind == "succeeded" || v.kind == "already_paid";
+    if (paid) {
         outcome_.result = result_ = "success";
-        outcome_.confirmation = charge_.charge_id;
+        outcome_.confirmation = intent_id_;
+        reply_status_ = 200;
         reply_ = success_reply(request_id_, config_.success_message, *invoice_,
-                               charge_.charge_id);
+                               intent_id_);
+    } else if (v.kind == "unknown") {
+        // may have charged: never a failure, never a success; a retry asks
+        // Stripe again
+        outcome_.result = "unknown";
+        result_ = "fail";
+        error_ = "payment_in_progress";
+        reply_status_ = 409;
+        reply_ = error_body("payment_in_progress",
+                            "this payment is being processed", request_id_);
     } else {
         outcome_.result = result_ = "fail";
-        outcome_.error_code = charge_.inner_code;
-        reply_ = fail_reply(request_id_, charge_.inner_code, charge_.message);
+        outcome_.error_code = v.inner_code;
+        reply_status_ = 200;
+        reply_ = fail_reply(request_id_, v.inner_code, v.message);
     }
-    // Only a processor's own verdict is final; without one, a retry asks
-    // again with the same Idempotency-Key and learns the truth.
-    store_reply_ = charge_.kind == Kind::kSucceeded ||
-                   charge_.kind == Kind::kDeclined;
+    // A success is final for the invoice; a decline is not: the payer's
+    // next card confirms the same PaymentIntent.
+    store_reply_ = paid;
     notify_body_ = notify_record(payload_, invoice_->identifier, due_,
                                  outcome_, sub_);
     if (config_.journal) {
@@ -323,7 +488,7 @@ void PaymentCompleteFlow::on_charge(const Result& r) {
 void PaymentCompleteFlow::after_outcome_journal() {
     if (config_.notify) {
         ask({Fetch{OPAY_TARGET_NOTIFY, true, notify_body_, "application/json",
-                   {}}},
+                   {}, {}}},
             Stage::kNotify);
         return;
     }
@@ -342,21 +507,13 @@ void PaymentCompleteFlow::on_notify(const Result& r) {
 }
 
 void PaymentCompleteFlow::finish_payment() {
-    using Kind = ChargeOutcome::Kind;
-    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
-    opay_log_e level = OPAY_LOG_INFO;
-    std::string log;
-    switch (charge_.kind) {
-    case Kind::kSucceeded:
-        log = rid + " charged: " + charge_.log;
-        break;
-    case Kind::kDeclined:
-        log = rid + " declined: " + charge_.log;
-        break;
-    default:
-        level = OPAY_LOG_ERROR;
-        log = rid + " not charged: " + charge_.log;
-    }
+    std::string log = "requestId \"" + log_value(request_id_) + "\" " +
+                      outcome_log_;
+    bool fine = outcome_.kind == "succeeded" ||
+                outcome_.kind == "already_paid" ||
+                outcome_.kind == "declined" ||
+                outcome_.kind == "requires_action";
+    opay_log_e level = fine ? OPAY_LOG_INFO : OPAY_LOG_ERROR;
     if (config_.notify && (notify_status_ < 200 || notify_status_ >= 300)) {
         level = OPAY_LOG_ERROR;
         log += "; notify backend " +
@@ -371,13 +528,11 @@ void PaymentCompleteFlow::finish_payment() {
         // the journal and the notify backend only, never the error log
         log += "; journal write failed, outcome entry \"" +
                log_value(outcome_.entry, 128) + "\" (" + outcome_.kind +
-               (outcome_.confirmation.empty()
-                    ? std::string()
-                    : ", " + log_value(outcome_.confirmation)) +
-               ", " + format_value(due_) + " " +
+               ", " + intent_id_ + ", " + format_value(due_) + " " +
                std::string(due_.currency.view()) + ")";
     }
-    finish(Response{200, reply_, false, level, std::move(log)}, store_reply_);
+    finish(Response{reply_status_, reply_, false, level, std::move(log)},
+           store_reply_);
 }
 
 void PaymentCompleteFlow::refuse_payment(std::string_view message,

@@ -1,8 +1,10 @@
 // The PaymentComplete webhook's state machine: claim the requestId, fetch
-// the invoice (and shipping options), check the amount, journal the
-// attempt, charge, journal the outcome, notify, journal the notify, settle
-// the claim, answer. Its payload, replies and journal lines are built in
-// payment_complete.h; the charge in stripe.h.
+// the invoice (and shipping options), check the amount, create (or find
+// again) the invoice's PaymentIntent, journal the attempt, confirm it with
+// the payment token, read it back when an answer does not say what
+// happened, journal the outcome, notify, journal the notify, settle the
+// claim, answer. Its payload, replies and journal lines are built in
+// payment_complete.h; Stripe's wire format in stripe.h.
 #pragma once
 
 #include <cstdint>
@@ -26,12 +28,23 @@ class PaymentCompleteFlow final : public Flow {
     enum class Stage {
         kClaim,
         kCompleteFetch,
+        kCreate,
         kJournalAttempt,
-        kCharge,
+        kConfirm,
+        kReadBack,
         kJournalOutcome,
         kNotify,
         kJournalNotify,
         kSettle,
+    };
+
+    // What the processor's state came to, for the payer, the journal and
+    // the notify target.
+    struct Verdict {
+        std::string kind;        // Outcome::kind
+        std::string inner_code;  // on failure
+        std::string message;     // on failure, for the payer
+        std::string log;
     };
 
     void on_fetched(const std::vector<Result>& results) override;
@@ -44,8 +57,16 @@ class PaymentCompleteFlow final : public Flow {
     void start();
     void on_claim(int result, std::string_view stored);
     void on_complete_fetch(const Result& invoice, const Result* options);
-    void charge();
-    void on_charge(const Result& r);
+    void create();
+    void on_create(const Result& r);
+    void confirm();
+    void on_confirm(const Result& r);
+    void read_back();
+    void on_read_back(const Result& r);
+    // The intent's status, read from a confirm (by_confirm) or a read-back.
+    void on_status(const std::string& status, bool by_confirm,
+                   std::string log);
+    void conclude(Verdict v);
     void after_outcome_journal();
     void on_notify(const Result& r);
     void finish_payment();
@@ -59,13 +80,19 @@ class PaymentCompleteFlow final : public Flow {
     PaymentToken payment_token_;
     std::optional<Invoice> invoice_;
     Money due_{};
-    std::string idempotency_key_;
+    StripeAmount amount_;
+    std::string intent_key_;
+    std::string intent_id_;
+    int confirms_ = 0;          // confirmations sent by this call
+    bool already_paid_ = false; // a confirm found the intent succeeded
+    std::string confirm_log_;   // what the last confirm answered
     std::string claim_key_;
     bool claimed_ = false;
     std::optional<Response> pending_;           // sent once settled
-    ChargeOutcome charge_;
     Outcome outcome_;
+    int reply_status_ = 200;
     std::string reply_;
+    std::string outcome_log_;
     bool store_reply_ = false;
     std::string notify_body_;
     int notify_status_ = 0;

@@ -1,5 +1,6 @@
-// The PaymentComplete flow step by step: claim, fetch, journal, charge,
-// journal, notify, journal, settle, answer; and each way out of it.
+// The PaymentComplete flow step by step: claim, fetch, create the
+// PaymentIntent, journal, confirm (and read back), journal, notify,
+// journal, settle, answer; and each way out of it.
 #include "payment_complete_flow.h"
 
 #include <gtest/gtest.h>
@@ -16,8 +17,12 @@ constexpr int64_t kNow = 1700000000;
 constexpr const char* kInvoice = R"({"entity":{"@type":"Invoice",
     "identifier":"12345","paymentStatus":"PaymentDue",
     "totalPaymentDue":{"price":10,"priceCurrency":"USD"}}})";
-constexpr const char* kCharge =
-    R"({"id":"ch_1","object":"charge","status":"succeeded"})";
+constexpr const char* kCreated = R"({"id":"pi_1","object":"payment_intent",
+    "status":"requires_payment_method","amount":1000,"currency":"usd"})";
+constexpr const char* kSucceeded = R"({"id":"pi_1",
+    "object":"payment_intent","status":"succeeded","latest_charge":"ch_1"})";
+constexpr const char* kWaiting = R"({"id":"pi_1","object":"payment_intent",
+    "status":"requires_payment_method"})";
 
 std::string payment_token(const std::string& header) {
     return base64url_encode(header) + "." + base64url_encode("tok_visa") +
@@ -83,18 +88,35 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     ASSERT_EQ(f.fetches().size(), 1u);
     EXPECT_EQ(f.fetches()[0].target, OPAY_TARGET_INVOICE);
     f.feed(0, 200, kInvoice);
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    const Fetch& create = f.fetches()[0];
+    EXPECT_EQ(create.target, OPAY_TARGET_PROCESSOR);
+    EXPECT_TRUE(create.post);
+    EXPECT_EQ(create.path, "v1/payment_intents");
+    EXPECT_EQ(create.content_type, "application/x-www-form-urlencoded");
+    Money due{1000, *parse_currency("USD")};
+    EXPECT_EQ(create.idempotency_key, intent_key("m1", "12345", due));
+    EXPECT_NE(create.body.find("amount=1000&currency=usd&"
+                               "payment_method_types%5B%5D=card"),
+              std::string::npos);
+    EXPECT_EQ(create.body.find("tok_visa"), std::string::npos);
+    f.feed(0, 200, kCreated);
     ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL);
     EXPECT_NE(f.action()->data.find("\"type\":\"attempt\""), std::string::npos);
+    EXPECT_NE(f.action()->data.find("\"paymentIntent\":\"pi_1\""),
+              std::string::npos);
     EXPECT_EQ(f.action()->data.find("tok_visa"), std::string::npos);
     f.resolve(0, {});
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
-    const Fetch& charge = f.fetches()[0];
-    EXPECT_EQ(charge.target, OPAY_TARGET_PROCESSOR);
-    EXPECT_EQ(charge.content_type, "application/x-www-form-urlencoded");
-    EXPECT_EQ(charge.idempotency_key, idempotency_key("m1", "12345"));
-    EXPECT_NE(charge.body.find("amount=1000&currency=usd&source=tok_visa"),
+    const Fetch& confirm = f.fetches()[0];
+    EXPECT_EQ(confirm.target, OPAY_TARGET_PROCESSOR);
+    EXPECT_EQ(confirm.path, "v1/payment_intents/pi_1/confirm");
+    EXPECT_FALSE(confirm.idempotency_key.empty());
+    EXPECT_NE(confirm.idempotency_key, create.idempotency_key);
+    EXPECT_NE(confirm.body.find("payment_method_data%5Bcard%5D%5Btoken%5D="
+                                "tok_visa"),
               std::string::npos);
-    f.feed(0, 200, kCharge);
+    f.feed(0, 200, kSucceeded);
     ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL);
     EXPECT_NE(f.action()->data.find("\"type\":\"outcome\""), std::string::npos);
     f.resolve(0, {});
@@ -102,7 +124,9 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     EXPECT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
     json::Document record;
     ASSERT_FALSE(json::parse(f.fetches()[0].body, record));
-    EXPECT_EQ(json::write(record["confirmationNumber"]), "\"ch_1\"");
+    EXPECT_EQ(json::write(record["confirmationNumber"]), "\"pi_1\"");
+    EXPECT_EQ(json::write(record["paymentIntent"]), "\"pi_1\"");
+    EXPECT_EQ(json::write(record["kind"]), "\"succeeded\"");
     EXPECT_EQ(json::write(record["payer"]),
               R"({"sub":"p@x","name":"P","email":"","phone":""})");
     f.feed(0, 204, "");
@@ -118,7 +142,7 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     EXPECT_EQ(json::write(d["result"]), "\"success\"");
     EXPECT_EQ(json::write(d["entity"]["paymentStatus"]), "\"PaymentComplete\"");
     EXPECT_EQ(json::write(d["entity"]["totalPaymentDue"]["price"]), "0");
-    EXPECT_EQ(json::write(d["entity"]["confirmationNumber"]), "\"ch_1\"");
+    EXPECT_EQ(json::write(d["entity"]["confirmationNumber"]), "\"pi_1\"");
     EXPECT_EQ(f.variable(OPAY_VAR_RESULT), "success");
     EXPECT_EQ(f.variable(OPAY_VAR_REQUEST_ID), "12345");
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "succeeded");
@@ -189,6 +213,7 @@ TEST_F(CompleteTest, JournalFailureMeansNoCharge) {
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, kInvoice);
+    f.feed(0, 200, kCreated);  // creating charges nothing
     f.resolve(-1, {});  // the attempt could not be written
     ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
     f.resolve(0, {});
@@ -207,8 +232,9 @@ TEST_F(CompleteTest, OutcomeJournalFailureLogsNoPersonalData) {
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, kInvoice);
+    f.feed(0, 200, kCreated);
     f.resolve(0, {});
-    f.feed(0, 200, kCharge);
+    f.feed(0, 200, kSucceeded);
     ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL);
     EXPECT_NE(f.action()->data.find("jane@example.com"), std::string::npos)
         << "the journal keeps the record";
@@ -220,7 +246,7 @@ TEST_F(CompleteTest, OutcomeJournalFailureLogsNoPersonalData) {
     const std::string& log = f.response().log_message;
     EXPECT_NE(log.find("journal write failed, outcome entry"),
               std::string::npos) << log;
-    EXPECT_NE(log.find("ch_1"), std::string::npos) << log;
+    EXPECT_NE(log.find("pi_1"), std::string::npos) << log;
     for (const char* personal : {"Jane", "jane@example.com", "555", "p@x"}) {
         EXPECT_EQ(log.find(personal), std::string::npos) << log;
     }
@@ -236,29 +262,23 @@ TEST_F(CompleteTest, RefusesControlCharactersInRequestId) {
               std::string::npos) << f.response().body;
 }
 
-TEST_F(CompleteTest, UnknownOutcomeIsNotStored) {
-    config.journal = config.notify = false;
-    PaymentCompleteFlow f(config, input());
+// Up to the confirmation, without journal and notify.
+void up_to_confirm(PaymentCompleteFlow& f) {
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, kInvoice);
-    f.feed(0, 504, "");
-    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
-    EXPECT_FALSE(f.action()->store) << "a retry must ask the processor again";
-    f.resolve(0, {});
-    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
-              "\"processing_error\"");
-    EXPECT_EQ(f.response().log, OPAY_LOG_ERROR);
+    f.feed(0, 200, kCreated);
+    ASSERT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/confirm");
 }
 
-TEST_F(CompleteTest, DeclineIsStoredAndMapped) {
+TEST_F(CompleteTest, DeclineIsMappedAndNotFinal) {
     config.journal = config.notify = false;
     PaymentCompleteFlow f(config, input());
-    f.resolve(OPAY_CLAIM_NEW, {});
-    f.feed(0, 200, kInvoice);
+    up_to_confirm(f);
     f.feed(0, 402, R"({"error":{"type":"card_error","code":"expired_card",
-        "message":"Your card has expired."}})");
+        "message":"Your card has expired.",
+        "payment_intent":{"id":"pi_1","status":"requires_payment_method"}}})");
     ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
-    EXPECT_TRUE(f.action()->store);
+    EXPECT_FALSE(f.action()->store) << "the next card must reach Stripe";
     f.resolve(0, {});
     auto d = reply(f);
     EXPECT_EQ(json::write(d["error"]["code"]), "\"card_error\"");
@@ -268,12 +288,190 @@ TEST_F(CompleteTest, DeclineIsStoredAndMapped) {
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE_CODE), "expired_card");
 }
 
+TEST_F(CompleteTest, AuthenticationRequiredIsADeclineThePayerUnderstands) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 402, R"({"error":{"type":"card_error",
+        "code":"authentication_required","message":"requires authentication"}})");
+    f.resolve(0, {});
+    auto d = reply(f);
+    EXPECT_EQ(json::write(d["error"]["innererror"]["code"]),
+              "\"card_declined\"");
+    EXPECT_NE(f.response().body.find("another card"), std::string::npos);
+    // and a requires_action status read anywhere is the same
+    PaymentCompleteFlow g(config, input());
+    up_to_confirm(g);
+    g.feed(0, 200, R"({"id":"pi_1","object":"payment_intent",
+        "status":"requires_action"})");
+    g.resolve(0, {});
+    EXPECT_EQ(g.variable(OPAY_VAR_CHARGE), "requires_action");
+    EXPECT_EQ(json::write(reply(g)["result"]), "\"fail\"");
+}
+
+TEST_F(CompleteTest, UnknownAnswersAreReadBack) {
+    config.journal = config.notify = false;
+    for (auto [status, body] : std::vector<std::pair<int, const char*>>{
+             {500, R"({"error":{"type":"api_error"}})"},
+             {504, ""},
+             {0, ""},
+             {200, R"({"id":"pi_1","object":"payment_in)"},
+             {429, R"({"error":{"type":"invalid_request_error",
+                 "code":"lock_timeout"}})"}}) {
+        PaymentCompleteFlow f(config, input());
+        up_to_confirm(f);
+        f.feed(0, status, body);
+        ASSERT_EQ(kind(f), OPAY_STEP_FETCH) << status;
+        EXPECT_FALSE(f.fetches()[0].post);
+        EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1");
+        f.feed(0, 200, kSucceeded);  // it had charged
+        ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
+        EXPECT_TRUE(f.action()->store);
+        f.resolve(0, {});
+        EXPECT_EQ(json::write(reply(f)["result"]), "\"success\"") << status;
+        EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "succeeded");
+    }
+}
+
+TEST_F(CompleteTest, AlreadySucceededAnswersTheSameSuccess) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"payment_intent_unexpected_state"}})");
+    f.feed(0, 200, kSucceeded);
+    f.resolve(0, {});
+    EXPECT_EQ(json::write(reply(f)["entity"]["confirmationNumber"]),
+              "\"pi_1\"");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "already_paid");
+}
+
+TEST_F(CompleteTest, NothingChargedIsConfirmedOnceMoreThenLeftToTheNext) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    std::string first = f.fetches()[0].idempotency_key;
+    f.feed(0, 500, "");
+    f.feed(0, 200, kWaiting);  // nothing charged: confirm again
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/confirm");
+    EXPECT_NE(f.fetches()[0].idempotency_key, first) << "a fresh key";
+    f.feed(0, 500, "");
+    f.feed(0, 200, kWaiting);
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
+    EXPECT_FALSE(f.action()->store);
+    f.resolve(0, {});
+    EXPECT_EQ(f.response().status, 200);
+    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+              "\"processing_error\"");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "rejected");
+}
+
+TEST_F(CompleteTest, UnreadableOrProcessingIsInProgressNeverAGuess) {
+    config.journal = config.notify = false;
+    for (auto [status, body] : std::vector<std::pair<int, const char*>>{
+             {500, ""},
+             {200, "cut"},
+             {200, R"({"id":"pi_1","object":"payment_intent",
+                 "status":"processing"})"},
+             {200, R"({"id":"pi_2","object":"payment_intent",
+                 "status":"succeeded"})"}}) {
+        PaymentCompleteFlow f(config, input());
+        up_to_confirm(f);
+        f.feed(0, 504, "");
+        f.feed(0, status, body);
+        ASSERT_EQ(kind(f), OPAY_STEP_SETTLE) << body;
+        EXPECT_FALSE(f.action()->store);
+        f.resolve(0, {});
+        EXPECT_EQ(f.response().status, 409) << body;
+        auto d = reply(f);
+        EXPECT_EQ(json::write(d["requestId"]), "\"12345\"");
+        EXPECT_EQ(json::write(d["error"]["code"]), "\"payment_in_progress\"");
+        EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "unknown");
+        EXPECT_EQ(f.response().log, OPAY_LOG_ERROR);
+    }
+}
+
+TEST_F(CompleteTest, CreateFailureChargesNothing) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.feed(0, 500, R"({"error":{"type":"api_error"}})");
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
+    EXPECT_FALSE(f.action()->store);
+    f.resolve(0, {});
+    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+              "\"processing_error\"");
+    PaymentCompleteFlow g(config, input());
+    g.resolve(OPAY_CLAIM_NEW, {});
+    g.feed(0, 200, kInvoice);
+    g.feed(0, 409, R"({"error":{"type":"idempotency_error",
+        "code":"idempotency_key_in_use"}})");
+    g.resolve(0, {});
+    EXPECT_EQ(g.response().status, 409);
+}
+
+TEST_F(CompleteTest, AmountsStripeCannotTakeAreRefused) {
+    config.journal = config.notify = false;
+    std::string inv = kInvoice;
+    inv.replace(inv.find("\"price\":10"), 10, "\"price\":\"10000.50\"");
+    inv.replace(inv.find("USD"), 3, "MGA");
+    body = payload("10000.50", R"({"Format":"stripe","TestMode":true})");
+    body.replace(body.find("USD"), 3, "MGA");
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, inv);
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE) << "nothing asked of Stripe";
+    f.resolve(0, {});
+    EXPECT_NE(f.response().body.find("cannot be charged in MGA"),
+              std::string::npos);
+    // 10000.00 MGA is amount=10000 at Stripe
+    inv.replace(inv.find("10000.50"), 8, "10000.00");
+    body.replace(body.find("10000.50"), 8, "10000.00");
+    PaymentCompleteFlow g(config, input());
+    g.resolve(OPAY_CLAIM_NEW, {});
+    g.feed(0, 200, inv);
+    ASSERT_EQ(kind(g), OPAY_STEP_FETCH);
+    EXPECT_NE(g.fetches()[0].body.find("amount=10000&currency=mga"),
+              std::string::npos) << g.fetches()[0].body;
+}
+
+TEST_F(CompleteTest, PaymentRefusalsSpeakTheProtocol) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow unknown(config, input());
+    unknown.resolve(OPAY_CLAIM_NEW, {});
+    unknown.feed(0, 404, "");
+    unknown.resolve(0, {});
+    EXPECT_EQ(unknown.response().status, 200);
+    EXPECT_EQ(json::write(reply(unknown)["result"]), "\"fail\"");
+    std::string other = kInvoice;
+    other.replace(other.find("12345"), 5, "99999");
+    PaymentCompleteFlow mismatch(config, input());
+    mismatch.resolve(OPAY_CLAIM_NEW, {});
+    mismatch.feed(0, 200, other);
+    mismatch.resolve(0, {});
+    EXPECT_EQ(mismatch.response().status, 200);
+    auto d = reply(mismatch);
+    EXPECT_EQ(json::write(d["requestId"]), "\"12345\"");
+    EXPECT_EQ(json::write(d["error"]["innererror"]["code"]),
+              "\"processing_error\"");
+    // an infrastructure failure keeps its status, and says the requestId
+    PaymentCompleteFlow down(config, input());
+    down.resolve(OPAY_CLAIM_NEW, {});
+    down.feed(0, 502, "");
+    down.resolve(0, {});
+    EXPECT_EQ(down.response().status, 502);
+    EXPECT_EQ(json::write(reply(down)["requestId"]), "\"12345\"");
+}
+
 TEST_F(CompleteTest, NotifyFailureStillAnswersTheCharge) {
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, kInvoice);
+    f.feed(0, 200, kCreated);
     f.resolve(0, {});
-    f.feed(0, 200, kCharge);
+    f.feed(0, 200, kSucceeded);
     f.resolve(0, {});
     f.feed(0, 502, "");
     ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL);
@@ -284,19 +482,6 @@ TEST_F(CompleteTest, NotifyFailureStillAnswersTheCharge) {
     EXPECT_EQ(f.response().log, OPAY_LOG_ERROR);
     EXPECT_NE(f.response().log_message.find("opay journal replay"),
               std::string::npos);
-}
-
-TEST_F(CompleteTest, ProcessorInFlightIs409AndNotStored) {
-    config.journal = config.notify = false;
-    PaymentCompleteFlow f(config, input());
-    f.resolve(OPAY_CLAIM_NEW, {});
-    f.feed(0, 200, kInvoice);
-    f.feed(0, 409, R"({"error":{"type":"idempotency_error",
-        "code":"idempotency_key_in_use"}})");
-    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
-    EXPECT_FALSE(f.action()->store);
-    f.resolve(0, {});
-    EXPECT_EQ(f.response().status, 409);
 }
 
 TEST_F(CompleteTest, RefusesMalformedPayloads) {

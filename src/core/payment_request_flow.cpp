@@ -28,7 +28,7 @@ void PaymentRequestFlow::start() {
     if (!check_product_context()) return;
     event_ = std::string(event_name(echo_.event));
     if (echo_.event == Event::kLoadEntity) {
-        ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}},
+        ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}},
             Stage::kLoadInvoice);
         return;
     }
@@ -44,14 +44,15 @@ void PaymentRequestFlow::start_shipping_event() {
     }
     if (auto why = read_payer_choice(request_, echo_)) return invalid(*why);
     if (!check_text("details.id", echo_.details_id)) return;
-    std::vector<Fetch> fetches{Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}}};
+    std::vector<Fetch> fetches{
+        Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
     // Our own refusal echoed (shippingAddress null): nothing to price.
     if (echo_.shipping_address != nullptr) {
         fetches.push_back(Fetch{OPAY_TARGET_SHIPPING, true,
                                 shipping_request(echo_.details_id,
                                                  *product_context_,
                                                  *echo_.shipping_address),
-                                "application/json", {}});
+                                "application/json", {}, {}});
     }
     ask(std::move(fetches), Stage::kShipping);
 }

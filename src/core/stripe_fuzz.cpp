@@ -1,7 +1,8 @@
-// Fuzzes the processor's (Stripe's) answer reader and the charge form.
-// Input: the HTTP status (digits), the separator line, the answer body.
-// The rule checked: an answer that may mean money moved is never read as
-// "nothing charged".
+// Fuzzes the processor's (Stripe's) answer reader, the form bodies and
+// Stripe's units. Input: the HTTP status (digits), the separator line, the
+// answer body. The rules checked: an answer that may mean money moved is
+// never read as "nothing done", an id that reaches a path is a Stripe id,
+// and an amount in Stripe's units is the same money.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,7 +11,7 @@
 #include "stripe.h"
 
 using namespace opay;
-using Kind = ChargeOutcome::Kind;
+using Kind = StripeAnswer::Kind;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto parts = fuzz::split(fuzz::text(data, size), 2);
@@ -21,28 +22,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     std::string_view body = parts.size() > 1 ? parts[1] : "";
 
-    ChargeOutcome out = read_charge_answer(status, body);
+    StripeAnswer out = read_stripe_answer(status, body);
     fuzz::require(!out.log.empty());
     if (status == 0 || status >= 500 || status == 200) {
-        fuzz::require(out.kind == Kind::kSucceeded ||
-                      out.kind == Kind::kUnknown);
+        fuzz::require(out.kind == Kind::kIntent || out.kind == Kind::kUnknown);
     }
-    if (out.kind == Kind::kSucceeded) {
-        fuzz::require(status == 200 && !out.charge_id.empty());
-    } else {
-        fuzz::require(inner_error_code(out.inner_code) == out.inner_code);
-        fuzz::require(!out.message.empty());
+    if (out.kind == Kind::kIntent) {
+        fuzz::require(status == 200 && !out.status.empty());
     }
-    if (out.kind == Kind::kDeclined) fuzz::require(status == 402);
+    if (!out.id.empty()) fuzz::require(valid_intent_id(out.id));
+    if (out.kind == Kind::kCardError) {
+        fuzz::require(status == 402 && !out.message.empty());
+    }
+    std::string inner = inner_error_code(out.code);
+    fuzz::require(inner_error_code(inner) == inner);
 
     // the form encodes every value: the body cannot add a field
-    ChargeRequest c{Money{status, *parse_currency("usd")}, std::string(body),
-                    std::string(body), std::string(parts[0]),
-                    std::string(body)};
-    std::string form = charge_form(c);
+    IntentRequest r{StripeAmount{status, "usd"}, std::string(body),
+                    std::string(body), std::string(body)};
     size_t fields = 1;
-    for (char ch : form) fields += ch == '&';
+    for (char ch : create_form(r)) fields += ch == '&';
     fuzz::require(fields == 6);
-    fuzz::require(idempotency_key("m", body).size() == 5 + 64);
+    fields = 1;
+    for (char ch : confirm_form(body)) fields += ch == '&';
+    fuzz::require(fields == 3);
+
+    // Stripe's units: never rounded; scaled by a power of ten only
+    for (const char* code : {"USD", "JPY", "MGA", "ISK", "KWD", "IQD"}) {
+        Money m{static_cast<int64_t>(fuzz::text(data, size).size()) * 7 +
+                    status,
+                *parse_currency(code)};
+        auto units = stripe_amount(m);
+        if (auto* a = std::get_if<StripeAmount>(&units)) {
+            fuzz::require(a->amount > 0);
+            fuzz::require(a->amount % 10 == 0 || a->amount == m.minor ||
+                          a->amount * 100 == m.minor);
+        }
+    }
+    fuzz::require(intent_key("m", body, Money{1, *parse_currency("usd")})
+                      .size() == 5 + 64);
     return 0;
 }

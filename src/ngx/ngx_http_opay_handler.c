@@ -484,6 +484,24 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /*
+     * the processor's calls are below its prefix (which ends in '/', as
+     * the directive checks); the core's path holds [A-Za-z0-9_/] only
+     */
+
+    if (fetch->path.len) {
+        p = ngx_pnalloc(r->pool, expanded.len + fetch->path.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = ngx_cpymem(p, expanded.data, expanded.len);
+        q = ngx_cpymem(q, fetch->path.data, fetch->path.len);
+
+        expanded.data = p;
+        expanded.len = q - p;
+    }
+
     /* values cannot hold a '?': the first one is the configuration's */
 
     p = ngx_strlchr(expanded.data, expanded.data + expanded.len, '?');

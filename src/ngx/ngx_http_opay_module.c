@@ -734,6 +734,20 @@ ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* the module calls PREFIX + "v1/payment_intents..." */
+
+    if (value[2].len == 0 || value[2].data[0] != '/'
+        || value[2].data[value[2].len - 1] != '/')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes the prefix of a location that "
+                           "proxies to Stripe's API root, starting and "
+                           "ending with \"/\" (\"%V\" given): the module "
+                           "calls it with \"v1/payment_intents\" appended",
+                           &cmd->name, &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
     olcf->processor_uri = ngx_palloc(cf->pool,
                                      sizeof(ngx_http_complex_value_t));
     if (olcf->processor_uri == NULL) {
