@@ -76,9 +76,12 @@ refused('complete without processor', qr/"opay_processor" is not set for "opay_p
         $complete);
 refused('unknown processor', qr/unknown processor "paypal" in "opay_processor"/,
         "$complete opay_processor paypal /_p;");
+refused('processor URI of the Charges API',
+        qr/"opay_processor" takes the prefix of a location that proxies to Stripe's API root, starting and ending with "\/" \("\/_stripe\/v1\/charges" given\)/,
+        "$complete opay_processor stripe /_stripe/v1/charges;");
 refused('journal in a missing directory',
         qr/opay_journal ".*nowhere\/journal.log" cannot be opened/,
-        "$complete opay_processor stripe /_p; "
+        "$complete opay_processor stripe /_p/; "
         . "opay_journal %%DIR%%/nowhere/journal.log;");
 refused('zone too small', qr/"opay_zone_size" is too small/,
         $complete, "    opay_merchant_id m;\n    opay_jwks_file %%DIR%%/jwks.json;\n"

@@ -94,10 +94,11 @@ $r = $t->request('/opay/payment-complete', token => $token, body => $pay);
 is($r->{status}, 200, 'quickstart paymentcomplete: 200');
 is($r->{json}{result}, 'success', 'paid');
 is($stripe->charges->[0]{amount}, 1300, 'the test server charged 13.00');
-like($r->{json}{entity}{confirmationNumber}, qr/^ch_/, 'confirmation number');
+like($r->{json}{entity}{confirmationNumber}, qr/^pi_/,
+     'confirmation number: the PaymentIntent');
 $r = $t->request('/opay/payment-complete', token => $token, body => $pay);
 is($r->{json}{entity}{confirmationNumber},
-   $stripe->charges->[0]{id}, 'paying again replays the outcome');
+   $stripe->charges->[0]{payment_intent}, 'paying again replays the outcome');
 is(scalar @{ $stripe->charges }, 1, 'one charge');
 my @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
 is_deeply([ map { $_->{type} } @journal ], [qw(attempt outcome notify)],

@@ -73,7 +73,7 @@ $t->write_conf(<<'EOF');
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
     opay_shipping_uri  /_shipping;
-    opay_processor     stripe /_stripe/v1/charges;
+    opay_processor     stripe /_stripe/;
     opay_mode          test;
 
     server {

@@ -56,7 +56,7 @@ my $conf = <<'EOF';
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
     opay_shipping_uri  /_shipping;
-    opay_processor     stripe /_stripe/v1/charges;
+    opay_processor     stripe /_stripe/;
     opay_journal       %%DIR%%/journal.log;
     opay_notify_uri    /_notify;
     opay_mode          test;
@@ -171,14 +171,28 @@ for my $case ([ 'V-1', 'tok_visa' ], [ 'M-1', 'tok_mastercard' ],
     is($j->{entity}{totalPaymentDue}{price}, 0, "$tok: nothing due");
     my ($charge) = grep { $_->{source} eq $tok } @{ $stripe->charges };
     ok($charge, "$tok: Stripe charged it");
-    is($j->{entity}{confirmationNumber}, $charge->{id},
-       "$tok: confirmation is the charge id");
+    is($j->{entity}{confirmationNumber}, $charge->{payment_intent},
+       "$tok: confirmation is the PaymentIntent's id");
     is($charge->{amount}, 1000, "$tok: 1000 minor units");
     is($charge->{currency}, 'usd', "$tok: lower-case currency");
 }
 my $sent = $t->backend_requests('stripe')->[0];
+is($sent->{path}, '/v1/payment_intents', 'a PaymentIntent is created first');
 like($sent->{headers}{'idempotency-key'}, qr/^opay-[0-9a-f]{64}$/,
      'Idempotency-Key set by the module');
+like($sent->{body}, qr/(^|&)amount=1000&currency=usd&payment_method_types%5B%5D=card(&|$)/,
+     'amount, currency, payment_method_types[]=card');
+unlike($sent->{body}, qr/tok_/, 'no payment token in the create');
+my $confirm = $t->backend_requests('stripe')->[1];
+like($confirm->{path}, qr{^/v1/payment_intents/pi_\w+/confirm$},
+     'then confirmed');
+like($confirm->{body},
+     qr/(^|&)payment_method_data%5Bcard%5D%5Btoken%5D=tok_visa(&|$)/,
+     'with the payment token');
+like($confirm->{headers}{'idempotency-key'}, qr/^opay-[0-9a-f]{64}$/,
+     'confirm: Idempotency-Key set by the module');
+isnt($confirm->{headers}{'idempotency-key'},
+     $sent->{headers}{'idempotency-key'}, 'confirm: a key of its own');
 is($sent->{headers}{authorization}, 'Bearer sk_test_opaytests',
    'secret key from the location, not the payer\'s token');
 like($sent->{body}, qr/(^|&)metadata%5Binvoice%5D=V-1(&|$)/,
@@ -257,7 +271,7 @@ $stripe->mode('hang');
 $r = pay('E-2', 'tok_visa');
 is($r->{json}{error}{innererror}{code}, 'processing_error',
    'processor timeout: processing_error');
-like($t->error_log, qr/\[error\].*requestId "E-2" not charged: processor timed out/,
+like($t->error_log, qr/\[error\].*requestId "E-2" not charged.*processor timed out/,
      'timeout logged as not charged');
 $stripe->mode('normal');
 
@@ -306,8 +320,8 @@ is(stripe_calls(), $calls, 'after reload: processor not called');
 my $outcomes = $t->backend_requests('notify');
 my ($v1) = grep { json_decode($_->{body})->{requestId} eq 'V-1' } @$outcomes;
 is_deeply([ sort keys %{ json_decode($v1->{body}) } ],
-          [ sort qw(requestId invoice productContext result amount
-                    confirmationNumber payer) ],
+          [ sort qw(requestId invoice productContext result kind
+                    paymentIntent amount confirmationNumber payer) ],
           'notify record has the contract\'s fields');
 is(json_decode($v1->{body})->{payer}{sub}, 'payer@example.com',
    'payer sub from the bearer token');
@@ -366,7 +380,7 @@ for (1 .. 50) {
 }
 is($r->{json}{result}, 'success', 'retry after the crash: success');
 my ($k1) = grep { $_->{source} eq 'tok_visa' } @{ $stripe->charges }[$before .. $#{ $stripe->charges }];
-is($r->{json}{entity}{confirmationNumber}, $k1->{id},
+is($r->{json}{entity}{confirmationNumber}, $k1->{payment_intent},
    'the charge made before the crash');
 is(scalar(@{ $stripe->charges }) - $before, 1, 'no second charge');
 like($t->error_log, qr/taking over a payment whose worker \d+ died/,
@@ -399,7 +413,10 @@ $calls = stripe_calls();
 $r = pay('J-1', 'tok_visa');
 is($r->{status}, 503, 'journal unwritable: 503');
 is($r->{json}{error}{code}, 'journal_unavailable', 'journal_unavailable');
-is(stripe_calls(), $calls, 'journal unwritable: processor not called');
+is(scalar @{ $stripe->charges }, $before, 'journal unwritable: nothing charged');
+ok(!grep({ $_->{path} =~ m{/confirm$} }
+         @{ $t->backend_requests('stripe') }[$calls .. stripe_calls() - 1]),
+   'journal unwritable: nothing confirmed');
 like($t->error_log, qr/\[alert\].*opay: cannot write journal/,
      'journal failure logged at alert');
 rmdir $jpath;

@@ -33,7 +33,7 @@ my $conf = <<'EOF';
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
-    opay_processor     stripe /_stripe/v1/charges;
+    opay_processor     stripe /_stripe/;
     opay_journal       %%DIR%%/journal.log;
     opay_mode          test;
 
@@ -158,7 +158,8 @@ is_deeply(delta($before, $after), {
     q(opay_request_duration_seconds_count{location="/opay/payment-request"}) => 12,
     q(opay_request_duration_seconds_count{location="/opay/payment-complete"}) => 3,
     q(opay_backend_duration_seconds_count{backend="invoice"}) => 13,
-    q(opay_processor_duration_seconds_count) => 2,
+    # per payment: the PaymentIntent's create, then its confirmation
+    q(opay_processor_duration_seconds_count) => 4,
 }, 'exact deltas: calls, refusals by reason, charges, histogram counts')
     or diag(explain(delta($before, $after)));
 

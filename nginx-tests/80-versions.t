@@ -57,7 +57,7 @@ $t->write_conf(<<"EOF");
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/\$opay_ctx_invoiceId;
-    opay_processor     stripe /_stripe/v1/charges;
+    opay_processor     stripe /_stripe/;
     opay_journal       %%DIR%%/journal.log;
     opay_notify_uri    /_notify;
     opay_mode          test;
@@ -122,7 +122,8 @@ for my $rid ('VER-1', 'VER-2') {
     is($r->{json}{result}, 'success', "$rid: charged");
 }
 my $sent = $t->backend_requests('stripe');
-is(scalar @$sent, 2, 'two charges sent');
+is(scalar(grep { $_->{path} =~ m{/confirm$} } @$sent), 2,
+   'two confirmations sent');
 is($sent->[0]{headers}{'x-seen-type'}, 'application/x-www-form-urlencoded',
    '$content_type in the processor location');
 like($sent->[0]{headers}{'x-seen-key'}, qr/^opay-[0-9a-f]{64}$/,

@@ -74,7 +74,7 @@ $t->write_conf(<<'EOF', workers => 2);
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
     opay_shipping_uri  /_shipping;
-    opay_processor     stripe /_stripe/v1/charges;
+    opay_processor     stripe /_stripe/;
     opay_journal       %%DIR%%/journal.log;
     opay_mode          test;
     opay_request_payer name email;
@@ -126,7 +126,7 @@ like($out, qr/^   shipping options: norush 0\.00, priority 3\.00\n   no option s
      'step 2: the two options for the address, nothing selected yet');
 like($out, qr/^   priority selected, total 13\.00 USD\n   items: Large Widget 7\.00, Small Widget 3\.00, Shipping 3\.00/m,
      'step 3: priority chosen, total 13.00 with a Shipping line');
-like($out, qr{^4\. paymentcomplete -> POST \Q$base\E/opay/payment-complete\n.*\n   success, 13\.00 USD paid, confirmation ch_}m,
+like($out, qr{^4\. paymentcomplete -> POST \Q$base\E/opay/payment-complete\n.*\n   success, 13\.00 USD paid, confirmation pi_}m,
      'step 4: paid 13.00');
 like($out, qr/^verdict: PASS \(4 steps, 0 violations\)$/m, 'verdict: PASS');
 unlike($out, qr/VIOLATION/, 'no violation');

@@ -155,7 +155,7 @@ my $conf = <<'EOF';
 
         location = /complete {
             opay_payment_complete;
-            opay_processor  stripe /_stripe/v1/charges;
+            opay_processor  stripe /_stripe/;
             opay_journal    %%DIR%%/journal.log;
             opay_notify_uri /_notify;
         }
@@ -163,7 +163,7 @@ my $conf = <<'EOF';
         # Stripe's answers are larger than this location lets nginx keep
         location = /complete-tiny {
             opay_payment_complete;
-            opay_processor  stripe /_tiny/v1/charges;
+            opay_processor  stripe /_tiny/;
             opay_journal    %%DIR%%/journal.log;
         }
 
@@ -319,7 +319,7 @@ unlike($head, qr/caller|attacker|2099|gzip|10\.6\.6\.6/,
 $r = $t->request('/complete', token => $token, headers => \%caller,
                  body => complete_body('H-1'));
 is($r->{json}{result}, 'success', 'caller headers: the charge went through');
-my ($call) = grep { $_->{path} eq '/v1/charges' }
+my ($call) = grep { $_->{path} eq '/v1/payment_intents' }
     @{ $t->backend_requests('stripe') };
 my $h = $call->{headers};
 like($h->{'idempotency-key'}, qr/^opay-[0-9a-f]{64}$/,
@@ -341,7 +341,7 @@ like($nhead, qr{^Content-Type: application/json\r?$}m,
 # 3. The subrequest's access log (log_subrequest on) reads the module's
 # header values after the flow moved on: they live in the request's pool.
 my $sub = $t->read_file('sub.log');
-like($sub, qr{^/_stripe/v1/charges\|\Q$h->{'idempotency-key'}\E\|application/x-www-form-urlencoded\|-\|-$}m,
+like($sub, qr{^/_stripe/v1/payment_intents\|\Q$h->{'idempotency-key'}\E\|application/x-www-form-urlencoded\|-\|-$}m,
      'log_subrequest: Idempotency-Key and Content-Type intact, no cookie');
 
 # 4. Lone surrogates are malformed JSON; nothing is charged.

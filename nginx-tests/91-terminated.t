@@ -51,7 +51,7 @@ my $conf = <<'EOF';
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
-    opay_processor     stripe /_stripe/v1/charges;
+    opay_processor     stripe /_stripe/;
     opay_journal       %%DIR%%/journal.log;
     opay_notify_uri    /_notify;
     opay_mode          test;

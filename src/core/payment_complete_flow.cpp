@@ -372,6 +372,9 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
     case Kind::kUnexpectedState:
         already_paid_ = true;
         break;
+    case Kind::kBusy:
+        locked_ = true;
+        break;
     default:
         break;
     }
@@ -414,6 +417,12 @@ void PaymentCompleteFlow::on_status(const std::string& status,
         status == "requires_confirmation") {
         if (by_confirm) {
             read_back();  // a confirm that did not move it: look again
+            return;
+        }
+        if (locked_) {
+            // another confirmation holds the intent: it decides
+            conclude({"unknown", {}, {},
+                      "being confirmed elsewhere: " + log});
             return;
         }
         // nothing was charged: one fresh confirmation, then let the next

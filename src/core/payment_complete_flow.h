@@ -85,6 +85,7 @@ class PaymentCompleteFlow final : public Flow {
     std::string intent_id_;
     int confirms_ = 0;          // confirmations sent by this call
     bool already_paid_ = false; // a confirm found the intent succeeded
+    bool locked_ = false;       // a confirm found the intent locked
     std::string confirm_log_;   // what the last confirm answered
     std::string claim_key_;
     bool claimed_ = false;

@@ -367,6 +367,18 @@ TEST_F(CompleteTest, NothingChargedIsConfirmedOnceMoreThenLeftToTheNext) {
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "rejected");
 }
 
+TEST_F(CompleteTest, ALockedIntentIsLeftToTheConfirmationHoldingIt) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 429, R"({"error":{"type":"invalid_request_error",
+        "code":"lock_timeout"}})");
+    f.feed(0, 200, kWaiting);
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE) << "no second confirmation";
+    f.resolve(0, {});
+    EXPECT_EQ(f.response().status, 409);
+}
+
 TEST_F(CompleteTest, UnreadableOrProcessingIsInProgressNeverAGuess) {
     config.journal = config.notify = false;
     for (auto [status, body] : std::vector<std::pair<int, const char*>>{

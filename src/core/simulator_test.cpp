@@ -72,7 +72,7 @@ std::string answer_body(const std::string& event) {
 const std::string kSuccess =
     R"({"requestId":"12345","result":"success","details":"Thank you",)"
     R"("entity":{"@type":"Invoice","identifier":"12345",)"
-    R"("paymentStatus":"PaymentComplete","confirmationNumber":"ch_1"}})";
+    R"("paymentStatus":"PaymentComplete","confirmationNumber":"pi_1"}})";
 const std::string kDeclined =
     R"({"requestId":"12345","result":"fail","details":"Not charged",)"
     R"("error":{"code":"card_error","message":"Card cannot be processed.",)"

@@ -1,0 +1,311 @@
+# PaymentIntents as the arbiter: a decline is never final for the invoice,
+# an answer that does not say what happened is read back, and two nginx
+# nodes that share nothing but the processor charge one invoice once.
+# Against the suite's Stripe-compatible server (StripeMock, 71-stripe-mock.t).
+
+use strict;
+use warnings;
+use Test::More;
+use MIME::Base64 ();
+use POSIX ();
+use Time::HiRes qw(sleep);
+use OpayTest qw(reference_invoice json_response json_decode json_encode
+                PAY_METHOD);
+use StripeMock;
+
+my $t = OpayTest->new;
+my $key = $t->make_key('key-1');
+$t->write_jwks('jwks.json', $key);
+
+# Any id is a 10.00 USD invoice; MGA-* is 10000.00 MGA (two decimals in
+# ISO 4217, none at Stripe), MGAF-* 10000.50 MGA, KWD-* 5.125 KWD.
+my %units = (MGA => [ 'MGA', '10000.00' ], MGAF => [ 'MGA', '10000.50' ],
+             KWD => [ 'KWD', '5.125' ]);
+$t->backend('invoice', sub {
+    my ($req) = @_;
+    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
+    my $inv = reference_invoice();
+    $inv->{entity}{identifier} = $id;
+    $inv->{requestShipping} = JSON::PP::false;
+    if (my ($prefix) = $id =~ /^([A-Z]+)-/) {
+        if (my $u = $units{$prefix}) {
+            $inv->{entity}{totalPaymentDue}{priceCurrency} = $u->[0];
+            $inv->{entity}{totalPaymentDue}{price} = $u->[1];
+            delete $inv->{displayItems};
+        }
+    }
+    return json_response(200, $inv);
+});
+my $stripe = StripeMock->new($t->dir . '/stripe');
+$t->backend('stripe', $stripe->handler);
+$t->backend('notify', sub { [ 204, {}, '' ] });
+
+my $conf = <<'EOF';
+    opay_merchant_id   merchant-0001;
+    opay_jwks_file     %%DIR%%/jwks.json;
+    opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
+    opay_processor     stripe /_stripe/;
+    opay_journal       %%DIR%%/journal.log;
+    opay_notify_uri    /_notify;
+    opay_mode          test;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+
+        location = /complete {
+            opay_payment_complete;
+        }
+
+        location /_invoices/ {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
+        }
+
+        location /_stripe/ {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
+            proxy_set_header Authorization "Bearer sk_test_opaytests";
+            proxy_read_timeout 2s;
+        }
+
+        location = /_notify {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_notify%%/outcomes;
+        }
+    }
+EOF
+$t->write_conf($conf, workers => 2);
+$t->run;
+
+# The second node: its own zone, its own journal; the same backends.
+my $t2 = OpayTest->new;
+$t2->{ports}{$_} = $t->port($_) for qw(invoice stripe notify);
+$t2->write_file('jwks.json', $t->read_file('jwks.json'));
+$t2->write_conf($conf, workers => 2);
+$t2->run;
+
+my $token = $t->token($key, claims => { aud => 'merchant-0001' });
+
+sub b64u {
+    my $e = MIME::Base64::encode_base64($_[0], '');
+    $e =~ tr{+/}{-_};
+    $e =~ s/=+$//;
+    return $e;
+}
+
+sub complete_body {
+    my ($rid, $source, $currency, $value) = @_;
+    my $pt = join '.', b64u(json_encode({ Format => 'Stripe',
+                                          TestMode => JSON::PP::true })),
+        b64u($source), b64u('not-verifiable');
+    return { requestId => $rid, methodName => PAY_METHOD,
+             details => { productContext => { invoiceId => $rid },
+                          paymentToken => $pt,
+                          amount => { currency => $currency // 'USD',
+                                      value => $value // '10.00' } },
+             payerName => 'Patti Fernandez' };
+}
+
+sub pay {
+    my ($node, $rid, $source, @amount) = @_;
+    return $node->request('/complete', token => $token,
+                          body => complete_body($rid, $source, @amount));
+}
+
+sub charges { scalar @{ $stripe->charges } }
+sub charged { [ grep { $_->{payment_intent} eq $_[0] } @{ $stripe->charges } ] }
+sub intents_of {
+    my ($invoice) = @_;
+    return [ grep { ($_->{metadata}{invoice} // '') eq $invoice }
+             values %{ $stripe->intents } ];
+}
+sub confirms { scalar grep { $_->{path} =~ m{/confirm$} } @{ $stripe->requests } }
+
+# 1. A decline is not final: the payer's next card is charged, once.
+my $r = pay($t, 'I-1', 'tok_chargeDeclined');
+is($r->{json}{result}, 'fail', 'decline: fail');
+is($r->{json}{error}{innererror}{code}, 'card_declined', 'decline: card_declined');
+my $before = charges();
+$r = pay($t, 'I-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'another card: success');
+my $pi = $r->{json}{entity}{confirmationNumber} // '';
+like($pi, qr/^pi_\w+$/, 'confirmation: the PaymentIntent');
+is(charges() - $before, 1, 'another card: one charge');
+is(scalar @{ charged($pi) }, 1, 'of that PaymentIntent');
+is(scalar @{ intents_of('I-1') }, 1, 'one PaymentIntent for the invoice');
+my $confirms = confirms();
+$r = pay($t, 'I-1', 'tok_mastercard');
+is($r->{json}{entity}{confirmationNumber}, $pi, 'a third card: the same success');
+is(confirms(), $confirms, 'a third card: Stripe not asked (the zone replays)');
+$r = pay($t2, 'I-1', 'tok_amex');
+is($r->{json}{entity}{confirmationNumber}, $pi,
+   'the other node: the same success, from Stripe');
+is(charges() - $before, 1, 'nothing charged again');
+
+my @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
+my @i1 = grep { ($_->{requestId} // '') eq 'I-1' } @journal;
+is_deeply([ map { $_->{paymentIntent} } grep { $_->{type} eq 'attempt' } @i1 ],
+          [ $pi, $pi ], 'journal: each attempt names the PaymentIntent');
+is_deeply([ map { "$_->{kind} $_->{paymentIntent}" }
+            grep { $_->{type} eq 'outcome' } @i1 ],
+          [ "declined $pi", "succeeded $pi" ],
+          'journal: each outcome, its kind and PaymentIntent');
+my @records = map { json_decode($_->{body}) }
+    grep { json_decode($_->{body})->{requestId} eq 'I-1' }
+    @{ $t->backend_requests('notify') };
+is_deeply([ map { "$_->{result} $_->{kind} $_->{paymentIntent}" } @records ],
+          [ "fail declined $pi", "success succeeded $pi",
+            "success already_paid $pi" ],
+          'notify records carry the kind and the PaymentIntent');
+
+# 2. Answers that do not say what happened are read back.
+# 2a. 500 before charging: nothing charged, said as such; then paid once.
+$stripe->mode('500');
+$before = charges();
+$r = pay($t, 'U-1', 'tok_visa');
+is($r->{status}, 200, '500 before charging: 200');
+is($r->{json}{error}{innererror}{code}, 'processing_error',
+   '500 before charging: processing_error (nothing was charged)');
+is(charges(), $before, '500 before charging: no charge');
+$stripe->mode('normal');
+$r = pay($t, 'U-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'then: success');
+is(charges() - $before, 1, 'then: exactly one charge');
+
+# 2b. Charged, then 500; 2c. charged, answered too late; 2d. charged,
+# answered with something that is not JSON: each a success at once.
+for my $case ([ 'U-2', 'charge-then-500' ], [ 'U-3', 'charge-then-hang' ],
+              [ 'U-4', 'charge-then-garbage' ]) {
+    my ($rid, $mode) = @$case;
+    $stripe->mode($mode);
+    $before = charges();
+    $r = pay($t, $rid, 'tok_visa');
+    $stripe->mode('normal');
+    is($r->{json}{result}, 'success', "$mode: the first answer is the success");
+    is(charges() - $before, 1, "$mode: one charge");
+    is($r->{json}{entity}{confirmationNumber},
+       $stripe->charges->[-1]{payment_intent}, "$mode: its PaymentIntent");
+    $r = pay($t2, $rid, 'tok_mastercard');
+    is($r->{json}{result}, 'success', "$mode: the other node agrees");
+    is(charges() - $before, 1, "$mode: still one charge");
+}
+like($t->error_log, qr/requestId "U-3" charged: confirm: processor timed out; read back: payment intent pi_\w+ succeeded/,
+     'the log tells the read-back');
+
+# 2e. Charged, 500, and the read-back fails too: 409, never a guess.
+$stripe->mode('charge-then-500 readback-500');
+$before = charges();
+$r = pay($t, 'U-5', 'tok_visa');
+$stripe->mode('normal');
+is($r->{status}, 409, 'unreadable: 409');
+is($r->{json}{error}{code}, 'payment_in_progress', 'payment_in_progress');
+is($r->{json}{requestId}, 'U-5', 'with the requestId');
+is(charges() - $before, 1, 'it had charged');
+$r = pay($t, 'U-5', 'tok_visa');
+is($r->{json}{result}, 'success', 'the retry learns the success');
+is(charges() - $before, 1, 'and charges nothing more');
+my ($u5) = grep { ($_->{requestId} // '') eq 'U-5' && $_->{type} eq 'outcome' }
+    map { json_decode($_) } split /\n/, $t->read_file('journal.log');
+is($u5->{kind}, 'unknown', 'journal: the unknown outcome');
+is($u5->{record}{result}, 'unknown', 'notify record: result unknown, not fail');
+
+# 2f. The create fails: nothing can have been charged.
+$stripe->mode('create-500');
+$confirms = confirms();
+$r = pay($t, 'U-6', 'tok_visa');
+$stripe->mode('normal');
+is($r->{json}{error}{innererror}{code}, 'processing_error',
+   'create 500: processing_error');
+is(confirms(), $confirms, 'create 500: nothing confirmed');
+
+# 3. 3-D Secure, which Outlook cannot show: a decline that leaves the
+# invoice payable.
+$before = charges();
+$r = pay($t, 'A-1', 'tok_threeDSecure2Required');
+is($r->{json}{result}, 'fail', '3-D Secure: fail');
+is($r->{json}{error}{innererror}{code}, 'card_declined',
+   '3-D Secure: card_declined');
+like($r->{json}{error}{innererror}{message}, qr/another card/,
+     '3-D Secure: a message the payer understands');
+my ($a1) = @{ intents_of('A-1') };
+is($a1->{status}, 'requires_payment_method', 'nothing left half-done');
+$r = pay($t, 'A-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'then another card: success');
+is(charges() - $before, 1, 'one charge');
+
+# 4. Two nodes, 16 deliveries of one invoice at once, two cards: one charge.
+$stripe->mode('slow');
+$before = charges();
+my @kids;
+for my $i (1 .. 16) {
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $res = pay($i % 2 ? $t : $t2, 'RACE-1',
+                      $i % 4 < 2 ? 'tok_visa' : 'tok_mastercard');
+        open my $fh, '>', $t->dir . "/race-$i.json" or POSIX::_exit(1);
+        print $fh json_encode({ status => $res->{status},
+                                body => $res->{json} });
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+waitpid $_, 0 for @kids;
+$stripe->mode('normal');
+my @replies = map { json_decode($t->read_file("race-$_.json")) } 1 .. 16;
+is(charges() - $before, 1, 'two nodes, 16 deliveries: exactly one charge');
+my $race = $stripe->charges->[-1]{payment_intent};
+my @won = grep { $_->{status} == 200 && $_->{body}{result} eq 'success' }
+    @replies;
+my @retry = grep { $_->{status} == 409
+                   && $_->{body}{error}{code} eq 'payment_in_progress' }
+    @replies;
+is(@won + @retry, 16, 'every answer: the success or a retryable 409')
+    or diag(explain(\@replies));
+ok(!grep({ ($_->{body}{entity}{confirmationNumber} // '') ne $race } @won),
+   'every success names the one charge');
+note(scalar(@won) . ' successes, ' . scalar(@retry) . ' in progress');
+for my $node ($t, $t2) {
+    $r = pay($node, 'RACE-1', 'tok_amex');
+    is($r->{json}{entity}{confirmationNumber}, $race,
+       'afterwards each node answers the same success');
+}
+is(charges() - $before, 1, 'still one charge');
+
+# 5. Declined on one node, paid on the other; the late retry of the
+# decline on the first is the success.
+$r = pay($t, 'X-1', 'tok_chargeDeclined');
+is($r->{json}{error}{innererror}{code}, 'card_declined', 'node 1: declined');
+$before = charges();
+$r = pay($t2, 'X-1', 'tok_visa');
+is($r->{json}{result}, 'success', 'node 2: paid');
+my $x1 = $r->{json}{entity}{confirmationNumber};
+$r = pay($t, 'X-1', 'tok_chargeDeclined');
+is($r->{json}{result}, 'success', 'node 1, the late retry: success');
+is($r->{json}{entity}{confirmationNumber}, $x1, 'the same confirmation');
+is(charges() - $before, 1, 'one charge');
+
+# 6. Stripe's units, not ISO 4217's.
+$before = charges();
+$r = pay($t, 'MGA-1', 'tok_visa', 'MGA', '10000.00');
+is($r->{json}{result}, 'success', '10000.00 MGA: success');
+is($stripe->charges->[-1]{amount}, 10000, '10000.00 MGA is amount=10000');
+is($stripe->charges->[-1]{currency}, 'mga', 'currency mga');
+my $creates = grep { $_->{path} eq '/v1/payment_intents' } @{ $stripe->requests };
+for my $case ([ 'MGAF-1', 'MGA', '10000.50' ], [ 'KWD-1', 'KWD', '5.125' ]) {
+    my ($rid, $cur, $value) = @$case;
+    $r = pay($t, $rid, 'tok_visa', $cur, $value);
+    is($r->{status}, 200, "$value $cur: 200");
+    is($r->{json}{result}, 'fail', "$value $cur: refused");
+    like($r->{json}{error}{innererror}{message}, qr/cannot be charged in $cur/,
+         "$value $cur: says why");
+}
+is(scalar(grep { $_->{path} eq '/v1/payment_intents' } @{ $stripe->requests }),
+   $creates, 'amounts Stripe cannot take: nothing asked of Stripe');
+is(charges() - $before, 1, 'and nothing charged');
+
+$t2->stop;
+$t2->check_error_log;
+$t->stop;
+$t->check_error_log;
+done_testing;
