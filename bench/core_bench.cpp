@@ -158,8 +158,8 @@ void BM_LoadentityCall(benchmark::State& state) {
 }
 BENCHMARK(BM_LoadentityCall);
 
-// A whole PaymentComplete call in the core: claim, invoice, journal,
-// charge, journal, notify, journal, settle, answer.
+// A whole PaymentComplete call in the core: claim, invoice, create the
+// PaymentIntent, journal, confirm, journal, notify, journal, settle, answer.
 void BM_PaymentCompleteCall(benchmark::State& state) {
     Fixture f;
     f.config.test_mode = true;
@@ -182,8 +182,11 @@ void BM_PaymentCompleteCall(benchmark::State& state) {
         opay::PaymentCompleteFlow flow(f.config, in);
         flow.resolve(OPAY_CLAIM_NEW, {});
         flow.feed(0, 200, kInvoice);
+        flow.feed(0, 200, R"({"id":"pi_1","object":"payment_intent",
+            "status":"requires_payment_method"})");
         flow.resolve(0, {});
-        flow.feed(0, 200, R"({"id":"ch_1","status":"succeeded"})");
+        flow.feed(0, 200, R"({"id":"pi_1","object":"payment_intent",
+            "status":"succeeded","latest_charge":"ch_1"})");
         flow.resolve(0, {});
         flow.feed(0, 204, "");
         flow.resolve(0, {});

@@ -343,8 +343,12 @@ my $out = `$opay journal replay --journal ${\ $t->dir}/journal.log --url http://
 is($? >> 8, 0, 'opay journal replay: exit 0');
 like($out, qr/\Q$n1->{entry}\E: delivered/, 'replay delivered N-1');
 like($out, qr/^1 delivered, 0 failed$/m, 'only the unacknowledged one');
-ok(grep({ json_decode($_->{body})->{requestId} eq 'N-1' }
-        @{ $t->backend_requests('notify') }), 'notify backend got N-1');
+my ($replayed) = grep { $_->{requestId} eq 'N-1' }
+    map { json_decode($_->{body}) } @{ $t->backend_requests('notify') };
+ok($replayed, 'notify backend got N-1');
+like($replayed->{paymentIntent} // '', qr/^pi_\w+$/,
+     'the replayed record names the PaymentIntent');
+is($replayed->{kind}, 'succeeded', 'and the outcome\'s kind');
 $out = `$opay journal replay --journal ${\ $t->dir}/journal.log --url http://127.0.0.1:$port/outcomes`;
 like($out, qr/^0 delivered, 0 failed$/m, 'a second replay sends nothing');
 

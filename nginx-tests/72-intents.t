@@ -173,9 +173,10 @@ is($r->{json}{result}, 'success', 'then: success');
 is(charges() - $before, 1, 'then: exactly one charge');
 
 # 2b. Charged, then 500; 2c. charged, answered too late; 2d. charged,
-# answered with something that is not JSON: each a success at once.
+# answered with something that is not JSON; 2e. charged, answered with more
+# than the module reads (1 MB): each a success at once.
 for my $case ([ 'U-2', 'charge-then-500' ], [ 'U-3', 'charge-then-hang' ],
-              [ 'U-4', 'charge-then-garbage' ]) {
+              [ 'U-4', 'charge-then-garbage' ], [ 'U-7', 'charge-then-huge' ]) {
     my ($rid, $mode) = @$case;
     $stripe->mode($mode);
     $before = charges();
@@ -192,7 +193,7 @@ for my $case ([ 'U-2', 'charge-then-500' ], [ 'U-3', 'charge-then-hang' ],
 like($t->error_log, qr/requestId "U-3" charged: confirm: processor timed out; read back: payment intent pi_\w+ succeeded/,
      'the log tells the read-back');
 
-# 2e. Charged, 500, and the read-back fails too: 409, never a guess.
+# 2f. Charged, 500, and the read-back fails too: 409, never a guess.
 $stripe->mode('charge-then-500 readback-500');
 $before = charges();
 $r = pay($t, 'U-5', 'tok_visa');
@@ -209,7 +210,7 @@ my ($u5) = grep { ($_->{requestId} // '') eq 'U-5' && $_->{type} eq 'outcome' }
 is($u5->{kind}, 'unknown', 'journal: the unknown outcome');
 is($u5->{record}{result}, 'unknown', 'notify record: result unknown, not fail');
 
-# 2f. The create fails: nothing can have been charged.
+# 2g. The create fails: nothing can have been charged.
 $stripe->mode('create-500');
 $confirms = confirms();
 $r = pay($t, 'U-6', 'tok_visa');

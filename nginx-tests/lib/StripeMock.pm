@@ -460,6 +460,8 @@ sub card_pm {
 #   charge-then-500      charge, then a 500 (the 500 is saved)
 #   charge-then-hang     charge, then no answer (the outcome is saved)
 #   charge-then-garbage  charge, then 200 with a cut body (outcome saved)
+#   charge-then-huge     charge, then the succeeded intent padded to 1.5 MB
+#                        (a metadata value; Stripe's answers can be large)
 # The charge-then-* modes only act when money moved.
 sub confirm {
     my ($self, $id, $f, $key) = @_;
@@ -565,6 +567,12 @@ sub confirm {
         my $cut = substr $res->[2], 0, int(length($res->[2]) / 2);
         return ([ 200, { 'Content-Type' => 'application/json' }, $cut ],
                 $res);
+    }
+    if ($charged && $m{'charge-then-huge'}) {
+        my $big = $JSON->decode($res->[2]);
+        $big->{metadata}{padding} = 'x' x (1536 * 1024);
+        return ([ 200, { 'Content-Type' => 'application/json' },
+                  $JSON->encode($big) ], $res);
     }
     return ($res, $res);
 }
