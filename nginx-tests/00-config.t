@@ -77,8 +77,10 @@ refused('complete without processor', qr/"opay_processor" is not set for "opay_p
 refused('unknown processor', qr/unknown processor "paypal" in "opay_processor"/,
         "$complete opay_processor paypal /_p;");
 refused('processor URI of the Charges API',
-        qr/"opay_processor" takes the prefix of a location that proxies to Stripe's API root, starting and ending with "\/" \("\/_stripe\/v1\/charges" given\)/,
+        qr/"opay_processor" takes the prefix of a location that proxies to Stripe's API root, starting and ending with "\/", without arguments \("\/_stripe\/v1\/charges" given\)/,
         "$complete opay_processor stripe /_stripe/v1/charges;");
+refused('processor prefix with arguments', qr/without arguments \("\/_s\/\?a=\/" given\)/,
+        "$complete opay_processor stripe /_s/?a=/;");
 refused('journal in a missing directory',
         qr/opay_journal ".*nowhere\/journal.log" cannot be opened/,
         "$complete opay_processor stripe /_p/; "

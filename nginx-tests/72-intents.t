@@ -18,14 +18,20 @@ my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
 
 # Any id is a 10.00 USD invoice; MGA-* is 10000.00 MGA (two decimals in
-# ISO 4217, none at Stripe), MGAF-* 10000.50 MGA, KWD-* 5.125 KWD.
+# ISO 4217, none at Stripe), MGAF-* 10000.50 MGA, KWD-* 5.125 KWD, UGX-*
+# 60000 UGX (none in ISO 4217, two at Stripe). Like a merchant's billing
+# application, the backend marks an invoice paid once the notify target
+# has recorded its success: from then on it says PaymentComplete.
 my %units = (MGA => [ 'MGA', '10000.00' ], MGAF => [ 'MGA', '10000.50' ],
-             KWD => [ 'KWD', '5.125' ]);
+             KWD => [ 'KWD', '5.125' ], UGX => [ 'UGX', '60000' ]);
+my $paid = $t->dir . '/paid';
+mkdir $paid;
 $t->backend('invoice', sub {
     my ($req) = @_;
     my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
     my $inv = reference_invoice();
     $inv->{entity}{identifier} = $id;
+    $inv->{entity}{paymentStatus} = 'PaymentComplete' if -e "$paid/$id";
     $inv->{requestShipping} = JSON::PP::false;
     if (my ($prefix) = $id =~ /^([A-Z]+)-/) {
         if (my $u = $units{$prefix}) {
@@ -38,7 +44,17 @@ $t->backend('invoice', sub {
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
-$t->backend('notify', sub { [ 204, {}, '' ] });
+$t->backend('notify', sub {
+    my ($req) = @_;
+    my $record = json_decode($req->{body}) || {};
+    if (($record->{result} // '') eq 'success'
+        && ($record->{invoice} // '') =~ /^[\w-]+$/) {
+        open my $fh, '>', "$paid/$record->{invoice}" or die $!;
+        close $fh;
+    }
+    return [ 204, {}, '' ];
+});
+sub paid { -e "$paid/$_[0]" }
 
 my $conf = <<'EOF';
     opay_merchant_id   merchant-0001;
@@ -137,9 +153,10 @@ my $confirms = confirms();
 $r = pay($t, 'I-1', 'tok_mastercard');
 is($r->{json}{entity}{confirmationNumber}, $pi, 'a third card: the same success');
 is(confirms(), $confirms, 'a third card: Stripe not asked (the zone replays)');
+ok(paid('I-1'), 'the backend now says the invoice is paid');
 $r = pay($t2, 'I-1', 'tok_amex');
 is($r->{json}{entity}{confirmationNumber}, $pi,
-   'the other node: the same success, from Stripe');
+   'the other node: the same success, from the PaymentIntent');
 is(charges() - $before, 1, 'nothing charged again');
 
 my @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
@@ -156,7 +173,18 @@ my @records = map { json_decode($_->{body}) }
 is_deeply([ map { "$_->{result} $_->{kind} $_->{paymentIntent}" } @records ],
           [ "fail declined $pi", "success succeeded $pi",
             "success already_paid $pi" ],
-          'notify records carry the kind and the PaymentIntent');
+          'notify records (both nodes) carry the kind and the PaymentIntent');
+is(confirms(), $confirms, 'the other node confirmed nothing');
+
+# A paid invoice whose PaymentIntent did not succeed (paid some other way)
+# is refused, and nothing is confirmed.
+open my $fh, '>', "$paid/P-1" or die;
+close $fh;
+$r = pay($t, 'P-1', 'tok_visa');
+is($r->{json}{result}, 'fail', 'paid elsewhere: fail');
+is($r->{json}{error}{innererror}{message}, 'This invoice is not due for payment.',
+   'paid elsewhere: not due');
+is(confirms(), $confirms, 'paid elsewhere: nothing confirmed');
 
 # 2. Answers that do not say what happened are read back.
 # 2a. 500 before charging: nothing charged, said as such; then paid once.
@@ -210,7 +238,20 @@ my ($u5) = grep { ($_->{requestId} // '') eq 'U-5' && $_->{type} eq 'outcome' }
 is($u5->{kind}, 'unknown', 'journal: the unknown outcome');
 is($u5->{record}{result}, 'unknown', 'notify record: result unknown, not fail');
 
-# 2g. The create fails: nothing can have been charged.
+# 2g. No answer at all (a timeout): the read-back cannot tell a
+# confirmation still running at Stripe from one that never started, so the
+# answer is 409 (never a failure), and the retry is charged once.
+$stripe->mode('hang');
+$before = charges();
+$r = pay($t, 'U-8', 'tok_visa');
+$stripe->mode('normal');
+is($r->{status}, 409, 'no answer from Stripe: 409, not a failure');
+is($r->{json}{error}{code}, 'payment_in_progress', 'payment_in_progress');
+$r = pay($t, 'U-8', 'tok_visa');
+is($r->{json}{result}, 'success', 'the retry: success');
+is(charges() - $before, 1, 'one charge');
+
+# 2h. The create fails: nothing can have been charged.
 $stripe->mode('create-500');
 $confirms = confirms();
 $r = pay($t, 'U-6', 'tok_visa');
@@ -292,6 +333,10 @@ $r = pay($t, 'MGA-1', 'tok_visa', 'MGA', '10000.00');
 is($r->{json}{result}, 'success', '10000.00 MGA: success');
 is($stripe->charges->[-1]{amount}, 10000, '10000.00 MGA is amount=10000');
 is($stripe->charges->[-1]{currency}, 'mga', 'currency mga');
+$r = pay($t, 'UGX-1', 'tok_visa', 'UGX', '60000');
+is($r->{json}{result}, 'success', '60000 UGX: success');
+is($stripe->charges->[-1]{amount}, 6000000, '60000 UGX is amount=6000000');
+$before = charges();
 my $creates = grep { $_->{path} eq '/v1/payment_intents' } @{ $stripe->requests };
 for my $case ([ 'MGAF-1', 'MGA', '10000.50' ], [ 'KWD-1', 'KWD', '5.125' ]) {
     my ($rid, $cur, $value) = @$case;
@@ -303,7 +348,7 @@ for my $case ([ 'MGAF-1', 'MGA', '10000.50' ], [ 'KWD-1', 'KWD', '5.125' ]) {
 }
 is(scalar(grep { $_->{path} eq '/v1/payment_intents' } @{ $stripe->requests }),
    $creates, 'amounts Stripe cannot take: nothing asked of Stripe');
-is(charges() - $before, 1, 'and nothing charged');
+is(charges(), $before, 'and nothing charged');
 
 $t2->stop;
 $t2->check_error_log;

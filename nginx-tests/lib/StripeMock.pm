@@ -11,8 +11,8 @@ package StripeMock;
 # does (and tok_threeDSecure2Required, the 3-D Secure 2 card), and keeps
 # Stripe's documented rules: a PaymentIntent is confirmed under a lock
 # (lock_timeout, 429), cannot be confirmed once succeeded, stays
-# confirmable after a decline; three-decimal currencies end in 0, ISK is
-# a multiple of 100; Idempotency-Key saves the first response once the
+# confirmable after a decline; three-decimal currencies end in 0, ISK and
+# UGX are multiples of 100; Idempotency-Key saves the first response once the
 # endpoint executes (5xx included) and replays it, other parameters or
 # another endpoint are an idempotency_error, a key still running is a 409;
 # nothing is saved for a validation failure or a 429.
@@ -286,12 +286,12 @@ sub check_create {
         . '#three-decimal for more information.',
         code => 'invalid_charge_amount')
         if $THREE_DECIMAL{ $f->{currency} } && $f->{amount} % 10;
-    return invalid('amount', 'Invalid amount. Currency ISK has become '
+    return invalid('amount', "Invalid amount. Currency $cur has become "
         . 'effectively zero-decimal and charged amounts must be evenly '
         . 'divisible by 100. See https://stripe.com/docs/currencies'
         . '#special-cases for more information.',
         code => 'invalid_charge_amount_no_decimal_compatible')
-        if $f->{currency} eq 'isk' && $f->{amount} % 100;
+        if $f->{currency} =~ /^(isk|ugx)$/ && $f->{amount} % 100;
     return undef;
 }
 

@@ -23,6 +23,19 @@ constexpr const char* kActionMessage =
     "Your bank asks for a verification step that cannot be completed "
     "here. Please use another card.";
 
+// bytes random bytes in hex; empty if OpenSSL has none to give
+std::string random_hex(int bytes) {
+    unsigned char rnd[16];
+    if (bytes > 16 || RAND_bytes(rnd, bytes) != 1) return {};
+    std::string out;
+    char hex[3];
+    for (int i = 0; i < bytes; ++i) {
+        std::snprintf(hex, sizeof(hex), "%02x", rnd[i]);
+        out += hex;
+    }
+    return out;
+}
+
 }  // namespace
 
 PaymentCompleteFlow::PaymentCompleteFlow(const Config& config, const Input& in)
@@ -162,7 +175,8 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
     if (result == OPAY_CLAIM_DONE) {
         json::Document d;
         if (!json::parse(stored, d)) {
-            result_ = std::string(json::string_member(d, "result").value_or(""));
+            result_ = std::string(
+                json::string_member(d, "result").value_or(""));
         }
         finish(Response{200, std::string(stored), false, OPAY_LOG_INFO,
                         "replayed the stored outcome of " + rid},
@@ -219,9 +233,8 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
         return;
     }
     if (!payment_due(invoice->payment_status)) {
-        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
-                       name + " is " + invoice->payment_status +
-                           ": not charging");
+        invoice_ = std::move(invoice);
+        look_up_paid();
         return;
     }
     bool ships = config_.shipping && invoice->request_shipping.value_or(true);
@@ -281,6 +294,25 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
     create();
 }
 
+// The invoice's own word that it is paid is not the payer's answer: if it
+// was paid through this PaymentIntent (on another node, by an earlier
+// delivery), the answer is that success. The create finds the intent (a
+// replay, as it was then); the read-back tells its status now.
+void PaymentCompleteFlow::look_up_paid() {
+    std::string why = "invoice \"" + log_value(invoice_->identifier) +
+                      "\" is " + invoice_->payment_status;
+    auto units = stripe_amount(payload_.amount);
+    if (std::holds_alternative<std::string>(units)) {
+        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
+                       why + ": not charging");
+        return;
+    }
+    paid_check_ = true;
+    amount_ = std::move(std::get<StripeAmount>(units));
+    due_ = payload_.amount;
+    create();
+}
+
 // Creating charges nothing: the same key finds the same PaymentIntent on
 // every node (Stripe replays the first answer, as it was then).
 void PaymentCompleteFlow::create() {
@@ -298,6 +330,19 @@ void PaymentCompleteFlow::on_create(const Result& r) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer a = read_stripe_answer(r.status, r.body);
     std::string rid = "requestId \"" + log_value(request_id_) + "\"";
+    if (paid_check_) {
+        if (a.kind == Kind::kIntent) {
+            intent_id_ = a.id;
+            read_back();
+            return;
+        }
+        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
+                       "invoice \"" + log_value(invoice_->identifier) +
+                           "\" is " + invoice_->payment_status +
+                           " and its PaymentIntent could not be found (" +
+                           a.log + "): not charging");
+        return;
+    }
     if (a.kind == Kind::kBusy) {
         refuse(409, "payment_in_progress", "this payment is being processed",
                OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid +
@@ -321,6 +366,10 @@ void PaymentCompleteFlow::on_create(const Result& r) {
         return;
     }
     intent_id_ = a.id;
+    attempt();
+}
+
+void PaymentCompleteFlow::attempt() {
     if (config_.journal) {
         act({OPAY_STEP_JOURNAL, {},
              journal_attempt(request_id_, invoice_->identifier, due_,
@@ -333,13 +382,13 @@ void PaymentCompleteFlow::on_create(const Result& r) {
 }
 
 void PaymentCompleteFlow::confirm() {
-    ++confirms_;
-    unsigned char rnd[8];
-    RAND_bytes(rnd, sizeof(rnd));
-    char nonce[17];
-    for (int i = 0; i < 8; ++i) {
-        std::snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    std::string nonce = random_hex(8);
+    if (nonce.empty()) {
+        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+               "no random bytes for the confirmation's key: not charging");
+        return;
     }
+    ++confirms_;
     const std::string& token = payment_token_.processor_token;
     ask({Fetch{OPAY_TARGET_PROCESSOR, true, confirm_form(token),
                "application/x-www-form-urlencoded",
@@ -352,30 +401,39 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer a = read_stripe_answer(r.status, r.body);
     confirm_log_ = a.log;
+    may_run_ = false;
     switch (a.kind) {
     case Kind::kIntent:
         if (a.id == intent_id_) {
+            maybe_ours_ = maybe_ours_ || a.status == "succeeded";
             on_status(a.status, true, a.log);
             return;
         }
-        break;  // another intent's answer says nothing of ours
+        // another intent's answer says nothing of ours
+        maybe_ours_ = may_run_ = true;
+        break;
     case Kind::kCardError:
-        conclude({"declined", inner_error_code(a.code),
-                  a.code == "authentication_required" ? kActionMessage
-                                                      : a.message,
-                  "declined: " + a.log});
+        if (a.code == "authentication_required") {
+            conclude({"requires_action", "card_declined", kActionMessage,
+                      "declined, the card asks for authentication: " +
+                          a.log});
+        } else {
+            conclude({"declined", inner_error_code(a.code), a.message,
+                      "declined: " + a.log});
+        }
         return;
     case Kind::kRefused:
         conclude({"rejected", "processing_error", kProcessingMessage,
                   "not charged: " + a.log});
         return;
-    case Kind::kUnexpectedState:
-        already_paid_ = true;
-        break;
     case Kind::kBusy:
         locked_ = true;
         break;
-    default:
+    case Kind::kUnknown:
+        maybe_ours_ = true;
+        may_run_ = !a.answered;
+        break;
+    default:  // kUnexpectedState: it had succeeded before
         break;
     }
     read_back();
@@ -391,6 +449,19 @@ void PaymentCompleteFlow::read_back() {
 
 void PaymentCompleteFlow::on_read_back(const Result& r) {
     StripeAnswer a = read_stripe_answer(r.status, r.body);
+    if (paid_check_) {
+        std::string why = "invoice \"" + log_value(invoice_->identifier) +
+                          "\" is " + invoice_->payment_status;
+        if (a.kind == StripeAnswer::Kind::kIntent && a.id == intent_id_ &&
+            a.status == "succeeded") {
+            conclude({"already_paid", {}, {},
+                      "paid before: " + why + ", read back: " + a.log});
+            return;
+        }
+        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
+                       why + " (read back: " + a.log + "): not charging");
+        return;
+    }
     std::string log = "confirm: " + confirm_log_ + "; read back: " + a.log;
     if (a.kind != StripeAnswer::Kind::kIntent || a.id != intent_id_) {
         conclude({"unknown", {}, {}, "outcome unknown: " + log});
@@ -402,8 +473,10 @@ void PaymentCompleteFlow::on_read_back(const Result& r) {
 void PaymentCompleteFlow::on_status(const std::string& status,
                                     bool by_confirm, std::string log) {
     if (status == "succeeded") {
-        conclude({already_paid_ ? "already_paid" : "succeeded", {}, {},
-                  (already_paid_ ? "paid before: " : "charged: ") + log});
+        // charged by this call unless no confirmation of ours can have
+        // (another node's, an earlier delivery's)
+        conclude({maybe_ours_ ? "succeeded" : "already_paid", {}, {},
+                  (maybe_ours_ ? "charged: " : "paid before: ") + log});
         return;
     }
     if (status == "requires_action") {
@@ -425,10 +498,18 @@ void PaymentCompleteFlow::on_status(const std::string& status,
                       "being confirmed elsewhere: " + log});
             return;
         }
-        // nothing was charged: one fresh confirmation, then let the next
-        // delivery try
+        if (may_run_) {
+            // no answer from Stripe: the confirmation may still be running
+            // there, and a read-back shows the state before it ends
+            conclude({"unknown", {}, {},
+                      "outcome unknown, the confirmation may still run: " +
+                          log});
+            return;
+        }
+        // Stripe answered, and nothing was charged: one fresh
+        // confirmation, then let the next delivery try
         if (confirms_ < 2) {
-            confirm();
+            attempt();
             return;
         }
         conclude({"rejected", "processing_error", kProcessingMessage,
@@ -445,13 +526,11 @@ void PaymentCompleteFlow::on_status(const std::string& status,
 }
 
 void PaymentCompleteFlow::conclude(Verdict v) {
-    unsigned char rnd[6];
-    RAND_bytes(rnd, sizeof(rnd));
-    char hex[13];
-    for (int i = 0; i < 6; ++i) {
-        std::snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    }
-    outcome_.entry = request_id_ + "/" + std::to_string(now_) + "/" + hex;
+    // the entry only names the outcome for its notify lines: without
+    // random bytes, the confirmation count keeps it apart
+    std::string nonce = random_hex(6);
+    if (nonce.empty()) nonce = "n" + std::to_string(confirms_);
+    outcome_.entry = request_id_ + "/" + std::to_string(now_) + "/" + nonce;
     outcome_.kind = v.kind;
     outcome_.payment_intent = intent_id_;
     outcome_log_ = std::move(v.log);
@@ -468,8 +547,7 @@ void PaymentCompleteFlow::conclude(Verdict v) {
         // may have charged: never a failure, never a success; a retry asks
         // Stripe again
         outcome_.result = "unknown";
-        result_ = "fail";
-        error_ = "payment_in_progress";
+        error_ = "payment_in_progress";  // $opay_result stays unset
         reply_status_ = 409;
         reply_ = error_body("payment_in_progress",
                             "this payment is being processed", request_id_);

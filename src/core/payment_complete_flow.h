@@ -59,6 +59,11 @@ class PaymentCompleteFlow final : public Flow {
     void on_complete_fetch(const Result& invoice, const Result* options);
     void create();
     void on_create(const Result& r);
+    // The invoice says it is paid: its PaymentIntent, if it succeeded,
+    // answers the same success; otherwise the refusal stands.
+    void look_up_paid();
+    // Journal the attempt (when configured), then confirm.
+    void attempt();
     void confirm();
     void on_confirm(const Result& r);
     void read_back();
@@ -84,8 +89,10 @@ class PaymentCompleteFlow final : public Flow {
     std::string intent_key_;
     std::string intent_id_;
     int confirms_ = 0;          // confirmations sent by this call
-    bool already_paid_ = false; // a confirm found the intent succeeded
+    bool maybe_ours_ = false;   // one of them may have charged
+    bool may_run_ = false;      // the last may still run at Stripe
     bool locked_ = false;       // a confirm found the intent locked
+    bool paid_check_ = false;   // looking up a paid invoice's intent
     std::string confirm_log_;   // what the last confirm answered
     std::string claim_key_;
     bool claimed_ = false;

@@ -202,11 +202,44 @@ TEST_F(CompleteTest, PaidInvoiceIsNotCharged) {
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, paid);
+    // its PaymentIntent is looked up: found (a replay), then read back
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents");
+    f.feed(0, 200, kCreated);
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    EXPECT_FALSE(f.fetches()[0].post);
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, kWaiting);  // paid some other way: the refusal stands
     ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
     EXPECT_FALSE(f.action()->store);
+    f.resolve(0, {});
+    EXPECT_NE(f.response().body.find("not due"), std::string::npos);
+    EXPECT_FALSE(f.variable(OPAY_VAR_CHARGE));
     EXPECT_TRUE(payment_due("PaymentPastDue"));
     EXPECT_FALSE(payment_due("PaymentAutomaticallyApplied"));
     EXPECT_FALSE(payment_due("SomethingNew"));
+}
+
+TEST_F(CompleteTest, PaidThroughItsIntentIsTheSameSuccess) {
+    std::string paid = kInvoice;
+    paid.replace(paid.find("PaymentDue"), 10, "PaymentComplete");
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid);
+    f.feed(0, 200, kCreated);
+    f.feed(0, 200, kSucceeded);
+    ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL) << "no attempt: nothing confirmed";
+    EXPECT_NE(f.action()->data.find("\"type\":\"outcome\""),
+              std::string::npos);
+    f.resolve(0, {});
+    f.feed(0, 204, "");
+    f.resolve(0, {});
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
+    EXPECT_TRUE(f.action()->store);
+    f.resolve(0, {});
+    EXPECT_EQ(json::write(reply(f)["entity"]["confirmationNumber"]),
+              "\"pi_1\"");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "already_paid");
 }
 
 TEST_F(CompleteTest, JournalFailureMeansNoCharge) {
@@ -293,12 +326,14 @@ TEST_F(CompleteTest, AuthenticationRequiredIsADeclineThePayerUnderstands) {
     PaymentCompleteFlow f(config, input());
     up_to_confirm(f);
     f.feed(0, 402, R"({"error":{"type":"card_error",
-        "code":"authentication_required","message":"requires authentication"}})");
+        "code":"authentication_required",
+        "message":"requires authentication"}})");
     f.resolve(0, {});
     auto d = reply(f);
     EXPECT_EQ(json::write(d["error"]["innererror"]["code"]),
               "\"card_declined\"");
     EXPECT_NE(f.response().body.find("another card"), std::string::npos);
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "requires_action");
     // and a requires_action status read anywhere is the same
     PaymentCompleteFlow g(config, input());
     up_to_confirm(g);
@@ -329,7 +364,9 @@ TEST_F(CompleteTest, UnknownAnswersAreReadBack) {
         EXPECT_TRUE(f.action()->store);
         f.resolve(0, {});
         EXPECT_EQ(json::write(reply(f)["result"]), "\"success\"") << status;
-        EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "succeeded");
+        // after a lock, the confirmation holding it charged, not ours
+        EXPECT_EQ(f.variable(OPAY_VAR_CHARGE),
+                  status == 429 ? "already_paid" : "succeeded");
     }
 }
 
@@ -351,12 +388,13 @@ TEST_F(CompleteTest, NothingChargedIsConfirmedOnceMoreThenLeftToTheNext) {
     PaymentCompleteFlow f(config, input());
     up_to_confirm(f);
     std::string first = f.fetches()[0].idempotency_key;
-    f.feed(0, 500, "");
-    f.feed(0, 200, kWaiting);  // nothing charged: confirm again
+    const char* api_error = R"({"error":{"type":"api_error"}})";
+    f.feed(0, 500, api_error);  // Stripe answered: the request ended
+    f.feed(0, 200, kWaiting);   // nothing charged: confirm again
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
     EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/confirm");
     EXPECT_NE(f.fetches()[0].idempotency_key, first) << "a fresh key";
-    f.feed(0, 500, "");
+    f.feed(0, 500, api_error);
     f.feed(0, 200, kWaiting);
     ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
     EXPECT_FALSE(f.action()->store);
@@ -365,6 +403,22 @@ TEST_F(CompleteTest, NothingChargedIsConfirmedOnceMoreThenLeftToTheNext) {
     EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
               "\"processing_error\"");
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "rejected");
+}
+
+TEST_F(CompleteTest, NoAnswerMayStillChargeSoNeverAFailure) {
+    config.journal = config.notify = false;
+    for (auto [status, body] : std::vector<std::pair<int, const char*>>{
+             {504, ""}, {0, ""}, {502, "<html>"}, {200, "{\"id\""}}) {
+        PaymentCompleteFlow f(config, input());
+        up_to_confirm(f);
+        f.feed(0, status, body);
+        f.feed(0, 200, kWaiting);  // a running confirmation shows this too
+        ASSERT_EQ(kind(f), OPAY_STEP_SETTLE) << "no second confirmation";
+        f.resolve(0, {});
+        EXPECT_EQ(f.response().status, 409) << status;
+        EXPECT_FALSE(f.variable(OPAY_VAR_RESULT)) << "not a fail";
+        EXPECT_EQ(f.variable(OPAY_VAR_ERROR), "payment_in_progress");
+    }
 }
 
 TEST_F(CompleteTest, ALockedIntentIsLeftToTheConfirmationHoldingIt) {

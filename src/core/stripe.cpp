@@ -31,10 +31,11 @@ constexpr StripeUnits kStripeUnits[] = {
     // zero-decimal at Stripe (MGA has two decimals in ISO 4217)
     {"BIF", 0, 1}, {"CLP", 0, 1}, {"DJF", 0, 1}, {"GNF", 0, 1},
     {"JPY", 0, 1}, {"KMF", 0, 1}, {"KRW", 0, 1}, {"MGA", 0, 1},
-    {"PYG", 0, 1}, {"RWF", 0, 1}, {"UGX", 0, 1}, {"VND", 0, 1},
-    {"VUV", 0, 1}, {"XAF", 0, 1}, {"XOF", 0, 1}, {"XPF", 0, 1},
-    // two decimals kept for compatibility, whole krona only
-    {"ISK", 2, 100},
+    {"PYG", 0, 1}, {"RWF", 0, 1}, {"VND", 0, 1}, {"VUV", 0, 1},
+    {"XAF", 0, 1}, {"XOF", 0, 1}, {"XPF", 0, 1},
+    // zero-decimal now, two decimals kept for compatibility: whole units,
+    // times 100 (5 UGX is amount=500; Stripe's "special cases")
+    {"ISK", 2, 100}, {"UGX", 2, 100},
     // three decimals, the last one 0 for Stripe's payment partners
     {"BHD", 3, 10}, {"JOD", 3, 10}, {"KWD", 3, 10}, {"OMR", 3, 10},
     {"TND", 3, 10},
@@ -180,10 +181,13 @@ StripeAnswer read_stripe_answer(int status, std::string_view body) {
     out.log = "processor answered status " + std::to_string(status);
     if (status == 0) out.log = "processor request failed";
     if (status == 504) out.log = "processor timed out";
-    if (status == 0 || status >= 500) return out;  // kUnknown
-
     json::Document doc;
-    bool parsed = !json::parse(body, doc) && doc.IsObject();
+    bool parsed = status != 0 && !json::parse(body, doc) && doc.IsObject();
+    if (status == 0 || status >= 500) {
+        // kUnknown; Stripe's own error object says it answered
+        out.answered = parsed && json::object_member(doc, "error") != nullptr;
+        return out;
+    }
     if (status == 200) {
         auto object = parsed ? json::string_member(doc, "object")
                              : std::nullopt;
@@ -193,6 +197,7 @@ StripeAnswer read_stripe_answer(int status, std::string_view body) {
         if (object == std::string_view("payment_intent") && id &&
             valid_intent_id(*id) && state && !state->empty()) {
             out.kind = Kind::kIntent;
+            out.answered = true;
             out.id = std::string(*id);
             out.status = std::string(*state);
             out.log = "payment intent " + out.id + " " + out.status;
@@ -208,6 +213,7 @@ StripeAnswer read_stripe_answer(int status, std::string_view body) {
         out.log += ", without Stripe's error object";
         return out;  // not Stripe speaking: kUnknown
     }
+    out.answered = true;
     std::string type(json::string_member(*error, "type").value_or(""));
     out.code = std::string(json::string_member(*error, "code").value_or(""));
     out.log += ", " + type + (out.code.empty() ? "" : " " + out.code);

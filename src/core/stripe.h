@@ -21,9 +21,9 @@ struct StripeAmount {
 
 // Stripe's conventions, currency by currency (its "Supported currencies"
 // page): zero-decimal currencies in whole units (MGA too, which ISO 4217
-// gives two decimals), ISK still with two decimals though ISO gives none,
-// three-decimal currencies only in tens. The error says why an amount
-// cannot be charged exactly; nothing is rounded.
+// gives two decimals), ISK and UGX still with two decimals though ISO
+// gives none, three-decimal currencies only in tens. The error says why an
+// amount cannot be charged exactly; nothing is rounded.
 std::variant<StripeAmount, std::string> stripe_amount(const Money& m);
 
 // The create's key: one PaymentIntent per (merchant, invoice, currency,
@@ -73,6 +73,9 @@ struct StripeAnswer {
     std::string code;     // Stripe's error code
     std::string message;  // Stripe's message for the payer (card errors)
     std::string log;      // status, type and code, for the error log
+    // Stripe itself answered, with its JSON: the request ended there. A
+    // timeout, a proxy's page or a cut answer may leave it running.
+    bool answered = false;
 };
 
 StripeAnswer read_stripe_answer(int status, std::string_view body);

@@ -30,7 +30,7 @@ TEST(StripeUnits, TwoDecimalCurrenciesAsIso) {
 
 TEST(StripeUnits, ZeroDecimalCurrenciesInWholeUnits) {
     for (const char* code : {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW",
-                             "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF",
+                             "PYG", "RWF", "VND", "VUV", "XAF", "XOF",
                              "XPF"}) {
         EXPECT_EQ(units(500, code), 500) << code;
     }
@@ -45,9 +45,12 @@ TEST(StripeUnits, MgaIsZeroDecimalAtStripeTwoInIso) {
     EXPECT_EQ(units(1000050, "MGA"), -1);
 }
 
-TEST(StripeUnits, IskKeepsTwoDecimalsAtStripe) {
+TEST(StripeUnits, IskAndUgxKeepTwoDecimalsAtStripe) {
     EXPECT_EQ(money(500, "ISK").currency.exponent, 0);
     EXPECT_EQ(units(500, "ISK"), 50000);  // 500 kronur
+    EXPECT_EQ(money(5, "UGX").currency.exponent, 0);
+    EXPECT_EQ(units(5, "UGX"), 500);  // 5 shillings, not a hundredth
+    EXPECT_EQ(units(60000, "UGX"), 6000000);
 }
 
 TEST(StripeUnits, ThreeDecimalCurrenciesInTens) {
@@ -188,6 +191,17 @@ TEST(Stripe, NoVerdictIsUnknownNeverAnAnswer) {
         "object":"payment_intent"})").kind, Kind::kUnknown);
     // a 4xx that is not Stripe speaking (a proxy's page) says nothing
     EXPECT_EQ(read_stripe_answer(404, "<html>").kind, Kind::kUnknown);
+}
+
+TEST(Stripe, AnsweredTellsStripeFromSilence) {
+    EXPECT_TRUE(read_stripe_answer(500, R"({"error":{"type":"api_error"}})")
+                    .answered);
+    EXPECT_FALSE(read_stripe_answer(504, "").answered);
+    EXPECT_FALSE(read_stripe_answer(0, "").answered);
+    EXPECT_FALSE(read_stripe_answer(502, "<html>bad gateway</html>").answered);
+    EXPECT_FALSE(read_stripe_answer(200, "{\"id\":").answered);
+    EXPECT_TRUE(read_stripe_answer(402, R"({"error":{"type":"card_error"}})")
+                    .answered);
 }
 
 }  // namespace

@@ -737,13 +737,15 @@ ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* the module calls PREFIX + "v1/payment_intents..." */
 
     if (value[2].len == 0 || value[2].data[0] != '/'
-        || value[2].data[value[2].len - 1] != '/')
+        || value[2].data[value[2].len - 1] != '/'
+        || ngx_strlchr(value[2].data, value[2].data + value[2].len, '?'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" takes the prefix of a location that "
                            "proxies to Stripe's API root, starting and "
-                           "ending with \"/\" (\"%V\" given): the module "
-                           "calls it with \"v1/payment_intents\" appended",
+                           "ending with \"/\", without arguments "
+                           "(\"%V\" given): the module calls it with "
+                           "\"v1/payment_intents\" appended",
                            &cmd->name, &value[2]);
         return NGX_CONF_ERROR;
     }
