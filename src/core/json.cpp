@@ -224,6 +224,62 @@ void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) 
 
 }  // namespace
 
+// Below a chunk an arena would hardly hold a document's text.
+Arenas::Arenas(std::size_t count, std::size_t size)
+    : count_(count), size_(std::max(size, Pool::kChunk)) {
+    made_.reserve(count);
+    free_.reserve(count);
+}
+
+Lease Lease::borrow(const std::shared_ptr<Arenas>& from) {
+    Lease lease;
+    if (from == nullptr) return lease;
+    Arenas& set = *from;
+    if (!set.free_.empty()) {
+        lease.arena_ = set.free_.back();
+        set.free_.pop_back();
+    } else if (set.made_.size() < set.count_) {
+        set.made_.push_back(std::make_unique<Arena>(set.size_));
+        lease.arena_ = set.made_.back().get();
+    } else {
+        return lease;
+    }
+    lease.from_ = from;
+    return lease;
+}
+
+Lease::Lease(Lease&& other) noexcept
+    : from_(std::move(other.from_)), arena_(other.arena_) {
+    other.arena_ = nullptr;
+}
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+    if (this != &other) {
+        give_back();
+        from_ = std::move(other.from_);
+        arena_ = other.arena_;
+        other.arena_ = nullptr;
+    }
+    return *this;
+}
+
+Lease::~Lease() { give_back(); }
+
+// free_ has room for every arena made (reserved up front): no allocation,
+// nothing thrown.
+void Lease::give_back() noexcept {
+    if (arena_ != nullptr) from_->free_.push_back(arena_);
+    arena_ = nullptr;
+    from_.reset();
+}
+
+ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
+    : lease_(Lease::borrow(arenas)) {
+    if (lease_) pool_.emplace(lease_.arena()->data(), lease_.arena()->size());
+    // nullptr: the document makes its own pool
+    doc_.emplace(pool_ ? &*pool_ : nullptr);
+}
+
 std::optional<ParseError> parse(std::string_view text, Document& doc) {
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
     // The in-situ copy lives as long as the document's allocator, like the

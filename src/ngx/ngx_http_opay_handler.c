@@ -234,12 +234,14 @@ static ngx_int_t
 ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ngx_str_t *body, ngx_uint_t too_large)
 {
-    opay_input_t               in;
-    ngx_table_elt_t           *h;
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_opay_loc_conf_t  *olcf;
+    opay_input_t                in;
+    ngx_table_elt_t            *h;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_opay_loc_conf_t   *olcf;
+    ngx_http_opay_main_conf_t  *omcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
 
     ngx_memzero(&in, sizeof(opay_input_t));
 
@@ -276,6 +278,9 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     in.now = ngx_time();
 
     ngx_http_opay_keys_input(r, &in);
+
+    /* the body is parsed into one of the worker's arenas, if one is free */
+    in.arenas = omcf->arenas;
 
     if (body) {
         ctx->body = *body;
