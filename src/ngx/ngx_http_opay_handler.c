@@ -239,6 +239,9 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ngx_pool_cleanup_t         *cln;
     ngx_http_opay_loc_conf_t   *olcf;
     ngx_http_opay_main_conf_t  *omcf;
+#if (NGX_DEBUG)
+    size_t                      lent, made;
+#endif
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
@@ -298,6 +301,12 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     cln->handler = ngx_http_opay_flow_cleanup;
     cln->data = ctx->flow;
+
+#if (NGX_DEBUG)
+    opay_arenas_stats(omcf->arenas, &lent, &made);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "opay arenas: %uz lent, %uz made", lent, made);
+#endif
 
     return ngx_http_opay_run(r, ctx);
 }

@@ -732,7 +732,12 @@ ngx_http_opay_init_process(ngx_cycle_t *cycle)
         /* the flows still work, each in a fresh pool */
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "opay: no memory for the request body arenas");
+        return NGX_OK;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "opay arenas: at most %d of %uz bytes",
+                   NGX_HTTP_OPAY_ARENAS, size);
 
     return NGX_OK;
 }
