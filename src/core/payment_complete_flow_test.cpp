@@ -92,7 +92,7 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     EXPECT_EQ(f.fetches()[0].target, OPAY_TARGET_INVOICE);
     f.feed(0, 200, kInvoice);
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
-    const Fetch& create = f.fetches()[0];
+    const Fetch create = f.fetches()[0];  // a copy: fetches() moves on
     EXPECT_EQ(create.target, OPAY_TARGET_PROCESSOR);
     EXPECT_TRUE(create.post);
     EXPECT_EQ(create.path, "v1/payment_intents");
