@@ -107,6 +107,13 @@ struct CheckingHandler
     // into another document without copying such referenced strings, and
     // the copy would then outlive the text it points into.
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        // most numbers are short: tagged on the stack, no string to grow
+        char tagged[64];
+        if (n < sizeof(tagged)) {
+            tagged[0] = kNumberTag;
+            std::memcpy(tagged + 1, s, n);
+            return doc.String(tagged, n + 1, true);
+        }
         scratch.assign(1, kNumberTag);
         scratch.append(s, n);
         return doc.String(scratch.data(),

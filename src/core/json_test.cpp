@@ -26,6 +26,14 @@ TEST(Json, KeepsLongDigitStringsExact) {
     Document d;
     ASSERT_FALSE(parse(R"([123456789012345678901234567890.000000000001])", d));
     EXPECT_EQ(write(d), "[123456789012345678901234567890.000000000001]");
+    // either side of the short numbers' stack buffer
+    for (std::size_t digits : {62, 63, 64, 65, 300}) {
+        std::string n = "1" + std::string(digits - 1, '7');
+        Document e;
+        ASSERT_FALSE(parse("[" + n + "," + n + ".5]", e)) << digits;
+        EXPECT_EQ(number_text(e[0]), n);
+        EXPECT_EQ(write(e), "[" + n + "," + n + ".5]");
+    }
 }
 
 TEST(Json, RefusesDuplicateMembers) {
