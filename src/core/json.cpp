@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include <rapidjson/error/en.h>
@@ -246,8 +247,15 @@ Lease Lease::borrow(const std::shared_ptr<Arenas>& from) {
         lease.arena_ = set.free_.back();
         set.free_.pop_back();
     } else if (set.made_.size() < set.count_) {
-        set.made_.push_back(std::make_unique<Arena>(set.size_));
-        lease.arena_ = set.made_.back().get();
+        // out of memory for an arena: a fresh pool, as with none free
+        std::unique_ptr<Arena> made;
+        try {
+            made = std::make_unique<Arena>(set.size_);
+        } catch (const std::bad_alloc&) {
+            return lease;
+        }
+        lease.arena_ = made.get();
+        set.made_.push_back(std::move(made));  // reserved: cannot throw
     } else {
         return lease;
     }

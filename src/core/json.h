@@ -32,8 +32,8 @@ class Pool : public rapidjson::MemoryPoolAllocator<> {
 };
 
 // Memory kept from one document to the next, for a caller that parses
-// many (one per worker): a large body then costs no malloc and no fresh
-// pages. One Pool at a time may use it.
+// many (lent by Arenas, below): a large body then costs no malloc and no
+// fresh pages. One Pool at a time may use it.
 class Arena {
   public:
     explicit Arena(std::size_t size = 512 * 1024)
@@ -117,7 +117,7 @@ class ArenaDocument {
   private:
     Lease lease_;
     std::optional<Pool> pool_;  // only with an arena
-    std::optional<Document> doc_;  // always, built in place on pool_
+    std::optional<Document> doc_;  // always: on pool_, or its own pool
 };
 
 inline constexpr std::size_t kMaxDepth = 32;
