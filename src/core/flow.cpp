@@ -94,7 +94,8 @@ bool Flow::admit(const Input& in) {
                "content type is not application/json");
         return false;
     }
-    if (auto err = json::parse(in.body, request_)) {
+    request_.emplace(in.arenas);
+    if (auto err = json::parse(in.body, request_->doc())) {
         refuse(400, "malformed_json", "request body is not valid JSON",
                OPAY_LOG_INFO, "request body is not valid JSON: " +
                                   err->reason);

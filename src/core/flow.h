@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,9 @@ struct Input {
     // none yet.
     const KeySet* keys = nullptr;
     std::string_view keys_error;
+    // Where the body is parsed: an arena borrowed from these for the
+    // flow's life, or (none free, or no arenas) a fresh pool.
+    std::shared_ptr<json::Arenas> arenas;
 };
 
 struct Fetch {
@@ -81,6 +85,11 @@ class Flow {
     std::optional<std::string_view> variable(opay_var_e var) const;
     std::optional<std::string_view> context_field(std::string_view name) const;
 
+    // The arena the request body was parsed into; nullptr: a fresh pool.
+    const json::Arena* arena() const {
+        return request_ ? request_->arena() : nullptr;
+    }
+
   protected:
     struct Result {
         bool done = false;
@@ -125,7 +134,13 @@ class Flow {
     std::vector<Fetch> fetches_;
     std::optional<Action> action_;
 
-    json::Document request_;
+    // The body, parsed (once the token is good: a refused call holds no
+    // arena) into an arena borrowed until the flow is freed. Whatever
+    // points into it (product_context_, the payload's and the echo's
+    // values) is a member of the flow and dies with it; what the flow
+    // hands out is copied out (the std::strings below, the answer, the
+    // fetches).
+    std::optional<json::ArenaDocument> request_;
     const json::Value* product_context_ = nullptr;
     // What the variables show.
     std::string event_;

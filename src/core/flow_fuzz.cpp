@@ -4,7 +4,9 @@
 // Input: parts split by fuzz_util.h's separator line:
 //   1. "request" or "complete", then configuration letters: s shipping,
 //      p processor, n notify, j journal, t test mode, r request payer
-//      details, L body too large, G method GET, C content type text/plain;
+//      details, L body too large, G method GET, C content type text/plain,
+//      A the body in a worker's arena (one of 4 KiB, kept across inputs,
+//      so most bodies spill past it);
 //   2. the Authorization header (seeds carry a token signed with the
 //      demo-only key of conf-examples, valid at the fixed time below);
 //   3. the body;
@@ -14,7 +16,8 @@
 //      a new claim and a good write.
 // Checked: the flow ends in one response, within a bounded number of
 // steps, with a status and a JSON body (or, for a payment found finished in
-// the zone, the stored reply as it is); no leak, no memory error.
+// the zone, the stored reply as it is); an arena borrowed is given back
+// when the flow is freed; no leak, no memory error.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -38,6 +41,18 @@ struct ConfFree {
     void operator()(opay_conf_t* c) const noexcept { opay_conf_free(c); }
 };
 using ConfPtr = std::unique_ptr<opay_conf_t, ConfFree>;
+
+struct ArenasFree {
+    void operator()(opay_arenas_t* a) const noexcept { opay_arenas_free(a); }
+};
+
+// As a worker keeps them: made once, lent to one flow after another.
+opay_arenas_t* worker_arenas() {
+    static const std::unique_ptr<opay_arenas_t, ArenasFree> arenas(
+        opay_arenas_create(1, 4096));
+    fuzz::require(arenas != nullptr);
+    return arenas.get();
+}
 
 struct FlowFree {
     void operator()(opay_flow_t* f) const noexcept { opay_flow_free(f); }
@@ -127,6 +142,7 @@ int run(std::string_view input) {
     in.too_large = has('L');
     in.body = str(parts[2]);
     in.now = kNow;
+    in.arenas = has('A') ? worker_arenas() : nullptr;
 
     std::unique_ptr<opay_flow_t, FlowFree> flow(
         opay_flow_start(conf_for(flags), &in));
@@ -198,6 +214,12 @@ int run(std::string_view input) {
         }
     }
     (void)opay_flow_ctx(flow.get(), str("invoiceId"), &v);
+    flow.reset();
+    if (in.arenas != nullptr) {
+        size_t lent = 0, made = 0;
+        opay_arenas_stats(in.arenas, &lent, &made);
+        fuzz::require(lent == 0 && made <= 1);
+    }
     return step.status;
 }
 

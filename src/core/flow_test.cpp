@@ -3,6 +3,9 @@
 // the PaymentRequest flow.
 #include "flow.h"
 
+#include <memory>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "ascii.h"
@@ -171,6 +174,125 @@ TEST_F(FlowTest, IgnoresStrayFeeds) {
     std::string first = f.response().body;
     f.feed(0, 500, "");
     EXPECT_EQ(f.response().body, first);
+}
+
+// The body in one of the worker's arenas (Input::arenas): a flow holds
+// one from its parse until it is freed.
+
+TEST_F(FlowTest, FlowsAliveAtOnceGetDistinctArenas) {
+    auto arenas = std::make_shared<json::Arenas>(4, 64 * 1024);
+    Input in = input();
+    in.arenas = arenas;
+    PaymentRequestFlow a(config, in);
+    PaymentRequestFlow b(config, in);
+    ASSERT_NE(a.arena(), nullptr);
+    ASSERT_NE(b.arena(), nullptr);
+    EXPECT_NE(a.arena(), b.arena());
+    EXPECT_EQ(arenas->lent(), 2u);
+    // both still read their own body while the other lives
+    a.feed(0, 200, kInvoice);
+    b.feed(0, 200, kInvoice);
+    EXPECT_EQ(a.response().status, 200);
+    EXPECT_EQ(a.response().body, b.response().body);
+    EXPECT_EQ(a.context_field("invoiceId"), "12345");
+    EXPECT_EQ(b.context_field("n"), "7");
+}
+
+TEST_F(FlowTest, AFreedFlowGivesItsArenaToTheNext) {
+    auto arenas = std::make_shared<json::Arenas>(4, 64 * 1024);
+    Input in = input();
+    in.arenas = arenas;
+    const json::Arena* first = nullptr;
+    {
+        PaymentRequestFlow f(config, in);
+        first = f.arena();
+        ASSERT_NE(first, nullptr);
+    }
+    EXPECT_EQ(arenas->lent(), 0u);
+    PaymentRequestFlow next(config, in);
+    EXPECT_EQ(next.arena(), first);
+    EXPECT_EQ(arenas->made(), 1u);
+}
+
+TEST_F(FlowTest, WithEveryArenaLentAFlowUsesAFreshPool) {
+    auto arenas = std::make_shared<json::Arenas>(1, 64 * 1024);
+    Input in = input();
+    in.arenas = arenas;
+    PaymentRequestFlow holder(config, in);
+    ASSERT_NE(holder.arena(), nullptr);
+    PaymentRequestFlow f(config, in);
+    EXPECT_EQ(f.arena(), nullptr);
+    f.feed(0, 200, kInvoice);
+    PaymentRequestFlow plain(config, input());
+    plain.feed(0, 200, kInvoice);
+    EXPECT_EQ(f.response().status, 200);
+    EXPECT_EQ(f.response().body, plain.response().body);
+}
+
+// A refused call never reaches its body: it holds no arena.
+TEST_F(FlowTest, ARefusedCallHoldsNoArena) {
+    auto arenas = std::make_shared<json::Arenas>(1, 64 * 1024);
+    Input in = input();
+    in.arenas = arenas;
+    in.authorization = "Bearer x.y.z";
+    PaymentRequestFlow f(config, in);
+    EXPECT_EQ(f.response().status, 401);
+    EXPECT_EQ(f.arena(), nullptr);
+    EXPECT_EQ(arenas->lent(), 0u);
+}
+
+TEST_F(FlowTest, ABodyLargerThanItsArenaSpillsAndWorks) {
+    auto arenas = std::make_shared<json::Arenas>(1, 4096);
+    std::string context = R"({"invoiceId":"12345")";
+    for (int i = 0; context.size() < 32 * 1024; ++i) {
+        context += ",\"field" + std::to_string(i) +
+                   "\":\"a value long enough to be kept out of line\"";
+    }
+    context += "}";
+    std::string body = R"({"methodData":[{
+        "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+        "data":{"productContext":)" + context + R"(,"event":"loadentity"}}]})";
+    Input in = input(body);
+    in.arenas = arenas;
+    PaymentRequestFlow f(config, in);
+    ASSERT_NE(f.arena(), nullptr);
+    f.feed(0, 200, kInvoice);
+    PaymentRequestFlow plain(config, input(body));
+    plain.feed(0, 200, kInvoice);
+    ASSERT_EQ(f.response().status, 200) << f.response().body;
+    EXPECT_EQ(f.response().body, plain.response().body);
+    EXPECT_NE(f.response().body.find("field99"), std::string::npos);
+    EXPECT_EQ(f.context_field("field7"),
+              "a value long enough to be kept out of line");
+}
+
+// Every refusal of the body is the same in an arena as in a fresh pool.
+TEST_F(FlowTest, AnswersTheSameWithAndWithoutArenas) {
+    auto arenas = std::make_shared<json::Arenas>(2, 8192);
+    const std::string bodies[] = {
+        test::kLoad,
+        R"({"a":1,"a":2})",
+        "{\"methodData\":[\"\\udc00\"]}",
+        std::string(40, '['),
+        R"({"methodData":[]})",
+        R"({"methodData":[{"supportedMethods":"x","data":{}}]})",
+    };
+    for (const auto& body : bodies) {
+        Input in = input(body);
+        in.arenas = arenas;
+        PaymentRequestFlow with(config, in);
+        PaymentRequestFlow without(config, input(body));
+        ASSERT_EQ(with.responding(), without.responding()) << body;
+        if (!with.responding()) {
+            with.feed(0, 200, kInvoice);
+            without.feed(0, 200, kInvoice);
+        }
+        EXPECT_EQ(with.response().status, without.response().status) << body;
+        EXPECT_EQ(with.response().body, without.response().body) << body;
+        EXPECT_EQ(with.response().log_message,
+                  without.response().log_message);
+    }
+    EXPECT_EQ(arenas->lent(), 0u);
 }
 
 }  // namespace

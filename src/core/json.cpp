@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include <rapidjson/error/en.h>
@@ -107,6 +108,13 @@ struct CheckingHandler
     // into another document without copying such referenced strings, and
     // the copy would then outlive the text it points into.
     bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        // most numbers are short: tagged on the stack, no string to grow
+        char tagged[64];
+        if (n < sizeof(tagged)) {
+            tagged[0] = kNumberTag;
+            std::memcpy(tagged + 1, s, n);
+            return doc.String(tagged, n + 1, true);
+        }
         scratch.assign(1, kNumberTag);
         scratch.append(s, n);
         return doc.String(scratch.data(),
@@ -223,6 +231,69 @@ void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) 
 }
 
 }  // namespace
+
+// Below a chunk an arena would hardly hold a document's text.
+Arenas::Arenas(std::size_t count, std::size_t size)
+    : count_(count), size_(std::max(size, Pool::kChunk)) {
+    made_.reserve(count);
+    free_.reserve(count);
+}
+
+Lease Lease::borrow(const std::shared_ptr<Arenas>& from) {
+    Lease lease;
+    if (from == nullptr) return lease;
+    Arenas& set = *from;
+    if (!set.free_.empty()) {
+        lease.arena_ = set.free_.back();
+        set.free_.pop_back();
+    } else if (set.made_.size() < set.count_) {
+        // out of memory for an arena: a fresh pool, as with none free
+        std::unique_ptr<Arena> made;
+        try {
+            made = std::make_unique<Arena>(set.size_);
+        } catch (const std::bad_alloc&) {
+            return lease;
+        }
+        lease.arena_ = made.get();
+        set.made_.push_back(std::move(made));  // reserved: cannot throw
+    } else {
+        return lease;
+    }
+    lease.from_ = from;
+    return lease;
+}
+
+Lease::Lease(Lease&& other) noexcept
+    : from_(std::move(other.from_)), arena_(other.arena_) {
+    other.arena_ = nullptr;
+}
+
+Lease& Lease::operator=(Lease&& other) noexcept {
+    if (this != &other) {
+        give_back();
+        from_ = std::move(other.from_);
+        arena_ = other.arena_;
+        other.arena_ = nullptr;
+    }
+    return *this;
+}
+
+Lease::~Lease() { give_back(); }
+
+// free_ has room for every arena made (reserved up front): no allocation,
+// nothing thrown.
+void Lease::give_back() noexcept {
+    if (arena_ != nullptr) from_->free_.push_back(arena_);
+    arena_ = nullptr;
+    from_.reset();
+}
+
+ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
+    : lease_(Lease::borrow(arenas)) {
+    if (lease_) pool_.emplace(lease_.arena()->data(), lease_.arena()->size());
+    // nullptr: the document makes its own pool
+    doc_.emplace(pool_ ? &*pool_ : nullptr);
+}
 
 std::optional<ParseError> parse(std::string_view text, Document& doc) {
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
 
@@ -31,8 +32,8 @@ class Pool : public rapidjson::MemoryPoolAllocator<> {
 };
 
 // Memory kept from one document to the next, for a caller that parses
-// many (one per worker): a large body then costs no malloc and no fresh
-// pages. One Pool at a time may use it.
+// many (lent by Arenas, below): a large body then costs no malloc and no
+// fresh pages. One Pool at a time may use it.
 class Arena {
   public:
     explicit Arena(std::size_t size = 512 * 1024)
@@ -48,6 +49,76 @@ class Arena {
 using Value = rapidjson::GenericValue<rapidjson::UTF8<>, Pool>;
 using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool>;
 using Allocator = Pool;
+
+// At most count arenas of size bytes each, lent one at a time to callers
+// that run concurrently (one nginx worker's flows, each alive across its
+// subrequests): each arena is made on first need and kept. When all are
+// lent a caller gets none and uses a fresh pool. One thread only. Lent
+// through Lease, which holds the set by shared_ptr: the owner may drop it
+// before the last borrower is done.
+class Arenas {
+  public:
+    Arenas(std::size_t count, std::size_t size);
+    Arenas(const Arenas&) = delete;
+    Arenas& operator=(const Arenas&) = delete;
+
+    std::size_t count() const { return count_; }
+    std::size_t size() const { return size_; }
+    std::size_t made() const { return made_.size(); }
+    std::size_t lent() const { return made_.size() - free_.size(); }
+
+  private:
+    friend class Lease;
+
+    std::size_t count_;
+    std::size_t size_;
+    std::vector<std::unique_ptr<Arena>> made_;
+    std::vector<Arena*> free_;  // of made_, the last given back on top
+};
+
+// One arena borrowed from an Arenas, given back when the lease ends. An
+// empty lease (none was free, or no set) holds nothing.
+class Lease {
+  public:
+    Lease() = default;
+    // A free arena (the one given back last, its pages warm), a new one
+    // while fewer than count are made, or an empty lease.
+    static Lease borrow(const std::shared_ptr<Arenas>& from);
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&& other) noexcept;
+    ~Lease();
+
+    Arena* arena() const { return arena_; }
+    explicit operator bool() const { return arena_ != nullptr; }
+
+  private:
+    void give_back() noexcept;
+
+    std::shared_ptr<Arenas> from_;
+    Arena* arena_ = nullptr;
+};
+
+// A document whose pool starts in an arena borrowed from arenas, or a
+// document with its own pool, as Document() has, when arenas is null or
+// has none free. Members go in reverse: the document, then its pool (which
+// frees what spilled out of the arena), then the lease gives the arena
+// back, empty, for the next borrower's fresh pool.
+class ArenaDocument {
+  public:
+    explicit ArenaDocument(const std::shared_ptr<Arenas>& arenas = nullptr);
+    ArenaDocument(const ArenaDocument&) = delete;
+    ArenaDocument& operator=(const ArenaDocument&) = delete;
+
+    Document& doc() { return *doc_; }
+    const Document& doc() const { return *doc_; }
+    // The arena the document lives in; nullptr: its own pool.
+    const Arena* arena() const { return lease_.arena(); }
+
+  private:
+    Lease lease_;
+    std::optional<Pool> pool_;  // only with an arena
+    std::optional<Document> doc_;  // always: on pool_, or its own pool
+};
 
 inline constexpr std::size_t kMaxDepth = 32;
 // Longest string (or member name) accepted, in bytes once unescaped.

@@ -1,5 +1,8 @@
 #include "json.h"
 
+#include <memory>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace opay::json {
@@ -23,6 +26,14 @@ TEST(Json, KeepsLongDigitStringsExact) {
     Document d;
     ASSERT_FALSE(parse(R"([123456789012345678901234567890.000000000001])", d));
     EXPECT_EQ(write(d), "[123456789012345678901234567890.000000000001]");
+    // either side of the short numbers' stack buffer
+    for (std::size_t digits : {62, 63, 64, 65, 300}) {
+        std::string n = "1" + std::string(digits - 1, '7');
+        Document e;
+        ASSERT_FALSE(parse("[" + n + "," + n + ".5]", e)) << digits;
+        EXPECT_EQ(number_text(e[0]), n);
+        EXPECT_EQ(write(e), "[" + n + "," + n + ".5]");
+    }
 }
 
 TEST(Json, RefusesDuplicateMembers) {
@@ -203,6 +214,123 @@ TEST(Json, ValidUtf8FollowsRfc3629) {
     EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // over U+10FFFF
     EXPECT_FALSE(valid_utf8("\xc3"));               // cut
     EXPECT_FALSE(valid_utf8("\x80"));               // stray continuation
+}
+
+// Arenas: memory the flows' documents borrow, one at a time each.
+
+TEST(JsonArenas, LendsDistinctArenasAndTakesThemBack) {
+    auto arenas = std::make_shared<Arenas>(2, 8192);
+    auto a = std::make_unique<ArenaDocument>(arenas);
+    ArenaDocument b(arenas);
+    ASSERT_NE(a->arena(), nullptr);
+    ASSERT_NE(b.arena(), nullptr);
+    EXPECT_NE(a->arena(), b.arena());
+    EXPECT_EQ(arenas->lent(), 2u);
+    {
+        // none free: a document of its own, which parses as well
+        ArenaDocument c(arenas);
+        EXPECT_EQ(c.arena(), nullptr);
+        EXPECT_FALSE(parse(R"({"a":[1,"x"]})", c.doc()));
+        EXPECT_EQ(write(c.doc()), R"({"a":[1,"x"]})");
+    }
+    const Arena* given_back = a->arena();
+    a.reset();
+    EXPECT_EQ(arenas->lent(), 1u);
+    ArenaDocument d(arenas);
+    EXPECT_EQ(d.arena(), given_back);
+    EXPECT_EQ(arenas->made(), 2u);
+    EXPECT_EQ(ArenaDocument(nullptr).arena(), nullptr);
+}
+
+TEST(JsonArenas, MakesArenasOnlyWhenNeeded) {
+    auto arenas = std::make_shared<Arenas>(8, 1);
+    EXPECT_EQ(arenas->made(), 0u);
+    EXPECT_EQ(arenas->size(), Pool::kChunk);  // never smaller than a chunk
+    for (int i = 0; i < 3; ++i) {
+        ArenaDocument d(arenas);
+        EXPECT_FALSE(parse("[1]", d.doc()));
+    }
+    EXPECT_EQ(arenas->made(), 1u);
+    EXPECT_EQ(arenas->lent(), 0u);
+}
+
+// The same text gives the same verdict and the same value in an arena as
+// in a fresh pool, and nothing of one borrower is seen by the next.
+TEST(JsonArenas, ParsesExactlyAsAFreshDocument) {
+    auto arenas = std::make_shared<Arenas>(1, 4096);
+    std::string big = "{";
+    for (int i = 0; i < 40; ++i) big += "\"k" + std::to_string(i) + "\":1,";
+    const std::string texts[] = {
+        R"({"n":12.50,"s":"caf\u00e9","a":[true,false,null,{}]})",
+        R"({"a":1,"a":2})",
+        R"({"a":1,"\u0061":2})",
+        big + "\"k17\":1}",
+        big + "\"last\":1}",
+        std::string(kMaxDepth + 1, '['),
+        "\"\xC0\xAF\"",
+        R"(["\udc00"])",
+        R"(["\ud800\u0041"])",
+        "[\"" + std::string(kMaxStringLength + 1, 'x') + "\"]",
+        "[1] x",
+        "",
+        R"({"ok":"\ud83d\ude00"})",
+    };
+    for (const auto& text : texts) {
+        Document fresh;
+        auto expected = parse(text, fresh);
+        ArenaDocument d(arenas);
+        ASSERT_NE(d.arena(), nullptr);
+        auto got = parse(text, d.doc());
+        ASSERT_EQ(got.has_value(), expected.has_value()) << text;
+        if (got) {
+            EXPECT_EQ(got->reason, expected->reason) << text;
+        } else {
+            EXPECT_EQ(write(d.doc()), write(fresh)) << text;
+        }
+    }
+    EXPECT_EQ(arenas->made(), 1u);
+}
+
+TEST(JsonArenas, ABodyLargerThanTheArenaSpills) {
+    auto arenas = std::make_shared<Arenas>(1, 4096);
+    std::string body = R"({"pad":[)";
+    while (body.size() < 64 * 1024) body += R"({"a":"bcdefgh","n":12.5},)";
+    body += R"("a long string that is not short enough to sit in a value"]})";
+    Document fresh;
+    ASSERT_FALSE(parse(body, fresh));
+    for (int i = 0; i < 2; ++i) {
+        ArenaDocument d(arenas);
+        ASSERT_NE(d.arena(), nullptr);
+        ASSERT_FALSE(parse(body, d.doc()));
+        EXPECT_EQ(write(d.doc()), write(fresh));
+    }
+}
+
+// The set's owner may let go of it first: the last lease frees it.
+TEST(JsonArenas, ALeaseKeepsTheSetAlive) {
+    auto arenas = std::make_shared<Arenas>(2, 4096);
+    ArenaDocument d(arenas);
+    arenas.reset();
+    ASSERT_NE(d.arena(), nullptr);
+    EXPECT_FALSE(parse(R"({"still":"here"})", d.doc()));
+    EXPECT_EQ(write(d.doc()), R"({"still":"here"})");
+}
+
+TEST(JsonArenas, LeasesMove) {
+    auto arenas = std::make_shared<Arenas>(2, 4096);
+    Lease a = Lease::borrow(arenas);
+    Lease b = Lease::borrow(arenas);
+    EXPECT_FALSE(Lease::borrow(arenas));
+    const Arena* first = a.arena();
+    Lease moved(std::move(a));
+    EXPECT_EQ(moved.arena(), first);
+    EXPECT_FALSE(a);  // NOLINT(bugprone-use-after-move): moved-from is empty
+    b = std::move(moved);  // b's arena is given back
+    EXPECT_EQ(b.arena(), first);
+    EXPECT_EQ(arenas->lent(), 1u);
+    b = Lease();
+    EXPECT_EQ(arenas->lent(), 0u);
+    EXPECT_FALSE(Lease::borrow(nullptr));
 }
 
 }  // namespace

@@ -18,6 +18,11 @@ struct opay_conf_s {
     opay::Config config;
 };
 
+struct opay_arenas_s {
+    // shared with the flows' leases: a flow may outlive the handle
+    std::shared_ptr<opay::json::Arenas> arenas;
+};
+
 struct opay_flow_s {
     // On the heap, never moved: the flow keeps pointers into its own document.
     std::unique_ptr<opay::Flow> flow;
@@ -70,6 +75,27 @@ int opay_known_type(opay_str_t name) noexcept {
     return opay::known_type(view(name)) ? 1 : 0;
 }
 
+opay_arenas_t* opay_arenas_create(size_t n, size_t bytes) noexcept {
+    if (n == 0) return nullptr;
+    try {
+        return std::make_unique<opay_arenas_s>(opay_arenas_s{
+                   std::make_shared<opay::json::Arenas>(n, bytes)})
+            .release();
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void opay_arenas_free(opay_arenas_t* arenas) noexcept {
+    std::unique_ptr<opay_arenas_s> owned(arenas);
+}
+
+void opay_arenas_stats(const opay_arenas_t* arenas, size_t* lent,
+                       size_t* made) noexcept {
+    *lent = arenas != nullptr ? arenas->arenas->lent() : 0;
+    *made = arenas != nullptr ? arenas->arenas->made() : 0;
+}
+
 opay_flow_t* opay_flow_start(const opay_conf_t* conf,
                              const opay_input_t* in) noexcept {
     try {
@@ -83,6 +109,7 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
         input.now = in->now;
         input.keys = opay::key_set(in->keys);
         input.keys_error = view(in->keys_error);
+        if (in->arenas != nullptr) input.arenas = in->arenas->arenas;
         std::unique_ptr<opay::Flow> flow;
         if (in->webhook == OPAY_PAYMENT_COMPLETE) {
             flow = std::make_unique<opay::PaymentCompleteFlow>(conf->config,

@@ -124,7 +124,7 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
 
 void PaymentCompleteFlow::start() {
     event_ = "paymentcomplete";
-    auto parsed = read_complete_payload(request_);
+    auto parsed = read_complete_payload(request_->doc());
     if (auto* e = std::get_if<std::string>(&parsed)) {
         invalid(*e);
         return;

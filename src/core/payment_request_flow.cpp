@@ -21,7 +21,7 @@ void PaymentRequestFlow::ask(std::vector<Fetch> fetches, Stage next) {
 }
 
 void PaymentRequestFlow::start() {
-    auto read = read_echo(request_);
+    auto read = read_echo(request_->doc());
     if (auto* e = std::get_if<std::string>(&read)) return invalid(*e);
     echo_ = std::get<Echo>(read);
     product_context_ = echo_.product_context;
@@ -42,7 +42,7 @@ void PaymentRequestFlow::start_shipping_event() {
                "event " + event_ + " but opay_shipping_uri is not set");
         return;
     }
-    if (auto why = read_payer_choice(request_, echo_)) return invalid(*why);
+    if (auto why = read_payer_choice(request_->doc(), echo_)) return invalid(*why);
     if (!check_text("details.id", echo_.details_id)) return;
     std::vector<Fetch> fetches{
         Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
@@ -137,7 +137,7 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
         offered = std::move(std::get<ShippingOptions>(parsed));
     }
     respond_answer(
-        shipping_answer(config_, request_, echo_, *invoice, offered),
+        shipping_answer(config_, request_->doc(), echo_, *invoice, offered),
         "shipping backend gave invalid options",
         "shipping backend for " + name + ": ");
 }

@@ -37,6 +37,8 @@ typedef struct {
     ngx_thread_pool_t         *keys_pool;      /* key fetches */
 #endif
     ngx_array_t               *key_sources;    /* ngx_http_opay_keys_t * */
+    size_t                     max_body_size;  /* largest of the webhooks' */
+    opay_arenas_t             *arenas;         /* this worker's */
 } ngx_http_opay_main_conf_t;
 
 

@@ -234,12 +234,17 @@ static ngx_int_t
 ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ngx_str_t *body, ngx_uint_t too_large)
 {
-    opay_input_t               in;
-    ngx_table_elt_t           *h;
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_opay_loc_conf_t  *olcf;
+    opay_input_t                in;
+    ngx_table_elt_t            *h;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_opay_loc_conf_t   *olcf;
+    ngx_http_opay_main_conf_t  *omcf;
+#if (NGX_DEBUG)
+    size_t                      lent, made;
+#endif
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
 
     ngx_memzero(&in, sizeof(opay_input_t));
 
@@ -277,6 +282,9 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     ngx_http_opay_keys_input(r, &in);
 
+    /* the body is parsed into one of the worker's arenas, if one is free */
+    in.arenas = omcf->arenas;
+
     if (body) {
         ctx->body = *body;
     }
@@ -293,6 +301,12 @@ ngx_http_opay_start(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     cln->handler = ngx_http_opay_flow_cleanup;
     cln->data = ctx->flow;
+
+#if (NGX_DEBUG)
+    opay_arenas_stats(omcf->arenas, &lent, &made);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "opay arenas: %uz lent, %uz made", lent, made);
+#endif
 
     return ngx_http_opay_run(r, ctx);
 }

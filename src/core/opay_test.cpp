@@ -1,0 +1,145 @@
+// The C API as the shim uses it: a worker's arenas handed to every flow
+// through opay_input_t, lent while a flow lives, given back by
+// opay_flow_free.
+#include "opay.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace {
+
+using opay::test::TestKey;
+
+constexpr int64_t kNow = 1700000000;
+constexpr const char* kLoad = R"({"methodData":[{
+    "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+    "data":{"productContext":{"invoiceId":"12345"},"event":"loadentity"}}]})";
+constexpr const char* kInvoice = R"({"entity":{"@type":"Invoice",
+    "identifier":"12345","totalPaymentDue":{"price":10,"priceCurrency":"USD"}},
+    "displayItems":[{"label":"A","amount":{"currency":"USD","value":"10.00"}}]})";
+
+opay_str_t str(std::string_view s) { return opay_str_t{s.data(), s.size()}; }
+
+struct ConfFree {
+    void operator()(opay_conf_t* c) const noexcept { opay_conf_free(c); }
+};
+struct FlowFree {
+    void operator()(opay_flow_t* f) const noexcept { opay_flow_free(f); }
+};
+struct ArenasFree {
+    void operator()(opay_arenas_t* a) const noexcept { opay_arenas_free(a); }
+};
+using FlowPtr = std::unique_ptr<opay_flow_t, FlowFree>;
+
+struct CApiTest : ::testing::Test {
+    TestKey key{"k1"};
+    std::string jwks_path = testing::TempDir() + "opay-capi-" +
+                            std::to_string(getpid()) + "-jwks.json";
+    std::unique_ptr<opay_conf_t, ConfFree> conf;
+    std::string bearer;
+
+    CApiTest() {
+        std::ofstream(jwks_path) << key.jwks();
+        opay_settings_t s{};
+        s.merchant_id = str("m1");
+        s.jwks_file = str(jwks_path);
+        s.jwt_issuer = str("iss");
+        s.jwt_appid_off = 1;
+        s.jwt_version_off = 1;
+        s.jwt_leeway = 300;
+        char err[256] = "";
+        conf.reset(opay_conf_create(&s, err, sizeof(err)));
+        EXPECT_NE(conf, nullptr) << err;
+        bearer = "Bearer " + key.token(R"({"iss":"iss","aud":"m1",
+            "sub":"p@x","exp":1700003600})");
+    }
+    ~CApiTest() override { std::remove(jwks_path.c_str()); }
+
+    FlowPtr start(opay_arenas_t* arenas, std::string_view body = kLoad) {
+        opay_input_t in{};
+        in.webhook = OPAY_PAYMENT_REQUEST;
+        in.method = str("POST");
+        in.content_type = str("application/json");
+        in.authorization = str(bearer);
+        in.body = str(body);
+        in.now = kNow;
+        in.arenas = arenas;
+        return FlowPtr(opay_flow_start(conf.get(), &in));
+    }
+
+    // The answer to the loadentity call, its invoice fed.
+    static std::string answer(opay_flow_t* f) {
+        opay_step_t step;
+        opay_flow_next(f, &step);
+        EXPECT_EQ(step.kind, OPAY_STEP_FETCH);
+        opay_flow_feed(f, 0, 200, str(kInvoice));
+        opay_flow_next(f, &step);
+        EXPECT_EQ(step.kind, OPAY_STEP_RESPOND);
+        EXPECT_EQ(step.status, 200);
+        return std::string(step.body.data, step.body.len);
+    }
+
+    static std::pair<size_t, size_t> stats(const opay_arenas_t* a) {
+        size_t lent = 99, made = 99;
+        opay_arenas_stats(a, &lent, &made);
+        return {lent, made};
+    }
+};
+
+TEST_F(CApiTest, ArenasAreLentPerFlowAndGivenBackOnFree) {
+    std::unique_ptr<opay_arenas_t, ArenasFree> arenas(
+        opay_arenas_create(2, 64 * 1024));
+    ASSERT_NE(arenas, nullptr);
+    EXPECT_EQ(stats(arenas.get()), std::make_pair(size_t{0}, size_t{0}));
+
+    FlowPtr a = start(arenas.get());
+    FlowPtr b = start(arenas.get());
+    FlowPtr c = start(arenas.get());  // none left: a fresh pool
+    ASSERT_TRUE(a && b && c);
+    EXPECT_EQ(stats(arenas.get()), std::make_pair(size_t{2}, size_t{2}));
+
+    FlowPtr plain = start(nullptr);
+    std::string expected = answer(plain.get());
+    EXPECT_EQ(answer(a.get()), expected);
+    EXPECT_EQ(answer(b.get()), expected);
+    EXPECT_EQ(answer(c.get()), expected);
+    opay_str_t v;
+    ASSERT_EQ(opay_flow_ctx(a.get(), str("invoiceid"), &v), 1);
+    EXPECT_EQ(std::string_view(v.data, v.len), "12345");
+
+    a.reset();
+    EXPECT_EQ(stats(arenas.get()), std::make_pair(size_t{1}, size_t{2}));
+    FlowPtr d = start(arenas.get());
+    EXPECT_EQ(stats(arenas.get()), std::make_pair(size_t{2}, size_t{2}));
+    EXPECT_EQ(answer(d.get()), expected);
+}
+
+// nginx's fast shutdown frees the worker's arenas while flows live.
+TEST_F(CApiTest, FlowsMayOutliveTheirArenasHandle) {
+    opay_arenas_t* arenas = opay_arenas_create(1, 4096);
+    ASSERT_NE(arenas, nullptr);
+    FlowPtr f = start(arenas);
+    opay_arenas_free(arenas);
+    std::string expected = answer(start(nullptr).get());
+    EXPECT_EQ(answer(f.get()), expected);
+}
+
+TEST(CApi, ArenasRefuseZeroAndFreeNull) {
+    EXPECT_EQ(opay_arenas_create(0, 65536), nullptr);
+    opay_arenas_free(nullptr);
+    size_t lent = 1, made = 1;
+    opay_arenas_stats(nullptr, &lent, &made);
+    EXPECT_EQ(lent, 0u);
+    EXPECT_EQ(made, 0u);
+}
+
+}  // namespace
