@@ -264,7 +264,8 @@ stop:
 	    echo "stopped"; else echo "not running"; fi
 
 bench: cli
-	$(CMAKE_DIR)/opay_bench
+	$(CMAKE_DIR)/opay_bench --benchmark_repetitions=3 \
+	    --benchmark_display_aggregates_only=true
 
 bench-http: all dynamic
 	BENCH_NGINX=$(NGINX) BENCH_MODULE_SO=$(MODULE_SO) BENCH_OPAY=$(OPAY) \

@@ -24,6 +24,16 @@ inline bool has_control(std::string_view s) {
     });
 }
 
+// Bytes as hex digits (keys, nonces, percent-encoding), without printf.
+inline void append_hex(std::string& out, const unsigned char* bytes,
+                       std::size_t n, bool upper = false) {
+    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    for (std::size_t i = 0; i < n; ++i) {
+        out += digits[bytes[i] >> 4];
+        out += digits[bytes[i] & 0xf];
+    }
+}
+
 namespace detail {
 inline void append_escaped(std::string& out, std::string_view s,
                            bool quotes) {

@@ -6,7 +6,6 @@
 // the answer goes out.
 #include "payment_complete_flow.h"
 
-#include <cstdio>
 
 #include <openssl/rand.h>
 
@@ -28,11 +27,7 @@ std::string random_hex(int bytes) {
     unsigned char rnd[16];
     if (bytes > 16 || RAND_bytes(rnd, bytes) != 1) return {};
     std::string out;
-    char hex[3];
-    for (int i = 0; i < bytes; ++i) {
-        std::snprintf(hex, sizeof(hex), "%02x", rnd[i]);
-        out += hex;
-    }
+    append_hex(out, rnd, static_cast<std::size_t>(bytes));
     return out;
 }
 

@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <limits>
 
 #include <openssl/sha.h>
 
+#include "ascii.h"
 #include "json.h"
 
 namespace opay {
@@ -50,9 +50,8 @@ void form_field(std::string& out, std::string_view name,
                 c == '~') {
                 out += static_cast<char>(c);
             } else {
-                char hex[4];
-                std::snprintf(hex, sizeof(hex), "%%%02X", c);
-                out += hex;
+                out += '%';
+                append_hex(out, &c, 1, true);
             }
         }
     };
@@ -66,11 +65,7 @@ std::string sha256_key(const std::string& input) {
     SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
            digest);
     std::string key = "opay-";
-    char hex[3];
-    for (unsigned char b : digest) {
-        std::snprintf(hex, sizeof(hex), "%02x", b);
-        key += hex;
-    }
+    append_hex(key, digest, sizeof(digest));
     return key;
 }
 
