@@ -7,7 +7,7 @@ use Test::More;
 use Crypt::JWT qw(encode_jwt);
 use MIME::Base64 ();
 use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode);
+                json_encode b64u);
 
 my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
@@ -53,14 +53,6 @@ sub refused {
     is_deeply($r->{json}, { error => { code => 'invalid_token',
                                        message => $reason } },
               "$name: body is only the short reason code");
-}
-
-sub b64u {
-    my ($s) = @_;
-    my $e = MIME::Base64::encode_base64($s, '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
 }
 
 sub unb64u {

@@ -22,7 +22,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use MIME::Base64 ();
 use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode PAY_METHOD);
+                json_encode b64u PAY_METHOD);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -160,13 +160,6 @@ sub offered {
 }
 sub total { $_[0]{details}{total}{amount}{value} }
 sub event_of { $_[0]{methodData}[0]{data}{event} }
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
-}
 
 # PaymentComplete as the service sends it after the conversation.
 sub complete {

@@ -11,7 +11,7 @@ use MIME::Base64 ();
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode PAY_METHOD);
+                json_encode b64u PAY_METHOD);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -114,13 +114,6 @@ $t->write_conf($conf, workers => 2);
 $t->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
-}
 
 sub payment_token {
     my ($source, %header) = @_;

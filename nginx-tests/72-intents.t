@@ -10,7 +10,7 @@ use MIME::Base64 ();
 use POSIX ();
 use Time::HiRes qw(sleep);
 use OpayTest qw(reference_invoice json_response json_decode json_encode
-                PAY_METHOD);
+                b64u PAY_METHOD);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -101,13 +101,6 @@ $t2->write_conf($conf, workers => 2);
 $t2->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
-}
 
 sub complete_body {
     my ($rid, $source, $currency, $value) = @_;

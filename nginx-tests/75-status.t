@@ -7,7 +7,8 @@ use strict;
 use warnings;
 use Test::More;
 use MIME::Base64 ();
-use OpayTest qw(loadentity_body reference_invoice json_response PAY_METHOD);
+use OpayTest qw(loadentity_body reference_invoice json_response b64u
+                PAY_METHOD);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -98,13 +99,6 @@ sub delta {
         $d{$k} = $d if $d;
     }
     return \%d;
-}
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
 }
 
 sub pay {

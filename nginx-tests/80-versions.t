@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use OpayTest qw(reference_invoice json_response json_decode json_encode
-                PAY_METHOD);
+                b64u PAY_METHOD);
 use StripeMock;
 use MIME::Base64 ();
 
@@ -92,13 +92,6 @@ $quic_listen
     }
 EOF
 $t->run;
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
-}
 
 sub complete_body {
     my ($rid) = @_;

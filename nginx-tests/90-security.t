@@ -21,7 +21,7 @@ use MIME::Base64 ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body reference_invoice json_decode json_encode
-                PAY_METHOD);
+                b64u PAY_METHOD);
 use StripeMock;
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -213,13 +213,6 @@ sub load {
     my ($ctx, %opt) = @_;
     return $t->request('/pr', token => $token, body => loadentity_body(%$ctx),
                        %opt);
-}
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
 }
 
 sub complete_body {

@@ -18,7 +18,7 @@ use IO::Socket::INET;
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 use OpayTest qw(reference_invoice json_response json_decode json_encode
-                PAY_METHOD);
+                b64u PAY_METHOD);
 use StripeMock;
 
 use constant { F_SETLEASE => 1024, F_GETLEASE => 1025 };
@@ -99,13 +99,6 @@ $t->write_conf($conf);
 $t->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
-
-sub b64u {
-    my $e = MIME::Base64::encode_base64($_[0], '');
-    $e =~ tr{+/}{-_};
-    $e =~ s/=+$//;
-    return $e;
-}
 
 sub complete_body {
     my ($rid) = @_;

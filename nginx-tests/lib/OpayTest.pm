@@ -23,6 +23,7 @@ use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
+use MIME::Base64 ();
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -32,9 +33,17 @@ use Crypt::PK::RSA;
 my $JSON = JSON::PP->new->canonical->allow_nonref;
 
 our @EXPORT_OK = qw(free_port json_decode json_encode loadentity_body
-                    reference_invoice json_response PAY_METHOD);
+                    reference_invoice json_response b64u PAY_METHOD);
 
 use constant PAY_METHOD => 'https://pay.microsoft.com/microsoftpay';
+
+# base64url without padding (RFC 7515), for the tests' own tokens.
+sub b64u {
+    my $e = MIME::Base64::encode_base64($_[0], '');
+    $e =~ tr{+/}{-_};
+    $e =~ s/=+$//;
+    return $e;
+}
 
 # The PaymentRequest webhook's loadentity call, as the reference shows it.
 sub loadentity_body {
