@@ -249,8 +249,9 @@ $stripe->mode('create-500');
 $confirms = confirms();
 $r = pay($t, 'U-6', 'tok_visa');
 $stripe->mode('normal');
-is($r->{json}{error}{innererror}{code}, 'processing_error',
-   'create 500: processing_error');
+is($r->{status}, 502, 'create 500: 502, the processor failed');
+is($r->{json}{error}{code}, 'backend_error', 'create 500: backend_error');
+is($r->{json}{requestId}, 'U-6', 'create 500: with the requestId');
 is(confirms(), $confirms, 'create 500: nothing confirmed');
 
 # 3. 3-D Secure, which Outlook cannot show: a decline that leaves the

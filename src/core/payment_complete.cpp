@@ -162,7 +162,8 @@ json::Document journal_line(const char* type, int64_t now) {
 std::string journal_attempt(std::string_view request_id,
                             std::string_view invoice, const Money& amount,
                             std::string_view idempotency_key,
-                            std::string_view payment_intent, int64_t now) {
+                            std::string_view payment_intent,
+                            int confirmation, int64_t now) {
     json::Document d = journal_line("attempt", now);
     auto& a = d.GetAllocator();
     d.AddMember("requestId", json::str(request_id, a), a);
@@ -170,6 +171,7 @@ std::string journal_attempt(std::string_view request_id,
     d.AddMember("amount", amount_json(amount, a), a);
     d.AddMember("idempotencyKey", json::str(idempotency_key, a), a);
     d.AddMember("paymentIntent", json::str(payment_intent, a), a);
+    d.AddMember("confirmation", confirmation, a);
     return json::write(d);
 }
 

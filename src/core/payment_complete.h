@@ -57,11 +57,13 @@ std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           std::string_view sub);
 
 // One journal line (no trailing newline) of type attempt / outcome / notify.
-// An attempt is written before each PaymentIntent is confirmed.
+// An attempt is written before each confirmation (1, 2) of a
+// PaymentIntent.
 std::string journal_attempt(std::string_view request_id,
                             std::string_view invoice, const Money& amount,
                             std::string_view idempotency_key,
-                            std::string_view payment_intent, int64_t now);
+                            std::string_view payment_intent,
+                            int confirmation, int64_t now);
 std::string journal_outcome(const Outcome& o, std::string_view request_id,
                             std::string_view record, int64_t now);
 std::string journal_notify(std::string_view entry, std::string_view request_id,

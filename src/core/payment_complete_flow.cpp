@@ -295,7 +295,7 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
 // replay, as it was then); the read-back tells its status now.
 void PaymentCompleteFlow::look_up_paid() {
     std::string why = "invoice \"" + log_value(invoice_->identifier) +
-                      "\" is " + invoice_->payment_status;
+                      "\" is " + log_value(invoice_->payment_status);
     auto units = stripe_amount(payload_.amount);
     if (std::holds_alternative<std::string>(units)) {
         refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
@@ -325,6 +325,24 @@ void PaymentCompleteFlow::on_create(const Result& r) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer a = read_stripe_answer(r.status, r.body);
     std::string rid = "requestId \"" + log_value(request_id_) + "\"";
+    if (a.kind == Kind::kBusy) {
+        refuse(409, "payment_in_progress", "this payment is being processed",
+               OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid +
+                                  " is being created elsewhere (" + a.log +
+                                  ")");
+        return;
+    }
+    if (a.kind == Kind::kUnknown) {
+        // Stripe did not say: the invoice may have been paid through its
+        // intent on another node, so this is no answer for the payer
+        // either way, only the processor's failure
+        refuse(r.status == 504 ? 504 : 502,
+               r.status == 504 ? "backend_timeout" : "backend_error",
+               "the processor failed", OPAY_LOG_ERROR,
+               "processor: no PaymentIntent for " + rid + " (" + a.log +
+                   "), nothing confirmed");
+        return;
+    }
     if (paid_check_) {
         if (a.kind == Kind::kIntent) {
             intent_id_ = a.id;
@@ -333,20 +351,13 @@ void PaymentCompleteFlow::on_create(const Result& r) {
         }
         refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
                        "invoice \"" + log_value(invoice_->identifier) +
-                           "\" is " + invoice_->payment_status +
-                           " and its PaymentIntent could not be found (" +
+                           "\" is " + log_value(invoice_->payment_status) +
+                           " and Stripe refused to find its PaymentIntent (" +
                            a.log + "): not charging");
         return;
     }
-    if (a.kind == Kind::kBusy) {
-        refuse(409, "payment_in_progress", "this payment is being processed",
-               OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid +
-                                  " is being created elsewhere (" + a.log +
-                                  ")");
-        return;
-    }
     if (a.kind != Kind::kIntent || a.status == "canceled") {
-        // no id, no confirmation: nothing can have been charged
+        // Stripe refused the create: no id, nothing can be charged
         result_ = "fail";
         error_ = "processor_error";
         charge_kind_ = "rejected";
@@ -368,7 +379,7 @@ void PaymentCompleteFlow::attempt() {
     if (config_.journal) {
         act({OPAY_STEP_JOURNAL, {},
              journal_attempt(request_id_, invoice_->identifier, due_,
-                             intent_key_, intent_id_, now_),
+                             intent_key_, intent_id_, confirms_ + 1, now_),
              false},
             Stage::kJournalAttempt);
         return;
@@ -418,9 +429,10 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
         }
         return;
     case Kind::kRefused:
-        conclude({"rejected", "processing_error", kProcessingMessage,
-                  "not charged: " + a.log});
-        return;
+        // a refusal could come from an earlier confirmation's success:
+        // the read-back says which
+        refused_ = true;
+        break;
     case Kind::kBusy:
         locked_ = true;
         break;
@@ -446,11 +458,19 @@ void PaymentCompleteFlow::on_read_back(const Result& r) {
     StripeAnswer a = read_stripe_answer(r.status, r.body);
     if (paid_check_) {
         std::string why = "invoice \"" + log_value(invoice_->identifier) +
-                          "\" is " + invoice_->payment_status;
-        if (a.kind == StripeAnswer::Kind::kIntent && a.id == intent_id_ &&
-            a.status == "succeeded") {
+                          "\" is " + log_value(invoice_->payment_status);
+        bool ours = a.kind == StripeAnswer::Kind::kIntent && a.id == intent_id_;
+        if (ours && a.status == "succeeded") {
             conclude({"already_paid", {}, {},
                       "paid before: " + why + ", read back: " + a.log});
+            return;
+        }
+        if (!ours || a.status == "processing") {
+            // the paid invoice's intent could not be read: never a "fail"
+            refuse(409, "payment_in_progress",
+                   "this payment is being processed", OPAY_LOG_ERROR,
+                   why + ", its PaymentIntent unreadable (read back: " +
+                       a.log + ")");
             return;
         }
         refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
@@ -483,6 +503,11 @@ void PaymentCompleteFlow::on_status(const std::string& status,
     }
     if (status == "requires_payment_method" ||
         status == "requires_confirmation") {
+        if (refused_) {
+            conclude({"rejected", "processing_error", kProcessingMessage,
+                      "not charged: " + log});
+            return;
+        }
         if (by_confirm) {
             read_back();  // a confirm that did not move it: look again
             return;

@@ -92,6 +92,7 @@ class PaymentCompleteFlow final : public Flow {
     bool maybe_ours_ = false;   // one of them may have charged
     bool may_run_ = false;      // the last may still run at Stripe
     bool locked_ = false;       // a confirm found the intent locked
+    bool refused_ = false;      // Stripe refused the last confirm (4xx)
     bool paid_check_ = false;   // looking up a paid invoice's intent
     std::string confirm_log_;   // what the last confirm answered
     std::string claim_key_;

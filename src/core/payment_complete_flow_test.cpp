@@ -245,6 +245,27 @@ TEST_F(CompleteTest, PaidThroughItsIntentIsTheSameSuccess) {
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "already_paid");
 }
 
+TEST_F(CompleteTest, APaidInvoiceWhoseIntentCannotBeReadIsNoFailure) {
+    config.journal = config.notify = false;
+    std::string paid = kInvoice;
+    paid.replace(paid.find("PaymentDue"), 10, "PaymentComplete");
+    for (auto [status, body] : std::vector<std::pair<int, const char*>>{
+             {500, ""},
+             {200, "cut"},
+             {200, R"({"id":"pi_1","object":"payment_intent",
+                 "status":"processing"})"}}) {
+        PaymentCompleteFlow f(config, input());
+        f.resolve(OPAY_CLAIM_NEW, {});
+        f.feed(0, 200, paid);
+        f.feed(0, 200, kCreated);
+        f.feed(0, status, body);
+        ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
+        f.resolve(0, {});
+        EXPECT_EQ(f.response().status, 409) << body;
+        EXPECT_FALSE(f.variable(OPAY_VAR_RESULT));
+    }
+}
+
 TEST_F(CompleteTest, JournalFailureMeansNoCharge) {
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
@@ -361,6 +382,31 @@ void up_to_confirm(PaymentCompleteFlow& f) {
     f.feed(0, 200, kInvoice);
     f.feed(0, 200, kCreated);
     ASSERT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/confirm");
+}
+
+TEST_F(CompleteTest, ARefusedConfirmationIsReadBackBeforeAFailure) {
+    config.journal = config.notify = false;
+    const char* refused = R"({"error":{"type":"invalid_request_error",
+        "code":"resource_missing"}})";
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 400, refused);
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, kWaiting);
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE) << "no second confirmation";
+    f.resolve(0, {});
+    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+              "\"processing_error\"");
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "rejected");
+    // refused because an earlier confirmation had gone through
+    PaymentCompleteFlow g(config, input());
+    up_to_confirm(g);
+    g.feed(0, 400, refused);
+    g.feed(0, 200, kSucceeded);
+    g.resolve(0, {});
+    EXPECT_EQ(json::write(reply(g)["result"]), "\"success\"");
+    EXPECT_EQ(g.variable(OPAY_VAR_CHARGE), "already_paid");
 }
 
 TEST_F(CompleteTest, DeclineIsMappedAndNotFinal) {
@@ -527,7 +573,24 @@ TEST_F(CompleteTest, CreateFailureChargesNothing) {
     ASSERT_EQ(kind(f), OPAY_STEP_SETTLE);
     EXPECT_FALSE(f.action()->store);
     f.resolve(0, {});
-    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+    // the processor's failure, not the payer's: its status, not "fail"
+    EXPECT_EQ(f.response().status, 502);
+    EXPECT_EQ(json::write(reply(f)["error"]["code"]), "\"backend_error\"");
+    EXPECT_FALSE(f.variable(OPAY_VAR_RESULT));
+    PaymentCompleteFlow t(config, input());
+    t.resolve(OPAY_CLAIM_NEW, {});
+    t.feed(0, 200, kInvoice);
+    t.feed(0, 504, "");
+    t.resolve(0, {});
+    EXPECT_EQ(t.response().status, 504);
+    // Stripe refused the create: nothing can be charged, a payment answer
+    PaymentCompleteFlow n(config, input());
+    n.resolve(OPAY_CLAIM_NEW, {});
+    n.feed(0, 200, kInvoice);
+    n.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"amount_too_small"}})");
+    n.resolve(0, {});
+    EXPECT_EQ(json::write(reply(n)["error"]["innererror"]["code"]),
               "\"processing_error\"");
     PaymentCompleteFlow g(config, input());
     g.resolve(OPAY_CLAIM_NEW, {});
