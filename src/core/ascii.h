@@ -37,14 +37,12 @@ inline void append_hex(std::string& out, const unsigned char* bytes,
 namespace detail {
 inline void append_escaped(std::string& out, std::string_view s,
                            bool quotes) {
-    static const char kHex[] = "0123456789abcdef";
     for (char c : s) {
         auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u >= 0x7f ||
             (quotes && (c == '\\' || c == '"'))) {
             out += "\\x";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xf];
+            append_hex(out, &u, 1);
         } else {
             out += c;
         }

@@ -18,6 +18,10 @@ namespace {
 
 constexpr const char* kProcessingMessage =
     "We could not process your card right now. Please try again later.";
+// A payment this node or another is charging now: retryable, never a
+// failure.
+constexpr const char* kInProgress = "payment_in_progress";
+constexpr const char* kInProgressMessage = "this payment is being processed";
 constexpr const char* kActionMessage =
     "Your bank asks for a verification step that cannot be completed "
     "here. Please use another card.";
@@ -94,8 +98,7 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
         if (result != 0) {
             refuse(503, "journal_unavailable",
                    "the payment cannot be recorded now", OPAY_LOG_ERROR,
-                   "journal write failed: not charging requestId \"" +
-                       log_value(request_id_) + "\"");
+                   "journal write failed: not charging " + rid());
         } else {
             confirm();
         }
@@ -138,7 +141,6 @@ void PaymentCompleteFlow::start() {
         return;
     }
     payment_token_ = std::move(std::get<PaymentToken>(token));
-    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     if (!config_.processor) {
         refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
                "no processor configured");
@@ -149,7 +151,7 @@ void PaymentCompleteFlow::start() {
                        "payment token Format \"" +
                            log_value(payment_token_.format, 32) +
                            "\" is not the configured processor (Stripe), " +
-                           rid + ": not charging");
+                           rid() + ": not charging");
         return;
     }
     if (payment_token_.test_mode != config_.test_mode) {
@@ -158,7 +160,7 @@ void PaymentCompleteFlow::start() {
             std::string(payment_token_.test_mode
                             ? "test payment token refused in live mode"
                             : "live payment token refused in test mode") +
-                ", " + rid + ": not charging");
+                ", " + rid() + ": not charging");
         return;
     }
     claim_key_ = config_.token.audience + "\n" + request_id_;
@@ -166,7 +168,6 @@ void PaymentCompleteFlow::start() {
 }
 
 void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
-    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     if (result == OPAY_CLAIM_DONE) {
         json::Document d;
         if (!json::parse(stored, d)) {
@@ -174,18 +175,17 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
                 json::string_member(d, "result").value_or(""));
         }
         finish(Response{200, std::string(stored), false, OPAY_LOG_INFO,
-                        "replayed the stored outcome of " + rid},
+                        "replayed the stored outcome of " + rid()},
                false);
         return;
     }
     if (result == OPAY_CLAIM_BUSY) {
-        refuse(409, "payment_in_progress", "this payment is being processed",
-               OPAY_LOG_INFO, rid + " is already in flight");
+        in_progress(OPAY_LOG_INFO, rid() + " is already in flight");
         return;
     }
     if (result != OPAY_CLAIM_NEW) {
         refuse(503, "state_unavailable", "the payment cannot be recorded now",
-               OPAY_LOG_ERROR, "opay zone is full: not charging " + rid);
+               OPAY_LOG_ERROR, "opay zone is full: not charging " + rid());
         return;
     }
     claimed_ = true;
@@ -210,10 +210,9 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
 
 void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
                                             const Result* options) {
-    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     if (invoice_result.status == 404) {
         refuse_payment("This invoice could not be found.", OPAY_LOG_INFO,
-                       "invoice backend: no such invoice for " + rid +
+                       "invoice backend: no such invoice for " + rid() +
                            ": not charging");
         return;
     }
@@ -223,7 +222,7 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
     request_id_ = payload_.request_id;  // read_invoice set the identifier
     if (invoice->identifier != payload_.request_id) {
         refuse_payment("This payment does not match the invoice.",
-                       OPAY_LOG_INFO, rid + " but the backend answered " +
+                       OPAY_LOG_INFO, rid() + " but the backend answered " +
                                           name + ": not charging");
         return;
     }
@@ -294,12 +293,10 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
 // delivery), the answer is that success. The create finds the intent (a
 // replay, as it was then); the read-back tells its status now.
 void PaymentCompleteFlow::look_up_paid() {
-    std::string why = "invoice \"" + log_value(invoice_->identifier) +
-                      "\" is " + log_value(invoice_->payment_status);
     auto units = stripe_amount(payload_.amount);
     if (std::holds_alternative<std::string>(units)) {
         refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
-                       why + ": not charging");
+                       paid_invoice() + ": not charging");
         return;
     }
     paid_check_ = true;
@@ -324,12 +321,10 @@ void PaymentCompleteFlow::create() {
 void PaymentCompleteFlow::on_create(const Result& r) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer a = read_stripe_answer(r.status, r.body);
-    std::string rid = "requestId \"" + log_value(request_id_) + "\"";
     if (a.kind == Kind::kBusy) {
-        refuse(409, "payment_in_progress", "this payment is being processed",
-               OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid +
-                                  " is being created elsewhere (" + a.log +
-                                  ")");
+        in_progress(OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid() +
+                                       " is being created elsewhere (" +
+                                       a.log + ")");
         return;
     }
     if (a.kind == Kind::kUnknown) {
@@ -339,7 +334,7 @@ void PaymentCompleteFlow::on_create(const Result& r) {
         refuse(r.status == 504 ? 504 : 502,
                r.status == 504 ? "backend_timeout" : "backend_error",
                "the processor failed", OPAY_LOG_ERROR,
-               "processor: no PaymentIntent for " + rid + " (" + a.log +
+               "processor: no PaymentIntent for " + rid() + " (" + a.log +
                    "), nothing confirmed");
         return;
     }
@@ -350,8 +345,7 @@ void PaymentCompleteFlow::on_create(const Result& r) {
             return;
         }
         refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
-                       "invoice \"" + log_value(invoice_->identifier) +
-                           "\" is " + log_value(invoice_->payment_status) +
+                       paid_invoice() +
                            " and Stripe refused to find its PaymentIntent (" +
                            a.log + "): not charging");
         return;
@@ -366,7 +360,7 @@ void PaymentCompleteFlow::on_create(const Result& r) {
                         fail_reply(request_id_, "processing_error",
                                    kProcessingMessage),
                         false, OPAY_LOG_ERROR,
-                        rid + " not charged: no PaymentIntent (" + a.log +
+                        rid() + " not charged: no PaymentIntent (" + a.log +
                             ")"},
                false);
         return;
@@ -457,8 +451,7 @@ void PaymentCompleteFlow::read_back() {
 void PaymentCompleteFlow::on_read_back(const Result& r) {
     StripeAnswer a = read_stripe_answer(r.status, r.body);
     if (paid_check_) {
-        std::string why = "invoice \"" + log_value(invoice_->identifier) +
-                          "\" is " + log_value(invoice_->payment_status);
+        std::string why = paid_invoice();
         bool ours = a.kind == StripeAnswer::Kind::kIntent && a.id == intent_id_;
         if (ours && a.status == "succeeded") {
             conclude({"already_paid", {}, {},
@@ -467,10 +460,9 @@ void PaymentCompleteFlow::on_read_back(const Result& r) {
         }
         if (!ours || a.status == "processing") {
             // the paid invoice's intent could not be read: never a "fail"
-            refuse(409, "payment_in_progress",
-                   "this payment is being processed", OPAY_LOG_ERROR,
-                   why + ", its PaymentIntent unreadable (read back: " +
-                       a.log + ")");
+            in_progress(OPAY_LOG_ERROR,
+                        why + ", its PaymentIntent unreadable (read back: " +
+                            a.log + ")");
             return;
         }
         refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
@@ -567,10 +559,9 @@ void PaymentCompleteFlow::conclude(Verdict v) {
         // may have charged: never a failure, never a success; a retry asks
         // Stripe again
         outcome_.result = "unknown";
-        error_ = "payment_in_progress";  // $opay_result stays unset
+        error_ = kInProgress;  // $opay_result stays unset
         reply_status_ = 409;
-        reply_ = error_body("payment_in_progress",
-                            "this payment is being processed", request_id_);
+        reply_ = error_body(kInProgress, kInProgressMessage, request_id_);
     } else {
         outcome_.result = result_ = "fail";
         outcome_.error_code = v.inner_code;
@@ -614,8 +605,7 @@ void PaymentCompleteFlow::on_notify(const Result& r) {
 }
 
 void PaymentCompleteFlow::finish_payment() {
-    std::string log = "requestId \"" + log_value(request_id_) + "\" " +
-                      outcome_log_;
+    std::string log = rid() + " " + outcome_log_;
     bool fine = outcome_.kind == "succeeded" ||
                 outcome_.kind == "already_paid" ||
                 outcome_.kind == "declined" ||
@@ -640,6 +630,20 @@ void PaymentCompleteFlow::finish_payment() {
     }
     finish(Response{reply_status_, reply_, false, level, std::move(log)},
            store_reply_);
+}
+
+void PaymentCompleteFlow::in_progress(opay_log_e log,
+                                      std::string log_message) {
+    refuse(409, kInProgress, kInProgressMessage, log, std::move(log_message));
+}
+
+std::string PaymentCompleteFlow::rid() const {
+    return "requestId \"" + log_value(request_id_) + "\"";
+}
+
+std::string PaymentCompleteFlow::paid_invoice() const {
+    return "invoice \"" + log_value(invoice_->identifier) + "\" is " +
+           log_value(invoice_->payment_status);
 }
 
 void PaymentCompleteFlow::refuse_payment(std::string_view message,

@@ -75,6 +75,10 @@ class PaymentCompleteFlow final : public Flow {
     void after_outcome_journal();
     void on_notify(const Result& r);
     void finish_payment();
+    // 409 payment_in_progress: retryable, never a failure.
+    void in_progress(opay_log_e log, std::string log_message);
+    std::string rid() const;           // requestId "...", for the log
+    std::string paid_invoice() const;  // invoice "..." is <its status>
     // A refusal of the payment itself (nothing charged): 200, result fail.
     void refuse_payment(std::string_view message, opay_log_e log,
                         std::string log_message);

@@ -384,6 +384,55 @@ void up_to_confirm(PaymentCompleteFlow& f) {
     ASSERT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/confirm");
 }
 
+TEST_F(CompleteTest, APaidInvoiceIsRefusedWhenStripeHasNoSuccessForIt) {
+    config.journal = config.notify = false;
+    std::string paid = kInvoice;
+    paid.replace(paid.find("PaymentDue"), 10, "PaymentComplete");
+    // an amount Stripe cannot take has no PaymentIntent: nothing is asked
+    body = payload("10.005", R"({"Format":"stripe","TestMode":true})");
+    body.replace(body.find("USD"), 3, "KWD");
+    PaymentCompleteFlow units(config, input());
+    units.resolve(OPAY_CLAIM_NEW, {});
+    units.feed(0, 200, paid);
+    ASSERT_EQ(kind(units), OPAY_STEP_SETTLE) << "nothing asked of Stripe";
+    units.resolve(0, {});
+    EXPECT_NE(units.response().body.find("not due"), std::string::npos);
+    // Stripe refuses the create's replay (another key's parameters)
+    body = payload("10.00", R"({"Format":"stripe","TestMode":true})");
+    PaymentCompleteFlow refused(config, input());
+    refused.resolve(OPAY_CLAIM_NEW, {});
+    refused.feed(0, 200, paid);
+    refused.feed(0, 400, R"({"error":{"type":"idempotency_error"}})");
+    ASSERT_EQ(kind(refused), OPAY_STEP_SETTLE);
+    refused.resolve(0, {});
+    EXPECT_EQ(refused.response().status, 200);
+    EXPECT_NE(refused.response().body.find("not due"), std::string::npos);
+}
+
+TEST_F(CompleteTest, ACanceledIntentChargesNothing) {
+    config.journal = config.notify = false;
+    const char* canceled = R"({"id":"pi_1","object":"payment_intent",
+        "status":"canceled"})";
+    // found canceled by the create: never confirmed
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.feed(0, 200, canceled);
+    ASSERT_EQ(kind(f), OPAY_STEP_SETTLE) << "nothing confirmed";
+    f.resolve(0, {});
+    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+              "\"processing_error\"");
+    // canceled while a confirmation's answer was lost
+    PaymentCompleteFlow g(config, input());
+    up_to_confirm(g);
+    g.feed(0, 500, R"({"error":{"type":"api_error"}})");
+    g.feed(0, 200, canceled);
+    ASSERT_EQ(kind(g), OPAY_STEP_SETTLE) << "not confirmed again";
+    g.resolve(0, {});
+    EXPECT_EQ(json::write(reply(g)["result"]), "\"fail\"");
+    EXPECT_EQ(g.variable(OPAY_VAR_CHARGE), "rejected");
+}
+
 TEST_F(CompleteTest, ARefusedConfirmationIsReadBackBeforeAFailure) {
     config.journal = config.notify = false;
     const char* refused = R"({"error":{"type":"invalid_request_error",
