@@ -4,6 +4,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace opay::json {
 namespace {
@@ -156,6 +158,41 @@ TEST(Json, EscapesOnWrite) {
     Document d(rapidjson::kObjectType);
     d.AddMember("s", str("a\"b\\c\n", d.GetAllocator()), d.GetAllocator());
     EXPECT_EQ(write(d), R"({"s":"a\"b\\c\n"})");
+}
+
+// write() has its own serializer; what it writes must stay byte for byte
+// what RapidJSON's Writer writes for valid text (peers and tests saw that).
+TEST(Json, WritesWhatRapidJsonsWriterWrites) {
+    Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    Value bytes(rapidjson::kArrayType);
+    for (int c = 0; c < 0x80; ++c) {
+        std::string s = "a";
+        s += static_cast<char>(c);
+        s += "b";
+        bytes.PushBack(str(s, a), a);
+    }
+    d.AddMember("bytes", bytes, a);
+    d.AddMember(str("k\"\n\x01\xc3\xa9\xf0\x9f\x98\x80", a),
+                str(std::string("\0\x7f\x1f\\/", 5), a), a);
+    Value nested(rapidjson::kObjectType);
+    nested.AddMember("t", true, a);
+    nested.AddMember("f", false, a);
+    nested.AddMember("n", Value(), a);
+    nested.AddMember("i", -42, a);
+    nested.AddMember("u", 4294967295u, a);
+    nested.AddMember("d", 0.1, a);
+    nested.AddMember("e", Value(rapidjson::kObjectType), a);
+    nested.AddMember("z", Value(rapidjson::kArrayType), a);
+    d.AddMember("nested", nested, a);
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    d.Accept(w);
+    EXPECT_EQ(write(d), std::string(sb.GetString(), sb.GetSize()));
+    EXPECT_EQ(write(d["bytes"][1]), R"("a\u0001b")");
+    EXPECT_EQ(write(d["bytes"][8]), R"("a\bb")");
+    EXPECT_EQ(write(d["bytes"][0x1f]), R"("a\u001Fb")");
+    EXPECT_EQ(write(Value(rapidjson::kArrayType)), "[]");
 }
 
 TEST(Json, RefusesLoneAndMisorderedSurrogates) {
