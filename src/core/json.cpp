@@ -190,6 +190,20 @@ constexpr std::array<char, 256> escapes() {
 }
 constexpr std::array<char, 256> kEscape = escapes();
 
+// Whether the 8 bytes at p are all printable ASCII other than '"' and
+// '\\' (nothing to escape or check). Each subtraction's high bit flags
+// its byte exactly; a borrow comes only from a byte that is flagged too,
+// so a flagged word is never taken for a plain one.
+bool plain8(const char* p) {
+    constexpr std::uint64_t k1 = 0x0101010101010101ULL;
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    std::uint64_t quote = w ^ (k1 * '"');
+    std::uint64_t slash = w ^ (k1 * '\\');
+    std::uint64_t flags = (w - k1 * 0x20) | (quote - k1) | (slash - k1) | w;
+    return (flags & (k1 * 0x80)) == 0;
+}
+
 // One pass over the text: ASCII bytes escaped as the table says, UTF-8
 // sequences copied, each byte of an invalid one written as U+FFFD.
 void write_string(const char* p, std::size_t n, std::string& out) {
@@ -197,6 +211,10 @@ void write_string(const char* p, std::size_t n, std::string& out) {
     out += '"';
     std::size_t run = 0;  // start of the bytes not yet copied
     for (std::size_t i = 0; i < s.size();) {
+        if (s.size() - i >= 8 && plain8(s.data() + i)) {
+            i += 8;
+            continue;
+        }
         auto c = static_cast<unsigned char>(s[i]);
         if (c >= 0x80) {
             std::size_t len = utf8_sequence(s, i);

@@ -173,6 +173,21 @@ TEST(Json, WritesWhatRapidJsonsWriterWrites) {
         bytes.PushBack(str(s, a), a);
     }
     d.AddMember("bytes", bytes, a);
+    // the same bytes at every place of longer strings (read 8 at a time)
+    Value placed(rapidjson::kArrayType);
+    for (int c = 0; c < 0x80; ++c) {
+        for (std::size_t at = 0; at < 17; ++at) {
+            std::string s(17, 'x');
+            s[at] = static_cast<char>(c);
+            placed.PushBack(str(s, a), a);
+        }
+    }
+    for (std::size_t at = 0; at < 17; ++at) {
+        std::string s(17, 'y');
+        s.replace(at, 1, "\xc3\xa9");
+        placed.PushBack(str(s, a), a);
+    }
+    d.AddMember("placed", placed, a);
     d.AddMember(str("k\"\n\x01\xc3\xa9\xf0\x9f\x98\x80", a),
                 str(std::string("\0\x7f\x1f\\/", 5), a), a);
     Value nested(rapidjson::kObjectType);
@@ -240,6 +255,16 @@ TEST(Json, WritesOnlyValidUtf8) {
     // what it writes, it reads back
     Document back;
     EXPECT_FALSE(parse(out, back).has_value());
+    // a stray byte at any place of a longer string (read 8 at a time)
+    for (char bad : {'\x80', '\x9f', '\xc3', '\xfe'}) {
+        for (std::size_t at = 0; at < 17; ++at) {
+            std::string s(17, 'x');
+            s[at] = bad;
+            std::string want = "\"" + s + "\"";
+            want.replace(at + 1, 1, "\xef\xbf\xbd");
+            EXPECT_EQ(write(str(s, a)), want) << at;
+        }
+    }
 }
 
 TEST(Json, ValidUtf8FollowsRfc3629) {
