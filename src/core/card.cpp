@@ -432,11 +432,17 @@ void check_message_card(const json::Value& card, const Problems& p) {
     p.string(card, "summary");
     // the merchant's name
     p.string(card, "title");
+    const json::Value* sections = json::array_member(card, "sections");
+    if (sections == nullptr || sections->Empty() ||
+        !(*sections)[0].IsObject()) {
+        p.add("sections", "missing or empty");
+    } else {
+        // the invoice number
+        p.nested("sections[0].").string((*sections)[0], "activityTitle");
+    }
     std::vector<std::string> names = fact_names(card);
-    for (std::string_view want : {kInvoiceTitle, kTotalTitle}) {
-        if (!has(names, want)) {
-            p.add("sections", "no fact \"" + std::string(want) + "\"");
-        }
+    if (!has(names, kTotalTitle)) {
+        p.add("sections", "no fact \"" + std::string(kTotalTitle) + "\"");
     }
     const json::Value* actions = json::array_member(card, "potentialAction");
     const json::Value* transaction = nullptr;
@@ -658,12 +664,9 @@ json::Value fact(std::string_view title, std::string_view value, Alloc& a) {
     return f;
 }
 
-json::Value fact_set(std::string_view id, json::Value facts, Alloc& a) {
-    json::Value set(rapidjson::kObjectType);
-    set.AddMember("type", "FactSet", a);
-    set.AddMember("id", json::str(id, a), a);
-    set.AddMember("facts", facts, a);
-    return set;
+// "**Invoice** 12345": a bold label and the escaped value.
+std::string labelled(std::string_view label, std::string_view value) {
+    return "**" + std::string(label) + "** " + markdown(value);
 }
 
 // One line of the bill: the label wraps in the wide column, the amount
@@ -692,7 +695,8 @@ json::Value bill_line(std::string_view id, std::string_view label,
     json::Value set(rapidjson::kObjectType);
     set.AddMember("type", "ColumnSet", a);
     if (!id.empty()) set.AddMember("id", json::str(id, a), a);
-    if (strong) set.AddMember("separator", true, a);
+    set.AddMember(strong ? "separator" : "spacing",
+                  strong ? json::Value(true) : json::Value("small"), a);
     set.AddMember("columns", columns, a);
     return set;
 }
@@ -720,12 +724,16 @@ json::Value adaptive_card(const CardSummary& s, std::string_view originator,
                                            a), a);
     merchant.AddMember("size", "medium", a);
     body.PushBack(merchant, a);
-    json::Value facts(rapidjson::kArrayType);
-    facts.PushBack(fact(kInvoiceTitle, markdown(s.number), a), a);
+    // TextBlocks, not a FactSet: a long invoice number wraps in a text
+    // block but widens a FactSet's table past the card's edge.
+    body.PushBack(text_block("invoice", labelled(kInvoiceTitle, s.number), a),
+                  a);
     if (!s.due_date.empty()) {
-        facts.PushBack(fact(kDueTitle, markdown(s.due_date), a), a);
+        json::Value due = text_block("due", labelled(kDueTitle, s.due_date),
+                                     a);
+        due.AddMember("spacing", "small", a);
+        body.PushBack(due, a);
     }
-    body.PushBack(fact_set("invoice", std::move(facts), a), a);
     if (!s.payable) {
         body.PushBack(bold(text_block("status", markdown(s.status), a), a),
                       a);
@@ -781,12 +789,15 @@ json::Value message_card(const CardSummary& s, std::string_view originator,
                    a);
     card.AddMember("title", json::str(markdown(s.merchant), a), a);
     json::Value sections(rapidjson::kArrayType);
-    json::Value head(rapidjson::kArrayType);
-    head.PushBack(mc_fact(kInvoiceTitle, markdown(s.number), a), a);
+    // the activity lines wrap, as the adaptive card's text blocks do
+    json::Value head(rapidjson::kObjectType);
+    head.AddMember("activityTitle",
+                   json::str(labelled(kInvoiceTitle, s.number), a), a);
     if (!s.due_date.empty()) {
-        head.PushBack(mc_fact(kDueTitle, markdown(s.due_date), a), a);
+        head.AddMember("activitySubtitle",
+                       json::str(labelled(kDueTitle, s.due_date), a), a);
     }
-    sections.PushBack(mc_section(std::move(head), a), a);
+    sections.PushBack(head, a);
     if (!s.payable) {
         json::Value status(rapidjson::kArrayType);
         status.PushBack(mc_fact(kStatusTitle, markdown(s.status), a), a);
@@ -964,9 +975,10 @@ const json::Value* first_of_type(const json::Value& card,
     return nullptr;
 }
 
-// Outlook's rendering of a MessageCard as an Adaptive Card: the title, one
-// FactSet per section of facts (its id from its first fact: "invoice",
-// "status", "total"), a TextBlock per section text, the Transaction as
+// Outlook's rendering of a MessageCard as an Adaptive Card: the title, a
+// TextBlock per activity title, subtitle and text of a section (the first
+// section's are "invoice" and "due"), one FactSet per section of facts (its
+// id from its first fact: "status", "total"), the Transaction as
 // Action.Transaction.
 json::Value message_card_view(const json::Value& mc, Alloc& a) {
     json::Value card(rapidjson::kObjectType);
@@ -983,14 +995,19 @@ json::Value message_card_view(const json::Value& mc, Alloc& a) {
     title.AddMember("size", "medium", a);
     body.PushBack(title, a);
     static constexpr std::pair<std::string_view, std::string_view> kIds[] = {
-        {kInvoiceTitle, "invoice"}, {kStatusTitle, "status"},
-        {kTotalTitle, "total"}};
+        {kStatusTitle, "status"}, {kTotalTitle, "total"}};
     const json::Value* sections = json::array_member(mc, "sections");
     for (rapidjson::SizeType i = 0; sections && i < sections->Size(); ++i) {
         const json::Value& s = (*sections)[i];
         if (!s.IsObject()) continue;
-        if (auto t = text(json::member(s, "text"))) {
-            body.PushBack(text_block("", *t, a), a);
+        for (auto [name, id] :
+             {std::pair<std::string_view, std::string_view>{
+                  "activityTitle", i == 0 ? "invoice" : ""},
+              {"activitySubtitle", i == 0 ? "due" : ""},
+              {"text", ""}}) {
+            if (auto t = text(json::member(s, name))) {
+                body.PushBack(text_block(id, *t, a), a);
+            }
         }
         const json::Value* facts = json::array_member(s, "facts");
         if (facts == nullptr || facts->Size() == 0) continue;
