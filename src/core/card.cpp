@@ -695,8 +695,11 @@ json::Value bill_line(std::string_view id, std::string_view label,
     json::Value set(rapidjson::kObjectType);
     set.AddMember("type", "ColumnSet", a);
     if (!id.empty()) set.AddMember("id", json::str(id, a), a);
-    set.AddMember(strong ? "separator" : "spacing",
-                  strong ? json::Value(true) : json::Value("small"), a);
+    if (strong) {
+        set.AddMember("separator", true, a);
+    } else {
+        set.AddMember("spacing", "small", a);
+    }
     set.AddMember("columns", columns, a);
     return set;
 }
