@@ -271,7 +271,7 @@ void check_pay_action(bool has_action, bool payable, std::string_view where,
     if (payable && !has_action) {
         p.add(where, "holds no " + std::string(action));
     } else if (!payable && has_action) {
-        p.add(where, "offers a " + std::string(action) +
+        p.add(where, "offers " + std::string(action) +
                          " for an invoice that is not due");
     }
 }
