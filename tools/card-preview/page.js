@@ -32,14 +32,17 @@ function texts(root) {
     ".ac-textBlock, .ac-fact-title, .ac-fact-value"));
 }
 
-// Whether el's content is wider or taller than what is shown of it, or
-// reaches out of the card.
+// Whether the content of el or of any element in it (a text block without
+// wrap hides the overflow of its inner <p> behind an ellipsis) is wider or
+// taller than what is shown of it, or reaches out of the card.
 function cutOff(el, card) {
-  const box = el.getBoundingClientRect();
   const edge = card.getBoundingClientRect();
-  return el.scrollWidth > el.clientWidth + 1 ||
-    el.scrollHeight > el.clientHeight + 1 ||
-    box.right > edge.right + 0.5 || box.left < edge.left - 0.5;
+  return [el, ...el.querySelectorAll("*")].some((e) => {
+    const box = e.getBoundingClientRect();
+    return e.scrollWidth > e.clientWidth + 1 ||
+      e.scrollHeight > e.clientHeight + 1 ||
+      box.right > edge.right + 0.5 || box.left < edge.left - 0.5;
+  });
 }
 
 window.renderCard = (json, width) => {
