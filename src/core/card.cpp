@@ -839,14 +839,17 @@ json::Value message_card(const CardSummary& s, std::string_view originator,
     return card;
 }
 
-// The entity with the display items as schema.org Orders (referencesOrder),
-// so the ActionRequest carries what the payer is asked to pay for.
-json::Value card_entity(const json::Value& entity, const Invoice& inv,
-                        Alloc& a) {
+// The entity with the display items as its schema.org Orders
+// (referencesOrder, replacing any it had), so the ActionRequest carries
+// what the payer is asked to pay for, and in the one shape read_entity
+// reads.
+json::Value card_entity(const json::Value& entity,
+                        const std::vector<DisplayItem>& items, Alloc& a) {
     json::Value out(entity, a);
-    if (inv.display_items.empty()) return out;
+    out.RemoveMember("referencesOrder");
+    if (items.empty()) return out;
     json::Value orders(rapidjson::kArrayType);
-    for (const DisplayItem& item : inv.display_items) {
+    for (const DisplayItem& item : items) {
         json::Value offer(rapidjson::kObjectType);
         offer.AddMember("@type", "Offer", a);
         offer.AddMember("price", json::str(format_value(item.amount), a), a);
@@ -1103,9 +1106,12 @@ std::variant<std::string, std::vector<CardProblem>> write_card(
     // the invoice backend's wrapped shape, or a bare schema.org Invoice
     const json::Value* entity = json::object_member(doc, "entity");
     if (entity == nullptr) entity = &doc;
+    json::Document card(rapidjson::kObjectType);
+    auto& a = card.GetAllocator();
     // Each problem of the entity by name first, then the backend
     // contract's rules (display items adding up to the total).
-    read_entity(entity, Problems(problems, "entity."));
+    json::Value bare = card_entity(*entity, {}, a);
+    read_entity(&bare, Problems(problems, "entity."));
     if (!problems.empty()) return problems;
     auto parsed = parse_invoice(in.invoice);
     if (auto* e = std::get_if<InvoiceError>(&parsed)) {
@@ -1119,9 +1125,7 @@ std::variant<std::string, std::vector<CardProblem>> write_card(
         return problems;
     }
 
-    json::Document card(rapidjson::kObjectType);
-    auto& a = card.GetAllocator();
-    json::Value shown = card_entity(*entity, inv, a);
+    json::Value shown = card_entity(*entity, inv.display_items, a);
     CardSummary summary = read_entity(&shown, Problems(problems, "entity."));
     summary.shipping = inv.request_shipping.value_or(false);
 

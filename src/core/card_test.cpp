@@ -618,6 +618,29 @@ TEST(CardSummary, TheInvoiceBackendsRulesApply) {
                                      "asks for the money"));
 }
 
+// The card's referencesOrder is the display items, whatever shape the
+// invoice's own had.
+TEST(CardSummary, ReferencesOrderIsTheDisplayItems) {
+    CardInput in = input();
+    in.invoice = invoice_json(
+        "Contoso", "9", "PaymentDue", "5.00", "USD",
+        R"(,"displayItems":[{"label":"a","amount":)"
+        R"({"currency":"USD","value":"5.00"}}])");
+    in.invoice.insert(in.invoice.find("\"totalPaymentDue\""),
+                      R"("referencesOrder":{"@type":"Order",)"
+                      R"("orderNumber":"o-1"},)");
+    std::string html = written(in);
+    EXPECT_EQ(html.find("o-1"), std::string::npos);
+    EXPECT_NE(html.find(R"("referencesOrder":[{"@type":"Order",)"
+                        R"("description":"a","acceptedOffer":)"),
+              std::string::npos);
+    // without display items, none
+    in.invoice = invoice_json("Contoso", "9", "PaymentDue", "5.00", "USD");
+    in.invoice.insert(in.invoice.find("\"totalPaymentDue\""),
+                      R"("referencesOrder":{"orderNumber":"o-1"},)");
+    EXPECT_EQ(written(in).find("referencesOrder"), std::string::npos);
+}
+
 TEST(CardSummary, SignedCardOfAPaidInvoiceVerifies) {
     CardInput in = input();
     in.invoice = invoice_json("Contoso", "9", "PaymentComplete", "5.00", "USD");
