@@ -265,6 +265,23 @@ CardSummary read_entity(const json::Value* entity, const Problems& p) {
     return s;
 }
 
+// The first action of this type in the card's list (key: "type" in an
+// Adaptive Card, "@type" in JSON-LD), and its index.
+const json::Value* first_action(const json::Value& card, std::string_view list,
+                                std::string_view key, std::string_view type,
+                                rapidjson::SizeType* index = nullptr) {
+    const json::Value* actions = json::array_member(card, list);
+    for (rapidjson::SizeType i = 0; actions && i < actions->Size(); ++i) {
+        const json::Value& a = (*actions)[i];
+        if (a.IsObject() && text(json::member(a, key)) ==
+                                std::optional<std::string_view>(type)) {
+            if (index != nullptr) *index = i;
+            return &a;
+        }
+    }
+    return nullptr;
+}
+
 // A pay action exactly when the invoice may be paid.
 void check_pay_action(bool has_action, bool payable, std::string_view where,
                       std::string_view action, const Problems& p) {
@@ -379,19 +396,9 @@ void check_adaptive_card(const json::Value& card, const Problems& p) {
                               "\" (" + std::string(what) + ")");
         }
     }
-    const json::Value* actions = json::array_member(card, "actions");
-    const json::Value* transaction = nullptr;
     rapidjson::SizeType at = 0;
-    for (rapidjson::SizeType i = 0; actions && i < actions->Size(); ++i) {
-        const json::Value& a = (*actions)[i];
-        if (a.IsObject() && text(json::member(a, "type")) ==
-                                std::optional<std::string_view>(
-                                    "Action.Transaction")) {
-            transaction = &a;
-            at = i;
-            break;
-        }
-    }
+    const json::Value* transaction =
+        first_action(card, "actions", "type", "Action.Transaction", &at);
     // A card without the pay action says why (element "status").
     check_pay_action(transaction != nullptr, !has(ids, "status"), "actions",
                      "Action.Transaction", p);
@@ -444,19 +451,9 @@ void check_message_card(const json::Value& card, const Problems& p) {
     if (!has(names, kTotalTitle)) {
         p.add("sections", "no fact \"" + std::string(kTotalTitle) + "\"");
     }
-    const json::Value* actions = json::array_member(card, "potentialAction");
-    const json::Value* transaction = nullptr;
     rapidjson::SizeType at = 0;
-    for (rapidjson::SizeType i = 0; actions && i < actions->Size(); ++i) {
-        const json::Value& a = (*actions)[i];
-        if (a.IsObject() && text(json::member(a, "@type")) ==
-                                std::optional<std::string_view>(
-                                    "Transaction")) {
-            transaction = &a;
-            at = i;
-            break;
-        }
-    }
+    const json::Value* transaction =
+        first_action(card, "potentialAction", "@type", "Transaction", &at);
     // A card without the pay action says why (fact "Status").
     check_pay_action(transaction != nullptr, !has(names, kStatusTitle),
                      "potentialAction", "Transaction", p);
@@ -967,20 +964,6 @@ json::Value payment_ids(const json::Value& action, Alloc& a) {
     return ids;
 }
 
-const json::Value* first_of_type(const json::Value& card,
-                                 std::string_view list,
-                                 std::string_view type) {
-    const json::Value* actions = json::array_member(card, list);
-    for (rapidjson::SizeType i = 0; actions && i < actions->Size(); ++i) {
-        const json::Value& a = (*actions)[i];
-        if (a.IsObject() && text(json::member(a, "@type")) ==
-                                std::optional<std::string_view>(type)) {
-            return &a;
-        }
-    }
-    return nullptr;
-}
-
 // Outlook's rendering of a MessageCard as an Adaptive Card: the title, a
 // TextBlock per activity title, subtitle and text of a section (the first
 // section's are "invoice" and "due"), one FactSet per section of facts (its
@@ -1037,8 +1020,8 @@ json::Value message_card_view(const json::Value& mc, Alloc& a) {
     }
     card.AddMember("body", body, a);
     json::Value actions(rapidjson::kArrayType);
-    if (const json::Value* t = first_of_type(mc, "potentialAction",
-                                             "Transaction")) {
+    if (const json::Value* t =
+            first_action(mc, "potentialAction", "@type", "Transaction")) {
         actions.PushBack(transaction(payment_ids(*t, a), a), a);
     }
     card.AddMember("actions", actions, a);
@@ -1086,7 +1069,7 @@ std::variant<std::string, std::vector<CardProblem>> card_view(
     CardSummary s = read_entity(json::member(request, "entity"),
                                 Problems(none, "entity."));
     const json::Value* action =
-        first_of_type(request, "actions", "PaymentAction");
+        first_action(request, "actions", "@type", "PaymentAction");
     json::Value ids = action ? payment_ids(*action, a)
                              : json::Value(rapidjson::kObjectType);
     json::Value card = adaptive_card(
