@@ -500,8 +500,9 @@ TEST(CardSummary, AmountsAreExact) {
 TEST(CardSummary, InvoiceTextIsMarkdownEscaped) {
     CardInput in = input(CardFormat::kAdaptiveCard);
     // JSON-escaped: *B* _c_ [d](e) # <x> & \ ` ~ | ! + - . {} and a line break
-    in.invoice = invoice_json(R"(*B* _c_ [d](e) # <x> & \\ ` ~ | ! + - . {}\nz)",
-                              "1.", "PaymentDue", "1.00", "USD");
+    in.invoice =
+        invoice_json(R"(*B* _c_ [d](e) # <x> & \\ ` ~ | ! + - . {}\nz)", "1.",
+                     "PaymentDue", "1.00", "USD");
     const std::string want =
         R"(\*B\* \_c\_ \[d\]\(e\) \# \<x\> \& \\ \` \~ \| \! \+ \- \. \{\} z)";
     std::string html = written(in);
@@ -549,7 +550,8 @@ TEST(CardSummary, DueDateIsTheDateOrTheTextGiven) {
         in.invoice = R"({"@type":"Invoice","broker":{"name":"C"},)"
                      R"("identifier":"9","paymentStatus":"PaymentDue",)" +
                      given +
-                     R"("totalPaymentDue":{"price":"1","priceCurrency":"USD"}})";
+                     R"("totalPaymentDue":{"price":"1",)"
+                     R"("priceCurrency":"USD"}})";
         json::Document card;
         card_json(written(in), card);
         EXPECT_EQ(shown(blocks(card), "due"), want) << given;
