@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "opay.h"
 #include "test_util.h"
 
 namespace opay {
@@ -339,6 +340,36 @@ TEST(KeyCache, RefusesACacheRecordedForAnotherUrl) {
     meta.openid_url = kMetaUrl;
     EXPECT_FALSE(read_cache(meta, owners()).ok);
     std::remove(source.cache_path.c_str());
+}
+
+// What the shim logs (kids, URLs, reasons) comes out of the C API as one
+// line of printable ASCII: a kid cannot forge a log line.
+TEST(KeyCache, TheCApiEscapesWhatGoesToTheLog) {
+    TestKey forger("k\n2026/12/06 [emerg] forged");
+    std::string jwk = forger.jwk();
+    jwk.replace(jwk.find('\n'), 1, "\\n");  // JSON-escaped in the document
+    std::string path = temp_path("escaped.json");
+    write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
+                         kJwksUrl + "\n{\"keys\":[" + jwk + "]}");
+    opay_source_t src{};
+    src.jwks_url = {kJwksUrl, sizeof(kJwksUrl) - 1};
+    src.cache_path = {path.c_str(), path.size()};
+    src.max_size = kDefaultJwksMaxSize;
+    uid_t me = geteuid();
+    opay_fetched_t f;
+    opay_keys_read_cache(&src, &me, 1, &f);
+    ASSERT_TRUE(f.ok) << std::string(f.error.data, f.error.len);
+    EXPECT_EQ(std::string(f.kids.data, f.kids.len),
+              "k\\x0a2026/12/06 [emerg] forged");
+    opay_fetched_free(&f);
+
+    std::string dup = "{\"keys\":[" + jwk + "," + jwk + "]}";
+    char err[256];
+    EXPECT_EQ(opay_keys_load({dup.data(), dup.size()}, err, sizeof(err)),
+              nullptr);
+    EXPECT_EQ(std::string(err).find('\n'), std::string::npos) << err;
+    EXPECT_NE(std::string(err).find("k\\x0a2026"), std::string::npos) << err;
+    std::remove(path.c_str());
 }
 
 }  // namespace
