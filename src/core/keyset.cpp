@@ -239,7 +239,8 @@ std::optional<std::string> read_trusted(const std::string& path,
 
 }  // namespace
 
-Fetched read_cache(const KeySource& source, const std::vector<uid_t>& owners) {
+Fetched read_cache(const KeySource& source,
+                   const std::vector<uid_t>& owners) {
     const std::string& path = source.cache_path;
     Fetched out;
     std::string text;

@@ -86,7 +86,8 @@ bool write_cache(const KeySource& source, const Fetched& fetched,
 // symlink), owned by none of owners, writable by group or others, larger
 // than max_size allows, recorded for another URL than source_url(source),
 // or not a checked JWKS.
-Fetched read_cache(const KeySource& source, const std::vector<uid_t>& owners);
+Fetched read_cache(const KeySource& source,
+                   const std::vector<uid_t>& owners);
 
 std::string kid_list(const KeySet& keys);
 

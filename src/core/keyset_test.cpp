@@ -306,7 +306,7 @@ TEST(KeyCache, RefusesAFileOthersCouldHaveWritten) {
         << f.error;
     std::remove(path.c_str());
 
-    source.max_size = 1000;
+    source.max_size = 100;
     write_file(path, good + std::string(20000, ' '), 0600);
     f = read_cache(source, owners());
     EXPECT_NE(f.error.find("larger than opay_jwks_max_size"),
