@@ -422,4 +422,41 @@ EOF
     $t->check_error_log;
 }
 
+###########################################################################
+# 8. A worker killed during a fetch: the flag names its pid, the worker the
+# master starts in its place fetches at once.
+
+{
+    my $t = OpayTest->new;
+    my $key = $t->make_key('k1');
+    serve($t, 'issuer', json => jwks($key), sleep => 3);
+    setup($t, <<'EOF');
+        location = /pay {
+            opay_payment_request;
+            opay_jwks_url https://127.0.0.1:%%PORT_issuer%%/keys;
+            opay_jwks_timeout 10s;
+        }
+EOF
+    KeyServer::start($t, 'issuer', 'issuer');
+    $t->run;
+    ok(wait_for(sub { @{ $t->backend_requests('issuer') } }, 5),
+       'killed fetcher: a fetch started');
+    unlink $t->dir . '/keys-issuer.sleep';    # the next fetch is quick
+    my @old = $t->workers;
+    kill 'KILL', @old;
+    my $killed = time;
+    ok(wait_for(sub { my %o = map { $_ => 1 } @old;
+                      grep { !$o{$_} } $t->workers }),
+       'killed fetcher: the master started another worker');
+    my $r = pay($t, $key);
+    my $took = time - $killed;
+    is($r->{status}, 200, 'killed fetcher: the new worker verifies');
+    cmp_ok($took, '<', 4, sprintf('killed fetcher: keys %.1f s after the '
+           . 'kill (not when the flag goes stale)', $took));
+    is(scalar @{ $t->backend_requests('issuer') }, 2,
+       'killed fetcher: the new worker fetched again');
+    $t->stop;
+    $t->check_error_log(expected => qr/exited on signal 9/);
+}
+
 done_testing;
