@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 #define OPAY_NOEXCEPT noexcept
@@ -242,8 +243,12 @@ typedef struct {
 int opay_url_problem(opay_str_t url, char *err, size_t err_size)
     OPAY_NOEXCEPT;
 
-/* once per process, before a thread fetches */
+/*
+ * libcurl's global state: once in the master before workers fork (not
+ * thread-safe), each init paired with one cleanup
+ */
 int opay_http_init(void) OPAY_NOEXCEPT;
+void opay_http_cleanup(void) OPAY_NOEXCEPT;
 
 /*
  * Blocking, for a thread: the OpenID metadata and the JWKS over HTTPS
@@ -251,9 +256,13 @@ int opay_http_init(void) OPAY_NOEXCEPT;
  */
 void opay_keys_fetch(const opay_source_t *src, int64_t now,
     opay_fetched_t *out) OPAY_NOEXCEPT;
-/* the last good document from an opay_jwks_cache file */
-void opay_keys_read_cache(opay_str_t path, opay_fetched_t *out)
-    OPAY_NOEXCEPT;
+/*
+ * the last good document from src's opay_jwks_cache file: refused (error
+ * set) unless a regular file owned by one of owners, not writable by
+ * group or others, within max_size, recorded for src's URL
+ */
+void opay_keys_read_cache(const opay_source_t *src, const uid_t *owners,
+    size_t n_owners, opay_fetched_t *out) OPAY_NOEXCEPT;
 void opay_fetched_free(opay_fetched_t *f) OPAY_NOEXCEPT;
 
 /* the refresh schedule: a plain struct, kept in shared memory */
