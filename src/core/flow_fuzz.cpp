@@ -172,7 +172,7 @@ int run(std::string_view input) {
             for (size_t i = 0; i < n_fetches; i++) {
                 int status = OPAY_FETCH_FAILED;
                 if (answer(&part)) status = leading_number(part, &rest);
-                opay_flow_feed(flow.get(), i, status, str(rest));
+                opay_flow_feed(flow.get(), i, status, str(rest), 0);
             }
             break;
         }
