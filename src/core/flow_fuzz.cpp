@@ -11,7 +11,7 @@
 //      demo-only key of conf-examples, valid at the fixed time below);
 //   3. the body;
 //   4. one part per answer, in the order the flow asks: for a fetch
-//      "STATUS BODY", for a claim "RESULT DATA" (an OPAY_CLAIM_* digit),
+//      "STATUS BODY" ("STATUSR BODY": with Idempotent-Replayed), for a claim "RESULT DATA" (an OPAY_CLAIM_* digit),
 //      for a journal write "0" or "-1". Missing parts are a failed fetch,
 //      a new claim and a good write.
 // Checked: the flow ends in one response, within a bounded number of
@@ -171,8 +171,14 @@ int run(std::string_view input) {
             size_t n_fetches = step.n_fetches;
             for (size_t i = 0; i < n_fetches; i++) {
                 int status = OPAY_FETCH_FAILED;
+                int replayed = 0;
                 if (answer(&part)) status = leading_number(part, &rest);
-                opay_flow_feed(flow.get(), i, status, str(rest), 0);
+                if (!rest.empty() && rest[0] == 'R') {
+                    replayed = 1;
+                    rest.remove_prefix(rest.size() > 1 && rest[1] == ' ' ? 2
+                                                                         : 1);
+                }
+                opay_flow_feed(flow.get(), i, status, str(rest), replayed);
             }
             break;
         }

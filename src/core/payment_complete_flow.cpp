@@ -556,9 +556,12 @@ void PaymentCompleteFlow::on_succeeded(const StripeAnswer& a) {
     outcome_.shipping_option = a.shipping_option;
     bool same_amount =
         a.amount == amount_.amount && a.currency == amount_.currency;
-    std::string kind = !ours(a)       ? "other_payer"
-                       : updates_ > 0 ? "succeeded"
-                                      : "already_paid";
+    // with no payment method of this call's (a paid invoice's lookup),
+    // the same amount is this payer's earlier success
+    std::string kind =
+        ours(a) ? (updates_ > 0 ? "succeeded" : "already_paid")
+        : same_amount && payment_method_.empty() ? "already_paid"
+                                                 : "other_payer";
     std::string log = (kind == "succeeded" ? "charged: " : "paid before: ") +
                       last_log_;
     if (same_amount) {
