@@ -529,8 +529,8 @@ sub check_value {
                         . "$schema->{maxLength} characters long",
                         rule => 'maxLength');
     }
-    if ($schema->{enum} && !$schema->{'x-stripeBypassValidation'}
-        && !grep { $_ eq $v } @{ $schema->{enum} }) {
+    # x-stripeBypassValidation enums too: only documented values are sent
+    if ($schema->{enum} && !grep { $_ eq $v } @{ $schema->{enum} }) {
         return fault_of($param, "Invalid $param: must be one of "
                         . list_words(@{ $schema->{enum} }), rule => 'enum');
     }
@@ -1075,7 +1075,7 @@ sub do_retrieve {
 
 sub do_pm_retrieve {
     my ($self, $f, $ctx, $id) = @_;
-    return (response(200, $self->payment_method($id)), {});
+    return (response(200, public_pm($self->payment_method($id))), {});
 }
 
 sub unexpected_state {
