@@ -303,7 +303,7 @@ StripeAnswer read_stripe_answer(int status, std::string_view body,
             out.kind = Kind::kPaymentMethod;
             out.answered = true;
             out.id = std::string(*id);
-            out.log = "payment method " + out.id;
+            out.log = "payment method made";
             return out;
         }
         int64_t amount = parsed ? small_integer(json::member(doc, "amount"))
@@ -333,10 +333,10 @@ StripeAnswer read_stripe_answer(int status, std::string_view body,
                 out.shipping_option = std::string(
                     json::string_member(*m, "shipping_option").value_or(""));
             }
-            out.log = "payment intent " + out.id + " " + out.status;
-            if (!out.payment_method.empty()) {
-                out.log += " " + out.payment_method;
-            }
+            // the amount, not the payment method: its id is a card's
+            // handle, kept out of logs as the token is
+            out.log = "payment intent " + out.id + " " + out.status +
+                      " at " + std::to_string(out.amount);
             return out;
         }
         // what a 200 said cannot be read: it may have charged
