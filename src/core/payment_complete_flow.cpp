@@ -523,6 +523,15 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
             attempt();
             return;
         }
+        if (!may_run_) {
+            // Stripe answered every confirm and none charged: the next
+            // delivery tries again
+            conclude({"rejected", Answer::kFail, "processing_error",
+                      kProcessingMessage,
+                      "not charged, the PaymentIntent still waits: " +
+                          last_log_});
+            return;
+        }
         undecided("still not confirmed: " + last_log_);
         return;
     }
@@ -698,7 +707,8 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
     last_log_ = "confirm: " + a.log;
-    may_run_ = a.kind == Kind::kUnknown && !a.answered;
+    // sticky: one confirm that got no answer may still charge
+    may_run_ = may_run_ || (a.kind == Kind::kUnknown && !a.answered);
     if (a.kind == Kind::kIntent && a.id == intent_id_) {
         on_intent(a);
         return;

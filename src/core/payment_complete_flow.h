@@ -126,7 +126,7 @@ class PaymentCompleteFlow final : public Flow {
     std::string nonce_;          // this payer's current attempt
     int updates_ = 0;            // updates sent by this call
     int confirms_ = 0;           // confirmations sent by this call
-    bool may_run_ = false;       // the last confirm may still run
+    bool may_run_ = false;       // a confirm without answer may still run
     bool paid_check_ = false;    // looking up a paid invoice's intent
     std::string last_log_;       // what the last answer said
     std::string claim_key_;

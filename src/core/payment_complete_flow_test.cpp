@@ -849,6 +849,28 @@ TEST_F(CompleteTest, OurPairNotChargedIsConfirmedAgainThenLeft) {
     EXPECT_FALSE(f.variable(OPAY_VAR_RESULT)) << "not a fail";
     EXPECT_EQ(f.variable(OPAY_VAR_ERROR), "payment_in_progress");
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "unknown");
+    // Stripe answered each (its own 500: the request ended there) and
+    // nothing was charged: a true fail, the next delivery tries again
+    PaymentCompleteFlow g(config, input());
+    up_to_confirm(g);
+    for (int i = 0; i < 3; ++i) {
+        g.feed(0, 500, kApiError);
+        g.feed(0, 200, kSet);
+    }
+    ASSERT_EQ(kind(g), OPAY_STEP_SETTLE);
+    EXPECT_FALSE(g.action()->store);
+    answer(g);
+    EXPECT_EQ(json::write(reply(g)["error"]["innererror"]["code"]),
+              "\"processing_error\"");
+    EXPECT_EQ(g.variable(OPAY_VAR_CHARGE), "rejected");
+    // one unanswered among them: never a fail
+    PaymentCompleteFlow h(config, input());
+    up_to_confirm(h);
+    for (int status : {504, 500, 500}) {
+        h.feed(0, status, status == 500 ? kApiError : "");
+        h.feed(0, 200, kSet);
+    }
+    EXPECT_EQ(answer(h).status, 409);
 }
 
 TEST_F(CompleteTest, UnreadableOrProcessingIsInProgressNeverAGuess) {
