@@ -497,7 +497,8 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
             return;
         }
         refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
-                       paid_invoice() + " and its PaymentIntent was not paid (" +
+                       paid_invoice() +
+                           " and its PaymentIntent was not paid (" +
                            last_log_ + "): not charging");
         return;
     }

@@ -33,7 +33,8 @@ std::string intent(const char* status, int64_t amount = 99999999,
                       (pm ? std::string("\"") + pm + "\"" : "null");
     if (declined) {
         out += std::string(R"(,"last_payment_error":{"type":"card_error",)") +
-               R"("code":"card_declined","message":"Your card was declined.",)" +
+               R"("code":"card_declined",)" +
+               R"("message":"Your card was declined.",)" +
                R"("payment_method":{"id":")" + declined + R"(","object":)" +
                R"("payment_method"}})";
     }
@@ -600,7 +601,8 @@ TEST_F(CompleteTest, TheTokensPaymentMethod) {
     PaymentCompleteFlow bad(config, input());
     to_method(bad);
     bad.feed(0, 402, R"({"error":{"type":"card_error",
-        "code":"incorrect_number","message":"Your card number is incorrect."}})");
+        "code":"incorrect_number",
+        "message":"Your card number is incorrect."}})");
     answer(bad);
     EXPECT_EQ(bad.variable(OPAY_VAR_CHARGE), "declined");
     EXPECT_EQ(bad.variable(OPAY_VAR_CHARGE_CODE), "incorrect_number");

@@ -49,7 +49,8 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
     ASSERT_FALSE(json::parse(
         notify_record(p, "1", p.amount, o, "p@x", false), d));
     EXPECT_EQ(json::write(d["mode"]), "\"live\"");
-    EXPECT_EQ(json::write(d["amount"]), R"({"currency":"USD","value":"13.00"})");
+    EXPECT_EQ(json::write(d["amount"]),
+              R"({"currency":"USD","value":"13.00"})");
     EXPECT_EQ(json::write(d["paymentMethod"]), "\"pm_2\"");
     EXPECT_EQ(json::write(d["shippingOption"]), "\"priority\"");
     EXPECT_FALSE(d.HasMember("payer"));
@@ -61,7 +62,8 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
     ASSERT_FALSE(json::parse(
         notify_record(p, "1", p.amount, o, "p@x", true), d));
     EXPECT_EQ(json::write(d["mode"]), "\"test\"");
-    EXPECT_EQ(json::write(d["amount"]), R"({"currency":"USD","value":"10.00"})");
+    EXPECT_EQ(json::write(d["amount"]),
+              R"({"currency":"USD","value":"10.00"})");
     EXPECT_FALSE(d.HasMember("paymentMethod"));
     EXPECT_EQ(json::write(d["payer"]["sub"]), "\"p@x\"");
     EXPECT_EQ(json::write(d["shippingOption"]), "\"norush\"");
