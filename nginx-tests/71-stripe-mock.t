@@ -209,6 +209,9 @@ for my $case (
     [ 'metadata value of 501', 'metadata[v]', undef,
       'Metadata values can have up to 500 characters',
       [ 'metadata[v]' => 'x' x 501 ] ],
+    [ 'metadata of 51 keys', 'metadata', undef, 'Invalid metadata: '
+      . 'metadata can have up to 50 keys, but you passed in 51 keys.',
+      [ map { ("metadata[k$_]" => 1) } 1 .. 50 ] ],
     [ 'in the spec, not here', 'capture_method', undef,
       'This test server does not implement capture_method',
       [ capture_method => 'manual' ] ],
