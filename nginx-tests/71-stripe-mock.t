@@ -209,6 +209,9 @@ for my $case (
     [ 'metadata value of 501', 'metadata[v]', undef,
       'Metadata values can have up to 500 characters',
       [ 'metadata[v]' => 'x' x 501 ] ],
+    [ 'metadata of 51 keys', 'metadata', undef, 'Invalid metadata: '
+      . 'metadata can have up to 50 keys, but you passed in 51 keys.',
+      [ map { ("metadata[k$_]" => 1) } 1 .. 50 ] ],
     [ 'in the spec, not here', 'capture_method', undef,
       'This test server does not implement capture_method',
       [ capture_method => 'manual' ] ],
@@ -280,6 +283,11 @@ ok($mid, 'min=5000, 5000: created');
 $r = update($mid, [ amount => 100 ]);
 is(err($r)->{code}, 'amount_too_small', 'min: the update too');
 is($stripe->intent($mid)->{amount}, 5000, 'min: the update changed nothing');
+$stripe->mode('max=update:5000');
+is(create(amount => 99999999)->{status}, 200,
+   'max=update:5000: a create is not limited');
+$r = update($mid, [ amount => 5001 ]);
+is(err($r)->{code}, 'amount_too_large', 'max=update:5000: an update is');
 $stripe->mode('normal');
 $r = api(POST => '/v1/payment_intents', create_params(amount => 4999),
          key => $mk);
@@ -698,8 +706,11 @@ is(@{ charges_of($c) }, 1, 'slow: one charge');
 my $lu = create_id();
 update($lu, [ payment_method => pm('tok_visa') ]);
 my $kid = in_background('slow-confirm', sub { confirm($lu) });
-sleep 0.2;
+my $deadline = time + 5;
+sleep 0.01 while !$stripe->locked($lu) && time < $deadline;
+ok($stripe->locked($lu), 'locked(): the confirm holds the lock');
 $r = update($lu, [ amount => 4242 ], key => 'k-locked-update');
+diag(explain($r->{json})) if $r->{status} != 429;
 is($r->{status}, 429, 'an update while a confirm holds the lock: 429');
 is(err($r)->{code}, 'lock_timeout', 'update: lock_timeout');
 waitpid $kid, 0;

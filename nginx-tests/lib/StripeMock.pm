@@ -13,7 +13,14 @@ package StripeMock;
 #   POST /v1/payment_methods               create (type=card, card[token])
 #   GET  /v1/payment_methods/ID            retrieve
 # (list and search are in the subset but not implemented: refused, and
-# recorded as a violation, rather than answered wrongly).
+# recorded as a violation, rather than answered wrongly). Enums are
+# checked even where the spec marks x-stripeBypassValidation: only
+# documented values should go out.
+#
+# Helpers for the tests: mode, charges, requests, violations, intent,
+# intents, payment_method, payment_methods, token (a fresh single-use
+# token paying as a test token), paused, wait_paused, release, locked,
+# expect_violations; each described where it is defined.
 #
 # Every request is checked against the spec subset first (path and method
 # to the operation, the decoded form against its requestBody schema or its
@@ -68,7 +75,9 @@ package StripeMock;
 #   delay=OP:MS       each OP request waits MS ms the same way
 #   min=N | max=N     amount_too_small below N / amount_too_large above N
 #                     (minor units, any currency): Stripe's minimum and
-#                     maximum depend on the settlement currency
+#                     maximum depend on the settlement currency; not
+#                     stored for the key, not violations. min=OP:N and
+#                     max=OP:N: for OP (create or update) only
 #   live-keys         sk_live_ keys accepted too (livemode objects; each
 #                     mode sees only its own objects and keys)
 #   legacy words: 500 = confirm-500, hang = confirm-hang,
@@ -80,7 +89,9 @@ package StripeMock;
 #   charges.log      one JSON line per charge that moved money
 #   violations.log   one JSON line per request outside the published API
 #   pi/ID.json       each PaymentIntent; pi/ID.lock its lock
-#   pm/ID.json       each PaymentMethod; tokens/ the tokens used
+#   pm/ID.json       each PaymentMethod (with x_test_token, the test token
+#                    behind it: not in Stripe's answers); tokens/ the
+#                    tokens used; minted/ the tokens token() made
 #   idem/            one record per Idempotency-Key; idem.lock guards them
 #   paused/          one file per request waiting for release()
 
@@ -316,6 +327,13 @@ sub wait_paused {
         sleep 0.02;
     }
     return 0;
+}
+
+# Whether a request holds the lock of PaymentIntent $id now.
+sub locked {
+    my ($self, $id) = @_;
+    open my $lock, '>>', "$self->{dir}/pi/$id.lock" or return 0;
+    return !flock $lock, LOCK_EX | LOCK_NB;
 }
 
 sub release {
@@ -737,14 +755,15 @@ sub check_amount {
         . 'than ' . MAX_AMOUNT . ' (eight digits) in the smallest currency '
         . 'unit.', code => 'amount_too_large'), rule => 'amount')
         if length $amount > length MAX_AMOUNT;
-    my %m = $self->modes;
     my $cur = lc($currency // '');
-    return refusal('amount', "Amount must be at least $m{min} in the "
+    my $min = $self->limit('min', $ctx->{op});
+    return refusal('amount', "Amount must be at least $min in the "
         . "smallest unit of \U$cur\E.", code => 'amount_too_small')
-        if length $m{min} && $amount < $m{min};
-    return refusal('amount', "Amount must be no more than $m{max} in the "
+        if defined $min && $amount < $min;
+    my $max = $self->limit('max', $ctx->{op});
+    return refusal('amount', "Amount must be no more than $max in the "
         . "smallest unit of \U$cur\E.", code => 'amount_too_large')
-        if length $m{max} && $amount > $m{max};
+        if defined $max && $amount > $max;
     return refusal('amount', "Invalid amount. Currency \U$cur\E is a "
         . 'three-decimal currency: the last digit must be 0 (round to '
         . 'the nearest ten). See https://stripe.com/docs/currencies'
@@ -758,6 +777,14 @@ sub check_amount {
         code => 'invalid_charge_amount_no_decimal_compatible')
         if $cur =~ /^(isk|ugx)$/ && $amount % 100;
     return;
+}
+
+# min=N / max=N, or min=OP:N for one operation (create or update).
+sub limit {
+    my ($self, $word, $op) = @_;
+    my %m = $self->modes;
+    my ($o, $n) = ($m{$word} // '') =~ /^(?:([\w-]+):)?(\d+)$/ or return;
+    return !defined $o || $o eq $op ? $n : undef;
 }
 
 sub check_currency {
