@@ -393,7 +393,7 @@ is_deeply([ map { $_->{status} } @{ intents_of('Q-1') } ], [ 'canceled' ],
           'the lookup\'s PaymentIntent is canceled');
 
 # 7. Amount limits: over eight digits, nothing is sent to Stripe; Stripe's
-# amount_too_small is a final, explained fail.
+# amount_too_small and amount_too_large are a final, explained fail.
 my $requests = @{ $stripe->requests };
 $r = pay($t, 'BIG-1', payer('tok_visa', 'norush'), value => '1000000.00');
 is($r->{json}{result}, 'fail', '1,000,000.00 USD: fail');
@@ -408,6 +408,14 @@ is($r->{json}{result}, 'fail', 'amount_too_small: fail');
 like($r->{json}{error}{innererror}{message}, qr/less than the smallest amount/,
      'amount_too_small: says why, not "try again later"');
 is(scalar @{ charges_of('M-1') }, 0, 'amount_too_small: nothing charged');
+# over the merchant's maximum (the create's placeholder is left alone)
+$stripe->mode('max=update:500');
+$r = pay($t, 'M-2', payer('tok_visa', 'norush'));
+$stripe->mode('normal');
+is($r->{json}{result}, 'fail', 'amount_too_large: fail');
+like($r->{json}{error}{innererror}{message}, qr/more than the largest amount/,
+     'amount_too_large: says why');
+is(scalar @{ charges_of('M-2') }, 0, 'amount_too_large: nothing charged');
 
 $t2->stop;
 $t2->check_error_log;
