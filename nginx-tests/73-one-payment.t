@@ -305,8 +305,8 @@ ok(already_paid($ra), 'payer A: told the invoice is paid, not charged')
 my ($other) = grep { ($_->{invoice} // '') eq 'I-1' && $_->{kind} eq 'other_payer' }
     map { json_decode($_->{body}) } @{ $t->backend_requests('notify') };
 ok($other, 'node 1 notified the charge it found (B may never come back)');
-is($other && "$other->{result} $other->{amount}{value}", 'success 13.00',
-   'as B\'s success, at B\'s amount');
+is($other && "$other->{result} $other->{amount}{value} $other->{shippingOption}",
+   'success 13.00 priority', 'as B\'s success, at B\'s amount and option');
 
 # 4. A stored 500 on the first create (before, then after the
 # PaymentIntent was made): the next payment succeeds; a fresh 500 or a 503

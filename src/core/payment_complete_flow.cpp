@@ -333,6 +333,12 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
     }
     amount_ = std::move(*charged);
     placeholder_ = placeholder_amount(due);
+    // the option priced in (one the backend offered), for the intent's
+    // metadata; a payer's text for an unshipped invoice goes nowhere
+    if (ships && payload_.shipping_option &&
+        payload_.shipping_option->size() <= kStripeMetadataValueMax) {
+        shipping_option_ = *payload_.shipping_option;
+    }
     invoice_ = std::move(invoice);
     due_ = due;
     create();
@@ -640,7 +646,7 @@ void PaymentCompleteFlow::update() {
     }
     ++updates_;
     IntentUpdate u{amount_.amount, payment_method_,
-                   payload_.shipping_option.value_or(""), nonce_};
+                   shipping_option_, nonce_};
     ask({Fetch{OPAY_TARGET_PROCESSOR, true, update_form(u),
                "application/x-www-form-urlencoded",
                attempt_key("update", intent_id_, nonce_),

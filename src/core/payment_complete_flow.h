@@ -124,6 +124,7 @@ class PaymentCompleteFlow final : public Flow {
     std::string intent_id_;
     std::string payment_method_;
     std::string nonce_;          // this payer's current attempt
+    std::string shipping_option_;  // priced in: the intent's metadata
     int updates_ = 0;            // updates sent by this call
     int confirms_ = 0;           // confirmations sent by this call
     bool may_run_ = false;       // a confirm without answer may still run

@@ -608,6 +608,24 @@ TEST_F(CompleteTest, TheTokensPaymentMethod) {
     EXPECT_EQ(bad.variable(OPAY_VAR_CHARGE_CODE), "incorrect_number");
 }
 
+TEST_F(CompleteTest, OnlyAnOptionPricedInReachesStripe) {
+    config.journal = config.notify = false;
+    config.shipping = true;
+    // an unshipped invoice owes its total whatever option is sent: the
+    // payer's text is not the intent's metadata
+    std::string unshipped =
+        R"({"requestShipping":false,)" + std::string(kInvoice).substr(1);
+    body = payload("10.00", R"({"Format":"stripe","TestMode":true})");
+    body.replace(body.rfind('}'), 1,
+                 R"(,"shippingOption":")" + std::string(600, 'x') + "\"}");
+    PaymentCompleteFlow f(config, input());
+    up_to_update(f, unshipped);
+    EXPECT_NE(f.fetches()[0].body.find("metadata%5Bshipping_option%5D=&"),
+              std::string::npos)
+        << f.fetches()[0].body;
+    EXPECT_EQ(f.fetches()[0].body.find("xxx"), std::string::npos);
+}
+
 TEST_F(CompleteTest, AnUpdateThatMeetsALockOrAStateIsReadBack) {
     config.journal = config.notify = false;
     for (auto [status, body] : std::vector<std::pair<int, const char*>>{

@@ -3,6 +3,7 @@
 // The decisions made on an answer are payment_complete_flow's.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -64,6 +65,9 @@ struct IntentRequest {
     std::string description;
     std::string invoice;
 };
+
+// Stripe's longest metadata value.
+constexpr std::size_t kStripeMetadataValueMax = 500;
 
 // The payer's pair, set on the intent in one update.
 struct IntentUpdate {
