@@ -120,7 +120,11 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
         on_claim(result, data);
         break;
     case Stage::kJournalAttempt:
-        if (result != 0) {
+        if (result != 0 && may_run_) {
+            // an earlier confirm of this call may still charge
+            undecided("journal write failed before confirming again: " +
+                      last_log_);
+        } else if (result != 0) {
             refuse(503, "journal_unavailable",
                    "the payment cannot be recorded now", OPAY_LOG_ERROR,
                    "journal write failed: not charging " + rid());

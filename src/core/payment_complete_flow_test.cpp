@@ -473,6 +473,21 @@ TEST_F(CompleteTest, JournalFailureMeansNoCharge) {
     EXPECT_EQ(answer(f).status, 503);
 }
 
+TEST_F(CompleteTest, AJournalFailureAfterAnUnansweredConfirmIsNo503) {
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 504, "");    // no answer: it may still charge
+    f.feed(0, 200, kSet);  // not yet: confirm again, journalled first
+    ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL);
+    f.resolve(-1, {});
+    ASSERT_EQ(kind(f), OPAY_STEP_JOURNAL) << "the unknown outcome";
+    f.resolve(-1, {});
+    f.feed(0, 204, "");
+    f.resolve(-1, {});
+    EXPECT_EQ(answer(f).status, 409);
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "unknown");
+}
+
 TEST_F(CompleteTest, OutcomeJournalFailureLogsNoPersonalData) {
     body = std::string(R"({"requestId":"12345",
         "methodName":"https://pay.microsoft.com/microsoftpay",
