@@ -387,7 +387,8 @@ sub serve_one {
         return;
     }
     my ($status, $headers, $content) = @$res;
-    $headers->{'Content-Length'} = length $content;
+    # a handler may declare more than it sends: a cut answer
+    $headers->{'Content-Length'} //= length $content;
     $headers->{'Connection'} = 'close';
     print $c "HTTP/1.1 $status X\r\n",
         (map { "$_: $headers->{$_}\r\n" } sort keys %$headers),
