@@ -46,7 +46,22 @@ $t->backend('shipping', sub {
           amount => { currency => 'USD', value => '3.00' } } ] });
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
-$t->backend('stripe', $stripe->handler);
+# *CUT-* invoices: a replayed answer to their create (a stored 5xx, or the
+# stored 200 of a PaymentIntent that exists) reaches nginx cut short (the
+# status line and its headers, part of the body, then the connection
+# closes), as a network can deliver it
+my $mock = $stripe->handler;
+$t->backend('stripe', sub {
+    my ($req) = @_;
+    my $res = $mock->($req);
+    if (ref $res && ($res->[0] >= 500 || $res->[0] == 200)
+        && ($res->[1]{'Idempotent-Replayed'} // '') eq 'true'
+        && ($req->{body} // '') =~ /metadata%5Binvoice%5D=[A-Z-]*CUT-/) {
+        $res->[1]{'Content-Length'} = length($res->[2]) + 100;
+        $res->[2] = substr $res->[2], 0, 10;
+    }
+    return $res;
+});
 $t->backend('notify', sub {
     my ($req) = @_;
     my $record = json_decode($req->{body}) || {};
@@ -326,6 +341,32 @@ for my $case ([ 'S-1', 'create-500=1' ], [ 'S-2', 'create-then-500=1' ]) {
     ok(success($r), "$mode: the other node, later: the same success");
     is(scalar @{ charges_of($rid) }, 1, "$mode: still one charge");
 }
+# the replayed 500 cut short: its status line and Idempotent-Replayed
+# are enough to move on
+$stripe->mode('create-500=1');
+my $before_cut = @{ creates() };
+$r = pay($t, 'CUT-1', payer('tok_visa', 'norush'));
+$stripe->mode('normal');
+ok(success($r), 'a replayed 500 with its body cut: the payment succeeds')
+    or diag(json_encode($r));
+my %cut = map { $_->{idempotency_key} => 1 }
+    @{ creates() }[$before_cut .. $#{ creates() }];
+is(scalar keys %cut, 2, 'a replayed 500 with its body cut: the next generation');
+is(scalar @{ charges_of('CUT-1') }, 1, 'a replayed 500 with its body cut: one charge');
+# a replayed 200 cut short is no answer: never a reason to move on (its
+# PaymentIntent exists and was paid)
+$r = pay($t, 'N-CUT-2', payer('tok_visa', 'norush'));
+ok(success($r), 'N-CUT-2 paid (its first create is not a replay)');
+$before_cut = @{ creates() };
+$r = pay($t2, 'N-CUT-2', payer('tok_mastercard', 'priority'));
+ok(!success($r), 'a replayed 200 with its body cut: not a success')
+    or diag(json_encode($r));
+isnt($r->{status}, 200, 'a replayed 200 with its body cut: the processor\'s failure');
+%cut = map { $_->{idempotency_key} => 1 }
+    @{ creates() }[$before_cut .. $#{ creates() }];
+is(scalar keys %cut, 1, 'a replayed 200 with its body cut: the same key');
+is(scalar @{ charges_of('N-CUT-2') }, 1,
+   'a replayed 200 with its body cut: still one charge');
 for my $case ([ 'F-1', 'create-fresh-500=1' ], [ 'F-2', 'create-503=1' ]) {
     my ($rid, $mode) = @$case;
     $stripe->mode($mode);

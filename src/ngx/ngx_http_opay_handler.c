@@ -915,18 +915,27 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     body.data = NULL;
     body.len = 0;
+
+    /*
+     * Idempotent-Replayed goes with the processor's own status line only:
+     * a stored 5xx is one even when its body is cut; any other replayed
+     * answer that nginx could not read whole is no answer
+     */
+
     replayed = ngx_http_opay_replayed(sr, f->target);
 
-    if (replayed && sr->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-        && (rc == NGX_ERROR || sr->connection->error || f->too_big))
+    if (replayed
+        && sr->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+        && sr->headers_out.status <= 599)
     {
-        /* Stripe's stored 5xx: its status line says it, even if cut */
         status = (int) sr->headers_out.status;
 
     } else if (rc == NGX_ERROR || sr->connection->error) {
+        replayed = 0;
         status = OPAY_FETCH_FAILED;
 
     } else if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        replayed = 0;
         status = (int) rc;
 
     } else if (f->too_big) {
