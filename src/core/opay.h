@@ -51,6 +51,9 @@ typedef struct {
     int                shipping;        /* opay_shipping_uri is set */
     opay_str_t         shipping_type;   /* shipping, delivery or pickup */
     int                processor;       /* opay_processor stripe is set */
+    opay_str_t         processor_prefix; /* its PREFIX, as written: with
+                                           merchant and mode, the
+                                           location's identity */
     int                notify;          /* opay_notify_uri is set */
     int                journal;         /* opay_journal is set */
     opay_str_t         success_message;
@@ -194,8 +197,12 @@ opay_flow_t *opay_flow_start(const opay_conf_t *conf,
 void opay_flow_free(opay_flow_t *flow) OPAY_NOEXCEPT;
 
 void opay_flow_next(opay_flow_t *flow, opay_step_t *step) OPAY_NOEXCEPT;
+/*
+ * replayed: the processor's answer carried "Idempotent-Replayed: true"
+ * (Stripe's stored answer to the key's first request); 0 otherwise
+ */
 void opay_flow_feed(opay_flow_t *flow, size_t index, int status,
-    opay_str_t body) OPAY_NOEXCEPT;
+    opay_str_t body, int replayed) OPAY_NOEXCEPT;
 /* the result of an OPAY_STEP_CLAIM, _JOURNAL or _SETTLE step */
 void opay_flow_resolve(opay_flow_t *flow, int result,
     opay_str_t data) OPAY_NOEXCEPT;
