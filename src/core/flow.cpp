@@ -106,12 +106,13 @@ bool Flow::admit(const Input& in) {
     return true;
 }
 
-void Flow::feed(std::size_t index, int status, std::string_view body) {
+void Flow::feed(std::size_t index, int status, std::string_view body,
+                bool replayed) {
     if (responding() || action_ || index >= results_.size() ||
         results_[index].done) {
         return;
     }
-    results_[index] = Result{true, status, std::string(body)};
+    results_[index] = Result{true, status, std::string(body), replayed};
     bool all = std::all_of(results_.begin(), results_.end(),
                            [](const Result& r) { return r.done; });
     if (!all) return;
