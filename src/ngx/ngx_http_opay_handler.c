@@ -199,6 +199,18 @@ ngx_http_opay_read_body(ngx_http_request_t *r, ngx_str_t *body,
         return NGX_OK;
     }
 
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        /*
+         * the usual case, one buffer in memory: it lives as long as the
+         * request and the core parses a copy of what it is given
+         */
+        body->data = cl->buf->pos;
+        body->len = (size_t) len;
+        return NGX_OK;
+    }
+
     p = ngx_pnalloc(r->pool, (size_t) len);
     if (p == NULL) {
         return NGX_ERROR;
@@ -1083,12 +1095,19 @@ ngx_http_opay_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return rc;
     }
 
-    b = ngx_create_temp_buf(r->pool, step->body.len);
+    /*
+     * the answer is sent from where the flow keeps it: the flow is freed
+     * with the request's pool, after the last byte went out
+     */
+
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, step->body.data, step->body.len);
+    b->pos = (u_char *) step->body.data;
+    b->last = b->pos + step->body.len;
+    b->memory = step->body.len ? 1 : 0;
     b->last_buf = 1;
     b->last_in_chain = 1;
 
