@@ -1045,5 +1045,72 @@ TEST_F(CompleteTest, RefusesMalformedPayloads) {
     }
 }
 
+// review18: Stripe's amount_too_large on the placeholder create (the
+// issue: never "try again later" for amount_too_small/_large)
+TEST_F(CompleteTest, Review18CreateAmountLimitIsFinalAndExplained) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"amount_too_large"}})");
+    answer(f);
+    EXPECT_EQ(f.response().body.find("try again"), std::string::npos)
+        << f.response().body;
+}
+
+// review18: a lookup whose own create answer was cut made the placeholder
+// (the retry replays it): it lingers uncanceled
+TEST_F(CompleteTest, Review18ALookupsCutCreateIsStillCanceled) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, OPAY_FETCH_FAILED, "");     // made, answer lost
+    f.feed(0, 200, kCreated, true);       // the retry: a replay
+    f.feed(0, 200, kCreated);             // read back: the placeholder
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH) << "no cancel: placeholder lingers";
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/cancel");
+}
+
+// review18: payer B (another device, same amount) finds payer A's charge
+// before making a PaymentMethod: the success record names B (and B's
+// address) as the payer of A's card's charge
+TEST_F(CompleteTest, Review18AFoundChargeIsNotNotifiedAsThisPayers) {
+    config.journal = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.feed(0, 200, kCreated, true);
+    f.feed(0, 200, intent("succeeded", 1000, "pm_A"));
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    ASSERT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
+    json::Document record;
+    ASSERT_FALSE(json::parse(f.fetches()[0].body, record));
+    EXPECT_EQ(json::write(record["paymentMethod"]), "\"pm_A\"");
+    EXPECT_FALSE(record.HasMember("payer"))
+        << "pm_A's charge notified with this (uncharged) payer: "
+        << f.fetches()[0].body;
+}
+
+// review18: any valid-token delivery at a paid invoice's amount gets a
+// success notify naming itself (and its shipping address) as the payer of
+// a charge it never made
+TEST_F(CompleteTest, Review18ALookupDoesNotNotifyItsSenderAsThePayer) {
+    config.journal = false;
+    body.replace(body.find(R"("payerName":"P")"), 15,
+                 R"("payerName":"Mallory","shippingAddress":{"country":"US","city":"Elsewhere"})");
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, kCreated, true);
+    f.feed(0, 200, intent("succeeded", 1000, "pm_A"));
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    ASSERT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
+    const std::string record = f.fetches()[0].body;
+    EXPECT_EQ(record.find("Mallory"), std::string::npos) << record;
+    EXPECT_EQ(record.find("shippingAddress"), std::string::npos) << record;
+}
+
 }  // namespace
 }  // namespace opay
