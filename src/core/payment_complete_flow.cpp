@@ -629,14 +629,15 @@ void PaymentCompleteFlow::on_succeeded(const StripeAnswer& a) {
     outcome_.shipping_option = a.shipping_option;
     bool same_amount =
         a.amount == amount_.amount && a.currency == amount_.currency;
-    // charged by this call only if its own confirm charged its own pair;
-    // our pair charged before this call confirmed, or a lookup (no
-    // payment method of this call's) at the paid amount: an earlier
-    // success, already_paid
-    std::string kind =
-        ours(a) && confirms_ > 0 ? "succeeded"
-        : ours(a) || (same_amount && payment_method_.empty()) ? "already_paid"
-                                                              : "other_payer";
+    // this payer's pair (its payment method is its single-use token's:
+    // this payment, perhaps charged by an earlier delivery of it) is
+    // succeeded; a delivery that made no payment method (a lookup, or a
+    // charge found before paying) at the paid amount cannot tell whose
+    // charge it is: already_paid, a record that names no payer
+    std::string kind = ours(a) ? "succeeded"
+                       : same_amount && payment_method_.empty()
+                           ? "already_paid"
+                           : "other_payer";
     std::string log = (kind == "succeeded" ? "charged: " : "paid before: ") +
                       last_log_;
     if (same_amount) {
