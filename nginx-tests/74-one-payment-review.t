@@ -338,6 +338,21 @@ ok(@records == 2 && grep({ ($_->{kind} // '') eq 'already_paid' } @records),
 unlike(json_encode(records_of('R-1')) . journals(), qr/Mallory|Elsewhere/,
        'records: the resender\'s name and address are nowhere');
 
+# An invoice whose id is as long as a requestId may be (255 characters):
+# it is paid, once, and its PaymentIntent names it within Stripe's limits
+# (StripeMock refuses a request over them as a violation, which fails the
+# test).
+my $long = 'LONG-' . ('x' x 250);
+$r = pay($t, $long, payer('tok_visa', 'norush'));
+ok(success($r), 'a 255-character invoice id: paid') or diag(json_encode($r));
+my @long = @{ intents_of($long) };
+is(scalar @long, 1, 'a long invoice id: one PaymentIntent');
+$r2 = pay($t2, $long, payer('tok_visa', 'norush'));
+ok(success($r2) && $r2->{json}{entity}{confirmationNumber}
+       eq $r->{json}{entity}{confirmationNumber},
+   'a long invoice id: node 2 finds the same PaymentIntent');
+is(scalar @{ charges_of($long) }, 1, 'a long invoice id: one charge');
+
 $t2->stop;
 $t->stop;
 done_testing;

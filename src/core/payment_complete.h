@@ -12,6 +12,9 @@
 
 namespace opay {
 
+// The longest requestId taken (the invoice's identifier must equal it).
+constexpr std::size_t kMaxRequestId = 255;
+
 struct CompletePayload {
     std::string request_id;
     const json::Value* product_context = nullptr;

@@ -397,10 +397,12 @@ void PaymentCompleteFlow::create() {
     placeholder_ = std::move(*placeholder);
     intent_key_ = intent_key(config_.token.audience, invoice_->identifier,
                              placeholder_.currency, generation_, rung_);
-    const std::string& id = invoice_->identifier;
-    IntentRequest r{placeholder_,
-                    "Invoice " + invoice_label(id, kStripeDescriptionMax - 8),
-                    invoice_label(id, kStripeMetadataValueMax)};
+    // the identifier is the requestId: within Stripe's limits as it is
+    static_assert(kMaxRequestId <= kStripeMetadataValueMax &&
+                      kMaxRequestId + 8 <= kStripeDescriptionMax,
+                  "an invoice id must fit Stripe's metadata and description");
+    IntentRequest r{placeholder_, "Invoice " + invoice_->identifier,
+                    invoice_->identifier};
     ask({Fetch{OPAY_TARGET_PROCESSOR, true, create_form(r),
                "application/x-www-form-urlencoded", intent_key_,
                std::string(kIntentsPath)}},

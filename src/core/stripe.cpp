@@ -164,18 +164,6 @@ std::string intent_key(std::string_view merchant_id, std::string_view invoice,
                       (rung == 0 ? "" : "\nrung " + std::to_string(rung)));
 }
 
-std::string invoice_label(std::string_view invoice, std::size_t max) {
-    if (invoice.size() <= max) return std::string(invoice);
-    std::string hash = sha256_key("invoice\n" + std::string(invoice));
-    std::size_t keep = max > hash.size() + 1 ? max - hash.size() - 1 : 0;
-    // never half a UTF-8 character: back off its continuation bytes
-    while (keep > 0 && (static_cast<unsigned char>(invoice[keep]) & 0xC0) ==
-                           0x80) {
-        --keep;
-    }
-    return std::string(invoice.substr(0, keep)) + "~" + hash;
-}
-
 std::string payment_method_key(std::string_view token) {
     return sha256_key("payment_method\n" + std::string(token));
 }

@@ -81,11 +81,6 @@ struct IntentRequest {
 constexpr std::size_t kStripeMetadataValueMax = 500;
 constexpr std::size_t kStripeDescriptionMax = 1000;
 
-// The invoice id as it fits in max bytes: itself when it does; otherwise
-// its start (cut at a UTF-8 character) and a hash of all of it, so that
-// an invoice with a long id can still be paid and told apart.
-std::string invoice_label(std::string_view invoice, std::size_t max);
-
 // The payer's pair, set on the intent in one update.
 struct IntentUpdate {
     int64_t amount = 0;  // Stripe's units

@@ -109,26 +109,6 @@ TEST(Stripe, PlaceholderLadderStartsAtTheLargestAmountTheCurrencyTakes) {
     EXPECT_FALSE(placeholder_amount(money(5, "USD"), -1));
 }
 
-TEST(Stripe, InvoiceLabelFitsStripesLimits) {
-    EXPECT_EQ(invoice_label("12345", 500), "12345");
-    std::string exact(500, 'a');
-    EXPECT_EQ(invoice_label(exact, 500), exact);
-    std::string id(600, 'a');
-    std::string label = invoice_label(id, 500);
-    EXPECT_LE(label.size(), 500u);
-    EXPECT_EQ(label.rfind(std::string(400, 'a'), 0), 0u);
-    // two ids of the same start are told apart
-    EXPECT_NE(label, invoice_label(id + "b", 500));
-    // never half a UTF-8 character ("\xc3\xa9" is two bytes)
-    std::string utf8;
-    for (int i = 0; i < 300; ++i) utf8 += "\xc3\xa9";
-    std::string cut = invoice_label(utf8, 500);
-    std::size_t tilde = cut.find('~');
-    ASSERT_NE(tilde, std::string::npos);
-    EXPECT_EQ(tilde % 2, 0u);
-    EXPECT_EQ(cut.substr(tilde - 2, 2), "\xc3\xa9");
-}
-
 TEST(Stripe, StripeUnitsBack) {
     for (auto [minor, code] : std::vector<std::pair<int64_t, const char*>>{
              {1000, "USD"}, {500, "JPY"}, {1000000, "MGA"}, {500, "ISK"},
