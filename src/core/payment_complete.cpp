@@ -19,7 +19,8 @@ std::variant<CompletePayload, std::string> read_complete_payload(
     if (!doc.IsObject()) return std::string("payload must be a JSON object");
     CompletePayload p;
     auto request_id = json::string_member(doc, "requestId");
-    if (!request_id || request_id->empty() || request_id->size() > kMaxRequestId) {
+    if (!request_id || request_id->empty() ||
+        request_id->size() > kMaxRequestId) {
         return std::string("requestId must be a non-empty string");
     }
     p.request_id = std::string(*request_id);

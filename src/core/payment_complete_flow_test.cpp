@@ -1160,7 +1160,8 @@ TEST_F(CompleteTest, AChargeFoundBeforePayingNamesNoPayerInItsRecord) {
 TEST_F(CompleteTest, ALookupsRecordNamesNeitherItsSenderNorTheirAddress) {
     config.journal = false;
     body.replace(body.find(R"("payerName":"P")"), 15,
-                 R"("payerName":"Mallory","shippingAddress":{"country":"US","city":"Elsewhere"})");
+                 R"("payerName":"Mallory",)"
+                 R"("shippingAddress":{"country":"US","city":"Elsewhere"})");
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, paid_invoice());
