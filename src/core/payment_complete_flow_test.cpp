@@ -1175,5 +1175,22 @@ TEST_F(CompleteTest, ALookupsRecordNamesNeitherItsSenderNorTheirAddress) {
     EXPECT_NE(record.find("\"kind\":\"already_paid\""), std::string::npos);
 }
 
+// This payer's card was declined, then another payer's update set their
+// pair before the read-back: still this payer's decline, not a retry.
+TEST_F(CompleteTest, OwnDeclineSeenAfterAnotherPayersUpdateIsADecline) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 429, R"({"error":{"type":"invalid_request_error",
+        "code":"lock_timeout"}})");
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, intent("requires_confirmation", 1300, "pm_B", "pm_1"));
+    answer(f);
+    EXPECT_EQ(f.response().status, 200);
+    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+              "\"card_declined\"") << f.response().body;
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "declined");
+}
+
 }  // namespace
 }  // namespace opay
