@@ -105,19 +105,27 @@ ngx_http_opay_journal_append(void *data, ngx_log_t *log)
 {
     ngx_http_opay_journal_t *j = data;
 
-    ssize_t   n;
-    ngx_fd_t  fd;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
 
-    fd = ngx_open_file(j->path, NGX_FILE_APPEND|O_NOFOLLOW,
+    /* O_NONBLOCK: a FIFO put there since the start cannot hang the thread */
+
+    fd = ngx_open_file(j->path, NGX_FILE_APPEND|O_NOFOLLOW|O_NONBLOCK,
                        NGX_FILE_CREATE_OR_OPEN, 0640);
     if (fd == NGX_INVALID_FILE) {
         j->err = ngx_errno;
         return;
     }
 
-    n = ngx_write_fd(fd, j->line, j->len);
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        j->err = ngx_errno;
 
-    if (n != (ssize_t) j->len) {
+    } else if (!ngx_is_file(&fi)) {
+        /* "Invalid argument": the journal is not a regular file */
+        j->err = NGX_EINVAL;
+
+    } else if ((n = ngx_write_fd(fd, j->line, j->len)) != (ssize_t) j->len) {
         j->err = (n == -1) ? ngx_errno : NGX_ENOSPC;
 
     } else if (fdatasync(fd) == -1) {
@@ -250,7 +258,21 @@ ngx_http_opay_journal_check(ngx_cycle_t *cycle, ngx_core_conf_t *ccf,
     ngx_uid_t         user;
     ngx_file_info_t   fi;
 
-    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW,
+    /*
+     * Looked at before it is opened, and opened with O_NONBLOCK: opening a
+     * FIFO for writing would block the master (nginx -t, start, reload)
+     * until a reader comes; one put there in between fails the checks below.
+     */
+
+    if (ngx_link_info(path, &fi) != NGX_FILE_ERROR
+        && !ngx_is_file(&fi) && !ngx_is_link(&fi))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "opay_journal \"%s\" is not a regular file", path);
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW|O_NONBLOCK,
                        NGX_FILE_CREATE_OR_OPEN, 0640);
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,

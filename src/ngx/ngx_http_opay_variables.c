@@ -96,9 +96,11 @@ ngx_http_opay_ctx_variable(ngx_http_request_t *r,
  * A value is copied into the request's pool (the core's strings move on
  * with the flow; logs and subrequests read it later).  In a subrequest URI
  * being built (ctx->uri_escape) it is percent-encoded: everything but
- * RFC 3986's unreserved characters, and the dots of "." and "..", so it
- * can add no segment, query or line.  Elsewhere (headers, logs) control
- * characters are percent-encoded, so it can add no header or log line.
+ * RFC 3986's unreserved characters, so it can add no segment, query or
+ * line.  The dots of "." and ".." are encoded twice ("%252E"): a backend
+ * that decodes "%2E" once would see a dot segment and climb.  Elsewhere
+ * (headers, logs) control characters are percent-encoded, so it can add
+ * no header or log line.
  */
 
 static ngx_int_t
@@ -126,7 +128,7 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     n = 0;
 
     for (i = 0; i < s->len; i++) {
-        n += ngx_http_opay_escape(s->data[i], uri, dots) ? 3 : 1;
+        n += ngx_http_opay_escape(s->data[i], uri, dots) ? 3 + 2 * dots : 1;
     }
 
     p = ngx_pnalloc(r->pool, n ? n : 1);
@@ -140,7 +142,10 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         c = s->data[i];
         encode = ngx_http_opay_escape(c, uri, dots);
 
-        if (encode) {
+        if (encode && dots) {
+            p = ngx_cpymem(p, "%252E", 5);
+
+        } else if (encode) {
             *p++ = '%';
             *p++ = hex[c >> 4];
             *p++ = hex[c & 0xf];
