@@ -274,7 +274,7 @@ my @wire = raw_requests();
 is(scalar @wire, 1, 'tricky invoiceId: exactly one backend connection');
 my @lines = ($wire[0] // '') =~ /^((?:GET|POST|DELETE|PUT)\s.*)$/mg;
 is(scalar @lines, 1, 'tricky invoiceId: exactly one request line');
-like($wire[0], qr{^GET /api/invoices/a%2520b%253Fc=1&d%2523e%252Ff%2525g\.\.h HTTP/1\.[01]\r\n},
+like($wire[0], qr{^GET /api/invoices/a%2520b%253Fc=1&d%2523e%25252Ff%2525g\.\.h HTTP/1\.[01]\r\n},
      'tricky invoiceId: one percent-encoded segment, no query');
 is($r->{status}, 200, 'tricky invoiceId: answered');
 like($wire[0], qr/^X-Invoice-Id: a b\?c=1&d#e\/f%g\.\.h\r$/m,

@@ -467,10 +467,12 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
  * The URI with the $opay_* values in it, each percent-encoded by the
  * variables (ctx->uri_escape): a '?' left is the configuration's own, so
  * the arguments split there; the path is then decoded as nginx decodes a
- * request's, except what could end or split a segment ("/", dots, "?",
+ * request's, except what could end or split a segment ("/", ".", "?",
  * "#", "%", space, control characters): those stay encoded, so a value is
  * exactly one path segment whether proxy_pass encodes $uri again (without
- * variables) or sends it as it is (proxy_pass http://$backend$uri).
+ * variables) or sends it as it is (proxy_pass http://$backend$uri).  A
+ * value's "/" and dot segments come encoded twice ("%252F"), so they stay
+ * "%2F" after a backend's own decoding.
  */
 
 static ngx_int_t

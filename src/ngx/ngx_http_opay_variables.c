@@ -97,10 +97,11 @@ ngx_http_opay_ctx_variable(ngx_http_request_t *r,
  * with the flow; logs and subrequests read it later).  In a subrequest URI
  * being built (ctx->uri_escape) it is percent-encoded: everything but
  * RFC 3986's unreserved characters, so it can add no segment, query or
- * line.  The dots of "." and ".." are encoded twice ("%252E"): a backend
- * that decodes "%2E" once would see a dot segment and climb.  Elsewhere
- * (headers, logs) control characters are percent-encoded, so it can add
- * no header or log line.
+ * line.  Slashes, backslashes and the dots of "." and ".." are encoded
+ * twice ("%252F"): a backend that decodes the path once before it routes
+ * (nginx does) would otherwise see a segment or a dot segment and climb.
+ * Elsewhere (headers, logs) control characters are percent-encoded, so it
+ * can add no header or log line.
  */
 
 static ngx_int_t
@@ -128,7 +129,8 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     n = 0;
 
     for (i = 0; i < s->len; i++) {
-        n += ngx_http_opay_escape(s->data[i], uri, dots) ? 3 + 2 * dots : 1;
+        /* 1: as it is, 3: "%XX", 5: "%25XX" */
+        n += 1 + 2 * ngx_http_opay_escape(s->data[i], uri, dots);
     }
 
     p = ngx_pnalloc(r->pool, n ? n : 1);
@@ -142,17 +144,20 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         c = s->data[i];
         encode = ngx_http_opay_escape(c, uri, dots);
 
-        if (encode && dots) {
-            p = ngx_cpymem(p, "%252E", 5);
-
-        } else if (encode) {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
+        if (encode == 0) {
             *p++ = c;
+            continue;
         }
+
+        *p++ = '%';
+
+        if (encode == 2) {
+            *p++ = '2';
+            *p++ = '5';
+        }
+
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
     }
 
     v->len = n;
@@ -163,6 +168,8 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     return NGX_OK;
 }
 
+
+/* 0: as it is, 1: percent-encoded, 2: percent-encoded twice */
 
 static ngx_uint_t
 ngx_http_opay_escape(u_char c, ngx_uint_t uri, ngx_uint_t dots)
@@ -176,7 +183,11 @@ ngx_http_opay_escape(u_char c, ngx_uint_t uri, ngx_uint_t dots)
     }
 
     if (c == '.') {
-        return dots;
+        return dots ? 2 : 0;
+    }
+
+    if (c == '/' || c == '\\') {
+        return 2;
     }
 
     return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
