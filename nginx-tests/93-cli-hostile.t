@@ -84,7 +84,7 @@ like($out, qr/^verdict: FAIL/m, 'simulate: its own verdict is FAIL');
 ($rc, $out) = opay(@simulate, '--json', '--url',
                    'http://127.0.0.1:' . $t->port('hostile'));
 is(raw_controls($out), 0, 'simulate --json: no raw control character');
-like($out, qr/\\u001b\[1A.*\\u009b/, 'simulate --json: escaped as JSON');
+like($out, qr/\\u001B\[1A.*\\u009B/, 'simulate --json: escaped as JSON');
 
 # 4. simulate: a huge answer, streamed (no Content-Length) or announced
 sub stream_server {
@@ -191,8 +191,8 @@ if ($pid == 0) {
     setpgrp(0, 0);
     open STDOUT, '>', "$dir/fifo.out";
     open STDERR, '>&', \*STDOUT;
-    exec $opay, 'journal', 'replay', '--journal', $fifo,
-         '--url', "http://127.0.0.1:$closed/outcomes";
+    { exec $opay, 'journal', 'replay', '--journal', $fifo,
+           '--url', "http://127.0.0.1:$closed/outcomes" };
     POSIX::_exit(127);
 }
 my $done;

@@ -117,7 +117,7 @@ inline std::string printable(std::string_view s,
         // is not UTF-8 is shown as itself
         unsigned char shown = c1 ? static_cast<unsigned char>(s[i + 1]) : u;
         out += style == Printable::kJson ? "\\u00" : "\\x";
-        append_hex(out, &shown, 1);
+        append_hex(out, &shown, 1, style == Printable::kJson);  // as RapidJSON
         i += c1 ? 2 : 1;
     }
     return out;

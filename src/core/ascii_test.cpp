@@ -36,7 +36,7 @@ TEST(Printable, EscapesBytesThatAreNotUtf8) {
 
 TEST(Printable, JsonStaysJson) {
     EXPECT_EQ(printable("{\"a\":\"x\x7f\xc2\x9b\xff\"}", Printable::kJson),
-              "{\"a\":\"x\\u007f\\u009b\\u00ff\"}");
+              "{\"a\":\"x\\u007F\\u009B\\u00FF\"}");
     EXPECT_EQ(printable("{\"a\":\"\\u001b\"}", Printable::kJson),
               "{\"a\":\"\\u001b\"}");
 }
