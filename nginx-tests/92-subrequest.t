@@ -7,13 +7,16 @@
 #   2. proxy_pass with variables (http://$backend$uri) sends each value as
 #      one encoded path segment too: no query, no fragment, no traversal
 #   3. a FIFO at the journal path: nginx -t, start and reload refuse it
-#      with a clear [emerg], they do not hang in open()
+#      with a clear [emerg], they do not hang in open(); a worker that meets
+#      one writes nothing to it, does not hang, and charges nothing
 
 use strict;
 use warnings;
 use Test::More;
 use POSIX ();
-use OpayTest qw(loadentity_body reference_invoice json_response);
+use OpayTest qw(loadentity_body reference_invoice json_response json_encode
+                b64u PAY_METHOD);
+use StripeMock;
 
 my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
@@ -23,6 +26,8 @@ sub unescape { my $s = shift; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
 
 # answers any invoice path with the reference invoice
 $t->backend('invoice', sub { json_response(200, reference_invoice()) });
+my $stripe = StripeMock->new($t->dir . '/stripe');
+$t->backend('stripe', $stripe->handler);
 
 my $conf = <<'EOF';
     log_format caller '$uri|$http_user_agent|$http_x_tenant';
@@ -49,6 +54,20 @@ my $conf = <<'EOF';
         location = /pay {
             opay_payment_request;
             opay_invoice_uri /_invoices/$opay_ctx_invoiceId;
+        }
+
+        location = /complete {
+            opay_payment_complete;
+            opay_invoice_uri /_invoices/$opay_ctx_invoiceId;
+            opay_processor  stripe /_stripe/;
+            opay_mode       test;
+            opay_journal    %%DIR%%/journal.log;
+        }
+
+        location /_stripe/ {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
+            proxy_set_header Authorization "Bearer sk_test_opaytests";
         }
 
         location = /pay-var {
@@ -126,7 +145,7 @@ for my $id ('12345?admin=true&delete=1', '..%2F..%2Fadmin', '12345#frag',
     unlike($once, qr{^\.\.?$|[/\\]}, "\$uri with \"$id\": no traversal");
 }
 
-$t->stop;
+# nothing at [alert] or worse so far: the FIFO below makes some
 $t->check_error_log;
 
 # 3. A FIFO at the journal path is refused, never waited on.
@@ -156,23 +175,8 @@ sub within_10s {
     is($? >> 8, 0, $name);
 }
 
-# the same server with a location that journals
-(my $journal_conf = $conf) =~ s{(\n        location = /pay-var \{)}{
-        location = /complete {
-            opay_payment_complete;
-            opay_invoice_uri /_invoices/\$opay_ctx_invoiceId;
-            opay_processor  stripe /_invoices/;
-            opay_journal    %%DIR%%/JOURNAL;
-        }
-$1};
-
-sub conf_with_journal {
-    my ($file) = @_;
-    (my $c = $journal_conf) =~ s{%%DIR%%/JOURNAL}{%%DIR%%/$file};
-    $t->write_conf($c);
-}
-
-conf_with_journal('journal.fifo');
+(my $fifo_conf = $conf) =~ s{%%DIR%%/journal\.log}{%%DIR%%/journal.fifo};
+$t->write_conf($fifo_conf);
 within_10s('nginx -t with a FIFO journal: returns', sub {
     my ($rc, $out) = $t->test_conf;
     return $rc != 0
@@ -186,9 +190,6 @@ within_10s('start with a FIFO journal: refused, exits', sub {
 });
 
 # reload: the running master keeps its configuration and its workers
-conf_with_journal('journal.log');
-$t->run;
-conf_with_journal('journal.fifo');
 my @before = $t->workers;
 kill 'HUP', $t->{nginx_pid};
 my $refused;
@@ -202,9 +203,38 @@ is(kill(0, $t->{nginx_pid}), 1, 'reload with a FIFO journal: the master lives');
 is_deeply([ $t->workers ], \@before,
           'reload with a FIFO journal: the old workers serve on')
     or diag(`ps -ef | grep nginx`);
-# (the backends are gone: a call without a token is answered by the worker)
-is($t->request('/pay', body => {})->{status}, 401,
-   'reload with a FIFO journal: still answering');
+$r = $t->request('/pay', token => $token,
+                 body => loadentity_body(invoiceId => '12345'));
+is($r->{status}, 200, 'reload with a FIFO journal: still answering');
+
+# a worker: the journal replaced by a FIFO while nginx runs
+my $journal = $t->dir . '/journal.log';
+unlink $journal;
+POSIX::mkfifo($journal, 0600) or die "mkfifo: $!";
+my $stripe_calls = @{ $t->backend_requests('stripe') };
+my $pt = join '.', b64u(json_encode({ Format => 'Stripe',
+                                      TestMode => JSON::PP::true })),
+                   b64u('tok_visa'), b64u('not-verifiable');
+my $t0 = time;
+$r = $t->request('/complete', token => $token, timeout => 15, body => {
+    requestId => '12345', methodName => PAY_METHOD,
+    details => { productContext => { invoiceId => '12345' },
+                 paymentToken => $pt,
+                 amount => { currency => 'USD', value => '10.00',
+                             currencySystem => undef } } });
+ok($r->{status} != 599 && time - $t0 < 10,
+   'a FIFO journal in a worker: answered, not hung')
+    or diag("status $r->{status}: $r->{content}");
+isnt($r->{json}{result} // '', 'success',
+     'a FIFO journal in a worker: no success without a journal');
+like($t->error_log, qr/\[alert\].*cannot write journal ".*journal\.log"/,
+     'a FIFO journal in a worker: the error log says so');
+my @calls = @{ $t->backend_requests('stripe') };
+splice @calls, 0, $stripe_calls;
+ok(!grep({ $_->{path} =~ m{/confirm} } @calls),
+   'a FIFO journal in a worker: nothing confirmed (charged)');
+# a reader, should a worker's thread still be blocked opening it to write
+sysopen(my $unblock, $journal, POSIX::O_RDONLY() | POSIX::O_NONBLOCK());
 $t->stop;
 
 done_testing;
