@@ -152,8 +152,9 @@ is_deeply(delta($before, $after), {
     q(opay_request_duration_seconds_count{location="/opay/payment-request"}) => 12,
     q(opay_request_duration_seconds_count{location="/opay/payment-complete"}) => 3,
     q(opay_backend_duration_seconds_count{backend="invoice"}) => 13,
-    # per payment: the PaymentIntent's create, then its confirmation
-    q(opay_processor_duration_seconds_count) => 4,
+    # per payment: the PaymentIntent's create, the token's PaymentMethod,
+    # the update, then its confirmation
+    q(opay_processor_duration_seconds_count) => 8,
 }, 'exact deltas: calls, refusals by reason, charges, histogram counts')
     or diag(explain(delta($before, $after)));
 

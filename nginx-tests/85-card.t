@@ -76,6 +76,57 @@ like($out, qr/problem: entity\.totalPaymentDue\.priceCurrency: "DOLLARS" is not 
      'names the currency');
 like($out, qr/INVALID: 3 problem\(s\)/, 'three problems');
 
+# what the payer sees: the same summary in the card and in the HTML body
+for my $format (sort keys %script) {
+    my $html = $t->read_file("$format.html");
+    like($html, qr{<caption>Contoso</caption>\n.*<td\ align="right">12345</td>.*
+                   <tr><td>Large\ Widget</td><td\ align="right">7\.00\ USD</td></tr>\n
+                   <tr><td>Small\ Widget</td><td\ align="right">3\.00\ USD</td></tr>\n
+                   <tr><th\ align="left">Total\ due</th><td\ align="right">10\.00\ USD</td></tr>}sx,
+         "$format: the HTML body's table");
+    ($rc, $out) = opay('card', '--view', "$dir/$format.html");
+    is($rc, 0, "$format: --view");
+    like($out, qr/^\{"type":"AdaptiveCard".*"version":"1\.0".*"text":"Contoso".*
+                  Large\ Widget.*7\\\\\.00\ USD.*Small\ Widget.*Total\ due.*
+                  10\\\\\.00\ USD.*"type":"Action\.Transaction","title":"Review\ and\ pay"/sx,
+         "$format: the card a payer sees: merchant, items, total, the button");
+}
+
+# a paid invoice: said plainly, nothing to pay
+$t->write_file('paid.json', <<'EOF');
+{"entity": {"@type": "Invoice", "identifier": "A-7",
+  "broker": {"name": "Fabrikam"}, "paymentStatus": "PaymentComplete",
+  "totalPaymentDue": {"price": 2500, "priceCurrency": "JPY"}}}
+EOF
+for my $format (sort keys %script) {
+    ($rc, $out) = opay('card', @ids[0 .. 5], '--invoice', "$dir/paid.json",
+                       '--format', $format, '--out', "$dir/paid-$format.html");
+    is($rc, 0, "paid, $format: written");
+    my $html = $t->read_file("paid-$format.html");
+    unlike($html, qr/PaymentAction|Transaction|Review and pay/,
+           "paid, $format: no pay action");
+    like($html, qr{<th align="left">Status</th><td align="right">This invoice has already been paid\.</td>},
+         "paid, $format: says so");
+    ($rc, $out) = opay('card', '--check', "$dir/paid-$format.html");
+    is($rc, 0, "paid, $format: passes --check");
+}
+
+# an adaptive card edited to lose what the payer needs: each named
+$html = $t->read_file('adaptive-card.html');
+$html =~ s/"id":"merchant",//;
+$html =~ s/"wrap":true/"wrap":false/;
+$html =~ s/"type":"Action.Transaction"/"type":"Action.OpenUrl"/;
+$t->write_file('edited-card.html', $html);
+($rc, $out) = opay('card', '--check', "$dir/edited-card.html");
+is($rc, 1, 'edited adaptive card: exit 1');
+like($out, qr/problem: body\[0\]\.wrap: is not true: a long text would be cut off\n/,
+     'names the text that would be cut off');
+like($out, qr/problem: body: no element with id "merchant" \(the merchant's name\)\n/,
+     "names the missing merchant");
+like($out, qr/problem: actions: holds no Action\.Transaction\n/,
+     'names the missing pay action');
+like($out, qr/INVALID: 3 problem\(s\)/, 'three problems');
+
 # the writer refuses what the checker would
 ($rc, $out) = opay('card', @ids[0 .. 1], '--display-id', 'x',
                    '--originator', '', @ids[6 .. 7]);

@@ -179,7 +179,7 @@ is($r->{status}, 200, 'start: token signed by the fetched key is accepted');
 like(last_access(), qr/^200 - url \d+$/,
      '$opay_keys_source is url, $opay_keys_age a number of seconds');
 like($t->read_file("$dir/cache/issuer.json"),
-     qr/^opay-jwks-cache 1 \d+ \Q$issuer_url\E\n\{"keys"/,
+     qr/^opay-jwks-cache 2 \d+ \Q$issuer_url\E \Q$issuer_url\E\n\{"keys"/,
      'cache: the last good document is on disk');
 
 # -- opay_status: the set's age and the fetch, per key URL

@@ -53,7 +53,7 @@ is($r->{status}, 200, 'the quickstart answers with keys from the URL');
 is($r->{json}{details}{total}{amount}{value}, '10.00', 'invoice 12345 total');
 like($t->error_log, qr/keys refreshed from "\Q$url\E": kids demo-only/,
      'the fetch is logged');
-like($t->read_file("$dir/issuer-keys.json"), qr/^opay-jwks-cache 1 /,
+like($t->read_file("$dir/issuer-keys.json"), qr/^opay-jwks-cache 2 /,
      'the cache is written');
 
 $t->stop;

@@ -233,8 +233,11 @@ my @calls = @{ $t->backend_requests('stripe') };
 splice @calls, 0, $stripe_calls;
 ok(!grep({ $_->{path} =~ m{/confirm} } @calls),
    'a FIFO journal in a worker: nothing confirmed (charged)');
-# a reader, should a worker's thread still be blocked opening it to write
-sysopen(my $unblock, $journal, POSIX::O_RDONLY() | POSIX::O_NONBLOCK());
+# readers, should a master or a worker's thread be blocked opening one of
+# them to write (so that a failing run leaves no nginx behind)
+for my $f ($journal, $fifo) {
+    sysopen(my $unblock, $f, POSIX::O_RDONLY() | POSIX::O_NONBLOCK());
+}
 $t->stop;
 
 done_testing;

@@ -13,7 +13,8 @@ package OpayTest;
 # nginx's stderr goes to stderr.log in the test's directory; at the end,
 # check_error_log fails the test on any sanitizer report (ASan, LSan, UBSan)
 # or memcheck error in error.log, stderr.log or valgrind's logs, whatever
-# the test expects otherwise.
+# the test expects otherwise; and that every StripeMock the test made saw
+# only requests of Stripe's published API (check_stripe_mocks).
 
 use strict;
 use warnings;
@@ -386,7 +387,8 @@ sub serve_one {
         return;
     }
     my ($status, $headers, $content) = @$res;
-    $headers->{'Content-Length'} = length $content;
+    # a handler may declare more than it sends: a cut answer
+    $headers->{'Content-Length'} //= length $content;
     $headers->{'Connection'} = 'close';
     print $c "HTTP/1.1 $status X\r\n",
         (map { "$_: $headers->{$_}\r\n" } sort keys %$headers),
@@ -440,6 +442,25 @@ sub check_error_log {
     ok(!@reports, 'no sanitizer report, no memcheck error')
         or diag(join "\n", @reports);
     check_secrets($log);
+    check_stripe_mocks();
+}
+
+# Every StripeMock this test process made saw only requests of Stripe's
+# published API (issue 18): each violation it recorded fails the test,
+# unless the test expects them (StripeMock->new(DIR, expect_violations =>
+# 1)). Each violation is reported once, at the first check after it.
+sub check_stripe_mocks {
+    return if !StripeMock->can('instances');
+    for my $mock (StripeMock->instances) {
+        next if $mock->expect_violations;
+        my $all = $mock->violations;
+        my @new = @$all[($mock->{reported} // 0) .. $#$all];
+        $mock->{reported} = @$all;
+        ok(!@new, 'StripeMock: every request within Stripe\'s published '
+                  . 'API (testdata/stripe/openapi-subset.json)')
+            or diag(join "\n", map { json_encode($_) }
+                                @new[0 .. ($#new < 4 ? $#new : 4)]);
+    }
 }
 
 # No secret or personal data in the error log (issue 9), checked at the end

@@ -54,10 +54,32 @@ int check(const Args& a) {
     return r.ok() ? 0 : 1;
 }
 
+// The Adaptive Card a payer sees (card_view), for the renderer.
+int view(const Args& a) {
+    const std::string path = a.options.at("--view");
+    auto html = read_file(path);
+    if (!html) {
+        std::cerr << "opay: cannot read " << printable(path) << "\n";
+        return 2;
+    }
+    auto out = card_view(*html, std::time(nullptr));
+    if (auto* problems = std::get_if<std::vector<CardProblem>>(&out)) {
+        for (const auto& p : *problems) {
+            std::cerr << "opay card: " << printable(to_string(p)) << "\n";
+        }
+        return 1;
+    }
+    // compact JSON (json::write) holding the card's text
+    std::cout << printable(std::get<std::string>(out), Printable::kJson)
+              << "\n";
+    return 0;
+}
+
 }  // namespace
 
 int card(const Args& a) {
     if (a.options.count("--check")) return check(a);
+    if (a.options.count("--view")) return view(a);
     for (const char* required :
          {"--merchant-id", "--display-id", "--originator", "--invoice"}) {
         if (!a.options.count(required)) {

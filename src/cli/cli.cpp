@@ -54,7 +54,8 @@ int usage() {
            "            [--format action-request|adaptive-card|message-card]\n"
            "            [--sign-key PEM --sign-kid K --sender ADDR\n"
            "             --recipient ADDR] [--out FILE]\n"
-           "  opay card --check FILE [--jwks FILE]\n";
+           "  opay card --check FILE [--jwks FILE]\n"
+           "  opay card --view FILE\n";
     return 2;
 }
 

@@ -63,4 +63,11 @@ struct CardReport {
 CardReport check_card(std::string_view html, const KeySet* keys,
                       int64_t now);
 
+// The Adaptive Card (JSON) a payer sees for the card in an HTML e-mail:
+// the adaptive-card format's own card; for an ActionRequest the card
+// Outlook drew from its invoice, for a MessageCard Outlook's rendering of
+// its title, sections and Transaction. The card's problems if it has any.
+std::variant<std::string, std::vector<CardProblem>> card_view(
+    std::string_view html, int64_t now);
+
 }  // namespace opay

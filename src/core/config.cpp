@@ -80,6 +80,7 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     c.shipping = s.shipping != 0;
     if (s.shipping_type.len != 0) c.shipping_type = to_string(s.shipping_type);
     c.processor = s.processor != 0;
+    c.processor_prefix = to_string(s.processor_prefix);
     c.notify = s.notify != 0;
     c.journal = s.journal != 0;
     if (s.success_message.len != 0) {

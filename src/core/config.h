@@ -28,6 +28,7 @@ struct Config {
     bool shipping = false;
     std::string shipping_type = "shipping";
     bool processor = false;
+    std::string processor_prefix;
     bool notify = false;
     bool journal = false;
     std::string success_message = "Thank you for your payment.";

@@ -64,11 +64,13 @@ bool Flow::admit(const Input& in) {
             return false;
         }
         // Fetched keys first; opay_jwks_file's keys are the fallback.
+        // the reason is all a refusal says: no detail text is made
         TokenResult t = verify_token(*token, in.keys ? *in.keys : config_.keys,
-                                     config_.token, in.now);
+                                     config_.token, in.now, false);
         if (in.keys != nullptr && t.reason == "unknown_key" &&
             !config_.keys.keys.empty()) {
-            t = verify_token(*token, config_.keys, config_.token, in.now);
+            t = verify_token(*token, config_.keys, config_.token, in.now,
+                             false);
         }
         if (!t.ok()) {
             reason = t.reason;
@@ -104,12 +106,13 @@ bool Flow::admit(const Input& in) {
     return true;
 }
 
-void Flow::feed(std::size_t index, int status, std::string_view body) {
+void Flow::feed(std::size_t index, int status, std::string_view body,
+                bool replayed) {
     if (responding() || action_ || index >= results_.size() ||
         results_[index].done) {
         return;
     }
-    results_[index] = Result{true, status, std::string(body)};
+    results_[index] = Result{true, status, std::string(body), replayed};
     bool all = std::all_of(results_.begin(), results_.end(),
                            [](const Result& r) { return r.done; });
     if (!all) return;

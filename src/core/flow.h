@@ -78,7 +78,9 @@ class Flow {
     const std::vector<Fetch>& fetches() const { return fetches_; }
 
     // Result of fetches()[index]; when all are in, the flow moves on.
-    void feed(std::size_t index, int status, std::string_view body);
+    // replayed: the processor's answer carried Idempotent-Replayed: true.
+    void feed(std::size_t index, int status, std::string_view body,
+              bool replayed = false);
     // Result of action(): an OPAY_CLAIM_* value, or 0 / -1.
     void resolve(int result, std::string_view data);
 
@@ -95,6 +97,7 @@ class Flow {
         bool done = false;
         int status = 0;
         std::string body;
+        bool replayed = false;  // the processor's stored answer
     };
 
     explicit Flow(const Config& config) : config_(config) {}

@@ -53,6 +53,8 @@ std::string error_kind(CURLcode rc) {
 
 bool http_init() { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }
 
+void http_cleanup() { curl_global_cleanup(); }
+
 HttpAnswer http_get(const std::string& url, const KeySource& source) {
     HttpAnswer out;
     std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(
@@ -73,7 +75,10 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!source.ca_file.empty()) {
+        // only that file: libcurl's CA path (/etc/ssl/certs on Debian)
+        // would otherwise trust every system CA as well
         curl_easy_setopt(c, CURLOPT_CAINFO, source.ca_file.c_str());
+        curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
     }
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(source.timeout_ms));

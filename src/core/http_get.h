@@ -8,8 +8,11 @@
 
 namespace opay {
 
-// Once per process, before any thread fetches.
+// libcurl's global state, not thread-safe: in the process that forks the
+// fetching ones (nginx's master), before; each http_init paired with one
+// http_cleanup (libcurl counts them).
 bool http_init();
+void http_cleanup();
 
 // HTTPS with the peer's certificate and host name verified (source.ca_file
 // or the system store), at most 3 redirects (https only), the body capped

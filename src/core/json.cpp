@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -8,7 +9,6 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
-#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace opay::json {
@@ -66,7 +66,12 @@ struct CheckingHandler
         return error == nullptr;
     }
 
-    explicit CheckingHandler(Document& d) : doc(d) {}
+    explicit CheckingHandler(Document& d) : doc(d) {
+        // enough for the documents of a call (payload, token, invoice):
+        // one allocation each, not one per doubling
+        names.reserve(32);
+        firsts.reserve(kMaxDepth + 1);
+    }
 
     bool open() {
         if (++depth > kMaxDepth) {
@@ -164,69 +169,135 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     return 0;
 }
 
-void write_string(const char* p, std::size_t n,
-                  rapidjson::Writer<rapidjson::StringBuffer>& w,
-                  bool key = false) {
-    std::string_view s(p, n);
-    std::string fixed;
-    if (!valid_utf8(s)) {
-        for (std::size_t i = 0; i < s.size();) {
-            std::size_t len = utf8_sequence(s, i);
-            if (len == 0) {
-                fixed += "\xEF\xBF\xBD";
-                ++i;
-            } else {
-                fixed.append(s, i, len);
-                i += len;
-            }
-        }
-        s = fixed;
-    }
-    auto size = static_cast<rapidjson::SizeType>(s.size());
-    if (key) {
-        w.Key(s.data(), size);
-    } else {
-        w.String(s.data(), size);
-    }
+// JSON escapes as RapidJSON's Writer writes them (UTF-8 to UTF-8): the
+// two-letter forms, \u00XX for other control bytes, every other byte as it
+// is. Written here rather than through Writer: its per-byte Put() and the
+// copy out of its StringBuffer were a fifth of the instructions a
+// loadentity call spends beyond the RSA verification.
+constexpr char kHex[] = "0123456789ABCDEF";
+
+constexpr std::array<char, 256> escapes() {
+    std::array<char, 256> e{};
+    for (int c = 0; c < 0x20; ++c) e[c] = 'u';
+    e['\b'] = 'b';
+    e['\t'] = 't';
+    e['\n'] = 'n';
+    e['\f'] = 'f';
+    e['\r'] = 'r';
+    e['"'] = '"';
+    e['\\'] = '\\';
+    return e;
+}
+constexpr std::array<char, 256> kEscape = escapes();
+
+// Whether the 8 bytes at p are all printable ASCII other than '"' and
+// '\\' (nothing to escape or check). Each subtraction's high bit flags
+// its byte exactly; a borrow comes only from a byte that is flagged too,
+// so a flagged word is never taken for a plain one.
+bool plain8(const char* p) {
+    constexpr std::uint64_t k1 = 0x0101010101010101ULL;
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    std::uint64_t quote = w ^ (k1 * '"');
+    std::uint64_t slash = w ^ (k1 * '\\');
+    std::uint64_t flags = (w - k1 * 0x20) | (quote - k1) | (slash - k1) | w;
+    return (flags & (k1 * 0x80)) == 0;
 }
 
-void write_value(const Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+// One pass over the text: ASCII bytes escaped as the table says, UTF-8
+// sequences copied, each byte of an invalid one written as U+FFFD.
+void write_string(const char* p, std::size_t n, std::string& out) {
+    std::string_view s(p, n);
+    out += '"';
+    std::size_t run = 0;  // start of the bytes not yet copied
+    for (std::size_t i = 0; i < s.size();) {
+        if (s.size() - i >= 8 && plain8(s.data() + i)) {
+            i += 8;
+            continue;
+        }
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            std::size_t len = utf8_sequence(s, i);
+            if (len != 0) {
+                i += len;
+                continue;
+            }
+            out.append(s.data() + run, i - run);
+            out += "\xEF\xBF\xBD";
+            run = ++i;
+            continue;
+        }
+        char e = kEscape[c];
+        if (e == 0) {
+            ++i;
+            continue;
+        }
+        out.append(s.data() + run, i - run);
+        run = ++i;
+        char seq[6] = {'\\', e, '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(seq, e == 'u' ? 6 : 2);
+    }
+    out.append(s.data() + run, s.size() - run);
+    out += '"';
+}
+
+// std::string as RapidJSON's output stream, for numbers built in code.
+struct StringOut {
+    using Ch = char;
+    std::string& s;
+    void Put(char c) { s += c; }
+    void Flush() {}
+};
+
+void write_value(const Value& v, std::string& out) {
     switch (v.GetType()) {
     case rapidjson::kNullType:
-        w.Null();
+        out += "null";
         break;
     case rapidjson::kFalseType:
-        w.Bool(false);
+        out += "false";
         break;
     case rapidjson::kTrueType:
-        w.Bool(true);
+        out += "true";
         break;
     case rapidjson::kStringType:
         if (is_number(v)) {
-            auto t = number_text(v);
-            w.RawValue(t.data(), t.size(), rapidjson::kNumberType);
+            out += number_text(v);
         } else {
-            write_string(v.GetString(), v.GetStringLength(), w);
+            write_string(v.GetString(), v.GetStringLength(), out);
         }
         break;
-    case rapidjson::kNumberType:
+    case rapidjson::kNumberType: {
         // Only reached for values built in code, never for parsed input.
+        StringOut stream{out};
+        rapidjson::Writer<StringOut> w(stream);
         v.Accept(w);
         break;
-    case rapidjson::kObjectType:
-        w.StartObject();
+    }
+    case rapidjson::kObjectType: {
+        out += '{';
+        bool first = true;
         for (const auto& m : v.GetObject()) {
-            write_string(m.name.GetString(), m.name.GetStringLength(), w,
-                         true);
-            write_value(m.value, w);
+            if (!first) out += ',';
+            first = false;
+            write_string(m.name.GetString(), m.name.GetStringLength(), out);
+            out += ':';
+            write_value(m.value, out);
         }
-        w.EndObject();
+        out += '}';
         break;
-    case rapidjson::kArrayType:
-        w.StartArray();
-        for (const auto& e : v.GetArray()) write_value(e, w);
-        w.EndArray();
+    }
+    case rapidjson::kArrayType: {
+        out += '[';
+        bool first = true;
+        for (const auto& e : v.GetArray()) {
+            if (!first) out += ',';
+            first = false;
+            write_value(e, out);
+        }
+        out += ']';
         break;
+    }
     }
 }
 
@@ -457,10 +528,11 @@ bool valid_utf8(std::string_view text) {
 }
 
 std::string write(const Value& v) {
-    rapidjson::StringBuffer sb;
-    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-    write_value(v, w);
-    return std::string(sb.GetString(), sb.GetSize());
+    std::string out;
+    // most of what is written (answers, records, journal lines) fits
+    out.reserve(2048);
+    write_value(v, out);
+    return out;
 }
 
 }  // namespace opay::json

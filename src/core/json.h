@@ -120,6 +120,27 @@ class ArenaDocument {
     std::optional<Document> doc_;  // always: on pool_, or its own pool
 };
 
+// A document for the length of one call: its pool starts in N bytes inside
+// the object (on the caller's stack) and spills into 4 KiB chunks only
+// beyond them, so a small document costs no malloc. Nothing of it may
+// outlive the object.
+template <std::size_t N>
+class LocalDocument {
+  public:
+    explicit LocalDocument(rapidjson::Type type = rapidjson::kNullType)
+        : pool_(memory_, N), doc_(type, &pool_) {}
+    LocalDocument(const LocalDocument&) = delete;
+    LocalDocument& operator=(const LocalDocument&) = delete;
+
+    Document& doc() { return doc_; }
+    const Document& doc() const { return doc_; }
+
+  private:
+    alignas(std::max_align_t) char memory_[N];
+    Pool pool_;
+    Document doc_;
+};
+
 inline constexpr std::size_t kMaxDepth = 32;
 // Longest string (or member name) accepted, in bytes once unescaped.
 inline constexpr std::size_t kMaxStringLength = 16384;

@@ -4,6 +4,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace opay::json {
 namespace {
@@ -158,6 +160,56 @@ TEST(Json, EscapesOnWrite) {
     EXPECT_EQ(write(d), R"({"s":"a\"b\\c\n"})");
 }
 
+// write() has its own serializer; what it writes must stay byte for byte
+// what RapidJSON's Writer writes for valid text (peers and tests saw that).
+TEST(Json, WritesWhatRapidJsonsWriterWrites) {
+    Document d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    Value bytes(rapidjson::kArrayType);
+    for (int c = 0; c < 0x80; ++c) {
+        std::string s = "a";
+        s += static_cast<char>(c);
+        s += "b";
+        bytes.PushBack(str(s, a), a);
+    }
+    d.AddMember("bytes", bytes, a);
+    // the same bytes at every place of longer strings (read 8 at a time)
+    Value placed(rapidjson::kArrayType);
+    for (int c = 0; c < 0x80; ++c) {
+        for (std::size_t at = 0; at < 17; ++at) {
+            std::string s(17, 'x');
+            s[at] = static_cast<char>(c);
+            placed.PushBack(str(s, a), a);
+        }
+    }
+    for (std::size_t at = 0; at < 17; ++at) {
+        std::string s(17, 'y');
+        s.replace(at, 1, "\xc3\xa9");
+        placed.PushBack(str(s, a), a);
+    }
+    d.AddMember("placed", placed, a);
+    d.AddMember(str("k\"\n\x01\xc3\xa9\xf0\x9f\x98\x80", a),
+                str(std::string("\0\x7f\x1f\\/", 5), a), a);
+    Value nested(rapidjson::kObjectType);
+    nested.AddMember("t", true, a);
+    nested.AddMember("f", false, a);
+    nested.AddMember("n", Value(), a);
+    nested.AddMember("i", -42, a);
+    nested.AddMember("u", 4294967295u, a);
+    nested.AddMember("d", 0.1, a);
+    nested.AddMember("e", Value(rapidjson::kObjectType), a);
+    nested.AddMember("z", Value(rapidjson::kArrayType), a);
+    d.AddMember("nested", nested, a);
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    d.Accept(w);
+    EXPECT_EQ(write(d), std::string(sb.GetString(), sb.GetSize()));
+    EXPECT_EQ(write(d["bytes"][1]), R"("a\u0001b")");
+    EXPECT_EQ(write(d["bytes"][8]), R"("a\bb")");
+    EXPECT_EQ(write(d["bytes"][0x1f]), R"("a\u001Fb")");
+    EXPECT_EQ(write(Value(rapidjson::kArrayType)), "[]");
+}
+
 TEST(Json, RefusesLoneAndMisorderedSurrogates) {
     Document d;
     auto err = parse(R"({"payerName":"\udc00"})", d);
@@ -203,6 +255,16 @@ TEST(Json, WritesOnlyValidUtf8) {
     // what it writes, it reads back
     Document back;
     EXPECT_FALSE(parse(out, back).has_value());
+    // a stray byte at any place of a longer string (read 8 at a time)
+    for (char bad : {'\x80', '\x9f', '\xc3', '\xfe'}) {
+        for (std::size_t at = 0; at < 17; ++at) {
+            std::string s(17, 'x');
+            s[at] = bad;
+            std::string want = "\"" + s + "\"";
+            want.replace(at + 1, 1, "\xef\xbf\xbd");
+            EXPECT_EQ(write(str(s, a)), want) << at;
+        }
+    }
 }
 
 TEST(Json, ValidUtf8FollowsRfc3629) {

@@ -35,6 +35,7 @@ MdPtr fetch_sha256();
 RsaVerifier make_verifier(EVP_PKEY* key, const MdPtr& sha256);
 
 inline constexpr int kMinRsaBits = 2048;
+inline constexpr unsigned long kRsaExponent = 65537;
 
 struct Jwk {
     std::string kid;  // empty when the JWK has none

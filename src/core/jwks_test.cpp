@@ -69,6 +69,21 @@ TEST(Jwks, RefusesMalformedModulusAndExponent) {
               std::string::npos);
 }
 
+// A hostile key set could name a huge exponent and make every
+// verification slow: 65537 is the only one taken (3 and 2^32+1 are not).
+TEST(Jwks, RefusesAnyExponentBut65537) {
+    for (const char* e : {"Aw", "AQAAAAE", "AQAC", "AQAAAQ",
+                          "_____________________w"}) {
+        std::string jwk = key().jwk("");
+        jwk.replace(jwk.find("\"e\":\"AQAB\""), 10,
+                    std::string("\"e\":\"") + e + "\"");
+        EXPECT_EQ(error_of("{\"keys\":[" + jwk + "]}"),
+                  "key \"k1\": public exponent must be 65537")
+            << e;
+    }
+    EXPECT_EQ(error_of(key().jwks()), "");
+}
+
 TEST(Jwks, RefusesDuplicateKids) {
     TestKey twin("k1");
     std::string jwks = "{\"keys\":[" + key().jwk() + "," + twin.jwk() + "]}";

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include <openssl/err.h>
 
@@ -30,45 +32,62 @@ std::optional<int64_t> numeric_date(const json::Value* v) {
     return n;
 }
 
+// Every check is recorded; its detail text (for the operator's tools) is
+// made only when asked for: the request path wants the reason alone.
 class Report {
   public:
-    explicit Report(TokenResult& r) : r_(r) {}
-    bool check(std::string name, bool ok, std::string detail,
+    Report(TokenResult& r, bool details) : r_(r), details_(details) {}
+    bool details() const { return details_; }
+    template <typename Detail>
+    bool check(const char* name, bool ok, Detail&& detail,
                const char* reason) {
         if (!ok && r_.reason.empty()) r_.reason = reason;
-        r_.checks.push_back({std::move(name), ok, std::move(detail)});
+        r_.checks.push_back({name, ok, details_ ? detail() : std::string()});
         return ok;
     }
 
   private:
     TokenResult& r_;
+    bool details_;
 };
 
+// detail: where to say which key was chosen or why none, or nullptr
 const Jwk* select_key(const KeySet& keys, const json::Value& header,
-                      std::string& detail) {
+                      std::string* detail) {
+    auto say = [detail](auto&& make) {
+        if (detail != nullptr) *detail = make();
+    };
     const json::Value* kid = json::member(header, "kid");
     if (kid == nullptr) {
         if (keys.keys.size() == 1) {
-            detail = "no kid; the only key was used";
+            say([] { return std::string("no kid; the only key was used"); });
             return &keys.keys.front();
         }
-        detail = "no kid, and the key set has several keys";
+        say([] {
+            return std::string("no kid, and the key set has several keys");
+        });
         return nullptr;
     }
     auto want = json::string_member(header, "kid");
     if (!want) {
-        detail = "kid is not a string";
+        say([] { return std::string("kid is not a string"); });
         return nullptr;
     }
     for (const auto& k : keys.keys) {
         if (k.kid == *want) {
-            detail = "kid \"" + k.kid + "\", " + std::to_string(k.bits) +
-                     " bits";
+            say([&] {
+                return "kid \"" + k.kid + "\", " + std::to_string(k.bits) +
+                       " bits";
+            });
             return &k;
         }
     }
-    detail = "no RS256 signature key with kid \"" + std::string(*want) + "\"";
-    for (const auto& s : keys.skipped) detail += "; " + s;
+    say([&] {
+        std::string d =
+            "no RS256 signature key with kid \"" + std::string(*want) + "\"";
+        for (const auto& s : keys.skipped) d += "; " + s;
+        return d;
+    });
     return nullptr;
 }
 
@@ -76,65 +95,95 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                   int64_t now, Report& report, TokenResult& result) {
     auto iss = json::string_member(claims, "iss");
     report.check("iss", iss && *iss == policy.issuer,
-                 iss ? "iss \"" + std::string(*iss) + "\"" : "iss missing",
+                 [&] {
+                     return iss ? "iss \"" + std::string(*iss) + "\""
+                                : std::string("iss missing");
+                 },
                  "bad_issuer");
 
     bool aud_ok = false;
-    std::string aud_detail = "aud missing";
-    if (const json::Value* aud = json::member(claims, "aud")) {
-        if (aud->IsArray()) {
-            aud_detail = "aud array without the merchant id";
-            for (const auto& a : aud->GetArray()) {
-                if (a.IsString() && !json::is_number(a) &&
-                    json::scalar_text(a) == policy.audience) {
-                    aud_ok = true;
-                }
+    const json::Value* aud = json::member(claims, "aud");
+    std::optional<std::string_view> aud_string;
+    if (aud != nullptr && aud->IsArray()) {
+        for (const auto& a : aud->GetArray()) {
+            if (a.IsString() && !json::is_number(a) &&
+                json::scalar_text(a) == policy.audience) {
+                aud_ok = true;
             }
-        } else if (auto s = json::string_member(claims, "aud")) {
-            aud_ok = *s == policy.audience;
-            aud_detail = "aud \"" + std::string(*s) + "\"";
-        } else {
-            aud_detail = "aud is neither a string nor an array";
         }
+    } else if (aud != nullptr) {
+        aud_string = json::string_member(claims, "aud");
+        aud_ok = aud_string && *aud_string == policy.audience;
     }
-    if (aud_ok) aud_detail = "aud matches the merchant id";
-    report.check("aud", aud_ok, aud_detail, "bad_audience");
+    report.check("aud", aud_ok,
+                 [&] {
+                     if (aud_ok) {
+                         return std::string("aud matches the merchant id");
+                     }
+                     if (aud == nullptr) return std::string("aud missing");
+                     if (aud->IsArray()) {
+                         return std::string(
+                             "aud array without the merchant id");
+                     }
+                     if (aud_string) {
+                         return "aud \"" + std::string(*aud_string) + "\"";
+                     }
+                     return std::string(
+                         "aud is neither a string nor an array");
+                 },
+                 "bad_audience");
 
     if (policy.appid) {
         auto appid = json::string_member(claims, "appid");
         report.check("appid", appid && iequals(*appid, *policy.appid),
-                     appid ? "appid \"" + log_value(*appid) + "\""
-                           : "appid missing",
+                     [&] {
+                         return appid ? "appid \"" + log_value(*appid) + "\""
+                                      : std::string("appid missing");
+                     },
                      "bad_appid");
     }
     if (policy.version) {
         auto ver = json::string_member(claims, "ver");
         report.check("ver", ver && *ver == *policy.version,
-                     ver ? "ver \"" + log_value(*ver) + "\""
-                         : "ver missing",
+                     [&] {
+                         return ver ? "ver \"" + log_value(*ver) + "\""
+                                    : std::string("ver missing");
+                     },
                      "bad_version");
     }
 
     auto exp = numeric_date(json::member(claims, "exp"));
     if (!exp) {
-        report.check("exp", false, "exp missing or not a NumericDate",
+        report.check("exp", false,
+                     [] {
+                         return std::string(
+                             "exp missing or not a NumericDate");
+                     },
                      "missing_exp");
     } else {
         report.check("exp", now < *exp + policy.leeway,
-                     "exp " + std::to_string(*exp) + ", now " +
-                         std::to_string(now),
+                     [&] {
+                         return "exp " + std::to_string(*exp) + ", now " +
+                                std::to_string(now);
+                     },
                      "expired");
     }
     if (const json::Value* v = json::member(claims, "nbf")) {
         auto nbf = numeric_date(v);
         report.check("nbf", nbf && *nbf <= now + policy.leeway,
-                     nbf ? "nbf " + std::to_string(*nbf) : "nbf malformed",
+                     [&] {
+                         return nbf ? "nbf " + std::to_string(*nbf)
+                                    : std::string("nbf malformed");
+                     },
                      "not_yet_valid");
     }
     if (const json::Value* v = json::member(claims, "iat")) {
         auto iat = numeric_date(v);
         report.check("iat", iat && *iat <= now + policy.leeway,
-                     iat ? "iat " + std::to_string(*iat) : "iat malformed",
+                     [&] {
+                         return iat ? "iat " + std::to_string(*iat)
+                                    : std::string("iat malformed");
+                     },
                      "issued_in_future");
     }
 
@@ -145,8 +194,11 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
             policy.allowed_senders.begin(), policy.allowed_senders.end(),
             [&](const std::string& a) { return iequals(a, result.sender); });
         report.check("sender", allowed && !result.sender.empty(),
-                     result.sender.empty() ? "sender missing"
-                                           : "sender \"" + result.sender + "\"",
+                     [&] {
+                         return result.sender.empty()
+                                    ? std::string("sender missing")
+                                    : "sender \"" + result.sender + "\"";
+                     },
                      "bad_sender");
     }
 }
@@ -191,17 +243,24 @@ std::optional<std::string_view> bearer_token(std::string_view h) {
 }
 
 TokenResult verify_token(std::string_view token, const KeySet& keys,
-                         const TokenPolicy& policy, int64_t now) {
+                         const TokenPolicy& policy, int64_t now,
+                         bool details) {
     TokenResult result;
-    Report report(result);
+    // room for every check below (parse, alg, key, signature and at most
+    // eight claims): no reallocation moving the reports mid-call
+    result.checks.reserve(12);
+    Report report(result, details);
 
     // Parsing is one check: three parts, strict base64url, JSON objects.
     std::string parse_error;
     auto d1 = token.find('.');
     auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
     std::optional<std::string> header_text, payload, signature;
-    json::Document header;
-    json::Document claims;
+    // a token's header and claims are small: parsed without a malloc
+    json::LocalDocument<1024> header_doc;
+    json::LocalDocument<2048> claims_doc;
+    json::Document& header = header_doc.doc();
+    json::Document& claims = claims_doc.doc();
     if (d2 == std::string_view::npos ||
         token.find('.', d2 + 1) != std::string_view::npos) {
         parse_error = "not three dot-separated parts";
@@ -224,8 +283,11 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
         }
     }
     if (!report.check("parse", parse_error.empty(),
-                      parse_error.empty() ? "compact JWS, JSON header"
-                                          : parse_error,
+                      [&] {
+                          return parse_error.empty()
+                                     ? std::string("compact JWS, JSON header")
+                                     : parse_error;
+                      },
                       "malformed")) {
         return result;
     }
@@ -234,25 +296,36 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
     bool alg_ok = alg && *alg == "RS256" &&
                   json::member(header, "crit") == nullptr;
     if (!report.check("alg", alg_ok,
-                      !alg ? "alg missing"
-                      : *alg != "RS256"
-                          ? "alg \"" + std::string(*alg) +
-                                "\" refused; only RS256 is accepted"
-                          : alg_ok ? "RS256" : "crit header not supported",
+                      [&] {
+                          if (!alg) return std::string("alg missing");
+                          if (*alg != "RS256") {
+                              return "alg \"" + std::string(*alg) +
+                                     "\" refused; only RS256 is accepted";
+                          }
+                          return std::string(alg_ok
+                                                 ? "RS256"
+                                                 : "crit header not supported");
+                      },
                       "bad_alg")) {
         return result;
     }
 
     std::string key_detail;
-    const Jwk* key = select_key(keys, header, key_detail);
-    if (!report.check("key", key != nullptr, key_detail, "unknown_key")) {
+    const Jwk* key =
+        select_key(keys, header, report.details() ? &key_detail : nullptr);
+    if (!report.check("key", key != nullptr, [&] { return key_detail; },
+                      "unknown_key")) {
         return result;
     }
 
     std::string_view signing_input = token.substr(0, d2);
     bool sig_ok = rsa_sha256_verify(key->verifier, signing_input, *signature);
     if (!report.check("signature", sig_ok,
-                      sig_ok ? "valid" : "does not verify", "bad_signature")) {
+                      [&] {
+                          return std::string(sig_ok ? "valid"
+                                                    : "does not verify");
+                      },
+                      "bad_signature")) {
         return result;
     }
     if (!policy.signature_only) check_claims(claims, policy, now, report, result);

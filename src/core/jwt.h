@@ -39,8 +39,12 @@ struct TokenResult {
     bool ok() const { return reason.empty() && !checks.empty(); }
 };
 
+// Runs every check and records each in checks. details: whether each
+// check's detail text is made too (the operator's tools); without it
+// (the request path) details are empty, all else is the same.
 TokenResult verify_token(std::string_view token, const KeySet& keys,
-                         const TokenPolicy& policy, int64_t now);
+                         const TokenPolicy& policy, int64_t now,
+                         bool details = true);
 
 // RSASSA-PKCS1-v1_5 with SHA-256 over data, with a key's verifier made
 // at load time (the request path).

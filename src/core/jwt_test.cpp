@@ -64,9 +64,31 @@ std::string claims_with(const std::string& name, const std::string& value) {
     return c;
 }
 
+// The request path's verify_token (no detail text) decides exactly as the
+// operator's (details): each check, its result and the reason.
+void expect_same_without_details(const TokenResult& full,
+                                 const std::string& token, const KeySet& keys,
+                                 const TokenPolicy& p, int64_t now) {
+    TokenResult bare = verify_token(token, keys, p, now, false);
+    EXPECT_EQ(bare.ok(), full.ok());
+    EXPECT_EQ(bare.reason, full.reason);
+    EXPECT_EQ(bare.sub, full.sub);
+    EXPECT_EQ(bare.sender, full.sender);
+    ASSERT_EQ(bare.checks.size(), full.checks.size());
+    for (std::size_t i = 0; i < full.checks.size(); ++i) {
+        EXPECT_EQ(bare.checks[i].name, full.checks[i].name);
+        EXPECT_EQ(bare.checks[i].ok, full.checks[i].ok);
+        EXPECT_TRUE(bare.checks[i].detail.empty());
+        EXPECT_FALSE(full.checks[i].detail.empty()) << full.checks[i].name;
+    }
+}
+
 std::string reason(const std::string& token, TokenPolicy p = policy(),
                    int64_t now = kNow) {
-    return verify_token(token, keys_of(key().jwks()), p, now).reason;
+    KeySet keys = keys_of(key().jwks());
+    TokenResult full = verify_token(token, keys, p, now);
+    expect_same_without_details(full, token, keys, p, now);
+    return full.reason;
 }
 
 TEST(Jwt, AcceptsAGoodToken) {
@@ -228,8 +250,10 @@ TEST(Jwt, ChecksAllowedSenders) {
 }
 
 TEST(Jwt, ReportsEveryCheck) {
-    auto r = verify_token(key().token(claims()), keys_of(key().jwks()),
-                          policy(), kNow);
+    std::string token = key().token(claims());
+    KeySet keys = keys_of(key().jwks());
+    auto r = verify_token(token, keys, policy(), kNow);
+    expect_same_without_details(r, token, keys, policy(), kNow);
     std::vector<std::string> names;
     for (const auto& c : r.checks) names.push_back(c.name);
     for (const char* want : {"parse", "alg", "key", "signature", "iss", "aud",

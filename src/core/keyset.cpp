@@ -1,9 +1,15 @@
 #include "keyset.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
+#include <memory>
 #include <sstream>
 
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ascii.h"
@@ -12,6 +18,9 @@
 namespace opay {
 
 namespace {
+
+// The cache's header line: the magic, a time and two URLs.
+constexpr std::size_t kCacheHeaderMax = 16384;
 
 // The host of an absolute URL, without brackets, port or userinfo.
 std::string_view url_host(std::string_view url) {
@@ -53,6 +62,20 @@ std::optional<std::string> url_problem(std::string_view url) {
         return "http:// is only allowed for a loopback address; use https://";
     }
     return "URL must start with https://";
+}
+
+std::optional<std::string> jwks_uri_problem(std::string_view uri,
+                                            std::string_view openid_url) {
+    if (auto bad = url_problem(uri)) return bad;
+    if (has_prefix(uri, "https://")) return std::nullopt;
+    if (has_prefix(openid_url, "http://") && !url_problem(openid_url)) {
+        return std::nullopt;
+    }
+    return "must be https://";
+}
+
+const std::string& source_url(const KeySource& source) {
+    return source.openid_url.empty() ? source.jwks_url : source.openid_url;
 }
 
 std::string kid_list(const KeySet& keys) {
@@ -97,7 +120,7 @@ Fetched fetch_keys(const KeySource& source, const Fetcher& get,
             out.error = "parse: OpenID metadata has no jwks_uri";
             return out;
         }
-        if (auto bad = url_problem(*uri)) {
+        if (auto bad = jwks_uri_problem(*uri, source.openid_url)) {
             out.error = "parse: jwks_uri: " + *bad;
             return out;
         }
@@ -122,7 +145,7 @@ Fetched fetch_keys(const KeySource& source, const Fetcher& get,
     out.fetched_at = now;
     if (!source.cache_path.empty()) {
         std::string err;
-        if (!write_cache(source.cache_path, out, &err)) {
+        if (!write_cache(source, out, &err)) {
             // The keys are good; only the cache is not. Said in the log.
             out.error = "cache: " + err;
         }
@@ -130,54 +153,123 @@ Fetched fetch_keys(const KeySource& source, const Fetcher& get,
     return out;
 }
 
-bool write_cache(const std::string& path, const Fetched& fetched,
+bool write_cache(const KeySource& source, const Fetched& fetched,
                  std::string* err) {
-    std::string tmp = path + ".tmp." + std::to_string(getpid());
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) {
-            *err = "cannot create \"" + tmp + "\"";
-            return false;
-        }
-        f << "opay-jwks-cache 1 " << fetched.fetched_at << ' ' << fetched.url
-          << '\n'
-          << fetched.document;
-        f.flush();
-        if (!f) {
-            *err = "cannot write \"" + tmp + "\"";
-            f.close();
-            std::remove(tmp.c_str());
-            return false;
-        }
+    const std::string& path = source.cache_path;
+    unsigned char random[8];
+    if (RAND_bytes(random, sizeof(random)) != 1) {
+        *err = "no random bytes for a temporary name";
+        return false;
+    }
+    std::string tmp = path + ".tmp.";
+    append_hex(tmp, random, sizeof(random));
+    std::string text = "opay-jwks-cache 2 " +
+                       std::to_string(fetched.fetched_at) + ' ' +
+                       source_url(source) + ' ' + fetched.url + '\n' +
+                       fetched.document;
+    int fd = ::open(tmp.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+    if (fd < 0) {
+        *err = "cannot create \"" + tmp + "\": " + std::strerror(errno);
+        return false;
+    }
+    std::size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    bool ok = done == text.size() && ::fsync(fd) == 0;
+    ok = ::close(fd) == 0 && ok;
+    if (!ok) {
+        *err = "cannot write \"" + tmp + "\"";
+        ::unlink(tmp.c_str());
+        return false;
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        *err = "cannot rename to \"" + path + "\"";
-        std::remove(tmp.c_str());
+        *err = "cannot rename to \"" + path + "\": " + std::strerror(errno);
+        ::unlink(tmp.c_str());
         return false;
     }
     return true;
 }
 
-Fetched read_cache(const std::string& path) {
+namespace {
+
+// The text of the cache file at path if it may be trusted, else why not.
+std::optional<std::string> read_trusted(const std::string& path,
+                                        std::size_t max_size,
+                                        const std::vector<uid_t>& owners,
+                                        std::string* text) {
+    // O_NONBLOCK: a FIFO planted there must not hang the master
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+                                      O_CLOEXEC);
+    if (fd < 0) {
+        return std::string("cannot open it: ") + std::strerror(errno);
+    }
+    std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) {
+        ::close(*f);
+    });
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return std::string("cannot stat it");
+    if (!S_ISREG(st.st_mode)) return std::string("not a regular file");
+    if (std::find(owners.begin(), owners.end(), st.st_uid) == owners.end()) {
+        return "owned by uid " + std::to_string(st.st_uid) +
+               ", neither nginx's master nor its workers' user";
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        return std::string("writable by group or others");
+    }
+    if (static_cast<uint64_t>(st.st_size) > max_size + kCacheHeaderMax) {
+        return std::string("larger than opay_jwks_max_size");
+    }
+    text->resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < text->size()) {
+        ssize_t n = ::read(fd, &(*text)[done], text->size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    if (done != text->size()) return std::string("cannot read it");
+    return std::nullopt;
+}
+
+}  // namespace
+
+Fetched read_cache(const KeySource& source,
+                   const std::vector<uid_t>& owners) {
+    const std::string& path = source.cache_path;
     Fetched out;
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        out.error = "cache: cannot read \"" + path + "\"";
+    std::string text;
+    if (auto bad = read_trusted(path, source.max_size, owners, &text)) {
+        out.error = "cache: \"" + path + "\" not used: " + *bad;
         return out;
     }
-    std::string header;
-    std::getline(f, header);
-    std::istringstream h(header);
-    std::string magic;
+    auto eol = text.find('\n');
+    std::istringstream h(text.substr(0, eol));
+    std::string magic, recorded;
     int version = 0;
-    h >> magic >> version >> out.fetched_at >> out.url;
-    if (magic != "opay-jwks-cache" || version != 1 || !h) {
+    h >> magic >> version >> out.fetched_at >> recorded >> out.url;
+    if (eol == std::string::npos || magic != "opay-jwks-cache" ||
+        version != 2 || !h) {
         out.error = "cache: \"" + path + "\" is not an opay key cache";
         return out;
     }
-    std::ostringstream body;
-    body << f.rdbuf();
-    out.document = body.str();
+    if (recorded != source_url(source)) {
+        out.error = "cache: \"" + path + "\" not used: fetched from \"" +
+                    recorded + "\", not from the configured URL";
+        return out;
+    }
+    out.document = text.substr(eol + 1);
+    if (out.document.size() > source.max_size) {
+        out.error = "cache: \"" + path + "\" not used: larger than "
+                    "opay_jwks_max_size";
+        out.document.clear();
+        return out;
+    }
     if (auto bad = check_document(out.document, &out.kids)) {
         out.error = "cache: \"" + path + "\": " + *bad;
         out.document.clear();

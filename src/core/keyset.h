@@ -11,6 +11,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <sys/types.h>
 
 #include "jwks.h"
 
@@ -50,6 +53,17 @@ struct Fetched {
 // nullopt if url may be fetched: https, or http to a loopback address.
 std::optional<std::string> url_problem(std::string_view url);
 
+// nullopt if the jwks_uri an OpenID document names may be fetched: https
+// only; http to loopback only when the metadata's own URL is loopback
+// http (a test issuer), so a remote document cannot aim a GET at a
+// service on the machine.
+std::optional<std::string> jwks_uri_problem(std::string_view uri,
+                                            std::string_view openid_url);
+
+// The URL the configuration names for the source: the OpenID metadata's,
+// or the JWKS'. The cache records it.
+const std::string& source_url(const KeySource& source);
+
 // Checks a JWKS document as opay_jwks_file does (RS256 keys of at least
 // 2048 bits, no ROCA key, no duplicate kid, at least one usable key).
 std::optional<std::string> check_document(std::string_view text,
@@ -60,12 +74,20 @@ std::optional<std::string> check_document(std::string_view text,
 Fetched fetch_keys(const KeySource& source, const Fetcher& get,
                    int64_t now);
 
-// Cache file: a header line "opay-jwks-cache 1 FETCHED_AT URL", then the
-// document. Written to a temporary file in the same directory, then
-// renamed over the old one, so a reader never sees half a file.
-bool write_cache(const std::string& path, const Fetched& fetched,
+// Cache file: a header line "opay-jwks-cache 2 FETCHED_AT SOURCE_URL
+// JWKS_URL", then the document. Written 0600 (whatever the umask: a
+// daemonized nginx has 0) under a random temporary name created with
+// O_EXCL|O_NOFOLLOW in the same directory, fsync'ed, then renamed over
+// the old one, so a reader never sees half a file.
+bool write_cache(const KeySource& source, const Fetched& fetched,
                  std::string* err);
-Fetched read_cache(const std::string& path);
+
+// The cache of source, or why it is not used: not a regular file (or a
+// symlink), owned by none of owners, writable by group or others, larger
+// than max_size allows, recorded for another URL than source_url(source),
+// or not a checked JWKS.
+Fetched read_cache(const KeySource& source,
+                   const std::vector<uid_t>& owners);
 
 std::string kid_list(const KeySet& keys);
 

@@ -3,10 +3,14 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "opay.h"
 #include "test_util.h"
 
 namespace opay {
@@ -43,6 +47,8 @@ std::string temp_path(const std::string& name) {
     return testing::TempDir() + "opay-keyset-" + std::to_string(getpid()) +
            "-" + name;
 }
+
+std::vector<uid_t> owners() { return {geteuid()}; }
 
 const char kJwksUrl[] = "https://login.example.com/keys";
 const char kMetaUrl[] = "https://login.example.com/.well-known/openid-configuration";
@@ -99,6 +105,29 @@ TEST(KeyFetch, RefusesAPlainHttpJwksUriInMetadata) {
     EXPECT_EQ(server.asked.size(), 1u);
 }
 
+// An https document may not aim the worker at a service on the machine;
+// loopback http is for a loopback http test issuer only.
+TEST(KeyFetch, RefusesALoopbackHttpJwksUriFromAnHttpsDocument) {
+    FakeServer server;
+    server.answers[kMetaUrl] = {
+        200, "{\"jwks_uri\":\"http://127.0.0.1:9/internal/admin?x=1\"}", ""};
+    KeySource source;
+    source.openid_url = kMetaUrl;
+    Fetched f = fetch_keys(source, server.fetcher(), 0);
+    EXPECT_FALSE(f.ok);
+    EXPECT_EQ(f.error, "parse: jwks_uri: must be https://");
+    EXPECT_EQ(server.asked.size(), 1u);
+
+    EXPECT_TRUE(jwks_uri_problem("http://127.0.0.1:9/k", kMetaUrl));
+    EXPECT_FALSE(jwks_uri_problem("https://127.0.0.1:9/k", kMetaUrl));
+    EXPECT_FALSE(jwks_uri_problem("http://127.0.0.1:9/k",
+                                  "http://localhost:8/openid"));
+    EXPECT_TRUE(jwks_uri_problem("http://10.0.0.1:9/k",
+                                 "http://localhost:8/openid"));
+    EXPECT_TRUE(jwks_uri_problem("ftp://127.0.0.1/k",
+                                 "http://localhost:8/openid"));
+}
+
 TEST(KeyFetch, NamesTheReasonOfEachFailure) {
     KeySource source;
     source.jwks_url = kJwksUrl;
@@ -138,7 +167,7 @@ TEST(KeyCache, WrittenOnSuccessAndReadBack) {
     ASSERT_TRUE(f.ok) << f.error;
     EXPECT_TRUE(f.error.empty()) << f.error;
 
-    Fetched c = read_cache(source.cache_path);
+    Fetched c = read_cache(source, owners());
     ASSERT_TRUE(c.ok) << c.error;
     EXPECT_EQ(c.document, key1().jwks());
     EXPECT_EQ(c.fetched_at, 1234);
@@ -157,7 +186,7 @@ TEST(KeyCache, AFailedFetchLeavesTheCacheAlone) {
     FakeServer bad;
     bad.answers[kJwksUrl] = {200, "{\"keys\":[]}", ""};
     EXPECT_FALSE(fetch_keys(source, bad.fetcher(), 2).ok);
-    Fetched c = read_cache(source.cache_path);
+    Fetched c = read_cache(source, owners());
     ASSERT_TRUE(c.ok) << c.error;
     EXPECT_EQ(c.fetched_at, 1);
     std::remove(source.cache_path.c_str());
@@ -174,17 +203,172 @@ TEST(KeyCache, UnwritableCacheIsReportedButKeysAreKept) {
     EXPECT_EQ(f.error.rfind("cache: cannot create", 0), 0u) << f.error;
 }
 
+KeySource cached(const std::string& name) {
+    KeySource source;
+    source.jwks_url = kJwksUrl;
+    source.cache_path = temp_path(name);
+    return source;
+}
+
+void write_file(const std::string& path, const std::string& text,
+                mode_t mode = 0600) {
+    std::remove(path.c_str());
+    { std::ofstream(path) << text; }
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+}
+
 TEST(KeyCache, RefusesAForeignOrBadFile) {
-    std::string path = temp_path("foreign.json");
-    { std::ofstream(path) << key1().jwks(); }
-    EXPECT_NE(read_cache(path).error.find("not an opay key cache"),
+    KeySource source = cached("foreign.json");
+    const std::string& path = source.cache_path;
+    write_file(path, key1().jwks());
+    EXPECT_NE(read_cache(source, owners()).error.find("not an opay key cache"),
               std::string::npos);
-    { std::ofstream(path) << "opay-jwks-cache 1 5 https://x/k\n{\"keys\":[]}"; }
-    Fetched f = read_cache(path);
+    write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
+                         kJwksUrl + "\n{\"keys\":[]}");
+    Fetched f = read_cache(source, owners());
     EXPECT_FALSE(f.ok);
     EXPECT_NE(f.error.find("no RS256 signature key"), std::string::npos)
         << f.error;
-    EXPECT_FALSE(read_cache(temp_path("missing.json")).ok);
+    // the format of old versions, which did not record the configured URL
+    write_file(path, std::string("opay-jwks-cache 1 5 ") + kJwksUrl + "\n" +
+                         key1().jwks());
+    EXPECT_NE(read_cache(source, owners()).error.find("not an opay key cache"),
+              std::string::npos);
+    EXPECT_FALSE(read_cache(cached("missing.json"), owners()).ok);
+    std::remove(path.c_str());
+}
+
+// Written 0600 whatever the umask (a daemonized nginx runs with umask 0),
+// under a temporary name that is gone afterwards.
+TEST(KeyCache, WrittenPrivateWhateverTheUmask) {
+    KeySource source = cached("private.json");
+    Fetched f;
+    f.ok = true;
+    f.url = kJwksUrl;
+    f.document = key1().jwks();
+    mode_t old = umask(0);
+    std::string err;
+    bool written = write_cache(source, f, &err);
+    umask(old);
+    ASSERT_TRUE(written) << err;
+    struct stat st;
+    ASSERT_EQ(stat(source.cache_path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(st.st_uid, geteuid());
+    EXPECT_TRUE(read_cache(source, owners()).ok);
+    std::string dir = testing::TempDir();
+    std::string base = source.cache_path.substr(dir.size()) + ".tmp.";
+    std::unique_ptr<DIR, decltype(&closedir)> d(opendir(dir.c_str()),
+                                                closedir);
+    ASSERT_TRUE(d);
+    while (struct dirent* e = readdir(d.get())) {
+        EXPECT_NE(std::string(e->d_name).rfind(base, 0), 0u) << e->d_name;
+    }
+    std::remove(source.cache_path.c_str());
+}
+
+// What another local user could plant or change is not used.
+TEST(KeyCache, RefusesAFileOthersCouldHaveWritten) {
+    KeySource source = cached("planted.json");
+    const std::string& path = source.cache_path;
+    std::string good = std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
+                       kJwksUrl + "\n" + key1().jwks();
+    write_file(path, good, 0600);
+    ASSERT_TRUE(read_cache(source, owners()).ok);
+
+    for (mode_t mode : {0666, 0620, 0602}) {
+        write_file(path, good, mode);
+        Fetched f = read_cache(source, owners());
+        EXPECT_FALSE(f.ok) << mode;
+        EXPECT_NE(f.error.find("writable by group or others"),
+                  std::string::npos) << f.error;
+    }
+
+    write_file(path, good, 0600);
+    Fetched f = read_cache(source, {geteuid() + 1, geteuid() + 2});
+    EXPECT_FALSE(f.ok);
+    EXPECT_NE(f.error.find("owned by uid"), std::string::npos) << f.error;
+
+    std::string link = path + ".link";
+    std::remove(link.c_str());
+    ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
+    KeySource via_link = source;
+    via_link.cache_path = link;
+    f = read_cache(via_link, owners());
+    EXPECT_FALSE(f.ok);
+    EXPECT_NE(f.error.find("cannot open"), std::string::npos) << f.error;
+    std::remove(link.c_str());
+
+    std::remove(path.c_str());
+    ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+    f = read_cache(source, owners());  // must not hang
+    EXPECT_NE(f.error.find("not a regular file"), std::string::npos)
+        << f.error;
+    std::remove(path.c_str());
+
+    source.max_size = 100;
+    write_file(path, good + std::string(20000, ' '), 0600);
+    f = read_cache(source, owners());
+    EXPECT_NE(f.error.find("larger than opay_jwks_max_size"),
+              std::string::npos) << f.error;
+    write_file(path, good, 0600);
+    f = read_cache(source, owners());
+    EXPECT_NE(f.error.find("larger than opay_jwks_max_size"),
+              std::string::npos) << f.error;
+    std::remove(path.c_str());
+}
+
+// A cache fetched for another URL (the issuer moved, or another source
+// shares the path) is not used.
+TEST(KeyCache, RefusesACacheRecordedForAnotherUrl) {
+    FakeServer server;
+    server.answers[kJwksUrl] = {200, key1().jwks(), ""};
+    KeySource source = cached("moved.json");
+    ASSERT_TRUE(fetch_keys(source, server.fetcher(), 1).ok);
+    ASSERT_TRUE(read_cache(source, owners()).ok);
+
+    KeySource moved = source;
+    moved.jwks_url = "https://new.example.com/keys";
+    Fetched f = read_cache(moved, owners());
+    EXPECT_FALSE(f.ok);
+    EXPECT_NE(f.error.find("not from the configured URL"), std::string::npos)
+        << f.error;
+
+    // the same JWKS URL reached through OpenID metadata is another source
+    KeySource meta = source;
+    meta.jwks_url.clear();
+    meta.openid_url = kMetaUrl;
+    EXPECT_FALSE(read_cache(meta, owners()).ok);
+    std::remove(source.cache_path.c_str());
+}
+
+// What the shim logs (kids, URLs, reasons) comes out of the C API as one
+// line of printable ASCII: a kid cannot forge a log line.
+TEST(KeyCache, TheCApiEscapesWhatGoesToTheLog) {
+    TestKey forger("k\n2026/12/06 [emerg] forged");
+    std::string jwk = forger.jwk();
+    jwk.replace(jwk.find('\n'), 1, "\\n");  // JSON-escaped in the document
+    std::string path = temp_path("escaped.json");
+    write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
+                         kJwksUrl + "\n{\"keys\":[" + jwk + "]}");
+    opay_source_t src{};
+    src.jwks_url = {kJwksUrl, sizeof(kJwksUrl) - 1};
+    src.cache_path = {path.c_str(), path.size()};
+    src.max_size = kDefaultJwksMaxSize;
+    uid_t me = geteuid();
+    opay_fetched_t f;
+    opay_keys_read_cache(&src, &me, 1, &f);
+    ASSERT_TRUE(f.ok) << std::string(f.error.data, f.error.len);
+    EXPECT_EQ(std::string(f.kids.data, f.kids.len),
+              "k\\x0a2026/12/06 [emerg] forged");
+    opay_fetched_free(&f);
+
+    std::string dup = "{\"keys\":[" + jwk + "," + jwk + "]}";
+    char err[256];
+    EXPECT_EQ(opay_keys_load({dup.data(), dup.size()}, err, sizeof(err)),
+              nullptr);
+    EXPECT_EQ(std::string(err).find('\n'), std::string::npos) << err;
+    EXPECT_NE(std::string(err).find("k\\x0a2026"), std::string::npos) << err;
     std::remove(path.c_str());
 }
 

@@ -181,9 +181,9 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
 }
 
 void opay_flow_feed(opay_flow_t* f, size_t index, int status,
-                    opay_str_t body) noexcept {
+                    opay_str_t body, int replayed) noexcept {
     try {
-        f->flow->feed(index, status, view(body));
+        f->flow->feed(index, status, view(body), replayed != 0);
     } catch (...) {
         f->broken = true;
     }

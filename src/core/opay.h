@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 #define OPAY_NOEXCEPT noexcept
@@ -50,6 +51,9 @@ typedef struct {
     int                shipping;        /* opay_shipping_uri is set */
     opay_str_t         shipping_type;   /* shipping, delivery or pickup */
     int                processor;       /* opay_processor stripe is set */
+    opay_str_t         processor_prefix; /* its PREFIX, as written: with
+                                           merchant and mode, the
+                                           location's identity */
     int                notify;          /* opay_notify_uri is set */
     int                journal;         /* opay_journal is set */
     opay_str_t         success_message;
@@ -193,8 +197,12 @@ opay_flow_t *opay_flow_start(const opay_conf_t *conf,
 void opay_flow_free(opay_flow_t *flow) OPAY_NOEXCEPT;
 
 void opay_flow_next(opay_flow_t *flow, opay_step_t *step) OPAY_NOEXCEPT;
+/*
+ * replayed: the processor's answer carried "Idempotent-Replayed: true"
+ * (Stripe's stored answer to the key's first request); 0 otherwise
+ */
 void opay_flow_feed(opay_flow_t *flow, size_t index, int status,
-    opay_str_t body) OPAY_NOEXCEPT;
+    opay_str_t body, int replayed) OPAY_NOEXCEPT;
 /* the result of an OPAY_STEP_CLAIM, _JOURNAL or _SETTLE step */
 void opay_flow_resolve(opay_flow_t *flow, int result,
     opay_str_t data) OPAY_NOEXCEPT;
@@ -242,8 +250,12 @@ typedef struct {
 int opay_url_problem(opay_str_t url, char *err, size_t err_size)
     OPAY_NOEXCEPT;
 
-/* once per process, before a thread fetches */
+/*
+ * libcurl's global state: once in the master before workers fork (not
+ * thread-safe), each init paired with one cleanup
+ */
 int opay_http_init(void) OPAY_NOEXCEPT;
+void opay_http_cleanup(void) OPAY_NOEXCEPT;
 
 /*
  * Blocking, for a thread: the OpenID metadata and the JWKS over HTTPS
@@ -251,9 +263,13 @@ int opay_http_init(void) OPAY_NOEXCEPT;
  */
 void opay_keys_fetch(const opay_source_t *src, int64_t now,
     opay_fetched_t *out) OPAY_NOEXCEPT;
-/* the last good document from an opay_jwks_cache file */
-void opay_keys_read_cache(opay_str_t path, opay_fetched_t *out)
-    OPAY_NOEXCEPT;
+/*
+ * the last good document from src's opay_jwks_cache file: refused (error
+ * set) unless a regular file owned by one of owners, not writable by
+ * group or others, within max_size, recorded for src's URL
+ */
+void opay_keys_read_cache(const opay_source_t *src, const uid_t *owners,
+    size_t n_owners, opay_fetched_t *out) OPAY_NOEXCEPT;
 void opay_fetched_free(opay_fetched_t *f) OPAY_NOEXCEPT;
 
 /* the refresh schedule: a plain struct, kept in shared memory */

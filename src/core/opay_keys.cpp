@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "ascii.h"
 #include "http_get.h"
 #include "keyset.h"
 #include "opay.h"
@@ -29,15 +31,20 @@ std::string text(opay_str_t s) {
 
 opay_str_t str(const std::string& s) { return opay_str_t{s.data(), s.size()}; }
 
+// kids, URLs and reasons come from the key server or a file: they go to
+// the log as one line of printable ASCII, so a kid cannot forge a line.
 void hand_out(opay::Fetched&& fetched, opay_fetched_t* out) {
-    auto* owned = new opay::Fetched(std::move(fetched));
+    fetched.kids = opay::log_line(fetched.kids);
+    fetched.url = opay::log_line(fetched.url);
+    fetched.error = opay::log_line(fetched.error);
+    auto owned = std::make_unique<opay::Fetched>(std::move(fetched));
     out->ok = owned->ok ? 1 : 0;
     out->document = str(owned->document);
     out->kids = str(owned->kids);
     out->url = str(owned->url);
     out->error = str(owned->error);
     out->fetched_at = owned->fetched_at;
-    out->priv = owned;
+    out->priv = owned.release();
 }
 
 void out_of_memory(opay_fetched_t* out) {
@@ -57,7 +64,8 @@ opay_keys_t* opay_keys_load(opay_str_t jwks, char* err,
             jwks.data == nullptr ? "" : jwks.data, jwks.len));
         if (auto* e = std::get_if<opay::KeySetError>(&loaded)) {
             if (err != nullptr && err_size > 0) {
-                std::snprintf(err, err_size, "%s", e->message.c_str());
+                std::snprintf(err, err_size, "%s",
+                              opay::log_line(e->message).c_str());
             }
             return nullptr;
         }
@@ -89,16 +97,27 @@ int opay_url_problem(opay_str_t url, char* err, size_t err_size) noexcept {
 
 int opay_http_init(void) noexcept { return opay::http_init() ? 1 : 0; }
 
+void opay_http_cleanup(void) noexcept { opay::http_cleanup(); }
+
+namespace {
+
+opay::KeySource key_source(const opay_source_t* src) {
+    opay::KeySource source;
+    source.jwks_url = text(src->jwks_url);
+    source.openid_url = text(src->openid_url);
+    source.ca_file = text(src->ca_file);
+    source.cache_path = text(src->cache_path);
+    source.max_size = src->max_size;
+    source.timeout_ms = src->timeout_ms;
+    return source;
+}
+
+}  // namespace
+
 void opay_keys_fetch(const opay_source_t* src, int64_t now,
                      opay_fetched_t* out) noexcept {
     try {
-        opay::KeySource source;
-        source.jwks_url = text(src->jwks_url);
-        source.openid_url = text(src->openid_url);
-        source.ca_file = text(src->ca_file);
-        source.cache_path = text(src->cache_path);
-        source.max_size = src->max_size;
-        source.timeout_ms = src->timeout_ms;
+        opay::KeySource source = key_source(src);
         auto get = [&source](const std::string& url) {
             return opay::http_get(url, source);
         };
@@ -108,9 +127,13 @@ void opay_keys_fetch(const opay_source_t* src, int64_t now,
     }
 }
 
-void opay_keys_read_cache(opay_str_t path, opay_fetched_t* out) noexcept {
+void opay_keys_read_cache(const opay_source_t* src, const uid_t* owners,
+                          size_t n_owners, opay_fetched_t* out) noexcept {
     try {
-        hand_out(opay::read_cache(text(path)), out);
+        hand_out(opay::read_cache(key_source(src),
+                                  std::vector<uid_t>(owners,
+                                                     owners + n_owners)),
+                 out);
     } catch (...) {
         out_of_memory(out);
     }

@@ -81,7 +81,7 @@ struct CApiTest : ::testing::Test {
         opay_step_t step;
         opay_flow_next(f, &step);
         EXPECT_EQ(step.kind, OPAY_STEP_FETCH);
-        opay_flow_feed(f, 0, 200, str(kInvoice));
+        opay_flow_feed(f, 0, 200, str(kInvoice), 0);
         opay_flow_next(f, &step);
         EXPECT_EQ(step.kind, OPAY_STEP_RESPOND);
         EXPECT_EQ(step.status, 200);

@@ -113,23 +113,35 @@ std::string fail_reply(std::string_view request_id, std::string_view inner_code,
 
 std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           const Money& amount, const Outcome& o,
-                          std::string_view sub) {
+                          std::string_view sub, bool test_mode) {
+    bool other = o.kind == "other_payer";
     json::Document d(rapidjson::kObjectType);
     auto& a = d.GetAllocator();
     d.AddMember("requestId", json::str(p.request_id, a), a);
     d.AddMember("invoice", json::str(invoice, a), a);
     d.AddMember("productContext", json::Value(*p.product_context, a), a);
+    d.AddMember("mode", test_mode ? "test" : "live", a);
     d.AddMember("result", json::str(o.result, a), a);
     d.AddMember("kind", json::str(o.kind, a), a);
     if (!o.payment_intent.empty()) {
         d.AddMember("paymentIntent", json::str(o.payment_intent, a), a);
     }
-    d.AddMember("amount", amount_json(amount, a), a);
+    bool charged = o.result == "success";
+    d.AddMember("amount", amount_json(charged ? o.amount : amount, a), a);
+    if (charged && !o.payment_method.empty()) {
+        d.AddMember("paymentMethod", json::str(o.payment_method, a), a);
+    }
     if (!o.confirmation.empty()) {
         d.AddMember("confirmationNumber", json::str(o.confirmation, a), a);
     }
     if (!o.error_code.empty()) {
         d.AddMember("error", json::str(o.error_code, a), a);
+    }
+    if (other) {
+        if (!o.shipping_option.empty()) {
+            d.AddMember("shippingOption", json::str(o.shipping_option, a), a);
+        }
+        return json::write(d);
     }
     json::Value payer(rapidjson::kObjectType);
     payer.AddMember("sub", json::str(sub, a), a);

@@ -44,17 +44,27 @@ struct Outcome {
     std::string result;         // "success", "fail", or "unknown"
     std::string confirmation;   // the PaymentIntent's id on success
     std::string error_code;     // inner code on failure
-    // succeeded (charged by this call), already_paid (the intent had
-    // succeeded before: nothing charged now), declined, requires_action,
-    // rejected (Stripe did nothing) or unknown (it could not be learned)
+    // succeeded (this payer's amount and card were charged through this
+    // call's update), already_paid (this payer's pair had succeeded
+    // before: nothing charged now), other_payer (another payer's pair was
+    // charged, found by this call: that payer's success), declined,
+    // requires_action, rejected (Stripe did nothing) or unknown (it could
+    // not be learned)
     std::string kind;
     std::string payment_intent;
+    // On success: what was charged, read from the succeeded PaymentIntent.
+    Money amount{};
+    std::string payment_method;
+    std::string shipping_option;  // with other_payer: the intent's metadata
 };
 
-// The ARCHITECTURE.md outcome record sent to the notify backend.
+// The ARCHITECTURE.md outcome record sent to the notify backend: amount
+// and payment method are the charge's (on success) and mode the
+// location's. A charge of another payer names no payer: only the charge
+// is known.
 std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           const Money& amount, const Outcome& o,
-                          std::string_view sub);
+                          std::string_view sub, bool test_mode);
 
 // One journal line (no trailing newline) of type attempt / outcome / notify.
 // An attempt is written before each confirmation (1, 2) of a

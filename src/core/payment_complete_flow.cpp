@@ -1,9 +1,9 @@
 // The PaymentComplete webhook's state machine: the claim on the requestId,
 // the checks before any charge (token format and mode, invoice due, amount
-// with shipping, Stripe's units), the invoice's PaymentIntent as the
-// arbiter of exactly-once (create, confirm, read back), the journal lines
-// around the confirmation, the notify call, and settling the claim before
-// the answer goes out.
+// with shipping, Stripe's units and limits), the invoice's one
+// PaymentIntent as the arbiter of exactly-once (create, payment method,
+// update, confirm, read back), the journal lines around the confirmation,
+// the notify call, and settling the claim before the answer goes out.
 #include "payment_complete_flow.h"
 
 
@@ -22,6 +22,14 @@ constexpr const char* kProcessingMessage =
 // failure.
 constexpr const char* kInProgress = "payment_in_progress";
 constexpr const char* kInProgressMessage = "this payment is being processed";
+constexpr const char* kPaidMessage = "This invoice has already been paid.";
+constexpr const char* kNotDueMessage = "This invoice is not due for payment.";
+constexpr const char* kTooSmallMessage =
+    "This amount is less than the smallest amount that can be charged "
+    "by card.";
+constexpr const char* kTooLargeMessage =
+    "This amount is more than the largest amount that can be charged "
+    "by card.";
 constexpr const char* kActionMessage =
     "Your bank asks for a verification step that cannot be completed "
     "here. Please use another card.";
@@ -59,7 +67,9 @@ void PaymentCompleteFlow::finish(Response r, bool store) {
     if (claimed_) {
         claimed_ = false;
         pending_ = std::move(r);
-        act({OPAY_STEP_SETTLE, claim_key_, store ? pending_->body : "", store},
+        // a stored success names the amount it is the answer for
+        act({OPAY_STEP_SETTLE, claim_key_,
+             store ? stored_amount() + "\n" + pending_->body : "", store},
             Stage::kSettle);
         return;
     }
@@ -75,11 +85,26 @@ void PaymentCompleteFlow::on_fetched(const std::vector<Result>& results) {
     case Stage::kCreate:
         on_create(results[0]);
         break;
+    case Stage::kPaymentMethod:
+        on_payment_method(results[0]);
+        break;
+    case Stage::kUpdate:
+        on_update(results[0]);
+        break;
     case Stage::kConfirm:
         on_confirm(results[0]);
         break;
     case Stage::kReadBack:
         on_read_back(results[0]);
+        break;
+    case Stage::kCancel:
+        // whatever it answered, nothing was paid through this call
+        refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
+                       paid_invoice() + " and nothing was paid through its "
+                       "PaymentIntent " + intent_id_ + " (canceled: " +
+                       read_stripe_answer(results[0].status, results[0].body)
+                           .log +
+                       "): not charging");
         break;
     case Stage::kNotify:
         on_notify(results[0]);
@@ -95,7 +120,11 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
         on_claim(result, data);
         break;
     case Stage::kJournalAttempt:
-        if (result != 0) {
+        if (result != 0 && may_run_) {
+            // an earlier confirm of this call may still charge
+            undecided("journal write failed before confirming again: " +
+                      last_log_);
+        } else if (result != 0) {
             refuse(503, "journal_unavailable",
                    "the payment cannot be recorded now", OPAY_LOG_ERROR,
                    "journal write failed: not charging " + rid());
@@ -163,18 +192,34 @@ void PaymentCompleteFlow::start() {
                 ", " + rid() + ": not charging");
         return;
     }
-    claim_key_ = config_.token.audience + "\n" + request_id_;
+    // the location's identity: another mode or another Stripe account of
+    // the same merchant never answers for this one
+    claim_key_ = config_.token.audience + "\n" +
+                 (config_.test_mode ? "test" : "live") + "\n" +
+                 config_.processor_prefix + "\n" + request_id_;
     act({OPAY_STEP_CLAIM, claim_key_, {}, false}, Stage::kClaim);
 }
 
 void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
     if (result == OPAY_CLAIM_DONE) {
+        // "<amount> <currency>\n" and the success reply: the same
+        // success only for the amount that was paid
+        std::size_t nl = stored.find('\n');
+        std::string_view paid = stored.substr(0, nl);
+        if (nl == std::string_view::npos || paid != stored_amount()) {
+            refuse_payment(kPaidMessage, OPAY_LOG_INFO,
+                           rid() + " was paid at " + log_value(paid, 64) +
+                               ", not " + stored_amount() +
+                               ": not charging");
+            return;
+        }
+        std::string_view reply = stored.substr(nl + 1);
         json::Document d;
-        if (!json::parse(stored, d)) {
+        if (!json::parse(reply, d)) {
             result_ = std::string(
                 json::string_member(d, "result").value_or(""));
         }
-        finish(Response{200, std::string(stored), false, OPAY_LOG_INFO,
+        finish(Response{200, std::string(reply), false, OPAY_LOG_INFO,
                         "replayed the stored outcome of " + rid()},
                false);
         return;
@@ -273,6 +318,14 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
         return;
     }
     auto units = stripe_amount(due);
+    auto* charged = std::get_if<StripeAmount>(&units);
+    if (charged != nullptr && charged->amount > kStripeMaxAmount) {
+        refuse_payment(kTooLargeMessage, OPAY_LOG_INFO,
+                       format_value(due) + " " +
+                           std::string(due.currency.view()) + " for " + name +
+                           " is over Stripe's eight digits: not charging");
+        return;
+    }
     if (auto* why = std::get_if<std::string>(&units)) {
         refuse_payment("This amount cannot be charged in " +
                            std::string(due.currency.view()) + ".",
@@ -282,36 +335,63 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
                            ": " + *why + ": not charging");
         return;
     }
-    amount_ = std::move(std::get<StripeAmount>(units));
+    amount_ = std::move(*charged);
+    placeholder_ = placeholder_amount(due);
+    // the option priced in (one the backend offered), for the intent's
+    // metadata; a payer's text for an unshipped invoice goes nowhere
+    if (ships && payload_.shipping_option &&
+        payload_.shipping_option->size() <= kStripeMetadataValueMax) {
+        shipping_option_ = *payload_.shipping_option;
+    }
     invoice_ = std::move(invoice);
     due_ = due;
     create();
 }
 
 // The invoice's own word that it is paid is not the payer's answer: if it
-// was paid through this PaymentIntent (on another node, by an earlier
-// delivery), the answer is that success. The create finds the intent (a
-// replay, as it was then); the read-back tells its status now.
+// was paid through its PaymentIntent at this payer's amount (on another
+// node, by an earlier delivery), the answer is that success. The intent is
+// the invoice's, in the invoice's currency: never one at the payload's
+// amount or currency.
 void PaymentCompleteFlow::look_up_paid() {
+    const Money& total = invoice_->total;
     auto units = stripe_amount(payload_.amount);
-    if (std::holds_alternative<std::string>(units)) {
-        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
+    auto* a = std::get_if<StripeAmount>(&units);
+    if (!(payload_.amount.currency == total.currency) || a == nullptr ||
+        a->amount > kStripeMaxAmount) {
+        refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
                        paid_invoice() + ": not charging");
         return;
     }
     paid_check_ = true;
-    amount_ = std::move(std::get<StripeAmount>(units));
+    amount_ = std::move(*a);
+    placeholder_ = placeholder_amount(total);
     due_ = payload_.amount;
     create();
 }
 
 // Creating charges nothing: the same key finds the same PaymentIntent on
-// every node (Stripe replays the first answer, as it was then).
+// every node, whatever a payer chose and whatever the invoice backend
+// says today (Stripe replays the first answer, as it was then).
 void PaymentCompleteFlow::create() {
+    if (generation_ >= kMaxGenerations) {
+        if (paid_check_) {
+            refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
+                           paid_invoice() + " and its PaymentIntent keys are "
+                                            "used up: not charging");
+            return;
+        }
+        refuse_payment(kProcessingMessage, OPAY_LOG_ERROR,
+                       rid() + " not charged: the invoice's " +
+                           std::to_string(kMaxGenerations) +
+                           " PaymentIntent keys are used up (last: " +
+                           last_log_ + ")");
+        return;
+    }
     intent_key_ = intent_key(config_.token.audience, invoice_->identifier,
-                             due_);
-    IntentRequest r{amount_, "Invoice " + invoice_->identifier,
-                    invoice_->identifier, request_id_};
+                             placeholder_.currency, generation_);
+    IntentRequest r{placeholder_, "Invoice " + invoice_->identifier,
+                    invoice_->identifier};
     ask({Fetch{OPAY_TARGET_PROCESSOR, true, create_form(r),
                "application/x-www-form-urlencoded", intent_key_,
                std::string(kIntentsPath)}},
@@ -320,7 +400,19 @@ void PaymentCompleteFlow::create() {
 
 void PaymentCompleteFlow::on_create(const Result& r) {
     using Kind = StripeAnswer::Kind;
-    StripeAnswer a = read_stripe_answer(r.status, r.body);
+    StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    last_log_ = a.log;
+    if (a.kind == Kind::kIntent) {
+        intent_id_ = a.id;
+        if (a.replayed) {
+            // the intent as it was created: what it is now decides
+            read_back();
+            return;
+        }
+        created_ = true;
+        on_intent(a);
+        return;
+    }
     if (a.kind == Kind::kBusy) {
         in_progress(OPAY_LOG_INFO, "processor: the PaymentIntent of " + rid() +
                                        " is being created elsewhere (" +
@@ -328,9 +420,21 @@ void PaymentCompleteFlow::on_create(const Result& r) {
         return;
     }
     if (a.kind == Kind::kUnknown) {
-        // Stripe did not say: the invoice may have been paid through its
-        // intent on another node, so this is no answer for the payer
-        // either way, only the processor's failure
+        if (a.replayed && r.status >= 500) {
+            // Stripe keeps this 5xx for the key: no node can ever learn
+            // an intent through it
+            next_generation("its create's key replays " + a.log);
+            return;
+        }
+        if (!create_again_) {
+            // a fresh 5xx, a timeout or the edge's 503 proves nothing (it
+            // may hide a stored 200): the same key again first
+            create_again_ = true;
+            create();
+            return;
+        }
+        // nothing of ours was confirmed: the processor's failure, and the
+        // next delivery asks again
         refuse(r.status == 504 ? 504 : 502,
                r.status == 504 ? "backend_timeout" : "backend_error",
                "the processor failed", OPAY_LOG_ERROR,
@@ -339,34 +443,248 @@ void PaymentCompleteFlow::on_create(const Result& r) {
         return;
     }
     if (paid_check_) {
-        if (a.kind == Kind::kIntent) {
-            intent_id_ = a.id;
-            read_back();
-            return;
-        }
-        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
+        refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
                        paid_invoice() +
                            " and Stripe refused to find its PaymentIntent (" +
                            a.log + "): not charging");
         return;
     }
-    if (a.kind != Kind::kIntent || a.status == "canceled") {
-        // Stripe refused the create: no id, nothing can be charged
-        result_ = "fail";
-        error_ = "processor_error";
-        charge_kind_ = "rejected";
-        charge_code_ = "processing_error";
-        finish(Response{200,
-                        fail_reply(request_id_, "processing_error",
-                                   kProcessingMessage),
-                        false, OPAY_LOG_ERROR,
-                        rid() + " not charged: no PaymentIntent (" + a.log +
-                            ")"},
-               false);
+    // Stripe refused the create: no id, nothing can be charged
+    refuse_payment(kProcessingMessage, OPAY_LOG_ERROR,
+                   rid() + " not charged: no PaymentIntent (" + a.log + ")");
+}
+
+void PaymentCompleteFlow::next_generation(const std::string& why) {
+    ++generation_;
+    create_again_ = false;
+    created_ = false;
+    last_log_ = "PaymentIntent " + std::to_string(generation_ - 1) + " " + why;
+    create();
+}
+
+// Whenever an answer does not say what happened, the PaymentIntent does.
+void PaymentCompleteFlow::read_back() {
+    ask({Fetch{OPAY_TARGET_PROCESSOR, false, {}, {}, {},
+               intent_path(intent_id_)}},
+        Stage::kReadBack);
+}
+
+void PaymentCompleteFlow::on_read_back(const Result& r) {
+    StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    if (a.kind != StripeAnswer::Kind::kIntent || a.id != intent_id_) {
+        undecided("its PaymentIntent unreadable (" + last_log_ +
+                  "; read back: " + a.log + ")");
         return;
     }
-    intent_id_ = a.id;
-    attempt();
+    last_log_ += "; read back: " + a.log;
+    on_intent(a);
+}
+
+bool PaymentCompleteFlow::ours(const StripeAnswer& a) const {
+    return !payment_method_.empty() && a.payment_method == payment_method_ &&
+           a.amount == amount_.amount && a.currency == amount_.currency;
+}
+
+void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
+    const std::string& status = a.status;
+    if (status == "canceled") {
+        next_generation("is canceled");
+        return;
+    }
+    if (status == "succeeded") {
+        on_succeeded(a);
+        return;
+    }
+    if (status == "processing" || a.currency != placeholder_.currency) {
+        // being charged now, or not what we asked for: never guess
+        undecided("outcome unknown: " + last_log_);
+        return;
+    }
+    if (paid_check_) {
+        if (created_) {
+            // made only for this lookup: nothing lingers at Stripe
+            cancel();
+            return;
+        }
+        refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
+                       paid_invoice() +
+                           " and its PaymentIntent was not paid (" +
+                           last_log_ + "): not charging");
+        return;
+    }
+    if (confirms_ > 0 && !payment_method_.empty() &&
+        a.declined_payment_method == payment_method_ &&
+        status == "requires_payment_method") {
+        // a decline is ours only if it names our payment method
+        conclude({"declined", Answer::kFail, inner_error_code(a.code),
+                  a.message.empty() ? "Your card was declined." : a.message,
+                  "declined: " + last_log_});
+        return;
+    }
+    if (status == "requires_action" && ours(a) && confirms_ > 0) {
+        conclude({"requires_action", Answer::kFail, "card_declined",
+                  kActionMessage,
+                  "declined, the card asks for authentication: " + last_log_});
+        return;
+    }
+    if (status == "requires_confirmation" && ours(a) && updates_ > 0) {
+        // our pair is set and not charged: confirm it (again: the last
+        // confirm met a lock, or did not run)
+        if (confirms_ < 3) {
+            attempt();
+            return;
+        }
+        if (!may_run_) {
+            // Stripe answered every confirm and none charged: the next
+            // delivery tries again
+            conclude({"rejected", Answer::kFail, "processing_error",
+                      kProcessingMessage,
+                      "not charged, the PaymentIntent still waits: " +
+                          last_log_});
+            return;
+        }
+        undecided("still not confirmed: " + last_log_);
+        return;
+    }
+    if (status != "requires_payment_method" &&
+        status != "requires_confirmation" && status != "requires_action") {
+        undecided("outcome unknown: " + last_log_);
+        return;
+    }
+    // open: set this payer's pair (again, if another payer's replaced it)
+    if (updates_ < 2) {
+        pay();
+        return;
+    }
+    undecided("another payer holds the PaymentIntent: " + last_log_);
+}
+
+// Who was charged is the succeeded intent's (payment method, amount), not
+// who confirmed it. The payer at the amount that was paid gets that
+// success; any other amount, "already paid". A charge of another payer's
+// pair is still journalled and notified as their success: they may never
+// come back.
+void PaymentCompleteFlow::on_succeeded(const StripeAnswer& a) {
+    auto charged = from_stripe_amount(a.amount, invoice_->total.currency);
+    if (!charged || a.currency != placeholder_.currency) {
+        undecided("succeeded at an amount not in the invoice's currency: " +
+                  last_log_);
+        return;
+    }
+    outcome_.amount = *charged;
+    outcome_.payment_method = a.payment_method;
+    outcome_.shipping_option = a.shipping_option;
+    bool same_amount =
+        a.amount == amount_.amount && a.currency == amount_.currency;
+    // with no payment method of this call's (a paid invoice's lookup),
+    // the same amount is this payer's earlier success
+    std::string kind =
+        ours(a) ? (updates_ > 0 ? "succeeded" : "already_paid")
+        : same_amount && payment_method_.empty() ? "already_paid"
+                                                 : "other_payer";
+    std::string log = (kind == "succeeded" ? "charged: " : "paid before: ") +
+                      last_log_;
+    if (same_amount) {
+        conclude({kind, Answer::kSuccess, {}, {}, std::move(log)});
+        return;
+    }
+    conclude({kind, Answer::kFail, "processing_error", kPaidMessage,
+              std::move(log) + ", at another amount than " +
+                  stored_amount()});
+}
+
+void PaymentCompleteFlow::pay() {
+    if (!payment_method_.empty()) {
+        update();
+        return;
+    }
+    const std::string& token = payment_token_.processor_token;
+    ask({Fetch{OPAY_TARGET_PROCESSOR, true, payment_method_form(token),
+               "application/x-www-form-urlencoded", payment_method_key(token),
+               std::string(kPaymentMethodsPath)}},
+        Stage::kPaymentMethod);
+}
+
+void PaymentCompleteFlow::on_payment_method(const Result& r) {
+    using Kind = StripeAnswer::Kind;
+    StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    switch (a.kind) {
+    case Kind::kPaymentMethod:
+        payment_method_ = a.id;
+        update();
+        return;
+    case Kind::kCardError:
+        conclude({"declined", Answer::kFail, inner_error_code(a.code),
+                  a.message, "declined: payment method: " + a.log});
+        return;
+    case Kind::kBusy:
+        in_progress(OPAY_LOG_INFO, "processor: the payment method of " +
+                                       rid() + " is being made (" + a.log +
+                                       ")");
+        return;
+    case Kind::kUnknown:
+        // nothing of this payer's is on the intent: the processor's failure
+        refuse(r.status == 504 ? 504 : 502,
+               r.status == 504 ? "backend_timeout" : "backend_error",
+               "the processor failed", OPAY_LOG_ERROR,
+               "processor: no payment method for " + rid() + " (" + a.log +
+                   "), nothing confirmed");
+        return;
+    default:
+        refuse_payment("This card cannot be used. Please use another card.",
+                       OPAY_LOG_INFO,
+                       rid() + " not charged: Stripe refused the payment "
+                               "token (" + a.log + ")");
+        return;
+    }
+}
+
+// Amount and card together, in one request: a confirm can then only ever
+// charge one payer's own pair.
+void PaymentCompleteFlow::update() {
+    nonce_ = random_hex(8);
+    if (nonce_.empty()) {
+        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+               "no random bytes for the attempt's key: not charging");
+        return;
+    }
+    ++updates_;
+    IntentUpdate u{amount_.amount, payment_method_,
+                   shipping_option_, nonce_};
+    ask({Fetch{OPAY_TARGET_PROCESSOR, true, update_form(u),
+               "application/x-www-form-urlencoded",
+               attempt_key("update", intent_id_, nonce_),
+               intent_path(intent_id_)}},
+        Stage::kUpdate);
+}
+
+void PaymentCompleteFlow::on_update(const Result& r) {
+    using Kind = StripeAnswer::Kind;
+    StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    last_log_ = "update: " + a.log;
+    if (a.kind == Kind::kIntent && a.id == intent_id_) {
+        on_intent(a);
+        return;
+    }
+    if (a.kind == Kind::kRefused &&
+        (a.code == "amount_too_small" || a.code == "amount_too_large")) {
+        // Stripe's minimum depends on the merchant's settlement currency:
+        // its word is final, never "try again later"
+        conclude({"rejected", Answer::kFail, "processing_error",
+                  a.code == "amount_too_small" ? kTooSmallMessage
+                                               : kTooLargeMessage,
+                  "not charged: " + a.log});
+        return;
+    }
+    if (a.kind == Kind::kRefused && confirms_ == 0) {
+        refuse_payment(kProcessingMessage, OPAY_LOG_ERROR,
+                       rid() + " not charged: Stripe refused the update (" +
+                           a.log + ")");
+        return;
+    }
+    // processing, succeeded or canceled; a confirm's lock; no answer: the
+    // intent says what it is now
+    read_back();
 }
 
 void PaymentCompleteFlow::attempt() {
@@ -389,152 +707,68 @@ void PaymentCompleteFlow::confirm() {
         return;
     }
     ++confirms_;
-    const std::string& token = payment_token_.processor_token;
-    ask({Fetch{OPAY_TARGET_PROCESSOR, true, confirm_form(token),
+    ask({Fetch{OPAY_TARGET_PROCESSOR, true, confirm_form(),
                "application/x-www-form-urlencoded",
-               confirm_key(intent_id_, token, nonce),
+               attempt_key("confirm", intent_id_, nonce),
                confirm_path(intent_id_)}},
         Stage::kConfirm);
 }
 
 void PaymentCompleteFlow::on_confirm(const Result& r) {
     using Kind = StripeAnswer::Kind;
-    StripeAnswer a = read_stripe_answer(r.status, r.body);
-    confirm_log_ = a.log;
-    may_run_ = false;
-    switch (a.kind) {
-    case Kind::kIntent:
-        if (a.id == intent_id_) {
-            maybe_ours_ = maybe_ours_ || a.status == "succeeded";
-            on_status(a.status, true, a.log);
+    StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    last_log_ = "confirm: " + a.log;
+    // sticky: one confirm that got no answer may still charge
+    may_run_ = may_run_ || (a.kind == Kind::kUnknown && !a.answered);
+    if (a.kind == Kind::kIntent && a.id == intent_id_) {
+        on_intent(a);
+        return;
+    }
+    if (a.kind == Kind::kCardError && !a.declined_payment_method.empty()) {
+        if (a.declined_payment_method == payment_method_) {
+            bool action = a.code == "authentication_required";
+            conclude({action ? "requires_action" : "declined", Answer::kFail,
+                      inner_error_code(a.code),
+                      action ? kActionMessage : a.message,
+                      (action ? "declined, the card asks for "
+                                "authentication: "
+                              : "declined: ") +
+                          a.log});
             return;
         }
-        // another intent's answer says nothing of ours
-        maybe_ours_ = may_run_ = true;
-        break;
-    case Kind::kCardError:
-        if (a.code == "authentication_required") {
-            conclude({"requires_action", "card_declined", kActionMessage,
-                      "declined, the card asks for authentication: " +
-                          a.log});
-        } else {
-            conclude({"declined", inner_error_code(a.code), a.message,
-                      "declined: " + a.log});
+        // another payer's card was declined: not this payer's decline;
+        // set our pair once more
+        if (updates_ < 2) {
+            pay();
+            return;
         }
+        undecided("another payer's card was declined: " + last_log_);
         return;
-    case Kind::kRefused:
-        // a refusal could come from an earlier confirmation's success:
-        // the read-back says which
-        refused_ = true;
-        break;
-    case Kind::kBusy:
-        locked_ = true;
-        break;
-    case Kind::kUnknown:
-        maybe_ours_ = true;
-        may_run_ = !a.answered;
-        break;
-    default:  // kUnexpectedState: it had succeeded before
-        break;
     }
+    // a lock, a state, a refusal or no answer: the read-back says which
     read_back();
 }
 
-// Whenever a confirmation's answer does not say what happened, the
-// PaymentIntent does.
-void PaymentCompleteFlow::read_back() {
-    ask({Fetch{OPAY_TARGET_PROCESSOR, false, {}, {}, {},
-               intent_path(intent_id_)}},
-        Stage::kReadBack);
+void PaymentCompleteFlow::cancel() {
+    ask({Fetch{OPAY_TARGET_PROCESSOR, true, cancel_form(),
+               "application/x-www-form-urlencoded",
+               attempt_key("cancel", intent_id_, {}),
+               cancel_path(intent_id_)}},
+        Stage::kCancel);
 }
 
-void PaymentCompleteFlow::on_read_back(const Result& r) {
-    StripeAnswer a = read_stripe_answer(r.status, r.body);
-    if (paid_check_) {
-        std::string why = paid_invoice();
-        bool ours = a.kind == StripeAnswer::Kind::kIntent && a.id == intent_id_;
-        if (ours && a.status == "succeeded") {
-            conclude({"already_paid", {}, {},
-                      "paid before: " + why + ", read back: " + a.log});
-            return;
-        }
-        if (!ours || a.status == "processing") {
-            // the paid invoice's intent could not be read: never a "fail"
-            in_progress(OPAY_LOG_ERROR,
-                        why + ", its PaymentIntent unreadable (read back: " +
-                            a.log + ")");
-            return;
-        }
-        refuse_payment("This invoice is not due for payment.", OPAY_LOG_INFO,
-                       why + " (read back: " + a.log + "): not charging");
+void PaymentCompleteFlow::undecided(std::string log) {
+    if (confirms_ > 0) {
+        // may have charged: never a failure, never a success; a retry asks
+        // Stripe again
+        conclude({"unknown", Answer::kUnknown, {}, {},
+                  std::move(log) + (may_run_ ? ", the confirmation may "
+                                               "still run"
+                                             : "")});
         return;
     }
-    std::string log = "confirm: " + confirm_log_ + "; read back: " + a.log;
-    if (a.kind != StripeAnswer::Kind::kIntent || a.id != intent_id_) {
-        conclude({"unknown", {}, {}, "outcome unknown: " + log});
-        return;
-    }
-    on_status(a.status, false, std::move(log));
-}
-
-void PaymentCompleteFlow::on_status(const std::string& status,
-                                    bool by_confirm, std::string log) {
-    if (status == "succeeded") {
-        // charged by this call unless no confirmation of ours can have
-        // (another node's, an earlier delivery's)
-        conclude({maybe_ours_ ? "succeeded" : "already_paid", {}, {},
-                  (maybe_ours_ ? "charged: " : "paid before: ") + log});
-        return;
-    }
-    if (status == "requires_action") {
-        // 3-D Secure and the like, which Outlook cannot show: the payer's
-        // next card confirms the same PaymentIntent
-        conclude({"requires_action", "card_declined", kActionMessage,
-                  "declined, the card asks for authentication: " + log});
-        return;
-    }
-    if (status == "requires_payment_method" ||
-        status == "requires_confirmation") {
-        if (refused_) {
-            conclude({"rejected", "processing_error", kProcessingMessage,
-                      "not charged: " + log});
-            return;
-        }
-        if (by_confirm) {
-            read_back();  // a confirm that did not move it: look again
-            return;
-        }
-        if (locked_) {
-            // another confirmation holds the intent: it decides
-            conclude({"unknown", {}, {},
-                      "being confirmed elsewhere: " + log});
-            return;
-        }
-        if (may_run_) {
-            // no answer from Stripe: the confirmation may still be running
-            // there, and a read-back shows the state before it ends
-            conclude({"unknown", {}, {},
-                      "outcome unknown, the confirmation may still run: " +
-                          log});
-            return;
-        }
-        // Stripe answered, and nothing was charged: one fresh
-        // confirmation, then let the next delivery try
-        if (confirms_ < 2) {
-            attempt();
-            return;
-        }
-        conclude({"rejected", "processing_error", kProcessingMessage,
-                  "not charged, the PaymentIntent still waits: " + log});
-        return;
-    }
-    if (status == "canceled") {
-        conclude({"rejected", "processing_error", kProcessingMessage,
-                  "not charged, the PaymentIntent was canceled: " + log});
-        return;
-    }
-    // processing, or a status we do not know: never guess
-    conclude({"unknown", {}, {}, "outcome unknown: " + log});
+    in_progress(paid_check_ ? OPAY_LOG_ERROR : OPAY_LOG_INFO,
+                (paid_check_ ? paid_invoice() : rid()) + ": " + log);
 }
 
 void PaymentCompleteFlow::conclude(Verdict v) {
@@ -548,31 +782,40 @@ void PaymentCompleteFlow::conclude(Verdict v) {
     outcome_log_ = std::move(v.log);
     charge_kind_ = v.kind;
     charge_code_ = v.inner_code;
-    bool paid = v.kind == "succeeded" || v.kind == "already_paid";
-    if (paid) {
-        outcome_.result = result_ = "success";
+    // the record tells what happened to the invoice (a charge, whoever's
+    // pair it was); the reply, what it means for this payer
+    bool charged = v.kind == "succeeded" || v.kind == "already_paid" ||
+                   v.kind == "other_payer";
+    if (charged) {
+        outcome_.result = "success";
         outcome_.confirmation = intent_id_;
+    } else if (v.answer == Answer::kUnknown) {
+        outcome_.result = "unknown";
+    } else {
+        outcome_.result = "fail";
+        outcome_.error_code = v.inner_code;
+    }
+    if (v.answer == Answer::kSuccess) {
+        result_ = "success";
         reply_status_ = 200;
         reply_ = success_reply(request_id_, config_.success_message, *invoice_,
                                intent_id_);
-    } else if (v.kind == "unknown") {
+    } else if (v.answer == Answer::kUnknown) {
         // may have charged: never a failure, never a success; a retry asks
         // Stripe again
-        outcome_.result = "unknown";
         error_ = kInProgress;  // $opay_result stays unset
         reply_status_ = 409;
         reply_ = error_body(kInProgress, kInProgressMessage, request_id_);
     } else {
-        outcome_.result = result_ = "fail";
-        outcome_.error_code = v.inner_code;
+        result_ = "fail";
         reply_status_ = 200;
         reply_ = fail_reply(request_id_, v.inner_code, v.message);
     }
-    // A success is final for the invoice; a decline is not: the payer's
-    // next card confirms the same PaymentIntent.
-    store_reply_ = paid;
+    // A success is final for the invoice, replayed for this amount only; a
+    // decline is not: the payer's next card pays the same PaymentIntent.
+    store_reply_ = v.answer == Answer::kSuccess;
     notify_body_ = notify_record(payload_, invoice_->identifier, due_,
-                                 outcome_, sub_);
+                                 outcome_, sub_, config_.test_mode);
     if (config_.journal) {
         act({OPAY_STEP_JOURNAL, {},
              journal_outcome(outcome_, request_id_, notify_body_, now_),
@@ -606,8 +849,7 @@ void PaymentCompleteFlow::on_notify(const Result& r) {
 
 void PaymentCompleteFlow::finish_payment() {
     std::string log = rid() + " " + outcome_log_;
-    bool fine = outcome_.kind == "succeeded" ||
-                outcome_.kind == "already_paid" ||
+    bool fine = outcome_.result == "success" ||
                 outcome_.kind == "declined" ||
                 outcome_.kind == "requires_action";
     opay_log_e level = fine ? OPAY_LOG_INFO : OPAY_LOG_ERROR;
@@ -623,10 +865,12 @@ void PaymentCompleteFlow::finish_payment() {
         level = OPAY_LOG_ERROR;
         // the record itself (payer's name, e-mail, phone, address) is for
         // the journal and the notify backend only, never the error log
+        const Money& m =
+            outcome_.result == "success" ? outcome_.amount : due_;
         log += "; journal write failed, outcome entry \"" +
                log_value(outcome_.entry, 128) + "\" (" + outcome_.kind +
-               ", " + intent_id_ + ", " + format_value(due_) + " " +
-               std::string(due_.currency.view()) + ")";
+               ", " + intent_id_ + ", " + format_value(m) + " " +
+               std::string(m.currency.view()) + ")";
     }
     finish(Response{reply_status_, reply_, false, level, std::move(log)},
            store_reply_);
@@ -639,6 +883,11 @@ void PaymentCompleteFlow::in_progress(opay_log_e log,
 
 std::string PaymentCompleteFlow::rid() const {
     return "requestId \"" + log_value(request_id_) + "\"";
+}
+
+std::string PaymentCompleteFlow::stored_amount() const {
+    return format_value(payload_.amount) + " " +
+           std::string(payload_.amount.currency.view());
 }
 
 std::string PaymentCompleteFlow::paid_invoice() const {

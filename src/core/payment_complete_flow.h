@@ -1,10 +1,12 @@
 // The PaymentComplete webhook's state machine: claim the requestId, fetch
-// the invoice (and shipping options), check the amount, create (or find
-// again) the invoice's PaymentIntent, journal the attempt, confirm it with
-// the payment token, read it back when an answer does not say what
-// happened, journal the outcome, notify, journal the notify, settle the
-// claim, answer. Its payload, replies and journal lines are built in
-// payment_complete.h; Stripe's wire format in stripe.h.
+// the invoice (and shipping options), check the amount, then charge
+// through the invoice's one PaymentIntent: create (or find again) it with
+// a placeholder amount, make the payment token a PaymentMethod, set this
+// payer's amount and card on it in one update, confirm what is set, read
+// it back whenever an answer does not say what happened; journal the
+// outcome, notify, journal the notify, settle the claim, answer. Its
+// payload, replies and journal lines are built in payment_complete.h;
+// Stripe's wire format in stripe.h.
 #pragma once
 
 #include <cstdint>
@@ -29,19 +31,26 @@ class PaymentCompleteFlow final : public Flow {
         kClaim,
         kCompleteFetch,
         kCreate,
+        kReadBack,
+        kPaymentMethod,
+        kUpdate,
         kJournalAttempt,
         kConfirm,
-        kReadBack,
+        kCancel,
         kJournalOutcome,
         kNotify,
         kJournalNotify,
         kSettle,
     };
 
+    // What this payer is answered.
+    enum class Answer { kSuccess, kFail, kUnknown };
+
     // What the processor's state came to, for the payer, the journal and
     // the notify target.
     struct Verdict {
         std::string kind;        // Outcome::kind
+        Answer answer = Answer::kFail;
         std::string inner_code;  // on failure
         std::string message;     // on failure, for the payer
         std::string log;
@@ -57,20 +66,35 @@ class PaymentCompleteFlow final : public Flow {
     void start();
     void on_claim(int result, std::string_view stored);
     void on_complete_fetch(const Result& invoice, const Result* options);
+    // The invoice says it is not due: its PaymentIntent, if it succeeded
+    // at this payer's amount, answers that success; otherwise the
+    // refusal stands. Never at the payload's amount or currency.
+    void look_up_paid();
+    // The invoice's PaymentIntent of this generation.
     void create();
     void on_create(const Result& r);
-    // The invoice says it is paid: its PaymentIntent, if it succeeded,
-    // answers the same success; otherwise the refusal stands.
-    void look_up_paid();
+    void read_back();
+    void on_read_back(const Result& r);
+    // Every decision on the intent's state, from whichever answer showed
+    // it (create, update, confirm, read-back).
+    void on_intent(const StripeAnswer& a);
+    void on_succeeded(const StripeAnswer& a);
+    // The intent is canceled (or its key can never make one): the next
+    // generation's key, on every node alike.
+    void next_generation(const std::string& why);
+    // Set this payer's pair on the intent (a PaymentMethod first).
+    void pay();
+    void on_payment_method(const Result& r);
+    void update();
+    void on_update(const Result& r);
     // Journal the attempt (when configured), then confirm.
     void attempt();
     void confirm();
     void on_confirm(const Result& r);
-    void read_back();
-    void on_read_back(const Result& r);
-    // The intent's status, read from a confirm (by_confirm) or a read-back.
-    void on_status(const std::string& status, bool by_confirm,
-                   std::string log);
+    void cancel();
+    // Nothing more can be learned now: 409, and, once a confirm of ours
+    // was sent, an unknown outcome journalled.
+    void undecided(std::string log);
     void conclude(Verdict v);
     void after_outcome_journal();
     void on_notify(const Result& r);
@@ -82,6 +106,8 @@ class PaymentCompleteFlow final : public Flow {
     // A refusal of the payment itself (nothing charged): 200, result fail.
     void refuse_payment(std::string_view message, opay_log_e log,
                         std::string log_message);
+    bool ours(const StripeAnswer& a) const;  // this payer's pair is set
+    std::string stored_amount() const;       // "<amount> <currency>"
 
     Stage stage_ = Stage::kClaim;
     int64_t now_ = 0;
@@ -89,16 +115,21 @@ class PaymentCompleteFlow final : public Flow {
     PaymentToken payment_token_;
     std::optional<Invoice> invoice_;
     Money due_{};
-    StripeAmount amount_;
+    StripeAmount amount_;        // this payer's, in Stripe's units
+    StripeAmount placeholder_;   // the intent's until an update
+    int generation_ = 0;
+    bool create_again_ = false;  // a fresh 5xx: the same key once more
+    bool created_ = false;       // this call's create made the intent
     std::string intent_key_;
     std::string intent_id_;
-    int confirms_ = 0;          // confirmations sent by this call
-    bool maybe_ours_ = false;   // one of them may have charged
-    bool may_run_ = false;      // the last may still run at Stripe
-    bool locked_ = false;       // a confirm found the intent locked
-    bool refused_ = false;      // Stripe refused the last confirm (4xx)
-    bool paid_check_ = false;   // looking up a paid invoice's intent
-    std::string confirm_log_;   // what the last confirm answered
+    std::string payment_method_;
+    std::string nonce_;          // this payer's current attempt
+    std::string shipping_option_;  // priced in: the intent's metadata
+    int updates_ = 0;            // updates sent by this call
+    int confirms_ = 0;           // confirmations sent by this call
+    bool may_run_ = false;       // a confirm without answer may still run
+    bool paid_check_ = false;    // looking up a paid invoice's intent
+    std::string last_log_;       // what the last answer said
     std::string claim_key_;
     bool claimed_ = false;
     std::optional<Response> pending_;           // sent once settled

@@ -8,7 +8,11 @@ namespace opay {
 namespace {
 
 TEST(Journal, LinesAreOneJsonObjectEach) {
-    Outcome o{"12345/1/ab", "success", "ch_1", "", "succeeded"};
+    Outcome o;
+    o.entry = "12345/1/ab";
+    o.result = "success";
+    o.confirmation = "pi_1";
+    o.kind = "succeeded";
     json::Document d;
     std::string line = journal_outcome(o, "12345", R"({"result":"success"})", 7);
     ASSERT_FALSE(json::parse(line, d)) << line;
@@ -19,6 +23,50 @@ TEST(Journal, LinesAreOneJsonObjectEach) {
     ASSERT_FALSE(json::parse(journal_notify("e", "12345", false, 502, 8), d));
     EXPECT_EQ(json::write(d), R"({"type":"notify","time":8,"entry":"e",)"
                               R"("requestId":"12345","ok":false,"status":502})");
+}
+
+// The record names the charge (amount and payment method read from the
+// succeeded PaymentIntent) and the location's mode; a charge of another
+// payer's pair names no payer.
+TEST(NotifyRecord, TheChargeAndTheMode) {
+    json::Document payload;
+    ASSERT_FALSE(json::parse(R"({"requestId":"1",
+        "methodName":"https://pay.microsoft.com/microsoftpay",
+        "details":{"productContext":{"invoiceId":"1"},"paymentToken":"a.b.c",
+                   "amount":{"currency":"USD","value":"10.00"}},
+        "payerName":"P","shippingAddress":{"country":"US"},
+        "shippingOption":"norush"})",
+                             payload));
+    auto p = std::get<CompletePayload>(read_complete_payload(payload));
+    Outcome o;
+    o.result = "success";
+    o.confirmation = o.payment_intent = "pi_1";
+    o.kind = "other_payer";
+    o.amount = Money{1300, *parse_currency("USD")};
+    o.payment_method = "pm_2";
+    o.shipping_option = "priority";
+    json::Document d;
+    ASSERT_FALSE(json::parse(
+        notify_record(p, "1", p.amount, o, "p@x", false), d));
+    EXPECT_EQ(json::write(d["mode"]), "\"live\"");
+    EXPECT_EQ(json::write(d["amount"]),
+              R"({"currency":"USD","value":"13.00"})");
+    EXPECT_EQ(json::write(d["paymentMethod"]), "\"pm_2\"");
+    EXPECT_EQ(json::write(d["shippingOption"]), "\"priority\"");
+    EXPECT_FALSE(d.HasMember("payer"));
+    EXPECT_FALSE(d.HasMember("shippingAddress"));
+    // this payer's decline: the payload's amount, the payer, no method
+    o.kind = "declined";
+    o.result = "fail";
+    o.confirmation.clear();
+    ASSERT_FALSE(json::parse(
+        notify_record(p, "1", p.amount, o, "p@x", true), d));
+    EXPECT_EQ(json::write(d["mode"]), "\"test\"");
+    EXPECT_EQ(json::write(d["amount"]),
+              R"({"currency":"USD","value":"10.00"})");
+    EXPECT_FALSE(d.HasMember("paymentMethod"));
+    EXPECT_EQ(json::write(d["payer"]["sub"]), "\"p@x\"");
+    EXPECT_EQ(json::write(d["shippingOption"]), "\"norush\"");
 }
 
 // shippingAddress / shippingOption: null (what our own answers say when

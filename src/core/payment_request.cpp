@@ -113,6 +113,10 @@ const ShippingOption* find_option(const ShippingOptions& options,
     return nullptr;
 }
 
+// An answer is built, checked and written within one call: its document
+// starts on the stack (an invoice's entity and items fit in 8 KiB).
+using AnswerDocument = json::LocalDocument<8192>;
+
 Answer checked(const json::Document& out) {
     if (auto broken = check_details(out["details"])) return {{}, *broken};
     return {json::write(out), {}};
@@ -129,7 +133,8 @@ json::Value amount_json(const Money& m, json::Allocator& a) {
 
 Answer loadentity_answer(const Config& c, const json::Value& product_context,
                          const Invoice& invoice) {
-    json::Document out(rapidjson::kObjectType);
+    AnswerDocument answer(rapidjson::kObjectType);
+    json::Document& out = answer.doc();
     auto& a = out.GetAllocator();
     bool shipping = c.shipping && invoice.request_shipping.value_or(true);
     out.AddMember("id", json::str(invoice.identifier, a), a);
@@ -156,7 +161,8 @@ std::string not_due_message(std::string_view status) {
 Answer not_due_answer(const Config& c, Event event,
                       const json::Value& product_context,
                       const Invoice& invoice) {
-    json::Document out(rapidjson::kObjectType);
+    AnswerDocument answer(rapidjson::kObjectType);
+    json::Document& out = answer.doc();
     auto& a = out.GetAllocator();
     Money nothing{0, invoice.total.currency};
     json::Value details(rapidjson::kObjectType);
@@ -209,7 +215,8 @@ Answer shipping_answer(const Config& c, const json::Value& request,
         }
     }
 
-    json::Document out(rapidjson::kObjectType);
+    AnswerDocument answer(rapidjson::kObjectType);
+    json::Document& out = answer.doc();
     auto& a = out.GetAllocator();
     out.AddMember("id", json::str(invoice.identifier, a), a);
     out.AddMember("methodData",

@@ -71,21 +71,32 @@ std::string sha256_key(const std::string& input) {
 
 }  // namespace
 
+namespace {
+
+// Stripe's digits after the decimal point for the currency, and its step;
+// false if Stripe does not charge in it.
+bool stripe_units(const Currency& c, int& exponent, int64_t& step) {
+    exponent = 2;
+    step = 1;
+    for (const auto& u : kStripeUnits) {
+        if (c.view() == u.code) {
+            exponent = u.exponent;
+            step = u.step;
+            return true;
+        }
+    }
+    return c.exponent == 2;
+}
+
+}  // namespace
+
 std::variant<StripeAmount, std::string> stripe_amount(const Money& m) {
     std::string_view code = m.currency.view();
     int iso = m.currency.exponent;
     int exponent = 2;
     int64_t step = 1;
-    bool listed = false;
-    for (const auto& u : kStripeUnits) {
-        if (code == u.code) {
-            exponent = u.exponent;
-            step = u.step;
-            listed = true;
-        }
-    }
     std::string name(code);
-    if (!listed && iso != 2) {
+    if (!stripe_units(m.currency, exponent, step)) {
         return name + " is not a currency Stripe charges in";
     }
     if (m.minor <= 0) return std::string("the amount must be positive");
@@ -112,18 +123,49 @@ std::variant<StripeAmount, std::string> stripe_amount(const Money& m) {
     return StripeAmount{amount, std::move(currency)};
 }
 
-std::string intent_key(std::string_view merchant_id, std::string_view invoice,
-                       const Money& due) {
-    return sha256_key("intent\n" + std::string(merchant_id) + '\n' +
-                      std::string(invoice) + '\n' +
-                      std::string(due.currency.view()) + '\n' +
-                      std::to_string(due.minor));
+std::optional<Money> from_stripe_amount(int64_t amount,
+                                        const Currency& currency) {
+    int exponent = 2;
+    int64_t step = 1;
+    if (amount <= 0 || amount > kStripeMaxAmount ||
+        !stripe_units(currency, exponent, step)) {
+        return std::nullopt;
+    }
+    for (int e = currency.exponent; e < exponent; ++e) {
+        if (amount % 10 != 0) return std::nullopt;
+        amount /= 10;
+    }
+    for (int e = exponent; e < currency.exponent; ++e) amount *= 10;
+    return Money{amount, currency};
 }
 
-std::string confirm_key(std::string_view intent_id, std::string_view token,
+StripeAmount placeholder_amount(const Money& due) {
+    // a valid amount for the currency: the largest multiple of its step
+    int exponent = 2;
+    int64_t step = 1;
+    stripe_units(due.currency, exponent, step);
+    std::string currency(due.currency.view());
+    std::transform(currency.begin(), currency.end(), currency.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    return StripeAmount{kStripeMaxAmount - kStripeMaxAmount % step,
+                        std::move(currency)};
+}
+
+std::string intent_key(std::string_view merchant_id, std::string_view invoice,
+                       std::string_view currency, int generation) {
+    return sha256_key("intent\n" + std::string(merchant_id) + '\n' +
+                      std::string(invoice) + '\n' + std::string(currency) +
+                      '\n' + std::to_string(generation));
+}
+
+std::string payment_method_key(std::string_view token) {
+    return sha256_key("payment_method\n" + std::string(token));
+}
+
+std::string attempt_key(std::string_view what, std::string_view intent_id,
                         std::string_view nonce) {
-    return sha256_key("confirm\n" + std::string(intent_id) + '\n' +
-                      std::string(token) + '\n' + std::string(nonce));
+    return sha256_key(std::string(what) + '\n' + std::string(intent_id) +
+                      '\n' + std::string(nonce));
 }
 
 std::string create_form(const IntentRequest& r) {
@@ -133,15 +175,35 @@ std::string create_form(const IntentRequest& r) {
     form_field(out, "payment_method_types[]", "card");
     form_field(out, "description", r.description);
     form_field(out, "metadata[invoice]", r.invoice);
-    form_field(out, "metadata[request_id]", r.request_id);
     return out;
 }
 
-std::string confirm_form(std::string_view processor_token) {
+std::string payment_method_form(std::string_view processor_token) {
     std::string out;
-    form_field(out, "payment_method_data[type]", "card");
-    form_field(out, "payment_method_data[card][token]", processor_token);
+    form_field(out, "type", "card");
+    form_field(out, "card[token]", processor_token);
+    return out;
+}
+
+std::string update_form(const IntentUpdate& u) {
+    std::string out;
+    form_field(out, "amount", std::to_string(u.amount));
+    form_field(out, "payment_method", u.payment_method);
+    // an empty value unsets a metadata key at Stripe
+    form_field(out, "metadata[shipping_option]", u.shipping_option);
+    form_field(out, "metadata[attempt]", u.attempt);
+    return out;
+}
+
+std::string confirm_form() {
+    std::string out;
     form_field(out, "error_on_requires_action", "true");
+    return out;
+}
+
+std::string cancel_form() {
+    std::string out;
+    form_field(out, "cancellation_reason", "abandoned");
     return out;
 }
 
@@ -153,13 +215,57 @@ std::string confirm_path(std::string_view id) {
     return intent_path(id) + "/confirm";
 }
 
-bool valid_intent_id(std::string_view id) {
-    if (id.size() < 4 || id.size() > 255 || id.substr(0, 3) != "pi_") {
+std::string cancel_path(std::string_view id) {
+    return intent_path(id) + "/cancel";
+}
+
+namespace {
+
+bool valid_id(std::string_view prefix, std::string_view id) {
+    if (id.size() <= prefix.size() || id.size() > 255 ||
+        id.substr(0, prefix.size()) != prefix) {
         return false;
     }
     return std::all_of(id.begin(), id.end(), [](unsigned char c) {
         return std::isalnum(c) || c == '_';
     });
+}
+
+// An expandable field: the id, or the expanded object's id.
+std::string expandable_id(const json::Value& obj, std::string_view name) {
+    const json::Value* v = json::member(obj, name);
+    if (v == nullptr) return {};
+    if (v->IsObject()) v = json::member(*v, "id");
+    if (v == nullptr || !v->IsString()) return {};
+    std::string id(v->GetString(), v->GetStringLength());
+    return valid_payment_method_id(id) ? id : std::string();
+}
+
+// The payment method of an intent's last decline.
+std::string last_decline(const json::Value& intent) {
+    const json::Value* e = json::object_member(intent, "last_payment_error");
+    return e ? expandable_id(*e, "payment_method") : std::string();
+}
+
+// A non-negative integer of at most 18 digits; -1 otherwise.
+int64_t small_integer(const json::Value* v) {
+    if (v == nullptr || !json::is_number(*v)) return -1;
+    std::string_view t = json::number_text(*v);
+    if (t.empty() || t.size() > 18) return -1;
+    int64_t n = 0;
+    for (char c : t) {
+        if (c < '0' || c > '9') return -1;
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
+
+}  // namespace
+
+bool valid_intent_id(std::string_view id) { return valid_id("pi_", id); }
+
+bool valid_payment_method_id(std::string_view id) {
+    return valid_id("pm_", id);
 }
 
 std::string inner_error_code(std::string_view code) {
@@ -170,10 +276,13 @@ std::string inner_error_code(std::string_view code) {
     return "processing_error";
 }
 
-StripeAnswer read_stripe_answer(int status, std::string_view body) {
+StripeAnswer read_stripe_answer(int status, std::string_view body,
+                                bool replayed) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer out;
-    out.log = "processor answered status " + std::to_string(status);
+    out.replayed = replayed && status != 0;
+    out.log = "processor answered status " + std::to_string(status) +
+              (out.replayed ? " (replayed)" : "");
     if (status == 0) out.log = "processor request failed";
     if (status == 504) out.log = "processor timed out";
     json::Document doc;
@@ -189,13 +298,45 @@ StripeAnswer read_stripe_answer(int status, std::string_view body) {
         auto id = parsed ? json::string_member(doc, "id") : std::nullopt;
         auto state = parsed ? json::string_member(doc, "status")
                             : std::nullopt;
+        if (object == std::string_view("payment_method") && id &&
+            valid_payment_method_id(*id)) {
+            out.kind = Kind::kPaymentMethod;
+            out.answered = true;
+            out.id = std::string(*id);
+            out.log = "payment method made";
+            return out;
+        }
+        int64_t amount = parsed ? small_integer(json::member(doc, "amount"))
+                                : -1;
+        auto currency = parsed ? json::string_member(doc, "currency")
+                               : std::nullopt;
         if (object == std::string_view("payment_intent") && id &&
-            valid_intent_id(*id) && state && !state->empty()) {
+            valid_intent_id(*id) && state && !state->empty() &&
+            amount > 0 && currency) {
             out.kind = Kind::kIntent;
             out.answered = true;
             out.id = std::string(*id);
             out.status = std::string(*state);
-            out.log = "payment intent " + out.id + " " + out.status;
+            out.amount = amount;
+            out.currency = std::string(*currency);
+            out.payment_method = expandable_id(doc, "payment_method");
+            if (const json::Value* e =
+                    json::object_member(doc, "last_payment_error")) {
+                out.declined_payment_method =
+                    expandable_id(*e, "payment_method");
+                out.code = std::string(
+                    json::string_member(*e, "code").value_or(""));
+                out.message = std::string(
+                    json::string_member(*e, "message").value_or(""));
+            }
+            if (const json::Value* m = json::object_member(doc, "metadata")) {
+                out.shipping_option = std::string(
+                    json::string_member(*m, "shipping_option").value_or(""));
+            }
+            // the amount, not the payment method: its id is a card's
+            // handle, kept out of logs as the token is
+            out.log = "payment intent " + out.id + " " + out.status +
+                      " at " + std::to_string(out.amount);
             return out;
         }
         // what a 200 said cannot be read: it may have charged
@@ -212,9 +353,13 @@ StripeAnswer read_stripe_answer(int status, std::string_view body) {
     std::string type(json::string_member(*error, "type").value_or(""));
     out.code = std::string(json::string_member(*error, "code").value_or(""));
     out.log += ", " + type + (out.code.empty() ? "" : " " + out.code);
+    out.declined_payment_method = expandable_id(*error, "payment_method");
     if (const json::Value* pi = json::object_member(*error, "payment_intent")) {
         auto id = json::string_member(*pi, "id");
         if (id && valid_intent_id(*id)) out.id = std::string(*id);
+        if (out.declined_payment_method.empty()) {
+            out.declined_payment_method = last_decline(*pi);
+        }
     }
     if (status == 402 && type == "card_error") {
         out.kind = Kind::kCardError;

@@ -25,12 +25,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     StripeAnswer out = read_stripe_answer(status, body);
     fuzz::require(!out.log.empty());
     if (status == 0 || status >= 500 || status == 200) {
-        fuzz::require(out.kind == Kind::kIntent || out.kind == Kind::kUnknown);
+        fuzz::require(out.kind == Kind::kIntent ||
+                      out.kind == Kind::kPaymentMethod ||
+                      out.kind == Kind::kUnknown);
     }
     if (out.kind == Kind::kIntent) {
         fuzz::require(status == 200 && !out.status.empty());
     }
-    if (!out.id.empty()) fuzz::require(valid_intent_id(out.id));
+    if (!out.id.empty()) {
+        fuzz::require(out.kind == Kind::kPaymentMethod
+                          ? valid_payment_method_id(out.id)
+                          : valid_intent_id(out.id));
+    }
     if (out.kind == Kind::kCardError) {
         fuzz::require(status == 402 && !out.message.empty());
     }
@@ -39,13 +45,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     // the form encodes every value: the body cannot add a field
     IntentRequest r{StripeAmount{status, "usd"}, std::string(body),
-                    std::string(body), std::string(body)};
+                    std::string(body)};
     size_t fields = 1;
     for (char ch : create_form(r)) fields += ch == '&';
-    fuzz::require(fields == 6);
+    fuzz::require(fields == 5);
     fields = 1;
-    for (char ch : confirm_form(body)) fields += ch == '&';
-    fuzz::require(fields == 3);
+    for (char ch : payment_method_form(body)) fields += ch == '&';
+    fuzz::require(fields == 2);
+    fields = 1;
+    for (char ch : update_form({status, std::string(body), std::string(body),
+                                std::string(body)})) {
+        fields += ch == '&';
+    }
+    fuzz::require(fields == 4);
+    if (out.kind == Kind::kIntent && !out.payment_method.empty()) {
+        fuzz::require(valid_payment_method_id(out.payment_method));
+    }
+    if (!out.declined_payment_method.empty()) {
+        fuzz::require(valid_payment_method_id(out.declined_payment_method));
+    }
 
     // Stripe's units: never rounded; scaled by a power of ten only
     for (const char* code : {"USD", "JPY", "MGA", "ISK", "KWD", "IQD"}) {
@@ -55,11 +73,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         auto units = stripe_amount(m);
         if (auto* a = std::get_if<StripeAmount>(&units)) {
             fuzz::require(a->amount > 0);
+            if (a->amount <= kStripeMaxAmount) {
+                auto back = from_stripe_amount(a->amount, m.currency);
+                fuzz::require(back && back->minor == m.minor);
+            }
             fuzz::require(a->amount % 10 == 0 || a->amount == m.minor ||
                           a->amount * 100 == m.minor);
         }
     }
-    fuzz::require(intent_key("m", body, Money{1, *parse_currency("usd")})
-                      .size() == 5 + 64);
+    fuzz::require(intent_key("m", body, "usd", 0).size() == 5 + 64);
     return 0;
 }

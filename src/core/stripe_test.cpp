@@ -1,5 +1,8 @@
 #include "stripe.h"
 
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -70,38 +73,77 @@ TEST(StripeUnits, UnknownUnitsAndNonPositiveAmountsRefused) {
     EXPECT_EQ(units(INT64_MAX / 10, "ISK"), -1);  // overflow, not a wrap
 }
 
-TEST(Stripe, IntentKeyPerMerchantInvoiceCurrencyAmount) {
-    std::string k = intent_key("merchant-1", "12345", money(1000, "USD"));
-    EXPECT_EQ(k, intent_key("merchant-1", "12345", money(1000, "USD")));
-    EXPECT_NE(k, intent_key("merchant-2", "12345", money(1000, "USD")));
-    EXPECT_NE(k, intent_key("merchant-1", "12346", money(1000, "USD")));
-    EXPECT_NE(k, intent_key("merchant-1", "12345", money(1300, "USD")));
-    EXPECT_NE(k, intent_key("merchant-1", "12345", money(1000, "EUR")));
+TEST(Stripe, IntentKeyPerMerchantInvoiceCurrencyGeneration) {
+    std::string k = intent_key("merchant-1", "12345", "usd", 0);
+    EXPECT_EQ(k, intent_key("merchant-1", "12345", "usd", 0));
+    EXPECT_NE(k, intent_key("merchant-2", "12345", "usd", 0));
+    EXPECT_NE(k, intent_key("merchant-1", "12346", "usd", 0));
+    EXPECT_NE(k, intent_key("merchant-1", "12345", "eur", 0));
+    EXPECT_NE(k, intent_key("merchant-1", "12345", "usd", 1));
     EXPECT_EQ(k.rfind("opay-", 0), 0u);
     EXPECT_EQ(k.size(), 5u + 64u);  // "opay-" + hex SHA-256, under 255
 }
 
-TEST(Stripe, ConfirmKeyFreshPerNonce) {
-    EXPECT_EQ(confirm_key("pi_1", "tok_visa", "a"),
-              confirm_key("pi_1", "tok_visa", "a"));
-    EXPECT_NE(confirm_key("pi_1", "tok_visa", "a"),
-              confirm_key("pi_1", "tok_visa", "b"));
-    EXPECT_NE(confirm_key("pi_1", "tok_visa", "a"),
-              confirm_key("pi_1", "tok_amex", "a"));
+TEST(Stripe, PlaceholderIsTheLargestAmountTheCurrencyTakes) {
+    EXPECT_EQ(placeholder_amount(money(1000, "USD")).amount, 99999999);
+    EXPECT_EQ(placeholder_amount(money(1000, "USD")).currency, "usd");
+    EXPECT_EQ(placeholder_amount(money(5, "JPY")).amount, 99999999);
+    EXPECT_EQ(placeholder_amount(money(5120, "KWD")).amount, 99999990);
+    EXPECT_EQ(placeholder_amount(money(5, "UGX")).amount, 99999900);
+    // whatever the amount due: the create never depends on it
+    EXPECT_EQ(placeholder_amount(money(1, "EUR")).amount,
+              placeholder_amount(money(123456789, "EUR")).amount);
+}
+
+TEST(Stripe, StripeUnitsBack) {
+    for (auto [minor, code] : std::vector<std::pair<int64_t, const char*>>{
+             {1000, "USD"}, {500, "JPY"}, {1000000, "MGA"}, {500, "ISK"},
+             {5120, "KWD"}}) {
+        Money m = money(minor, code);
+        auto units = std::get<StripeAmount>(stripe_amount(m));
+        auto back = from_stripe_amount(units.amount, m.currency);
+        ASSERT_TRUE(back) << code;
+        EXPECT_EQ(back->minor, minor) << code;
+    }
+    EXPECT_FALSE(from_stripe_amount(50050, money(1, "ISK").currency))
+        << "not whole kronur";
+    EXPECT_FALSE(from_stripe_amount(0, money(1, "USD").currency));
+    EXPECT_FALSE(from_stripe_amount(100000000, money(1, "USD").currency));
+}
+
+TEST(Stripe, PaymentMethodKeyIsTheTokens) {
+    EXPECT_EQ(payment_method_key("tok_visa"), payment_method_key("tok_visa"));
+    EXPECT_NE(payment_method_key("tok_visa"), payment_method_key("tok_amex"));
+}
+
+TEST(Stripe, AttemptKeysFreshPerNonce) {
+    EXPECT_EQ(attempt_key("confirm", "pi_1", "a"),
+              attempt_key("confirm", "pi_1", "a"));
+    EXPECT_NE(attempt_key("confirm", "pi_1", "a"),
+              attempt_key("confirm", "pi_1", "b"));
+    EXPECT_NE(attempt_key("confirm", "pi_1", "a"),
+              attempt_key("update", "pi_1", "a"));
+    EXPECT_NE(attempt_key("confirm", "pi_1", "a"),
+              attempt_key("confirm", "pi_2", "a"));
 }
 
 TEST(Stripe, Forms) {
-    IntentRequest r{{1300, "usd"}, "Invoice 12345", "12345", "12345"};
+    IntentRequest r{{99999999, "usd"}, "Invoice 12345", "12345"};
     EXPECT_EQ(create_form(r),
-              "amount=1300&currency=usd&payment_method_types%5B%5D=card&"
-              "description=Invoice%2012345&metadata%5Binvoice%5D=12345&"
-              "metadata%5Brequest_id%5D=12345");
-    EXPECT_EQ(confirm_form("tok_a&b=c"),
-              "payment_method_data%5Btype%5D=card&"
-              "payment_method_data%5Bcard%5D%5Btoken%5D=tok_a%26b%3Dc&"
-              "error_on_requires_action=true");
+              "amount=99999999&currency=usd&payment_method_types%5B%5D=card&"
+              "description=Invoice%2012345&metadata%5Binvoice%5D=12345");
+    EXPECT_EQ(payment_method_form("tok_a&b=c"),
+              "type=card&card%5Btoken%5D=tok_a%26b%3Dc");
+    EXPECT_EQ(update_form({1300, "pm_1", "priority", "n1"}),
+              "amount=1300&payment_method=pm_1&"
+              "metadata%5Bshipping_option%5D=priority&"
+              "metadata%5Battempt%5D=n1");
+    // no payment method on the confirm: it confirms what is set
+    EXPECT_EQ(confirm_form(), "error_on_requires_action=true");
+    EXPECT_EQ(cancel_form(), "cancellation_reason=abandoned");
     EXPECT_EQ(intent_path("pi_1"), "v1/payment_intents/pi_1");
     EXPECT_EQ(confirm_path("pi_1"), "v1/payment_intents/pi_1/confirm");
+    EXPECT_EQ(cancel_path("pi_1"), "v1/payment_intents/pi_1/cancel");
 }
 
 TEST(Stripe, OnlyStripeIdsReachAPath) {
@@ -115,10 +157,68 @@ TEST(Stripe, OnlyStripeIdsReachAPath) {
 
 TEST(Stripe, IntentAnswer) {
     auto a = read_stripe_answer(200, R"({"id":"pi_1","object":"payment_intent",
-        "status":"succeeded","latest_charge":"ch_1"})");
+        "status":"succeeded","latest_charge":"ch_1","amount":1300,
+        "currency":"usd","payment_method":"pm_2",
+        "metadata":{"shipping_option":"priority"}})");
     EXPECT_EQ(a.kind, StripeAnswer::Kind::kIntent);
     EXPECT_EQ(a.id, "pi_1");
     EXPECT_EQ(a.status, "succeeded");
+    EXPECT_EQ(a.amount, 1300);
+    EXPECT_EQ(a.currency, "usd");
+    EXPECT_EQ(a.payment_method, "pm_2");
+    EXPECT_EQ(a.shipping_option, "priority");
+    EXPECT_FALSE(a.replayed);
+    // an expanded payment method, the last decline's
+    auto d = read_stripe_answer(200, R"({"id":"pi_1","object":"payment_intent",
+        "status":"requires_payment_method","amount":99999999,"currency":"usd",
+        "payment_method":null,"last_payment_error":{"code":"card_declined",
+        "message":"Your card was declined.",
+        "payment_method":{"id":"pm_3","object":"payment_method"}}})");
+    EXPECT_EQ(d.payment_method, "");
+    EXPECT_EQ(d.declined_payment_method, "pm_3");
+    EXPECT_EQ(d.code, "card_declined");
+    // no amount, no currency, an amount that is no integer: not readable
+    EXPECT_EQ(read_stripe_answer(200, R"({"id":"pi_1",
+        "object":"payment_intent","status":"succeeded"})").kind,
+              StripeAnswer::Kind::kUnknown);
+    EXPECT_EQ(read_stripe_answer(200, R"({"id":"pi_1",
+        "object":"payment_intent","status":"succeeded","amount":1.5,
+        "currency":"usd"})").kind,
+              StripeAnswer::Kind::kUnknown);
+    // a payment method id that could not be Stripe's is none
+    EXPECT_EQ(read_stripe_answer(200, R"({"id":"pi_1",
+        "object":"payment_intent","status":"succeeded","amount":1,
+        "currency":"usd","payment_method":"pm_1/x"})").payment_method, "");
+}
+
+TEST(Stripe, PaymentMethodAnswer) {
+    auto a = read_stripe_answer(200, R"({"id":"pm_1",
+        "object":"payment_method","type":"card"})");
+    EXPECT_EQ(a.kind, StripeAnswer::Kind::kPaymentMethod);
+    EXPECT_EQ(a.id, "pm_1");
+    EXPECT_EQ(read_stripe_answer(200, R"({"id":"pi_1",
+        "object":"payment_method"})").kind,
+              StripeAnswer::Kind::kUnknown);
+}
+
+TEST(Stripe, ReplayedAnswersSaySo) {
+    auto a = read_stripe_answer(500, "", true);
+    EXPECT_EQ(a.kind, StripeAnswer::Kind::kUnknown);
+    EXPECT_TRUE(a.replayed) << "a cut stored 500 still says it";
+    EXPECT_NE(a.log.find("replayed"), std::string::npos);
+    EXPECT_FALSE(read_stripe_answer(500, "").replayed);
+    EXPECT_FALSE(read_stripe_answer(0, "", true).replayed) << "no answer";
+}
+
+TEST(Stripe, ADeclineNamesItsPaymentMethod) {
+    auto a = read_stripe_answer(402, R"({"error":{"type":"card_error",
+        "code":"card_declined","payment_method":{"id":"pm_1"}}})");
+    EXPECT_EQ(a.declined_payment_method, "pm_1");
+    auto b = read_stripe_answer(402, R"({"error":{"type":"card_error",
+        "code":"card_declined","payment_intent":{"id":"pi_1",
+        "last_payment_error":{"payment_method":{"id":"pm_2"}}}}})");
+    EXPECT_EQ(b.declined_payment_method, "pm_2");
+    EXPECT_EQ(b.id, "pi_1");
 }
 
 TEST(Stripe, Every402TokenMapsToAnInnerCode) {

@@ -56,6 +56,8 @@ static ngx_uint_t ngx_http_opay_unsafe_path(ngx_str_t *path);
 static ngx_table_elt_t *ngx_http_opay_set_header(ngx_http_request_t *r,
     ngx_http_request_t *sr, char *key, char *lowcase, u_char *value,
     size_t len);
+static int ngx_http_opay_replayed(ngx_http_request_t *sr,
+    opay_target_e target);
 static ngx_int_t ngx_http_opay_fetch_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 static size_t ngx_http_opay_headers_size(ngx_http_request_t *sr);
@@ -194,6 +196,18 @@ ngx_http_opay_read_body(ngx_http_request_t *r, ngx_str_t *body,
     }
 
     if (len == 0) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        /*
+         * the usual case, one buffer in memory: it lives as long as the
+         * request and the core parses a copy of what it is given
+         */
+        body->data = cl->buf->pos;
+        body->len = (size_t) len;
         return NGX_OK;
     }
 
@@ -415,7 +429,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         ctx->pending--;
         none.data = NULL;
         none.len = 0;
-        opay_flow_feed(ctx->flow, index, OPAY_FETCH_FAILED, none);
+        opay_flow_feed(ctx->flow, index, OPAY_FETCH_FAILED, none, 0);
         return NGX_OK;
     }
 
@@ -868,12 +882,56 @@ ngx_http_opay_init_filter(ngx_conf_t *cf)
 }
 
 
+/*
+ * The processor's "Idempotent-Replayed: true": Stripe replays the stored
+ * answer to the key's first request.  Only the processor's answer counts.
+ */
+
+static int
+ngx_http_opay_replayed(ngx_http_request_t *sr, opay_target_e target)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (target != OPAY_TARGET_PROCESSOR) {
+        return 0;
+    }
+
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == sizeof("Idempotent-Replayed") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotent-Replayed",
+                               h[i].key.len) == 0
+            && h[i].value.len == 4
+            && ngx_strncasecmp(h[i].value.data, (u_char *) "true", 4) == 0)
+        {
+            return 1;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_opay_fetch_t  *f = data;
 
-    int                   status;
+    int                   status, replayed;
     size_t                size;
     opay_str_t            body;
     ngx_http_opay_ctx_t  *ctx;
@@ -890,10 +948,26 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     body.data = NULL;
     body.len = 0;
 
-    if (rc == NGX_ERROR || sr->connection->error) {
+    /*
+     * Idempotent-Replayed goes with the processor's own status line only:
+     * a stored 5xx is one even when its body is cut; any other replayed
+     * answer that nginx could not read whole is no answer
+     */
+
+    replayed = ngx_http_opay_replayed(sr, f->target);
+
+    if (replayed
+        && sr->headers_out.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+        && sr->headers_out.status <= 599)
+    {
+        status = (int) sr->headers_out.status;
+
+    } else if (rc == NGX_ERROR || sr->connection->error) {
+        replayed = 0;
         status = OPAY_FETCH_FAILED;
 
     } else if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        replayed = 0;
         status = (int) rc;
 
     } else if (f->too_big) {
@@ -926,7 +1000,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_http_opay_status_fetch(sr, f->target, f->start);
 
     ctx->pending--;
-    opay_flow_feed(ctx->flow, f->index, status, body);
+    opay_flow_feed(ctx->flow, f->index, status, body, replayed);
 
     /* a background subrequest does not wake its parent: the last one does */
 
@@ -1041,12 +1115,19 @@ ngx_http_opay_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return rc;
     }
 
-    b = ngx_create_temp_buf(r->pool, step->body.len);
+    /*
+     * the answer is sent from where the flow keeps it: the flow is freed
+     * with the request's pool, after the last byte went out
+     */
+
+    b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, step->body.data, step->body.len);
+    b->pos = (u_char *) step->body.data;
+    b->last = b->pos + step->body.len;
+    b->memory = step->body.len ? 1 : 0;
     b->last_buf = 1;
     b->last_in_chain = 1;
 

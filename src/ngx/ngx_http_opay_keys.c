@@ -43,6 +43,7 @@ typedef struct {
     u_char                    *doc;
     size_t                     error_len;
     u_char                     error[NGX_HTTP_OPAY_KEYS_ERRLEN];
+    ngx_pid_t                  fetcher;        /* while schedule.fetching */
 } ngx_http_opay_keys_sh_t;
 
 
@@ -51,6 +52,7 @@ typedef struct {
     opay_source_t              source;
     int64_t                    now;
     opay_fetched_t             result;
+    ngx_atomic_t               done;           /* set by the thread */
 } ngx_http_opay_keys_job_t;
 
 
@@ -63,6 +65,7 @@ struct ngx_http_opay_keys_s {
     ngx_msec_t                 refresh;
     ngx_msec_t                 min_refresh;
     ngx_msec_t                 timeout;
+    ngx_cycle_t               *cycle;          /* the workers' user */
 
     ngx_shm_zone_t            *zone;
     ngx_http_opay_keys_sh_t   *sh;
@@ -85,6 +88,10 @@ struct ngx_http_opay_keys_s {
 
 static ngx_int_t ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+#if (NGX_THREADS)
+static void ngx_http_opay_keys_orphan(ngx_http_opay_keys_t *keys,
+    ngx_log_t *log);
+#endif
 static void ngx_http_opay_keys_tick(ngx_event_t *ev);
 static void ngx_http_opay_keys_arm(ngx_http_opay_keys_t *keys);
 static void ngx_http_opay_keys_pick_up(ngx_http_opay_keys_t *keys,
@@ -96,7 +103,12 @@ static ngx_int_t ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys,
 #if (NGX_THREADS)
 static void ngx_http_opay_keys_fetch(void *data, ngx_log_t *log);
 static void ngx_http_opay_keys_fetched(ngx_event_t *ev);
+static void ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys,
+    ngx_log_t *log);
 #endif
+static void ngx_http_opay_keys_source(ngx_http_opay_keys_t *keys,
+    opay_source_t *src);
+static void ngx_http_opay_keys_http_cleanup(void *data);
 static void ngx_http_opay_keys_unpark(void *data);
 static int64_t ngx_http_opay_keys_now(void);
 static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
@@ -211,6 +223,11 @@ ngx_http_opay_keys_exit_process(ngx_cycle_t *cycle)
     keys = omcf->key_sources->elts;
 
     for (i = 0; i < omcf->key_sources->nelts; i++) {
+#if (NGX_THREADS)
+        if (keys[i]->fetching) {
+            ngx_http_opay_keys_orphan(keys[i], cycle->log);
+        }
+#endif
         opay_keys_free(keys[i]->current);
         keys[i]->current = NULL;
     }
@@ -614,9 +631,22 @@ ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys, ngx_uint_t unknown_kid,
     policy.stale_ms = keys->timeout * 2 + 5000;
 
     ngx_shmtx_lock(&keys->shpool->mutex);
+
+    /* the fetching worker died (or was killed) without storing a result */
+    if (keys->sh->schedule.fetching && keys->sh->fetcher != ngx_pid
+        && kill(keys->sh->fetcher, 0) == -1 && ngx_errno == NGX_ESRCH)
+    {
+        keys->sh->schedule.fetching = 0;
+    }
+
     start = opay_schedule_start(&keys->sh->schedule, &policy,
                                 ngx_http_opay_keys_now(), (int) unknown_kid);
     fetching = keys->sh->schedule.fetching;
+
+    if (start) {
+        keys->sh->fetcher = ngx_pid;
+    }
+
     ngx_shmtx_unlock(&keys->shpool->mutex);
 
     if (!start) {
@@ -632,16 +662,7 @@ ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys, ngx_uint_t unknown_kid,
 
     job->keys = keys;
     job->now = ngx_time();
-    job->source.jwks_url.data = (const char *) keys->jwks_url.data;
-    job->source.jwks_url.len = keys->jwks_url.len;
-    job->source.openid_url.data = (const char *) keys->openid_url.data;
-    job->source.openid_url.len = keys->openid_url.len;
-    job->source.ca_file.data = (const char *) keys->ca_file.data;
-    job->source.ca_file.len = keys->ca_file.len;
-    job->source.cache_path.data = (const char *) keys->cache.data;
-    job->source.cache_path.len = keys->cache.len;
-    job->source.max_size = keys->max_size;
-    job->source.timeout_ms = keys->timeout;
+    ngx_http_opay_keys_source(keys, &job->source);
 
     keys->task->handler = ngx_http_opay_keys_fetch;
     keys->task->event.handler = ngx_http_opay_keys_fetched;
@@ -680,6 +701,10 @@ ngx_http_opay_keys_fetch(void *data, ngx_log_t *log)
     ngx_http_opay_keys_job_t *job = data;
 
     opay_keys_fetch(&job->source, job->now, &job->result);
+
+    /* for a worker that exits before the event loop sees the result */
+    ngx_memory_barrier();
+    job->done = 1;
 }
 
 
@@ -688,6 +713,58 @@ ngx_http_opay_keys_fetched(ngx_event_t *ev)
 {
     ngx_http_opay_keys_t *keys = ev->data;
 
+    ngx_http_opay_keys_done(keys, ev->log);
+
+    ngx_http_opay_keys_pick_up(keys, ev->log);
+    ngx_http_opay_keys_wake(keys, 0);
+}
+
+
+/*
+ * A worker that exits (a reload, a shutdown) while its thread fetches
+ * would leave the shared "fetching" flag set until it went stale, and the
+ * new workers without keys that long: it waits for the thread and stores
+ * the result (or, if none comes, clears the flag) so they pick it up.
+ */
+
+static void
+ngx_http_opay_keys_orphan(ngx_http_opay_keys_t *keys, ngx_log_t *log)
+{
+    ngx_msec_t                 waited;
+    ngx_http_opay_keys_job_t  *job;
+
+    job = keys->task->ctx;
+
+    for (waited = 0; !job->done && waited < keys->timeout * 2 + 1000;
+         waited += 10)
+    {
+        ngx_msleep(10);
+    }
+
+    ngx_memory_barrier();
+
+    if (job->done) {
+        ngx_http_opay_keys_done(keys, log);
+        return;
+    }
+
+    ngx_shmtx_lock(&keys->shpool->mutex);
+
+    if (keys->sh->fetcher == ngx_pid) {
+        keys->sh->schedule.fetching = 0;
+    }
+
+    ngx_shmtx_unlock(&keys->shpool->mutex);
+
+    keys->fetching = 0;
+}
+
+
+/* the fetch ended: its result into the zone, the flag released, logged */
+
+static void
+ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
+{
     time_t                     age;
     opay_fetched_t            *f;
     opay_refresh_t             policy;
@@ -697,6 +774,7 @@ ngx_http_opay_keys_fetched(ngx_event_t *ev)
     job = keys->task->ctx;
     f = &job->result;
     sh = keys->sh;
+    job->done = 0;
 
     policy.refresh_ms = keys->refresh;
     policy.min_refresh_ms = keys->min_refresh;
@@ -729,17 +807,17 @@ ngx_http_opay_keys_fetched(ngx_event_t *ev)
     ngx_shmtx_unlock(&keys->shpool->mutex);
 
     if (f->ok) {
-        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "opay: keys refreshed from \"%*s\": kids %*s",
                       f->url.len, f->url.data, f->kids.len, f->kids.data);
 
         if (f->error.len) {
-            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "opay: key %*s",
+            ngx_log_error(NGX_LOG_ERR, log, 0, "opay: key %*s",
                           f->error.len, f->error.data);
         }
 
     } else if (age >= 0) {
-        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "opay: key refresh from \"%s\" failed: %*s; "
                       "keeping the keys fetched %T s ago",
                       keys->openid_url.len ? keys->openid_url.data
@@ -747,7 +825,7 @@ ngx_http_opay_keys_fetched(ngx_event_t *ev)
                       f->error.len, f->error.data, age);
 
     } else {
-        ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "opay: key refresh from \"%s\" failed: %*s; "
                       "no signing keys: requests get 503",
                       keys->openid_url.len ? keys->openid_url.data
@@ -757,9 +835,6 @@ ngx_http_opay_keys_fetched(ngx_event_t *ev)
 
     opay_fetched_free(f);
     keys->fetching = 0;
-
-    ngx_http_opay_keys_pick_up(keys, ev->log);
-    ngx_http_opay_keys_wake(keys, 0);
 }
 
 #endif
@@ -898,9 +973,12 @@ ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_opay_keys_t  *okeys = data;
 
-    opay_str_t                path;
+    uid_t                     owners[2];
+    size_t                    n;
+    opay_source_t             src;
     ngx_file_info_t           fi;
     opay_fetched_t            f;
+    ngx_core_conf_t          *ccf;
     ngx_http_opay_keys_t     *keys;
     ngx_http_opay_keys_sh_t  *sh;
 
@@ -939,10 +1017,19 @@ ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    path.data = (const char *) keys->cache.data;
-    path.len = keys->cache.len;
+    /* written by a worker; anyone else's file is not trusted */
 
-    opay_keys_read_cache(path, &f);
+    ccf = (ngx_core_conf_t *) ngx_get_conf(keys->cycle->conf_ctx,
+                                           ngx_core_module);
+    n = 0;
+    owners[n++] = geteuid();
+
+    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        owners[n++] = ccf->user;
+    }
+
+    ngx_http_opay_keys_source(keys, &src);
+    opay_keys_read_cache(&src, owners, n, &f);
 
     if (f.ok) {
         ngx_shmtx_lock(&keys->shpool->mutex);
@@ -981,6 +1068,7 @@ ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     ngx_str_t                   name, *url;
     opay_str_t                  u;
     ngx_uint_t                  i;
+    ngx_pool_cleanup_t         *cln;
     ngx_http_opay_keys_t      **sources, *k;
     ngx_http_opay_main_conf_t  *omcf;
 
@@ -1049,6 +1137,24 @@ ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
         if (omcf->key_sources == NULL) {
             return NGX_CONF_ERROR;
         }
+
+        /*
+         * libcurl's global state is not thread-safe to set up: here, in
+         * the master before it forks workers, once per cycle
+         */
+
+        cln = ngx_pool_cleanup_add(cf->cycle->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (!opay_http_init()) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "opay: libcurl cannot be initialized");
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_opay_keys_http_cleanup;
     }
 
     sources = omcf->key_sources->elts;
@@ -1059,6 +1165,18 @@ ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
         if (ngx_strcmp(k->jwks_url.data, conf->jwks_url.data) != 0
             || ngx_strcmp(k->openid_url.data, conf->openid_url.data) != 0)
         {
+            /* each cache records one source: two would overwrite it */
+            if (conf->jwks_cache.len
+                && ngx_strcmp(k->cache.data, conf->jwks_cache.data) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "opay_jwks_cache \"%V\" is used by two "
+                                   "key sources, \"%V\" and \"%V\": give "
+                                   "each its own", &conf->jwks_cache,
+                                   ngx_http_opay_keys_url(k), url);
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 
@@ -1100,14 +1218,22 @@ ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     k->refresh = conf->jwks_refresh;
     k->min_refresh = conf->jwks_min_refresh;
     k->timeout = conf->jwks_timeout;
+    k->cycle = cf->cycle;
 
-    name.len = sizeof("opay_keys ") - 1 + url->len;
+    /*
+     * the directive in the name: the same URL as opay_jwks_url and as
+     * opay_openid_configuration is two sources, each with its own zone
+     */
+
+    name.len = sizeof("opay_keys openid ") - 1 + url->len;
     name.data = ngx_pnalloc(cf->pool, name.len);
     if (name.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_sprintf(name.data, "opay_keys %V", url);
+    name.len = ngx_sprintf(name.data, "opay_keys %s %V",
+                           conf->jwks_url.len ? "jwks" : "openid", url)
+               - name.data;
 
     size = ngx_align(k->max_size + 16 * ngx_pagesize, ngx_pagesize);
 
@@ -1134,6 +1260,31 @@ ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
 
     return NGX_CONF_OK;
 #endif
+}
+
+
+static void
+ngx_http_opay_keys_source(ngx_http_opay_keys_t *keys, opay_source_t *src)
+{
+    src->jwks_url.data = (const char *) keys->jwks_url.data;
+    src->jwks_url.len = keys->jwks_url.len;
+    src->openid_url.data = (const char *) keys->openid_url.data;
+    src->openid_url.len = keys->openid_url.len;
+    src->ca_file.data = (const char *) keys->ca_file.data;
+    src->ca_file.len = keys->ca_file.len;
+    src->cache_path.data = (const char *) keys->cache.data;
+    src->cache_path.len = keys->cache.len;
+    src->max_size = keys->max_size;
+    src->timeout_ms = keys->timeout;
+}
+
+
+/* the cycle's pool goes: its share of libcurl's global state with it */
+
+static void
+ngx_http_opay_keys_http_cleanup(void *data)
+{
+    opay_http_cleanup();
 }
 
 

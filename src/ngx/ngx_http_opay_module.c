@@ -599,6 +599,12 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     s.notify = (conf->notify_uri != NULL);
     s.journal = (conf->journal.len != 0);
     s.jwks_remote = (conf->keys != NULL);
+
+    if (conf->processor_uri) {
+        /* as written: part of the location's identity in the zone */
+        ngx_http_opay_str(s.processor_prefix, conf->processor_uri->value);
+    }
+
     ngx_http_opay_str(s.success_message, conf->success_message);
     ngx_http_opay_str(s.shipping_type,
                       ngx_http_opay_shipping_types[conf->shipping_type].name);
