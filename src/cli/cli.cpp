@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <cerrno>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -67,19 +68,31 @@ std::optional<std::string> read_file(const std::string& path) {
     return s.str();
 }
 
-std::optional<std::string> read_regular_file(const std::string& path) {
-    // O_NONBLOCK: a FIFO there is refused below instead of waited on
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return std::nullopt;
-    std::optional<std::string> text;
-    struct stat st;
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        text.emplace();
-        char buf[65536];
-        ssize_t n;
-        while ((n = ::read(fd, buf, sizeof(buf))) > 0) text->append(buf, n);
-        if (n < 0) text.reset();
+int open_regular(const std::string& path, int flags) {
+    // O_NONBLOCK: a FIFO is refused below instead of waited on; a file
+    // lease (regular files only) makes that open fail with EAGAIN, and the
+    // second one waits for it as an ordinary open does
+    int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == EAGAIN) {
+        fd = ::open(path.c_str(), flags | O_NOFOLLOW);
     }
+    if (fd < 0) return -1;
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::optional<std::string> read_regular_file(const std::string& path) {
+    int fd = open_regular(path, O_RDONLY);
+    if (fd < 0) return std::nullopt;
+    std::optional<std::string> text(std::in_place);
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) text->append(buf, n);
+    if (n < 0) text.reset();
     ::close(fd);
     return text;
 }

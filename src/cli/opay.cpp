@@ -177,8 +177,7 @@ long post_json(const std::string& url, const std::string& body) {
 
 bool append_line(const std::string& path, const std::string& line) {
     // the journal read, not a file a symbolic link put in its place since
-    int fd = ::open(path.c_str(),
-                    O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK);
+    int fd = open_regular(path, O_WRONLY | O_APPEND);
     if (fd < 0) return false;
     std::string out = line + "\n";
     bool ok = ::write(fd, out.data(), out.size()) ==

@@ -22,6 +22,7 @@ static void ngx_http_opay_journal_event(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_opay_journal_check(ngx_cycle_t *cycle,
     ngx_core_conf_t *ccf, u_char *path);
+static ngx_fd_t ngx_http_opay_journal_open(u_char *path);
 static char *ngx_http_opay_journal_unfit(ngx_file_info_t *fi);
 
 
@@ -110,10 +111,7 @@ ngx_http_opay_journal_append(void *data, ngx_log_t *log)
     ngx_fd_t         fd;
     ngx_file_info_t  fi;
 
-    /* O_NONBLOCK: a FIFO put there since the start cannot hang the thread */
-
-    fd = ngx_open_file(j->path, NGX_FILE_APPEND|O_NOFOLLOW|O_NONBLOCK,
-                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    fd = ngx_http_opay_journal_open(j->path);
     if (fd == NGX_INVALID_FILE) {
         j->err = ngx_errno;
         return;
@@ -259,13 +257,7 @@ ngx_http_opay_journal_check(ngx_cycle_t *cycle, ngx_core_conf_t *ccf,
     ngx_uid_t         user;
     ngx_file_info_t   fi;
 
-    /*
-     * O_NONBLOCK: a FIFO put there since the configuration was read cannot
-     * block the master in open() until a reader comes; it fails below
-     */
-
-    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW|O_NONBLOCK,
-                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    fd = ngx_http_opay_journal_open(path);
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
                       "opay_journal \"%s\" cannot be opened%s", path,
@@ -340,6 +332,32 @@ ngx_http_opay_journal_conf_check(ngx_conf_t *cf, u_char *path)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * For appending, never through a symbolic link, and with O_NONBLOCK: a
+ * FIFO put at the path since the configuration was read would block the
+ * master or a thread in open() until a reader comes (it then fails the
+ * regular-file checks).  A file lease makes that open fail with EAGAIN
+ * (leases exist on regular files only): the file is opened again without
+ * O_NONBLOCK, which waits for the lease to be broken, as a journal must.
+ */
+
+static ngx_fd_t
+ngx_http_opay_journal_open(u_char *path)
+{
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW|O_NONBLOCK,
+                       NGX_FILE_CREATE_OR_OPEN, 0640);
+
+    if (fd == NGX_INVALID_FILE && ngx_errno == NGX_EAGAIN) {
+        fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW,
+                           NGX_FILE_CREATE_OR_OPEN, 0640);
+    }
+
+    return fd;
 }
 
 
