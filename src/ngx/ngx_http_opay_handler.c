@@ -485,8 +485,8 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
  * "#", "%", space, control characters): those stay encoded, so a value is
  * exactly one path segment whether proxy_pass encodes $uri again (without
  * variables) or sends it as it is (proxy_pass http://$backend$uri).  A
- * value's "/" and dot segments come encoded twice ("%252F"), so they stay
- * "%2F" after a backend's own decoding.
+ * value's "/", "\" and dot segments come encoded twice ("%252F"), so they
+ * stay "%2F" after a backend's own decoding.
  */
 
 static ngx_int_t
