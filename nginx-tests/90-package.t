@@ -2,8 +2,9 @@
 # (apt-get install ./libnginx-mod-http-opay_*.deb), serving a configuration
 # with the module that the packaged opay simulate proves, then removed and
 # purged without a trace; it ships the operator's docs, the change log,
-# the licence and the manual page, not the contributors' page. Needs root (it installs packages): make
-# package-test sets TEST_OPAY_DEB; anywhere else the test says it skipped.
+# the licence and the manual page, not the contributors' page. Needs root
+# (it installs packages): make package-test sets TEST_OPAY_DEB; anywhere
+# else the test says it skipped.
 
 use strict;
 use warnings;
