@@ -5,6 +5,10 @@
 #include <iostream>
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "json.h"
 #include "jws.h"
 
@@ -44,6 +48,7 @@ int usage() {
            "                [--card tok_visa] [--payer ADDR] [--sender ADDR]\n"
            "                [--request-path P] [--complete-path P]\n"
            "                [--concurrency N --count M] [--json]\n"
+           "                [--max-answer BYTES]\n"
            "  opay card --merchant-id ID --display-id ID --originator ID\n"
            "            --invoice FILE [--product-context JSON]\n"
            "            [--format action-request|adaptive-card|message-card]\n"
@@ -60,6 +65,23 @@ std::optional<std::string> read_file(const std::string& path) {
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+std::optional<std::string> read_regular_file(const std::string& path) {
+    // O_NONBLOCK: a FIFO there is refused below instead of waited on
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return std::nullopt;
+    std::optional<std::string> text;
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        text.emplace();
+        char buf[65536];
+        ssize_t n;
+        while ((n = ::read(fd, buf, sizeof(buf))) > 0) text->append(buf, n);
+        if (n < 0) text.reset();
+    }
+    ::close(fd);
+    return text;
 }
 
 std::optional<Args> parse_args(int argc, char** argv, int first) {

@@ -26,6 +26,9 @@ std::string option(const Args& a, const std::string& name,
 
 int usage();
 std::optional<std::string> read_file(const std::string& path);
+// A file that must be the regular file named, not a link to another one
+// (the journal): nullopt when it is a symbolic link, a FIFO, a device...
+std::optional<std::string> read_regular_file(const std::string& path);
 
 using NameValues = std::vector<std::pair<std::string, std::string>>;
 
