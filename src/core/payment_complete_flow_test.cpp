@@ -1192,5 +1192,58 @@ TEST_F(CompleteTest, OwnDeclineSeenAfterAnotherPayersUpdateIsADecline) {
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "declined");
 }
 
+
+// review18b: the charged payer's own retry. Delivery 1's confirm answer is
+// lost and the read-back shows processing: its record is "unknown". The
+// service resends the same payment (same single-use token, hence the same
+// PaymentMethod pm_1 under payment_method_key): it finds the intent
+// succeeded with pm_1 at its amount. That is this payer's charge, but the
+// record is already_paid with no payer and no address, and the README
+// says to ship only to a succeeded record's address: nobody ships.
+TEST_F(CompleteTest, Review18bChargedPayersOwnRetryRecordNamesThePayer) {
+    config.journal = false;
+    PaymentCompleteFlow d1(config, input());
+    up_to_confirm(d1);
+    d1.feed(0, OPAY_FETCH_FAILED, "");              // confirm: no answer
+    d1.feed(0, 200, intent("processing", 1000, "pm_1"));  // read back
+    ASSERT_EQ(d1.fetches().at(0).target, OPAY_TARGET_NOTIFY);
+    EXPECT_NE(d1.fetches()[0].body.find("\"kind\":\"unknown\""),
+              std::string::npos);
+    PaymentCompleteFlow d2(config, input());       // the same payment again
+    d2.resolve(OPAY_CLAIM_NEW, {});
+    d2.feed(0, 200, kInvoice);
+    d2.feed(0, 200, kCreated, true);
+    d2.feed(0, 200, kSucceeded);                   // pm_1 at 1000
+    ASSERT_EQ(d2.fetches().at(0).target, OPAY_TARGET_NOTIFY);
+    const std::string record = d2.fetches()[0].body;
+    EXPECT_NE(record.find("\"kind\":\"succeeded\""), std::string::npos)
+        << record;
+    EXPECT_NE(record.find("\"payer\""), std::string::npos) << record;
+}
+
+// review18b: a lookup cancels the placeholder it made, but a payer on
+// another node (whose backend already said due) confirmed it first: the
+// cancel is refused, the intent succeeded at this delivery's amount. The
+// lookup answers "not due" (fail) for a charged invoice at the paid amount
+// instead of that success.
+TEST_F(CompleteTest, Review18bLookupCancelRefusedBecauseItSucceeded) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, kCreated);                       // fresh: made here
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1/cancel");
+    f.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"payment_intent_unexpected_state",
+        "payment_intent":{"id":"pi_1","object":"payment_intent",
+        "status":"succeeded","amount":1000,"currency":"usd",
+        "payment_method":"pm_B"}}})");
+    if (kind(f) == OPAY_STEP_FETCH) f.feed(0, 200, intent("succeeded", 1000,
+                                                          "pm_B"));
+    answer(f);
+    EXPECT_EQ(json::write(reply(f)["result"]), "\"success\"")
+        << f.response().body;
+}
+
 }  // namespace
 }  // namespace opay
