@@ -1240,5 +1240,23 @@ TEST_F(CompleteTest, Review18bLookupCancelRefusedBecauseItSucceeded) {
         << f.response().body;
 }
 
+// A lookup's cancel refused, the intent read back still open (not paid):
+// "not due", and no second cancel (no loop).
+TEST_F(CompleteTest, ALookupCancelRefusedOnAnOpenIntentIsNotDue) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, kCreated);
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1/cancel");
+    f.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"payment_intent_unexpected_state"}})");
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, kSet);  // another payer's pair, not confirmed
+    answer(f);
+    EXPECT_NE(f.response().body.find("not due"), std::string::npos)
+        << f.response().body;
+}
+
 }  // namespace
 }  // namespace opay
