@@ -303,7 +303,7 @@ bench-http: all dynamic
 # known-kid request latency while a 10 s key server holds a fetch
 bench-keys: nginx cli
 	@TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) prove -v -I nginx-tests/lib \
-	    nginx-tests/85-keys.t 2>&1 | grep -E 'slow issuer|^Result'
+	    nginx-tests/84-keys.t 2>&1 | grep -E 'slow issuer|^Result'
 
 clean:
 	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run \
