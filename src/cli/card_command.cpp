@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "ascii.h"
 #include "card.h"
 #include "cli.h"
 #include "jwks.h"
@@ -30,20 +31,21 @@ int check(const Args& a) {
         }
         auto loaded = load_jwks(*text);
         if (auto* e = std::get_if<KeySetError>(&loaded)) {
-            std::cerr << "opay: " << e->message << "\n";
+            std::cerr << "opay: " << printable(e->message) << "\n";
             return 2;
         }
         keys = std::get<KeySet>(std::move(loaded));
     }
     CardReport r = check_card(*html, keys ? &*keys : nullptr,
                               std::time(nullptr));
-    std::cout << path << ": "
-              << (r.format.empty() ? "no card" : r.format) << "\n";
+    // the card's text is escaped: it cannot print an "ok" line itself
+    std::cout << printable(path) << ": "
+              << (r.format.empty() ? "no card" : printable(r.format)) << "\n";
     if (!r.signature.empty()) {
-        std::cout << "  signature: " << r.signature << "\n";
+        std::cout << "  signature: " << printable(r.signature) << "\n";
     }
     for (const auto& p : r.problems) {
-        std::cout << "  problem: " << to_string(p) << "\n";
+        std::cout << "  problem: " << printable(to_string(p)) << "\n";
     }
     std::cout << (r.ok() ? "ok" : "INVALID: " +
                                       std::to_string(r.problems.size()) +
@@ -57,17 +59,19 @@ int view(const Args& a) {
     const std::string path = a.options.at("--view");
     auto html = read_file(path);
     if (!html) {
-        std::cerr << "opay: cannot read " << path << "\n";
+        std::cerr << "opay: cannot read " << printable(path) << "\n";
         return 2;
     }
     auto out = card_view(*html, std::time(nullptr));
     if (auto* problems = std::get_if<std::vector<CardProblem>>(&out)) {
         for (const auto& p : *problems) {
-            std::cerr << "opay card: " << to_string(p) << "\n";
+            std::cerr << "opay card: " << printable(to_string(p)) << "\n";
         }
         return 1;
     }
-    std::cout << std::get<std::string>(out) << "\n";
+    // compact JSON (json::write) holding the card's text
+    std::cout << printable(std::get<std::string>(out), Printable::kJson)
+              << "\n";
     return 0;
 }
 

@@ -1,9 +1,14 @@
 #include "cli.h"
 
+#include <cerrno>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "jws.h"
@@ -44,6 +49,7 @@ int usage() {
            "                [--card tok_visa] [--payer ADDR] [--sender ADDR]\n"
            "                [--request-path P] [--complete-path P]\n"
            "                [--concurrency N --count M] [--json]\n"
+           "                [--max-answer BYTES]\n"
            "  opay card --merchant-id ID --display-id ID --originator ID\n"
            "            --invoice FILE [--product-context JSON]\n"
            "            [--format action-request|adaptive-card|message-card]\n"
@@ -60,6 +66,35 @@ std::optional<std::string> read_file(const std::string& path) {
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+int open_regular(const std::string& path, int flags) {
+    // O_NONBLOCK: a FIFO is refused below instead of waited on; a file
+    // lease (regular files only) makes that open fail with EAGAIN, and the
+    // second one waits for it as an ordinary open does
+    int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == EAGAIN) {
+        fd = ::open(path.c_str(), flags | O_NOFOLLOW);
+    }
+    if (fd < 0) return -1;
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::optional<std::string> read_regular_file(const std::string& path) {
+    int fd = open_regular(path, O_RDONLY);
+    if (fd < 0) return std::nullopt;
+    std::optional<std::string> text(std::in_place);
+    char buf[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) text->append(buf, n);
+    if (n < 0) text.reset();
+    ::close(fd);
+    return text;
 }
 
 std::optional<Args> parse_args(int argc, char** argv, int first) {

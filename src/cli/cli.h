@@ -26,6 +26,11 @@ std::string option(const Args& a, const std::string& name,
 
 int usage();
 std::optional<std::string> read_file(const std::string& path);
+// A file that must be the regular file named, not a link to another one
+// (the journal): -1 / nullopt when it is a symbolic link, a FIFO, a
+// device... open_regular's flags are open(2)'s (O_RDONLY, O_WRONLY...).
+int open_regular(const std::string& path, int flags);
+std::optional<std::string> read_regular_file(const std::string& path);
 
 using NameValues = std::vector<std::pair<std::string, std::string>>;
 

@@ -34,6 +34,7 @@
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 
+#include "ascii.h"
 #include "base64url.h"
 #include "cli.h"
 #include "json.h"
@@ -50,9 +51,11 @@ constexpr const char* kDefaultIssuer = "https://substrate.office.com/sts/";
 constexpr const char* kDefaultAppid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
 constexpr const char* kDefaultVersion = "STI.ExternalAccessToken.V1";
 
+// A JSON string for the terminal (a token's text is someone else's).
 std::string escape(const std::string& s) {
     json::Document d;
-    return json::write(json::str(s, d.GetAllocator()));
+    return printable(json::write(json::str(s, d.GetAllocator())),
+                     Printable::kJson);
 }
 
 int verify_token(const Args& a) {
@@ -64,7 +67,7 @@ int verify_token(const Args& a) {
     }
     auto loaded = load_jwks(*text);
     if (auto* e = std::get_if<KeySetError>(&loaded)) {
-        std::cerr << "opay: " << e->message << "\n";
+        std::cerr << "opay: " << printable(e->message) << "\n";
         return 2;
     }
     TokenPolicy policy;
@@ -173,7 +176,8 @@ long post_json(const std::string& url, const std::string& body) {
 }
 
 bool append_line(const std::string& path, const std::string& line) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+    // the journal read, not a file a symbolic link put in its place since
+    int fd = open_regular(path, O_WRONLY | O_APPEND);
     if (fd < 0) return false;
     std::string out = line + "\n";
     bool ok = ::write(fd, out.data(), out.size()) ==
@@ -192,11 +196,13 @@ int journal_replay(const Args& a) {
         return usage();
     }
     const std::string path = a.options.at("--journal");
-    std::ifstream in(path);
-    if (!in) {
-        std::cerr << "opay: cannot read " << path << "\n";
+    auto text = read_regular_file(path);
+    if (!text) {
+        std::cerr << "opay: cannot read " << printable(path)
+                  << " (not a regular file, a symbolic link, or unreadable)\n";
         return 2;
     }
+    std::istringstream in(*text);
     std::vector<std::pair<std::string, std::string>> outcomes;  // entry, record
     std::map<std::string, std::string> request_ids;
     std::vector<std::string> acked;
@@ -208,9 +214,10 @@ int journal_replay(const Args& a) {
         json::Document d;
         auto err = json::parse(line, d);
         if (err || !d.IsObject()) {
-            std::cerr << "opay: " << path << ":" << lineno
+            std::cerr << "opay: " << printable(path) << ":" << lineno
                       << ": cannot read this line ("
-                      << (err ? err->reason : "not a JSON object") << ")\n";
+                      << printable(err ? err->reason : "not a JSON object")
+                      << ")\n";
             unreadable.push_back(lineno);
             continue;
         }
@@ -237,7 +244,9 @@ int journal_replay(const Args& a) {
         }
         long status = post_json(a.options.at("--url"), record);
         bool ok = status >= 200 && status < 300;
-        std::cout << entry << ": " << (ok ? "delivered" : "failed")
+        // the entry is the journal's text: escaped, it cannot print a line
+        std::cout << printable(entry) << ": "
+                  << (ok ? "delivered" : "failed")
                   << " (status " << status << ")\n";
         if (!ok) {
             ++failed;
@@ -248,7 +257,7 @@ int journal_replay(const Args& a) {
                                    entry, request_ids[entry], true,
                                    static_cast<int>(status),
                                    std::time(nullptr)))) {
-            std::cerr << "opay: cannot append to " << path << "\n";
+            std::cerr << "opay: cannot append to " << printable(path) << "\n";
             failed++;
         }
     }

@@ -3,7 +3,9 @@
 // is the HTTP and the transcript).
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -13,6 +15,7 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
+#include "ascii.h"
 #include "cli.h"
 #include "json.h"
 #include "jws.h"
@@ -28,10 +31,24 @@ struct Target {
     std::string request_url;
     std::string complete_url;
     std::string authorization;  // "Authorization: Bearer ..."
+    std::size_t max_answer;     // bytes of one answer
+};
+
+// An answer's body, up to max bytes: past that the transfer stops (0 is
+// curl's "write error") before the rest is read.
+struct Body {
+    std::string* text;
+    std::size_t max;
+    bool too_large = false;
 };
 
 size_t collect(char* data, size_t size, size_t n, void* out) {
-    static_cast<std::string*>(out)->append(data, size * n);
+    auto* body = static_cast<Body*>(out);
+    if (size * n > body->max - body->text->size()) {
+        body->too_large = true;
+        return 0;
+    }
+    body->text->append(data, size * n);
     return size * n;
 }
 
@@ -56,10 +73,13 @@ class Http {
   public:
     Http() : curl_(curl_easy_init(), curl_easy_cleanup) {}
 
-    // status 0: no answer (error says why)
-    EndpointAnswer post(const std::string& url, const std::string& authorization,
-                const std::string& body, double& ms, std::string& error) {
+    // status 0: no answer (error says why); max: the answer's cap, bytes
+    EndpointAnswer post(const std::string& url,
+                        const std::string& authorization,
+                        const std::string& body, std::size_t max, double& ms,
+                        std::string& error) {
         EndpointAnswer answer;
+        Body collected{&answer.body, max};
         CURL* c = curl_.get();
         curl_easy_reset(c);
         std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
@@ -73,13 +93,21 @@ class Http {
                          static_cast<long>(body.size()));
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer.body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &collected);
+        // refused at once when Content-Length says it is over the cap
+        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+                         static_cast<curl_off_t>(max));
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &answer);
         auto t0 = Clock::now();
         CURLcode rc = curl_easy_perform(c);
         ms = std::chrono::duration<double, std::milli>(Clock::now() - t0)
                  .count();
+        if (collected.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+            error = "answer larger than " + std::to_string(max) +
+                    " bytes (--max-answer), not read";
+            return EndpointAnswer{};
+        }
         if (rc != CURLE_OK) {
             error = curl_easy_strerror(rc);
             return EndpointAnswer{};
@@ -112,7 +140,8 @@ std::vector<Step> converse(Simulator sim, const Target& t, Http& http,
         const std::string& url = call->webhook == Webhook::kPaymentRequest
                                      ? t.request_url
                                      : t.complete_url;
-        s.answer = http.post(url, t.authorization, call->body, s.ms,
+        s.answer = http.post(url, t.authorization, call->body, t.max_answer,
+                             s.ms,
                              s.transport_error);
         if (s.answer.status == 0) {
             s.report.event = call->event;
@@ -137,16 +166,18 @@ void print_transcript(const std::vector<Step>& steps, const Target& t,
                                      ? t.request_url
                                      : t.complete_url;
         std::printf("%zu. %s -> POST %s\n", i + 1, s.call.event.c_str(),
-                    url.c_str());
+                    printable(url).c_str());
         if (s.answer.status != 0) {
             std::printf("   <- %d %s, %.1f ms\n", s.answer.status,
-                        s.answer.content_type.c_str(), s.ms);
+                        printable(s.answer.content_type).c_str(), s.ms);
         }
+        // what the endpoint said goes to the terminal escaped: it cannot
+        // write a line of this transcript (an "ok", a verdict) itself
         for (const auto& said : s.report.said) {
-            std::printf("   %s\n", said.c_str());
+            std::printf("   %s\n", printable(said).c_str());
         }
         for (const auto& v : s.report.violations) {
-            std::printf("   VIOLATION: %s\n", v.c_str());
+            std::printf("   VIOLATION: %s\n", printable(v).c_str());
         }
         violations += static_cast<int>(s.report.violations.size());
         std::printf("   %s\n", s.report.ok() ? "ok" : "FAILED");
@@ -185,7 +216,7 @@ void print_json(const std::vector<Step>& steps, bool passed) {
     }
     d.AddMember("steps", list, a);
     d.AddMember("passed", passed, a);
-    std::printf("%s\n", json::write(d).c_str());
+    std::printf("%s\n", printable(json::write(d), Printable::kJson).c_str());
 }
 
 double percentile(std::vector<double>& sorted, double p) {
@@ -264,7 +295,7 @@ int load(const SimulatorOptions& options, const Target& t, int concurrency,
                     percentile(latencies, 0.99),
                     latencies.empty() ? 0 : latencies.back(), failed.load());
         for (const auto& v : first_violations) {
-            std::printf("  e.g. %s\n", v.c_str());
+            std::printf("  e.g. %s\n", printable(v).c_str());
         }
     }
     return failed.load() == 0 ? 0 : 1;
@@ -306,6 +337,18 @@ int simulate(const Args& a) {
     }
     o.shipping_option = option(a, "--option", "");
     o.card = option(a, "--card", "");
+    if (a.options.count("--max-answer")) {
+        const std::string& max = a.options.at("--max-answer");
+        char* end = nullptr;
+        unsigned long long n = std::strtoull(max.c_str(), &end, 10);
+        if (max.empty() || !std::isdigit(static_cast<unsigned char>(max[0])) ||
+            *end != '\0' || n == 0 || n > (1ULL << 40)) {
+            std::cerr << "opay simulate: --max-answer is a number of bytes, "
+                         "1 to 2^40\n";
+            return 2;
+        }
+        o.max_answer = static_cast<std::size_t>(n);
+    }
     auto started = Simulator::start(o);
     if (auto* e = std::get_if<std::string>(&started)) {
         std::cerr << "opay simulate: " << *e << "\n";
@@ -333,7 +376,7 @@ int simulate(const Args& a) {
     while (!base.empty() && base.back() == '/') base.pop_back();
     Target t{base + option(a, "--request-path", "/opay/payment-request"),
              base + option(a, "--complete-path", "/opay/payment-complete"),
-             "Authorization: Bearer " + *token};
+             "Authorization: Bearer " + *token, o.max_answer};
     bool json_out = has_flag(a, "--json");
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -68,4 +68,59 @@ inline std::string log_line(std::string_view s) {
     return out;
 }
 
+namespace detail {
+// The length of the UTF-8 sequence at s[i] (1 to 4), or 0 when the bytes
+// there are not one (overlong forms and surrogates are not).
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+    auto at = [&](std::size_t k) {
+        return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+    };
+    unsigned char b = at(0);
+    std::size_t n = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2
+                  : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4
+                  : 0;
+    if (n == 0) return 0;
+    unsigned char lo = b == 0xe0 ? 0xa0 : b == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = b == 0xed ? 0x9f : b == 0xf4 ? 0x8f : 0xbf;
+    for (std::size_t k = 1; k < n; ++k) {
+        unsigned char c = at(k);
+        if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf)) return 0;
+    }
+    return n;
+}
+}  // namespace detail
+
+// How printable() writes what it escapes: \xHH in text, \u00HH in JSON.
+enum class Printable { kText, kJson };
+
+// Someone else's text (a file's, an endpoint's) for a terminal: control
+// characters (C0, DEL, C1) and bytes that are not UTF-8 escaped, so that it
+// can neither move the cursor nor rewrite or add a line; other UTF-8 text
+// (names, addresses) stays as it is. In kJson the input is compact JSON
+// text (json::write's), where those bytes can only be inside strings.
+inline std::string printable(std::string_view s,
+                             Printable style = Printable::kText) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        auto u = static_cast<unsigned char>(s[i]);
+        std::size_t n = detail::utf8_sequence(s, i);
+        bool c1 = n == 2 && u == 0xc2 &&
+                  static_cast<unsigned char>(s[i + 1]) < 0xa0;
+        bool c0 = n == 1 && (u < 0x20 || u == 0x7f);
+        if (n != 0 && !c1 && !c0) {
+            out.append(s, i, n);
+            i += n;
+            continue;
+        }
+        // a C1 character is one code point (its second byte); a byte that
+        // is not UTF-8 is shown as itself
+        unsigned char shown = c1 ? static_cast<unsigned char>(s[i + 1]) : u;
+        out += style == Printable::kJson ? "\\u00" : "\\x";
+        append_hex(out, &shown, 1, style == Printable::kJson);  // as RapidJSON
+        i += c1 ? 2 : 1;
+    }
+    return out;
+}
+
 }  // namespace opay

@@ -101,7 +101,7 @@ void opay_http_cleanup(void) noexcept { opay::http_cleanup(); }
 
 }  // extern "C"
 
-// outside extern "C": clang refuses C linkage for a C++ return type
+// C++ linkage: it returns a C++ type (clang refuses that with C linkage)
 namespace {
 
 opay::KeySource key_source(const opay_source_t* src) {

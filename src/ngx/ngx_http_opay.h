@@ -167,6 +167,7 @@ ngx_int_t ngx_http_opay_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_opay_journal(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, opay_str_t line);
 ngx_int_t ngx_http_opay_init_module(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_opay_journal_conf_check(ngx_conf_t *cf, u_char *path);
 
 /* ngx_http_opay_status.c */
 void ngx_http_opay_status_respond(ngx_http_request_t *r,

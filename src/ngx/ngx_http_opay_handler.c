@@ -409,6 +409,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     opay_str_t                   none;
     ngx_http_request_t          *sr;
     ngx_http_opay_fetch_t       *f;
+    ngx_http_core_main_conf_t   *cmcf;
     ngx_http_post_subrequest_t  *ps;
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_fetch_t));
@@ -451,6 +452,21 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /*
+     * Variables of its own (nginx shares the parent's): a value the caller's
+     * request cached, such as $http_x_tenant read by a server-level "if",
+     * must not reach a backend, nor a value of the subrequest's (its
+     * User-Agent) the caller's access log line.
+     */
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    sr->variables = ngx_pcalloc(sr->pool, cmcf->variables.nelts
+                                          * sizeof(ngx_http_variable_value_t));
+    if (sr->variables == NULL) {
+        return NGX_ERROR;
+    }
+
     if (fetch->target == OPAY_TARGET_PROCESSOR) {
         f->limit = NGX_HTTP_OPAY_PROCESSOR_MAX;
     }
@@ -465,8 +481,12 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
  * The URI with the $opay_* values in it, each percent-encoded by the
  * variables (ctx->uri_escape): a '?' left is the configuration's own, so
  * the arguments split there; the path is then decoded as nginx decodes a
- * request's (proxy_pass encodes it again), except "%2F", "%2E" and control
- * characters, so a value stays exactly one path segment whatever it holds.
+ * request's, except what could end or split a segment ("/", ".", "?",
+ * "#", "%", space, control characters): those stay encoded, so a value is
+ * exactly one path segment whether proxy_pass encodes $uri again (without
+ * variables) or sends it as it is (proxy_pass http://$backend$uri).  A
+ * value's "/", "\" and dot segments come encoded twice ("%252F"), so they
+ * stay "%2F" after a backend's own decoding.
  */
 
 static ngx_int_t
@@ -556,7 +576,7 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         {
             c = (u_char) ngx_hextoi(p + 1, 2);
 
-            if (c != '/' && c != '.' && c >= 0x20 && c != 0x7f) {
+            if (c > 0x20 && c != 0x7f && ngx_strchr("/.?#%", c) == NULL) {
                 *q++ = c;
                 p += 2;
                 continue;

@@ -22,6 +22,8 @@ static void ngx_http_opay_journal_event(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_opay_journal_check(ngx_cycle_t *cycle,
     ngx_core_conf_t *ccf, u_char *path);
+static ngx_fd_t ngx_http_opay_journal_open(u_char *path);
+static char *ngx_http_opay_journal_unfit(ngx_file_info_t *fi);
 
 
 /*
@@ -105,19 +107,24 @@ ngx_http_opay_journal_append(void *data, ngx_log_t *log)
 {
     ngx_http_opay_journal_t *j = data;
 
-    ssize_t   n;
-    ngx_fd_t  fd;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
 
-    fd = ngx_open_file(j->path, NGX_FILE_APPEND|O_NOFOLLOW,
-                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    fd = ngx_http_opay_journal_open(j->path);
     if (fd == NGX_INVALID_FILE) {
         j->err = ngx_errno;
         return;
     }
 
-    n = ngx_write_fd(fd, j->line, j->len);
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        j->err = ngx_errno;
 
-    if (n != (ssize_t) j->len) {
+    } else if (!ngx_is_file(&fi)) {
+        /* "Invalid argument": the journal is not a regular file */
+        j->err = NGX_EINVAL;
+
+    } else if ((n = ngx_write_fd(fd, j->line, j->len)) != (ssize_t) j->len) {
         j->err = (n == -1) ? ngx_errno : NGX_ENOSPC;
 
     } else if (fdatasync(fd) == -1) {
@@ -250,8 +257,7 @@ ngx_http_opay_journal_check(ngx_cycle_t *cycle, ngx_core_conf_t *ccf,
     ngx_uid_t         user;
     ngx_file_info_t   fi;
 
-    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW,
-                       NGX_FILE_CREATE_OR_OPEN, 0640);
+    fd = ngx_http_opay_journal_open(path);
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
                       "opay_journal \"%s\" cannot be opened%s", path,
@@ -268,16 +274,10 @@ ngx_http_opay_journal_check(ngx_cycle_t *cycle, ngx_core_conf_t *ccf,
 
     user = (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) ? ccf->user
                                                            : geteuid();
-    why = NULL;
+    why = ngx_http_opay_journal_unfit(&fi);
 
-    if (!ngx_is_file(&fi)) {
-        why = "is not a regular file";
-
-    } else if (fi.st_nlink != 1) {
-        why = "has more than one link";
-
-    } else if (fi.st_uid != 0 && fi.st_uid != user
-               && fi.st_uid != geteuid())
+    if (why == NULL && fi.st_uid != 0 && fi.st_uid != user
+        && fi.st_uid != geteuid())
     {
         why = "is owned by another user";
     }
@@ -302,4 +302,81 @@ ngx_http_opay_journal_check(ngx_cycle_t *cycle, ngx_core_conf_t *ccf,
     ngx_close_file(fd);
 
     return NGX_OK;
+}
+
+
+/*
+ * At configuration time (nginx -t, start and reload, where a refusal keeps
+ * the running configuration), before anything opens the journal: what is
+ * at its path must be able to be it.  Opening a FIFO for writing would
+ * block the master until a reader comes.
+ */
+
+ngx_int_t
+ngx_http_opay_journal_conf_check(ngx_conf_t *cf, u_char *path)
+{
+    char             *why;
+    ngx_file_info_t   fi;
+
+    if (ngx_link_info(path, &fi) == NGX_FILE_ERROR) {
+        /* nothing there yet (the master creates it), or open() says why */
+        return NGX_OK;
+    }
+
+    why = ngx_http_opay_journal_unfit(&fi);
+
+    if (why) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "opay_journal \"%s\" %s", path, why);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * For appending, never through a symbolic link, and with O_NONBLOCK: a
+ * FIFO put at the path since the configuration was read would block the
+ * master or a thread in open() until a reader comes (it then fails the
+ * regular-file checks).  A file lease makes that open fail with EAGAIN
+ * (leases exist on regular files only): the file is opened again without
+ * O_NONBLOCK, which waits for the lease to be broken, as a journal must.
+ */
+
+static ngx_fd_t
+ngx_http_opay_journal_open(u_char *path)
+{
+    ngx_fd_t  fd;
+
+    fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW|O_NONBLOCK,
+                       NGX_FILE_CREATE_OR_OPEN, 0640);
+
+    if (fd == NGX_INVALID_FILE && ngx_errno == NGX_EAGAIN) {
+        fd = ngx_open_file(path, NGX_FILE_APPEND|O_NOFOLLOW,
+                           NGX_FILE_CREATE_OR_OPEN, 0640);
+    }
+
+    return fd;
+}
+
+
+/* why what is at a journal path cannot be the journal; NULL: it can */
+
+static char *
+ngx_http_opay_journal_unfit(ngx_file_info_t *fi)
+{
+    if (ngx_is_link(fi)) {
+        return "is a symbolic link";
+    }
+
+    if (!ngx_is_file(fi)) {
+        return "is not a regular file";
+    }
+
+    if (fi->st_nlink != 1) {
+        return "has more than one link";
+    }
+
+    return NULL;
 }

@@ -675,6 +675,10 @@ ngx_http_opay_add_journal(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     conf->journal.data = p;
     conf->journal.len = full.len;
 
+    if (ngx_http_opay_journal_conf_check(cf, p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
 
     if (omcf->journals == NULL) {

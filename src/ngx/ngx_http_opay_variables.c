@@ -96,9 +96,12 @@ ngx_http_opay_ctx_variable(ngx_http_request_t *r,
  * A value is copied into the request's pool (the core's strings move on
  * with the flow; logs and subrequests read it later).  In a subrequest URI
  * being built (ctx->uri_escape) it is percent-encoded: everything but
- * RFC 3986's unreserved characters, and the dots of "." and "..", so it
- * can add no segment, query or line.  Elsewhere (headers, logs) control
- * characters are percent-encoded, so it can add no header or log line.
+ * RFC 3986's unreserved characters, so it can add no segment, query or
+ * line.  Slashes, backslashes and the dots of "." and ".." are encoded
+ * twice ("%252F"): a backend that decodes the path once before it routes
+ * (nginx does) would otherwise see a segment or a dot segment and climb.
+ * Elsewhere (headers, logs) control characters are percent-encoded, so it
+ * can add no header or log line.
  */
 
 static ngx_int_t
@@ -126,7 +129,8 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     n = 0;
 
     for (i = 0; i < s->len; i++) {
-        n += ngx_http_opay_escape(s->data[i], uri, dots) ? 3 : 1;
+        /* 1: as it is, 3: "%XX", 5: "%25XX" */
+        n += 1 + 2 * ngx_http_opay_escape(s->data[i], uri, dots);
     }
 
     p = ngx_pnalloc(r->pool, n ? n : 1);
@@ -140,14 +144,20 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         c = s->data[i];
         encode = ngx_http_opay_escape(c, uri, dots);
 
-        if (encode) {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
+        if (encode == 0) {
             *p++ = c;
+            continue;
         }
+
+        *p++ = '%';
+
+        if (encode == 2) {
+            *p++ = '2';
+            *p++ = '5';
+        }
+
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
     }
 
     v->len = n;
@@ -158,6 +168,8 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     return NGX_OK;
 }
 
+
+/* 0: as it is, 1: percent-encoded, 2: percent-encoded twice */
 
 static ngx_uint_t
 ngx_http_opay_escape(u_char c, ngx_uint_t uri, ngx_uint_t dots)
@@ -171,7 +183,11 @@ ngx_http_opay_escape(u_char c, ngx_uint_t uri, ngx_uint_t dots)
     }
 
     if (c == '.') {
-        return dots;
+        return dots ? 2 : 0;
+    }
+
+    if (c == '/' || c == '\\') {
+        return 2;
     }
 
     return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')

@@ -6,6 +6,7 @@
 // Call and feeds back the answer.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,11 +20,17 @@ namespace opay {
 inline constexpr std::string_view kPayMethod =
     "https://pay.microsoft.com/microsoftpay";
 
+// An endpoint's answer is read up to this (opay simulate --max-answer):
+// the module's answers are a few KiB; anything past the cap is refused
+// before it is all in memory.
+inline constexpr std::size_t kDefaultMaxAnswer = 1024 * 1024;
+
 struct SimulatorOptions {
     std::string product_context;   // JSON object
     std::string shipping_address;  // JSON AddressInit
     std::string shipping_option;   // id to pick; empty: the last offered
     std::string card;              // processor token; empty: do not pay
+    std::size_t max_answer = kDefaultMaxAnswer;  // bytes of one answer
 };
 
 // The reference's shipping address (One Microsoft Way), in country.
