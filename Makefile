@@ -125,13 +125,14 @@ $(VERSION_DIR)/debsrc/nginx-$(NGINX_VERSION)/configure: | deps
 	bash $(ROOT)/scripts/nginx-source.sh $(NGINX_SUITE) $(NGINX_VERSION) \
 	    $(VERSION_DIR)/debsrc $(BUILD)/apt
 
-# reconfigure when the set of core sources (the src/core directory) changes
-$(STATIC_DIR)/Makefile: config config.make src/core $(SAN_DEPS) \
+# reconfigure when the list of core sources changes
+$(STATIC_DIR)/Makefile: config config.make src/core/sources.txt $(SAN_DEPS) \
                         | $(NGINX_SRC_DIR)/configure
 	cd $(NGINX_SRC_DIR) && $(SAN_ENV) ./configure $(NGINX_CONFIGURE) \
 	    $(SAN_CONFIGURE) --builddir=$(STATIC_DIR) --add-module=$(ROOT)
 
-$(DYNAMIC_DIR)/Makefile: config config.make src/core | $(NGINX_SRC_DIR)/configure
+$(DYNAMIC_DIR)/Makefile: config config.make src/core/sources.txt \
+                         | $(NGINX_SRC_DIR)/configure
 	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
 	    --builddir=$(DYNAMIC_DIR) --add-dynamic-module=$(ROOT)
 
@@ -226,7 +227,7 @@ deb: dynamic cli
 	    exit 1; fi
 	@bash $(ROOT)/scripts/deb.sh $(DEB_VERSION) $(MODULE_SO) $(OPAY) $(DEB_DIR)
 
-# libFuzzer targets (src/core/*_fuzz.cpp), built by clang with ASan+UBSan,
+# libFuzzer targets (fuzz/*_fuzz.cpp), built by clang with ASan+UBSan,
 # seeds in testdata/fuzz/TARGET/, dictionaries in testdata/fuzz/TARGET.dict;
 # corpora grow in build/fuzz/corpus/, crashes land in build/fuzz/crashes/.
 FUZZ_DIR := $(BUILD)/fuzz
@@ -302,7 +303,7 @@ bench-http: all dynamic
 # known-kid request latency while a 10 s key server holds a fetch
 bench-keys: nginx cli
 	@TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) prove -v -I nginx-tests/lib \
-	    nginx-tests/85-keys.t 2>&1 | grep -E 'slow issuer|^Result'
+	    nginx-tests/84-keys.t 2>&1 | grep -E 'slow issuer|^Result'
 
 clean:
 	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run \

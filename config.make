@@ -1,5 +1,7 @@
 # Appends the rules for the C++17 core to nginx's Makefile (sourced by
-# nginx's auto/make after the Makefile is written).
+# nginx's auto/make after the Makefile is written). Each object depends on
+# the headers it includes (the compiler's -MMD list), so editing a test or
+# tool header rebuilds nothing here.
 
 mkdir -p $OPAY_CORE_DIR
 
@@ -9,8 +11,11 @@ for opay_src in $OPAY_CORE_SRCS; do
     opay_objs="$opay_objs $opay_obj"
     cat << END >> $NGX_MAKEFILE
 
-$opay_obj: $opay_src $ngx_addon_dir/src/core/*.h
-	\$(OPAY_CXX) -c \$(OPAY_CXXFLAGS) -I$ngx_addon_dir/src/core -o $opay_obj $opay_src
+$opay_obj: $opay_src $ngx_addon_dir/config.make
+	\$(OPAY_CXX) -c \$(OPAY_CXXFLAGS) -MMD -MP \\
+	    -I$ngx_addon_dir/include -I$ngx_addon_dir/src/core \\
+	    -o $opay_obj $opay_src
+-include $OPAY_CORE_DIR/`basename $opay_src .cpp`.d
 END
 done
 

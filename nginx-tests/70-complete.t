@@ -8,7 +8,6 @@ use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use MIME::Base64 ();
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body reference_invoice json_response json_decode
                 json_encode b64u PAY_METHOD);
@@ -280,31 +279,17 @@ $stripe->mode('normal');
 # 5. The same requestId 50 times at once: exactly one charge.
 $stripe->mode('slow');
 my $before = scalar @{ $stripe->charges };
-my @kids;
-for my $i (1 .. 50) {
-    my $pid = fork // die;
-    if ($pid == 0) {
-        my $res = pay('C-1', 'tok_visa');
-        open my $fh, '>', $t->dir . "/c1-$i.json" or POSIX::_exit(1);
-        print $fh json_encode({ status => $res->{status},
-                                body => $res->{json} });
-        close $fh;
-        POSIX::_exit(0);
-    }
-    push @kids, $pid;
-}
-waitpid $_, 0 for @kids;
+my @replies = $t->at_once(map { sub { pay('C-1', 'tok_visa') } } 1 .. 50);
 $stripe->mode('normal');
-my @replies = map { json_decode($t->read_file("c1-$_.json")) } 1 .. 50;
 is(scalar(@{ $stripe->charges }) - $before, 1, '50 concurrent calls: one charge');
 my @ok = grep { $_->{status} == 200 } @replies;
 my @busy = grep { $_->{status} == 409 } @replies;
 is(@ok + @busy, 50, 'every reply is the outcome or 409 in flight');
 ok(@ok >= 1, 'at least one reply carries the outcome');
 note(scalar(@ok) . ' outcome replies, ' . scalar(@busy) . ' in flight');
-my %conf = map { ($_->{body}{entity}{confirmationNumber} // '') => 1 } @ok;
+my %conf = map { ($_->{json}{entity}{confirmationNumber} // '') => 1 } @ok;
 is(scalar keys %conf, 1, 'all outcome replies agree');
-ok(!grep({ $_->{body}{error}{code} ne 'payment_in_progress' } @busy),
+ok(!grep({ $_->{json}{error}{code} ne 'payment_in_progress' } @busy),
    '409s say payment_in_progress');
 $r = pay('C-1', 'tok_visa');
 is($r->{json}{entity}{confirmationNumber}, (keys %conf)[0],
@@ -363,16 +348,12 @@ unlike($t->error_log, qr/tok_visa|\Q$token\E/, 'nor in the error log');
 # charge twice.
 $stripe->mode('charge-then-hang');
 $before = scalar @{ $stripe->charges };
-my $kid = fork // die;
-if ($kid == 0) {
-    pay('K-1', 'tok_visa');
-    POSIX::_exit(0);
-}
+my $kid = $t->in_background(sub { pay('K-1', 'tok_visa') });
 my $deadline = time + 10;
 sleep 0.1 while @{ $stripe->charges } == $before && time < $deadline;
 is(scalar(@{ $stripe->charges }) - $before, 1, 'K-1 charged at the processor');
 kill 'KILL', $t->workers;
-waitpid $kid, 0;
+$t->answers($kid);
 $stripe->mode('normal');
 @journal = map { json_decode($_) } split /\n/, $t->read_file('journal.log');
 ok(grep({ $_->{type} eq 'attempt' && $_->{requestId} eq 'K-1' } @journal),
@@ -394,11 +375,8 @@ like($t->error_log, qr/taking over a payment whose worker \d+ died/,
      'the dead worker\'s claim was taken over');
 
 # 8. A second nginx sharing the processor: one charge for one payment.
-my $t2 = OpayTest->new;
-$t2->{ports}{$_} = $t->port($_) for qw(invoice shipping stripe notify closed);
-$t2->write_file('jwks.json', $t->read_file('jwks.json'));
-$t2->write_conf($conf);
-$t2->run;
+my $t2 = $t->second_node($conf,
+                         [qw(invoice shipping stripe notify closed)]);
 $before = scalar @{ $stripe->charges };
 my $r1 = pay('TWO-1', 'tok_visa');
 my $r2 = $t2->request('/complete', token => $token,

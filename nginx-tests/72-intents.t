@@ -7,7 +7,6 @@ use strict;
 use warnings;
 use Test::More;
 use MIME::Base64 ();
-use POSIX ();
 use Time::HiRes qw(sleep);
 use OpayTest qw(reference_invoice json_response json_decode json_encode
                 b64u PAY_METHOD);
@@ -94,11 +93,7 @@ $t->write_conf($conf, workers => 2);
 $t->run;
 
 # The second node: its own zone, its own journal; the same backends.
-my $t2 = OpayTest->new;
-$t2->{ports}{$_} = $t->port($_) for qw(invoice stripe notify);
-$t2->write_file('jwks.json', $t->read_file('jwks.json'));
-$t2->write_conf($conf, workers => 2);
-$t2->run;
+my $t2 = $t->second_node($conf, [qw(invoice stripe notify)], workers => 2);
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 
@@ -272,33 +267,22 @@ is(charges() - $before, 1, 'one charge');
 # 4. Two nodes, 16 deliveries of one invoice at once, two cards: one charge.
 $stripe->mode('slow');
 $before = charges();
-my @kids;
-for my $i (1 .. 16) {
-    my $pid = fork // die;
-    if ($pid == 0) {
-        my $res = pay($i % 2 ? $t : $t2, 'RACE-1',
-                      $i % 4 < 2 ? 'tok_visa' : 'tok_mastercard');
-        open my $fh, '>', $t->dir . "/race-$i.json" or POSIX::_exit(1);
-        print $fh json_encode({ status => $res->{status},
-                                body => $res->{json} });
-        close $fh;
-        POSIX::_exit(0);
-    }
-    push @kids, $pid;
-}
-waitpid $_, 0 for @kids;
+my @replies = $t->at_once(map {
+    my $i = $_;
+    sub { pay($i % 2 ? $t : $t2, 'RACE-1',
+              $i % 4 < 2 ? 'tok_visa' : 'tok_mastercard') }
+} 1 .. 16);
 $stripe->mode('normal');
-my @replies = map { json_decode($t->read_file("race-$_.json")) } 1 .. 16;
 is(charges() - $before, 1, 'two nodes, 16 deliveries: exactly one charge');
 my $race = $stripe->charges->[-1]{payment_intent};
-my @won = grep { $_->{status} == 200 && $_->{body}{result} eq 'success' }
+my @won = grep { $_->{status} == 200 && $_->{json}{result} eq 'success' }
     @replies;
 my @retry = grep { $_->{status} == 409
-                   && $_->{body}{error}{code} eq 'payment_in_progress' }
+                   && $_->{json}{error}{code} eq 'payment_in_progress' }
     @replies;
 is(@won + @retry, 16, 'every answer: the success or a retryable 409')
     or diag(explain(\@replies));
-ok(!grep({ ($_->{body}{entity}{confirmationNumber} // '') ne $race } @won),
+ok(!grep({ ($_->{json}{entity}{confirmationNumber} // '') ne $race } @won),
    'every success names the one charge');
 note(scalar(@won) . ' successes, ' . scalar(@retry) . ' in progress');
 for my $node ($t, $t2) {

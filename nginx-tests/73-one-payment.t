@@ -10,7 +10,6 @@
 use strict;
 use warnings;
 use Test::More;
-use POSIX ();
 use OpayTest qw(reference_invoice json_response json_decode json_encode
                 b64u PAY_METHOD);
 use StripeMock;
@@ -132,11 +131,8 @@ $t->write_conf($conf, workers => 2);
 $t->run;
 
 # The second node: its own zone, its own journal; the same backends.
-my $t2 = OpayTest->new;
-$t2->{ports}{$_} = $t->port($_) for qw(invoice shipping stripe notify);
-$t2->write_file('jwks.json', $t->read_file('jwks.json'));
-$t2->write_conf($conf, workers => 2);
-$t2->run;
+my $t2 = $t->second_node($conf, [qw(invoice shipping stripe notify)],
+                         workers => 2);
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 my %VALUE = (norush => '10.00', priority => '13.00');
@@ -168,22 +164,7 @@ sub pay {
 
 # Payers at once: [node, rid, payer], ...; their answers, in order.
 sub at_once {
-    my @calls = @_;
-    my @kids;
-    for my $i (0 .. $#calls) {
-        my $pid = fork // die;
-        if ($pid == 0) {
-            my $res = pay(@{ $calls[$i] });
-            open my $fh, '>', $t->dir . "/answer-$i.json" or POSIX::_exit(1);
-            print $fh json_encode({ status => $res->{status},
-                                    json => $res->{json} });
-            close $fh;
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
-    return map { json_decode($t->read_file("answer-$_.json")) } 0 .. $#calls;
+    return $t->at_once(map { my $call = $_; sub { pay(@$call) } } @_);
 }
 
 sub intents_of {
@@ -285,29 +266,15 @@ like($n1[0]{paymentMethod} // '', qr/^pm_\w+$/,
 $stripe->mode('pause=confirm');
 $a = payer('tok_visa', 'norush');
 $b = payer('tok_mastercard', 'priority');
-my $pa = fork // die;
-if ($pa == 0) {
-    my $res = pay($t, 'I-1', $a);
-    $t->write_file('answer-a.json', json_encode({ status => $res->{status},
-                                                  json => $res->{json} }));
-    POSIX::_exit(0);
-}
+my $pa = $t->in_background(sub { pay($t, 'I-1', $a) });
 ok($stripe->wait_paused(1), 'payer A: its confirm waits at Stripe');
-my $pb = fork // die;
-if ($pb == 0) {
-    my $res = pay($t2, 'I-1', $b);
-    $t->write_file('answer-b.json', json_encode({ status => $res->{status},
-                                                  json => $res->{json} }));
-    POSIX::_exit(0);
-}
+my $pb = $t->in_background(sub { pay($t2, 'I-1', $b) });
 ok($stripe->wait_paused(2), 'payer B: updated, its confirm waits too');
 $stripe->release(1);    # A's confirm, now with B's pair set
 sleep 1;
 $stripe->mode('normal');
 $stripe->release;
-waitpid $_, 0 for $pa, $pb;
-my $ra = json_decode($t->read_file('answer-a.json'));
-my $rb = json_decode($t->read_file('answer-b.json'));
+my ($ra, $rb) = $t->answers($pa, $pb);
 my $ch = charges_of('I-1');
 is(scalar @$ch, 1, 'interleaved: one charge');
 is("$ch->[0]{amount} $ch->[0]{source}", '1300 tok_mastercard',

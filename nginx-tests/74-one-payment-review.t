@@ -12,7 +12,6 @@
 use strict;
 use warnings;
 use Test::More;
-use POSIX ();
 use OpayTest qw(reference_invoice json_response json_decode json_encode
                 b64u PAY_METHOD);
 use StripeMock;
@@ -122,11 +121,8 @@ $t->write_conf($conf, workers => 2);
 $t->run;
 
 # The second node: its own zone, its own journal; the same backends.
-my $t2 = OpayTest->new;
-$t2->{ports}{$_} = $t->port($_) for qw(invoice shipping stripe notify);
-$t2->write_file('jwks.json', $t->read_file('jwks.json'));
-$t2->write_conf($conf, workers => 2);
-$t2->run;
+my $t2 = $t->second_node($conf, [qw(invoice shipping stripe notify)],
+                         workers => 2);
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 my %VALUE = (norush => '10.00', priority => '13.00');
@@ -160,22 +156,7 @@ sub pay {
 
 # Payers at once: [node, rid, payer], ...; their answers, in order.
 sub at_once {
-    my @calls = @_;
-    my @kids;
-    for my $i (0 .. $#calls) {
-        my $pid = fork // die;
-        if ($pid == 0) {
-            my $res = pay(@{ $calls[$i] });
-            open my $fh, '>', $t->dir . "/answer-$i.json" or POSIX::_exit(1);
-            print $fh json_encode({ status => $res->{status},
-                                    json => $res->{json} });
-            close $fh;
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
-    return map { json_decode($t->read_file("answer-$_.json")) } 0 .. $#calls;
+    return $t->at_once(map { my $call = $_; sub { pay(@$call) } } @_);
 }
 
 sub intents_of {

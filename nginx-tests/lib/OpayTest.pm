@@ -428,6 +428,55 @@ sub request {
     return $res;
 }
 
+# The race harness, for deliveries that meet at one nginx or across nodes.
+#
+# second_node($conf, [backend names], write_conf options): another nginx
+# sharing nothing with this one but the named backends and the keys
+# (jwks.json): its own directory, zone and journal; started.
+sub second_node {
+    my ($self, $conf, $backends, %opt) = @_;
+    my $node = ref($self)->new;
+    $node->{ports}{$_} = $self->port($_) for @$backends;
+    $node->write_file('jwks.json', $self->read_file('jwks.json'));
+    $node->write_conf($conf, %opt);
+    $node->run;
+    return $node;
+}
+
+# in_background(sub { ...->request(...) }): the call runs in a process of
+# its own, which keeps the answer ({status, json}) in this test's directory;
+# answers(@jobs) waits for those processes and returns their answers in
+# order (undef for a call that died); at_once(@calls) starts the calls
+# together and returns their answers.
+sub in_background {
+    my ($self, $call) = @_;
+    my $n = ++$self->{jobs};
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $ok = eval {
+            my $res = $call->();
+            $self->write_file("answer-$n.json",
+                $JSON->encode({ status => $res->{status},
+                                json => $res->{json} }));
+            1;
+        };
+        POSIX::_exit($ok ? 0 : 1);
+    }
+    return { pid => $pid, n => $n };
+}
+
+sub answers {
+    my ($self, @jobs) = @_;
+    waitpid $_->{pid}, 0 for @jobs;
+    return map { json_decode($self->read_file("answer-$_->{n}.json")) }
+        @jobs;
+}
+
+sub at_once {
+    my ($self, @calls) = @_;
+    return $self->answers(map { $self->in_background($_) } @calls);
+}
+
 # The error log holds nothing at [alert] or worse, and no worker died.
 sub check_error_log {
     my ($self, %opt) = @_;

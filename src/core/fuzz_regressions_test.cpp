@@ -1,4 +1,4 @@
-// Every input a fuzzer (src/core/*_fuzz.cpp) found to break a rule, kept as
+// Every input a fuzzer (fuzz/*_fuzz.cpp) found to break a rule, kept as
 // a test of that rule. The inputs also stay in the fuzzers' seed corpora
 // (testdata/fuzz/TARGET/crash-*).
 #include <string>

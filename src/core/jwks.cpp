@@ -230,15 +230,4 @@ std::variant<KeySet, KeySetError> load_jwks(std::string_view text) {
     return set;
 }
 
-std::variant<Jwk, KeySetError> rsa_jwk(std::string_view text) {
-    json::Document doc;
-    if (auto err = json::parse(text, doc)) {
-        return KeySetError{"JWK is not valid JSON: " + err->reason};
-    }
-    if (!doc.IsObject()) return KeySetError{"JWK is not a JSON object"};
-    std::string why = unusable_reason(doc);
-    if (!why.empty()) return KeySetError{"key #0: " + why};
-    return make_key(doc, 0, fetch_sha256());
-}
-
 }  // namespace opay

@@ -60,7 +60,4 @@ struct KeySetError {
 // kMinRsaBits refuses the whole document.
 std::variant<KeySet, KeySetError> load_jwks(std::string_view json);
 
-// One JWK object to key, with the same rules (used by load_jwks and tests).
-std::variant<Jwk, KeySetError> rsa_jwk(std::string_view json_object);
-
 }  // namespace opay

@@ -228,19 +228,9 @@ is(fetches('issuer'), 2, 'rotation: one refresh for the unknown kid');
 
 # -- a burst of unknown kids across workers: one fetch per min_refresh
 sleep 2.2;
-my @kids;
-for (1 .. 20) {
-    my $pid = fork // die;
-    if ($pid == 0) {
-        my $res = pay($key3);
-        $t->write_file("burst-$$", $res->{status} . ' '
-            . (($res->{json} || {})->{error}{message} // ''));
-        POSIX::_exit(0);
-    }
-    push @kids, $pid;
-}
-waitpid($_, 0) for @kids;
-my @burst = map { $t->read_file("burst-$_") } @kids;
+my @burst = map { ($_->{status} // '') . ' '
+                  . (($_->{json} || {})->{error}{message} // '') }
+    $t->at_once(map { sub { pay($key3) } } 1 .. 20);
 is(scalar(grep { $_ eq '401 unknown_key' } @burst), 20,
    'burst: every unknown kid refused with 401 unknown_key');
 is(fetches('issuer'), 3, 'burst: one fetch for 20 unknown-kid requests');

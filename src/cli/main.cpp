@@ -8,7 +8,7 @@
 //   opay jwks --key PEM --kid K
 //   opay journal replay --journal PATH --url URL
 //   opay simulate ...          (simulate.cpp)
-//   opay card ...              (card.cpp)
+//   opay card ...              (card_command.cpp)
 //
 // Values of --claim and --header are JSON when they parse as JSON (numbers,
 // true, arrays...), strings otherwise. mint-token fills in iss, appid, ver,

@@ -1,4 +1,4 @@
-// Helpers shared by the libFuzzer targets (src/core/*_fuzz.cpp; not part
+// Helpers shared by the libFuzzer targets (fuzz/*_fuzz.cpp; not part
 // of the core library). A target's input is text split into parts by a
 // separator line, so that its seeds are readable files and its dictionary
 // can hold the separator.
