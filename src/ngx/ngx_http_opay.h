@@ -22,8 +22,7 @@
 #define NGX_HTTP_OPAY_REQUEST   1
 #define NGX_HTTP_OPAY_COMPLETE  2
 
-#define NGX_HTTP_OPAY_VERSION     "0.1.0"
-#define NGX_HTTP_OPAY_USER_AGENT  "opay/" NGX_HTTP_OPAY_VERSION
+#define NGX_HTTP_OPAY_USER_AGENT  "opay/" OPAY_VERSION
 
 
 typedef struct {
@@ -45,15 +44,12 @@ typedef struct {
 /* one issuer key URL and its shared zone (ngx_http_opay_keys.c) */
 typedef struct ngx_http_opay_keys_s  ngx_http_opay_keys_t;
 
-/* the kinds of a key fetch's result, as opay_status counts them */
-#define NGX_HTTP_OPAY_KEYS_RESULTS  12
-
 /* a key source's state for opay_status, copied under the zone's lock */
 typedef struct {
     ngx_str_t                  url;
     time_t                     fetched_at;     /* the set in use; 0: none */
     time_t                     refreshed_at;   /* last fetch end; 0: none */
-    ngx_uint_t                 results[NGX_HTTP_OPAY_KEYS_RESULTS];
+    ngx_uint_t                 results[OPAY_KEY_RESULTS];
 } ngx_http_opay_keys_stats_t;
 
 
@@ -186,7 +182,6 @@ ngx_int_t ngx_http_opay_keys_wait(ngx_http_request_t *r,
 ngx_str_t *ngx_http_opay_keys_url(ngx_http_opay_keys_t *keys);
 void ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys,
     ngx_http_opay_keys_stats_t *st);
-extern ngx_str_t  ngx_http_opay_keys_results[];
 ngx_int_t ngx_http_opay_keys_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

@@ -52,7 +52,6 @@ static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
     ngx_str_t *args);
 static ngx_int_t ngx_http_opay_subrequest_setup(ngx_http_request_t *r,
     ngx_http_request_t *sr, const opay_fetch_t *fetch);
-static ngx_uint_t ngx_http_opay_unsafe_path(ngx_str_t *path);
 static ngx_table_elt_t *ngx_http_opay_set_header(ngx_http_request_t *r,
     ngx_http_request_t *sr, char *key, char *lowcase, u_char *value,
     size_t len);
@@ -479,23 +478,20 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
 /*
  * The URI with the $opay_* values in it, each percent-encoded by the
- * variables (ctx->uri_escape): a '?' left is the configuration's own, so
- * the arguments split there; the path is then decoded as nginx decodes a
- * request's, except what could end or split a segment ("/", ".", "?",
- * "#", "%", space, control characters): those stay encoded, so a value is
- * exactly one path segment whether proxy_pass encodes $uri again (without
- * variables) or sends it as it is (proxy_pass http://$backend$uri).  A
- * value's "/" and dot segments come encoded twice ("%252F"), so they stay
- * "%2F" after a backend's own decoding.
+ * variables (ctx->uri_escape), then split, decoded and checked by the core
+ * (opay_uri_split): a value is exactly one path segment whether proxy_pass
+ * encodes $uri again (without variables) or sends it as it is
+ * (proxy_pass http://$backend$uri).
  */
 
 static ngx_int_t
 ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     const opay_fetch_t *fetch, ngx_str_t *uri, ngx_str_t *args)
 {
-    u_char                     c, *p, *q, *last;
+    u_char                    *p, *q;
     ngx_int_t                  rc;
     ngx_str_t                  expanded;
+    opay_str_t                 src, a;
     ngx_http_complex_value_t  *cv;
     ngx_http_opay_loc_conf_t  *olcf;
 
@@ -552,46 +548,15 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     /* values cannot hold a '?': the first one is the configuration's */
 
-    p = ngx_strlchr(expanded.data, expanded.data + expanded.len, '?');
-    last = p ? p : expanded.data + expanded.len;
-
-    ngx_str_null(args);
-
-    if (p) {
-        args->data = p + 1;
-        args->len = expanded.data + expanded.len - args->data;
-    }
-
-    uri->data = ngx_pnalloc(r->pool, last - expanded.data);
+    uri->data = ngx_pnalloc(r->pool, expanded.len ? expanded.len : 1);
     if (uri->data == NULL) {
         return NGX_ERROR;
     }
 
-    q = uri->data;
+    src.data = (const char *) expanded.data;
+    src.len = expanded.len;
 
-    for (p = expanded.data; p < last; p++) {
-
-        if (*p == '%' && last - p > 2
-            && ngx_hextoi(p + 1, 2) != NGX_ERROR)
-        {
-            c = (u_char) ngx_hextoi(p + 1, 2);
-
-            if (c > 0x20 && c != 0x7f && ngx_strchr("/.?#%", c) == NULL) {
-                *q++ = c;
-                p += 2;
-                continue;
-            }
-        }
-
-        *q++ = *p;
-    }
-
-    uri->len = q - uri->data;
-
-    if (uri->len == 0 || uri->data[0] != '/'
-        || ngx_http_opay_unsafe_path(uri)
-        || ngx_strlchr(expanded.data, expanded.data + expanded.len, '\0'))
-    {
+    if (opay_uri_split(src, (char *) uri->data, &uri->len, &a) != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "opay: unsafe %s URI \"%*s\"",
                       ngx_http_opay_targets[fetch->target],
@@ -599,36 +564,10 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    args->data = (u_char *) a.data;
+    args->len = a.len;
+
     return NGX_OK;
-}
-
-
-/* a "." or ".." segment: only the configuration can have written it */
-
-static ngx_uint_t
-ngx_http_opay_unsafe_path(ngx_str_t *path)
-{
-    u_char  *p, *start, *last;
-
-    last = path->data + path->len;
-    start = path->data;
-
-    for (p = path->data; p <= last; p++) {
-
-        if (p < last && *p != '/') {
-            continue;
-        }
-
-        if ((p - start == 1 && start[0] == '.')
-            || (p - start == 2 && start[0] == '.' && start[1] == '.'))
-        {
-            return 1;
-        }
-
-        start = p + 1;
-    }
-
-    return 0;
 }
 
 

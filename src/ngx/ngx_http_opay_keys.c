@@ -38,7 +38,7 @@ typedef struct {
     ngx_uint_t                 source;         /* NGX_HTTP_OPAY_KEYS_* */
     time_t                     fetched_at;
     time_t                     refreshed_at;   /* the last fetch ended */
-    ngx_uint_t                 results[NGX_HTTP_OPAY_KEYS_RESULTS];
+    ngx_uint_t                 results[OPAY_KEY_RESULTS];
     size_t                     doc_len;
     u_char                    *doc;
     size_t                     error_len;
@@ -112,7 +112,6 @@ static void ngx_http_opay_keys_http_cleanup(void *data);
 static void ngx_http_opay_keys_unpark(void *data);
 static int64_t ngx_http_opay_keys_now(void);
 static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
-static ngx_uint_t ngx_http_opay_keys_result(opay_fetched_t *f);
 static ngx_int_t ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
     ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source);
 static ngx_int_t ngx_http_opay_keys_cstr(ngx_conf_t *cf, ngx_str_t *dst,
@@ -123,24 +122,6 @@ static ngx_str_t  ngx_http_opay_keys_sources[] = {
     ngx_string("none"),
     ngx_string("url"),
     ngx_string("cache")
-};
-
-
-/* the kind before the ":" of a fetch's error; "other" last */
-
-ngx_str_t  ngx_http_opay_keys_results[NGX_HTTP_OPAY_KEYS_RESULTS] = {
-    ngx_string("ok"),
-    ngx_string("dns"),
-    ngx_string("connect"),
-    ngx_string("tls"),
-    ngx_string("timeout"),
-    ngx_string("redirect"),
-    ngx_string("http"),
-    ngx_string("size"),
-    ngx_string("parse"),
-    ngx_string("checks"),
-    ngx_string("memory"),
-    ngx_string("other")
 };
 
 
@@ -272,8 +253,6 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     opay_step_t *step)
 {
     int64_t                    wait;
-    opay_str_t                 error;
-    ngx_uint_t                 unknown, nokeys;
     ngx_table_elt_t           *h;
     ngx_pool_cleanup_t        *cln;
     ngx_http_opay_keys_t      *keys;
@@ -282,18 +261,7 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
     keys = olcf->keys;
 
-    if (keys == NULL || (step->status != 401 && step->status != 503)
-        || !opay_flow_var(ctx->flow, OPAY_VAR_ERROR, &error))
-    {
-        return NGX_OK;
-    }
-
-    unknown = (error.len == sizeof("unknown_key") - 1
-               && ngx_strncmp(error.data, "unknown_key", error.len) == 0);
-    nokeys = (error.len == sizeof("no_signing_keys") - 1
-              && ngx_strncmp(error.data, "no_signing_keys", error.len) == 0);
-
-    if (!unknown && !nokeys) {
+    if (keys == NULL || step->keys_wait == OPAY_KEYS_WAIT_NONE) {
         return NGX_OK;
     }
 
@@ -332,14 +300,11 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         }
     }
 
-    if (nokeys) {
+    if (step->keys_wait == OPAY_KEYS_WAIT_NO_KEYS) {
         ngx_shmtx_lock(&keys->shpool->mutex);
-        wait = keys->sh->schedule.next_due - ngx_http_opay_keys_now();
+        wait = opay_schedule_retry_after(&keys->sh->schedule,
+                                         ngx_http_opay_keys_now());
         ngx_shmtx_unlock(&keys->shpool->mutex);
-
-        if (wait < 1000) {
-            wait = 1000;
-        }
 
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
@@ -356,7 +321,7 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         h->next = NULL;
 #endif
         ngx_str_set(&h->key, "Retry-After");
-        h->value.len = ngx_sprintf(h->value.data, "%L", (wait + 999) / 1000)
+        h->value.len = ngx_sprintf(h->value.data, "%L", wait)
                        - h->value.data;
     }
 
@@ -788,6 +753,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
            != NGX_OK)
     {
         f->ok = 0;
+        f->result = OPAY_KEY_MEMORY;
         f->error.data = "memory: the key zone is full";
         f->error.len = sizeof("memory: the key zone is full") - 1;
     }
@@ -800,7 +766,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
     age = sh->doc ? ngx_time() - sh->fetched_at : -1;
     sh->attempts++;
     sh->refreshed_at = ngx_time();
-    sh->results[ngx_http_opay_keys_result(f)]++;
+    sh->results[f->result]++;
     opay_schedule_done(&sh->schedule, &policy, ngx_http_opay_keys_now(),
                        f->ok, (uint64_t) ngx_random());
 
@@ -895,39 +861,6 @@ ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys)
 
     keys->why.data = keys->why_data;
     keys->why.len = len;
-}
-
-
-/* the index of a fetch's result in ngx_http_opay_keys_results */
-
-static ngx_uint_t
-ngx_http_opay_keys_result(opay_fetched_t *f)
-{
-    size_t       len;
-    ngx_uint_t   i;
-    const char  *colon;
-
-    if (f->ok) {
-        /* a "cache: ..." error with good keys: only the cache failed */
-        return 0;
-    }
-
-    colon = (const char *) ngx_strlchr((u_char *) f->error.data,
-                                       (u_char *) f->error.data
-                                       + f->error.len, ':');
-    len = colon ? (size_t) (colon - f->error.data) : f->error.len;
-
-    for (i = 1; i < NGX_HTTP_OPAY_KEYS_RESULTS - 1; i++) {
-        if (ngx_http_opay_keys_results[i].len == len
-            && ngx_strncmp(ngx_http_opay_keys_results[i].data, f->error.data,
-                           len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_HTTP_OPAY_KEYS_RESULTS - 1;
 }
 
 

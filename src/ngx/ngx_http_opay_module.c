@@ -468,12 +468,13 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->merchant_id, prev->merchant_id, "");
     ngx_conf_merge_str_value(conf->jwks_file, prev->jwks_file, "");
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer,
-                             "https://substrate.office.com/sts/");
+                             OPAY_DEFAULT_JWT_ISSUER);
     ngx_conf_merge_str_value(conf->jwt_appid, prev->jwt_appid,
-                             "48af08dc-f6d2-435f-b2a7-069abd99c086");
+                             OPAY_DEFAULT_JWT_APPID);
     ngx_conf_merge_str_value(conf->jwt_version, prev->jwt_version,
-                             "STI.ExternalAccessToken.V1");
-    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 300);
+                             OPAY_DEFAULT_JWT_VERSION);
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway,
+                             OPAY_DEFAULT_JWT_LEEWAY);
     ngx_conf_merge_ptr_value(conf->allowed_senders, prev->allowed_senders,
                              NULL);
     ngx_conf_merge_uint_value(conf->mode, prev->mode, 0);
@@ -495,13 +496,13 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwks_ca_file, prev->jwks_ca_file, "");
     ngx_conf_merge_str_value(conf->jwks_cache, prev->jwks_cache, "");
     ngx_conf_merge_size_value(conf->jwks_max_size, prev->jwks_max_size,
-                              256 * 1024);
+                              OPAY_DEFAULT_JWKS_MAX_SIZE);
     ngx_conf_merge_msec_value(conf->jwks_refresh, prev->jwks_refresh,
-                              3600 * 1000);
+                              OPAY_DEFAULT_JWKS_REFRESH);
     ngx_conf_merge_msec_value(conf->jwks_min_refresh, prev->jwks_min_refresh,
-                              30 * 1000);
+                              OPAY_DEFAULT_JWKS_MIN_REFRESH);
     ngx_conf_merge_msec_value(conf->jwks_timeout, prev->jwks_timeout,
-                              10 * 1000);
+                              OPAY_DEFAULT_JWKS_TIMEOUT);
 
     if (conf->webhook == NGX_HTTP_OPAY_NONE) {
         return NGX_CONF_OK;
