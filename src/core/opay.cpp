@@ -11,6 +11,7 @@
 #include "config.h"
 #include "flow.h"
 #include "keyset.h"
+#include "opay_str.h"
 #include "payment_complete_flow.h"
 #include "payment_request_flow.h"
 #include "uri.h"
@@ -34,12 +35,8 @@ struct opay_flow_s {
 
 namespace {
 
-std::string_view view(opay_str_t s) {
-    return s.data == nullptr ? std::string_view()
-                             : std::string_view(s.data, s.len);
-}
-
-opay_str_t str(std::string_view s) { return opay_str_t{s.data(), s.size()}; }
+using opay::str;
+using opay::view;
 
 opay::uri::Escape escape_kind(int how) {
     return how == OPAY_ESCAPE_URI ? opay::uri::Escape::kSegment
@@ -79,6 +76,14 @@ int opay_known_network(opay_str_t name) noexcept {
 
 int opay_known_type(opay_str_t name) noexcept {
     return opay::known_type(view(name)) ? 1 : 0;
+}
+
+const char* opay_target_name(opay_target_e target) noexcept {
+    static const char* const kNames[] = {"invoice", "shipping", "processor",
+                                         "notify"};
+    if (target < OPAY_TARGET_INVOICE || target > OPAY_TARGET_NOTIFY)
+        return "unknown";
+    return kNames[target];
 }
 
 size_t opay_escape_len(opay_str_t value, int how) noexcept {

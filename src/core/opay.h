@@ -151,6 +151,9 @@ typedef enum {
     OPAY_TARGET_NOTIFY
 } opay_target_e;
 
+/* "invoice", "shipping", "processor", "notify": logs and metric labels */
+const char *opay_target_name(opay_target_e target) OPAY_NOEXCEPT;
+
 typedef enum {
     OPAY_LOG_NONE = 0,
     OPAY_LOG_INFO,

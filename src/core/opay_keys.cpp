@@ -9,6 +9,7 @@
 #include "http_get.h"
 #include "keyset.h"
 #include "opay.h"
+#include "opay_str.h"
 #include "refresh.h"
 
 struct opay_keys_s {
@@ -25,11 +26,8 @@ const KeySet* key_set(const opay_keys_s* keys) {
 
 namespace {
 
-std::string text(opay_str_t s) {
-    return s.data == nullptr ? std::string() : std::string(s.data, s.len);
-}
-
-opay_str_t str(const std::string& s) { return opay_str_t{s.data(), s.size()}; }
+using opay::str;
+using opay::text;
 
 // kids, URLs and reasons come from the key server or a file: they go to
 // the log as one line of printable ASCII, so a kid cannot forge a line.

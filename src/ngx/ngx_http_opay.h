@@ -143,7 +143,11 @@ struct ngx_http_opay_ctx_s {
 };
 
 
+/* ngx_http_opay_module.c */
+ngx_http_opay_main_conf_t *ngx_http_opay_worker_conf(ngx_cycle_t *cycle);
+
 /* ngx_http_opay_handler.c */
+ngx_table_elt_t *ngx_http_opay_push_header(ngx_list_t *headers, char *key);
 ngx_int_t ngx_http_opay_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
 void ngx_http_opay_resume(ngx_http_request_t *r);

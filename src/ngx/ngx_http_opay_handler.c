@@ -73,10 +73,6 @@ static ngx_str_t  ngx_http_opay_action_authorization =
 
 static ngx_http_output_body_filter_pt  ngx_http_next_body_filter;
 
-static char  *ngx_http_opay_targets[] = {
-    "invoice", "shipping", "processor", "notify"
-};
-
 
 ngx_int_t
 ngx_http_opay_handler(ngx_http_request_t *r)
@@ -559,7 +555,7 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     if (opay_uri_split(src, (char *) uri->data, &uri->len, &a) != 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "opay: unsafe %s URI \"%*s\"",
-                      ngx_http_opay_targets[fetch->target],
+                      opay_target_name(fetch->target),
                       ngx_min(expanded.len, 64), expanded.data);
         return NGX_ERROR;
     }
@@ -701,11 +697,12 @@ ngx_http_opay_set_header(ngx_http_request_t *r, ngx_http_request_t *sr,
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_list_push(&sr->headers_in.headers);
+    h = ngx_http_opay_push_header(&sr->headers_in.headers, key);
     if (h == NULL) {
         return NULL;
     }
 
+    h->lowcase_key = (u_char *) lowcase;
     h->value.data = ngx_pnalloc(r->pool, len + 1);
     if (h->value.data == NULL) {
         return NULL;
@@ -715,10 +712,26 @@ ngx_http_opay_set_header(ngx_http_request_t *r, ngx_http_request_t *sr,
     h->value.data[len] = '\0';
     h->value.len = len;
 
+    return h;
+}
+
+
+/* a header named key, its value left to the caller */
+
+ngx_table_elt_t *
+ngx_http_opay_push_header(ngx_list_t *headers, char *key)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
     h->hash = 1;
     h->key.data = (u_char *) key;
     h->key.len = ngx_strlen(key);
-    h->lowcase_key = (u_char *) lowcase;
+    h->lowcase_key = NULL;
 #if (nginx_version >= 1023000)
     /* 1.23.0 links headers of one name; $content_type and co. follow it */
     h->next = NULL;
@@ -912,7 +925,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     } else if (f->too_big) {
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "opay: %s backend answer is larger than %uz bytes",
-                      ngx_http_opay_targets[f->target], f->limit);
+                      opay_target_name(f->target), f->limit);
         status = OPAY_FETCH_FAILED;
 
     } else if ((size = ngx_http_opay_headers_size(sr))
@@ -920,7 +933,7 @@ ngx_http_opay_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     {
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
                       "opay: %s backend answer has %uz bytes of headers, "
-                      "over %uz", ngx_http_opay_targets[f->target], size,
+                      "over %uz", opay_target_name(f->target), size,
                       (size_t) NGX_HTTP_OPAY_HEADERS_MAX);
         status = OPAY_FETCH_FAILED;
 
@@ -1034,17 +1047,12 @@ ngx_http_opay_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     r->headers_out.content_type_lowcase = NULL;
 
     if (step->www_authenticate) {
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_opay_push_header(&r->headers_out.headers,
+                                      "WWW-Authenticate");
         if (h == NULL) {
             return NGX_ERROR;
         }
 
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        /* as above: 1.23.0 links headers of one name */
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "WWW-Authenticate");
         ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
         r->headers_out.www_authenticate = h;
     }

@@ -111,6 +111,8 @@ static void ngx_http_opay_keys_source(ngx_http_opay_keys_t *keys,
 static void ngx_http_opay_keys_http_cleanup(void *data);
 static void ngx_http_opay_keys_unpark(void *data);
 static int64_t ngx_http_opay_keys_now(void);
+static void ngx_http_opay_keys_policy(ngx_http_opay_keys_t *keys,
+    opay_refresh_t *policy);
 static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
 static ngx_int_t ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
     ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source);
@@ -138,18 +140,7 @@ ngx_http_opay_keys_init_process(ngx_cycle_t *cycle)
     ngx_http_opay_keys_t      **keys, *k;
     ngx_http_opay_main_conf_t  *omcf;
 
-    /* workers only: cache manager and loader processes call this too */
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    /* no http{} block at all */
-    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
-        return NGX_OK;
-    }
-
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    omcf = ngx_http_opay_worker_conf(cycle);
     if (omcf == NULL || omcf->key_sources == NULL) {
         return NGX_OK;
     }
@@ -306,7 +297,7 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
                                          ngx_http_opay_keys_now());
         ngx_shmtx_unlock(&keys->shpool->mutex);
 
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_opay_push_header(&r->headers_out.headers, "Retry-After");
         if (h == NULL) {
             return NGX_ERROR;
         }
@@ -316,11 +307,6 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "Retry-After");
         h->value.len = ngx_sprintf(h->value.data, "%L", wait)
                        - h->value.data;
     }
@@ -591,9 +577,7 @@ ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys, ngx_uint_t unknown_kid,
         return NGX_AGAIN;
     }
 
-    policy.refresh_ms = keys->refresh;
-    policy.min_refresh_ms = keys->min_refresh;
-    policy.stale_ms = keys->timeout * 2 + 5000;
+    ngx_http_opay_keys_policy(keys, &policy);
 
     ngx_shmtx_lock(&keys->shpool->mutex);
 
@@ -741,9 +725,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
     sh = keys->sh;
     job->done = 0;
 
-    policy.refresh_ms = keys->refresh;
-    policy.min_refresh_ms = keys->min_refresh;
-    policy.stale_ms = keys->timeout * 2 + 5000;
+    ngx_http_opay_keys_policy(keys, &policy);
 
     ngx_shmtx_lock(&keys->shpool->mutex);
 
@@ -817,6 +799,18 @@ ngx_http_opay_keys_unpark(void *data)
         ngx_queue_remove(&ctx->keys_queue);
         ctx->keys_queue.next = NULL;
     }
+}
+
+
+/* the schedule's rules from the directives; a fetch that outlives twice
+ * its timeout (and 5s) died with its worker */
+
+static void
+ngx_http_opay_keys_policy(ngx_http_opay_keys_t *keys, opay_refresh_t *policy)
+{
+    policy->refresh_ms = keys->refresh;
+    policy->min_refresh_ms = keys->min_refresh;
+    policy->stale_ms = keys->timeout * 2 + 5000;
 }
 
 

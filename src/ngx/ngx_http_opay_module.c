@@ -707,6 +707,28 @@ ngx_http_opay_conf_cleanup(void *data)
 }
 
 
+/*
+ * The module's main configuration in a worker (or the single process);
+ * NULL in cache manager and loader processes, which start modules too,
+ * and without an http{} block
+ */
+
+ngx_http_opay_main_conf_t *
+ngx_http_opay_worker_conf(ngx_cycle_t *cycle)
+{
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NULL;
+    }
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+}
+
+
 static ngx_int_t
 ngx_http_opay_init_process(ngx_cycle_t *cycle)
 {
@@ -717,17 +739,7 @@ ngx_http_opay_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    /* workers only: cache manager and loader processes call this too */
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
-        return NGX_OK;
-    }
-
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    omcf = ngx_http_opay_worker_conf(cycle);
 
     /* no webhook location */
     if (omcf == NULL || omcf->max_body_size == 0) {

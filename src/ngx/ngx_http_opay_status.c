@@ -116,11 +116,6 @@ static const char  *ngx_http_opay_backend_labels[] = { "backend" };
 static const char  *ngx_http_opay_keys_labels[] = { "url", "result" };
 
 
-static const char  *ngx_http_opay_backends[] = {
-    "invoice", "shipping", "processor", "notify"
-};
-
-
 /*
  * Microseconds of a monotonic clock: nginx's cached millisecond time would
  * put most loopback subrequests at 0.
@@ -288,7 +283,7 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
                                        NULL, NULL, 0);
 
     } else {
-        label.data = (u_char *) ngx_http_opay_backends[target];
+        label.data = (u_char *) opay_target_name((opay_target_e) target);
         label.len = ngx_strlen(label.data);
         len = ngx_http_opay_status_key(key, sizeof(key),
                                        "opay_backend_duration_seconds",
