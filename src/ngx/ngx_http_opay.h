@@ -176,8 +176,11 @@ void ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
     uint64_t start);
 uint64_t ngx_http_opay_status_clock(void);
 char *ngx_http_opay_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-/* ngx_http_opay_keys.c */
+
+/* ngx_http_opay_keys_conf.c */
 char *ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf);
+
+/* ngx_http_opay_keys.c */
 ngx_int_t ngx_http_opay_keys_init_process(ngx_cycle_t *cycle);
 void ngx_http_opay_keys_exit_process(ngx_cycle_t *cycle);
 void ngx_http_opay_keys_input(ngx_http_request_t *r, opay_input_t *in);
