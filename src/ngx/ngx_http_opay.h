@@ -147,14 +147,18 @@ struct ngx_http_opay_ctx_s {
 ngx_http_opay_main_conf_t *ngx_http_opay_worker_conf(ngx_cycle_t *cycle);
 
 /* ngx_http_opay_handler.c */
-ngx_table_elt_t *ngx_http_opay_push_header(ngx_list_t *headers, char *key);
 ngx_int_t ngx_http_opay_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
 void ngx_http_opay_resume(ngx_http_request_t *r);
-ngx_int_t ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in);
-ngx_int_t ngx_http_opay_init_filter(ngx_conf_t *cf);
 ngx_int_t ngx_http_opay_restart(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx);
+
+/* ngx_http_opay_subrequest.c */
+ngx_int_t ngx_http_opay_fetch(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_uint_t index);
+ngx_int_t ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in);
+ngx_int_t ngx_http_opay_init_filter(ngx_conf_t *cf);
+ngx_table_elt_t *ngx_http_opay_push_header(ngx_list_t *headers, char *key);
 
 /* ngx_http_opay_zone.c */
 int ngx_http_opay_claim(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
