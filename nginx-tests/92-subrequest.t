@@ -179,13 +179,15 @@ sub within_10s {
 $t->write_conf($fifo_conf);
 within_10s('nginx -t with a FIFO journal: returns', sub {
     my ($rc, $out) = $t->test_conf;
-    return $rc != 0
-        && $out =~ /\[emerg\].*opay_journal ".*journal\.fifo" is not a regular file/;
+    return $rc != 0 && $out =~
+        /\[emerg\].*opay_journal ".*journal\.fifo" is not a regular file/;
 });
 
 # start: the master refuses the configuration and exits
 within_10s('start with a FIFO journal: refused, exits', sub {
-    my $out = `$t->{binary} -p ${\ $t->prefix} -c ${\ $t->dir}/nginx.conf -e ${\ $t->dir}/start.log 2>&1`;
+    my $cmd = "$t->{binary} -p " . $t->prefix . ' -c ' . $t->dir
+            . '/nginx.conf -e ' . $t->dir . '/start.log 2>&1';
+    my $out = `$cmd`;
     return $? != 0 && $out =~ /\[emerg\].*journal\.fifo" is not a regular file/;
 });
 
@@ -194,7 +196,8 @@ my @before = $t->workers;
 kill 'HUP', $t->{nginx_pid};
 my $refused;
 for (1 .. 100) {
-    $refused = $t->error_log =~ /\[emerg\].*journal\.fifo" is not a regular file/;
+    $refused = $t->error_log
+        =~ /\[emerg\].*journal\.fifo" is not a regular file/;
     last if $refused;
     select undef, undef, undef, 0.1;
 }
