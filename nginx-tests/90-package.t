@@ -1,8 +1,10 @@
 # make deb's package, installed into the system nginx the Debian way
 # (apt-get install ./libnginx-mod-http-opay_*.deb), serving a configuration
 # with the module that the packaged opay simulate proves, then removed and
-# purged without a trace. Needs root (it installs packages): make
-# package-test sets TEST_OPAY_DEB; anywhere else the test says it skipped.
+# purged without a trace; it ships the operator's docs, the change log,
+# the licence and the manual page, not the contributors' page. Needs root
+# (it installs packages): make package-test sets TEST_OPAY_DEB; anywhere
+# else the test says it skipped.
 
 use strict;
 use warnings;
@@ -39,6 +41,39 @@ like(`dpkg-query -W -f='\${Depends}' $pkg`, qr/^nginx-abi-1\.22\.1-7, /,
      'Depends on the exact nginx ABI');
 ok(-f $so, "module in /usr/lib/nginx/modules");
 ok(-x '/usr/bin/opay', 'opay in /usr/bin');
+
+# What ships besides: the operator's documentation as it is in the
+# repository, the change log, the licence and the manual page; not the
+# contributors' page.
+my $doc = "/usr/share/doc/$pkg";
+sub slurp { open(my $fh, '<', $_[0]) or return ''; local $/; <$fh> }
+for (['README.md', 'README.md.gz'],
+     map({ ["docs/$_.md", "$_.md.gz"] } qw(ngx_http_opay_module backends
+         payment-complete operations security)),
+     ['CHANGES', 'changelog.gz']) {
+    my ($src, $shipped) = @$_;
+    is(`gzip -dc '$doc/$shipped' 2>&1`, slurp("$root/$src"),
+       "$src ships as $doc/$shipped");
+}
+is(`find $doc -name 'development*'`, '',
+   'the contributors\' docs/development.md is not shipped');
+my $copyright = slurp("$doc/copyright");
+like($copyright, qr/^License: BSD-2-Clause\n/m, 'copyright: BSD-2-Clause');
+my ($terms) = slurp("$root/LICENSE") =~ /^(Redistribution.*)/ms;
+(my $indented = $terms) =~ s/^$/./mg;
+$indented =~ s/^/ /mg;
+ok(index($copyright, $indented) >= 0, 'copyright: the LICENSE terms');
+is(`man -w opay 2>&1`, "/usr/share/man/man1/opay.1.gz\n",
+   'man opay finds the manual page');
+is(`gzip -dc /usr/share/man/man1/opay.1.gz`, slurp("$root/docs/opay.1"),
+   'the manual page is docs/opay.1');
+($rc, $out) = run("man /usr/share/man/man1/opay.1.gz | col -b");
+like($out, qr/^\s+opay card --view FILE$/m, 'the manual page renders');
+($rc, $out) = run("lintian --fail-on error '$deb'");
+is($rc, 0, 'lintian reports no error') or diag($out);
+unlike($out, qr/^[EW]: .*(manpage|copyright|changelog\.gz)/m,
+       'lintian: nothing about the manual page, copyright or change log')
+    or diag($out);
 is(readlink($link), '/usr/share/nginx/modules-available/mod-http-opay.conf',
    'enabled the Debian way: modules-enabled symlink');
 ($rc, $out) = run('/usr/sbin/nginx -t');
@@ -101,6 +136,7 @@ $t->check_error_log;
 is($rc, 0, 'apt-get remove') or diag($out);
 ok(!-e $so, 'module removed');
 ok(!-e '/usr/bin/opay', 'opay removed');
+ok(!-e '/usr/share/man/man1/opay.1.gz', 'manual page removed');
 ok(!-e $link, 'no longer enabled');
 ($rc, $out) = run('/usr/sbin/nginx -t');
 is($rc, 0, 'the system nginx.conf is valid without it') or diag($out);

@@ -44,18 +44,34 @@ date=$(git -C "$root" log -1 --format=%cD 2>/dev/null || date -R)
 printf '%s\n' "$pkg ($version) unstable; urgency=medium" '' \
     "  * Built by make deb from the ngx_http_opay_module repository." '' \
     " -- $maintainer  $date" | gzip -9n > "$doc/changelog.Debian.gz"
-cat > "$doc/copyright" <<COPYRIGHT
-ngx_http_opay_module: the Payments in Outlook endpoint as an nginx module.
-
-Copyright: the ngx_http_opay_module developers.
-The repository states no licence yet; this package is for the operator's
-own use until it does.
-
-It links RapidJSON (header-only; MIT licence, Copyright (C) 2015 THL A29
-Limited, a Tencent company, and Milo Yip), OpenSSL and libcurl as packaged
-by Debian.
-COPYRIGHT
+# The licence, in Debian's machine-readable copyright format.
+{
+    printf '%s\n' \
+        'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' \
+        'Upstream-Name: ngx_http_opay_module' '' \
+        'Files: *' \
+        'Copyright: 2026 The ngx_http_opay_module developers' \
+        'License: BSD-2-Clause'
+    # the licence text after its title line, each line indented, blank
+    # lines as " ."
+    sed -n '/^Redistribution/,$p' "$root/LICENSE" \
+        | sed -e 's/^$/./' -e 's/^/ /'
+    printf '%s\n' '' \
+        'Comment: the module links RapidJSON (header-only; MIT licence,' \
+        ' Copyright (C) 2015 THL A29 Limited, a Tencent company, and Milo Yip),' \
+        ' OpenSSL and libcurl as packaged by Debian.'
+} > "$doc/copyright"
+# The operator's documentation (the contributors' docs/development.md is
+# not shipped), the change log and the manual page.
 gzip -9nc "$root/README.md" > "$doc/README.md.gz"
+for page in ngx_http_opay_module backends payment-complete operations \
+            security; do
+    gzip -9nc "$root/docs/$page.md" > "$doc/$page.md.gz"
+done
+gzip -9nc "$root/CHANGES" > "$doc/changelog.gz"
+install -d "$stage/usr/share/man/man1"
+gzip -9nc "$root/docs/opay.1" > "$stage/usr/share/man/man1/opay.1.gz"
+chmod 644 "$doc"/* "$stage/usr/share/man/man1/opay.1.gz"
 
 # Maintainer scripts: dh_nginx's, as Debian's own module packages have them.
 cat > "$stage/DEBIAN/postinst" <<SCRIPT
@@ -139,7 +155,7 @@ dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 echo "deb: $deb (Depends: $abi, $shlibs)"
 
 if command -v lintian >/dev/null 2>&1; then
-    lintian --fail-on error --suppress-tags binary-without-manpage "$deb"
+    lintian --fail-on error "$deb"
     echo "deb: lintian reports no error"
 else
     echo "deb: lintian is not installed; not checked"

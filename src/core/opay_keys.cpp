@@ -99,6 +99,9 @@ int opay_http_init(void) noexcept { return opay::http_init() ? 1 : 0; }
 
 void opay_http_cleanup(void) noexcept { opay::http_cleanup(); }
 
+}  // extern "C"
+
+// C++ linkage: it returns a C++ type (clang refuses that with C linkage)
 namespace {
 
 opay::KeySource key_source(const opay_source_t* src) {
@@ -113,6 +116,8 @@ opay::KeySource key_source(const opay_source_t* src) {
 }
 
 }  // namespace
+
+extern "C" {
 
 void opay_keys_fetch(const opay_source_t* src, int64_t now,
                      opay_fetched_t* out) noexcept {

@@ -19,7 +19,8 @@ std::variant<CompletePayload, std::string> read_complete_payload(
     if (!doc.IsObject()) return std::string("payload must be a JSON object");
     CompletePayload p;
     auto request_id = json::string_member(doc, "requestId");
-    if (!request_id || request_id->empty() || request_id->size() > 255) {
+    if (!request_id || request_id->empty() ||
+        request_id->size() > kMaxRequestId) {
         return std::string("requestId must be a non-empty string");
     }
     p.request_id = std::string(*request_id);
@@ -114,7 +115,11 @@ std::string fail_reply(std::string_view request_id, std::string_view inner_code,
 std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           const Money& amount, const Outcome& o,
                           std::string_view sub, bool test_mode) {
-    bool other = o.kind == "other_payer";
+    // a charge this caller did not make (another payer's, or an earlier
+    // one found again): the record names the charge only, never this
+    // caller's details or address, so a merchant fulfilling on records
+    // cannot be sent to whoever resent a paid invoice's amount
+    bool other = o.kind == "other_payer" || o.kind == "already_paid";
     json::Document d(rapidjson::kObjectType);
     auto& a = d.GetAllocator();
     d.AddMember("requestId", json::str(p.request_id, a), a);

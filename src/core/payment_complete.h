@@ -12,6 +12,9 @@
 
 namespace opay {
 
+// The longest requestId taken (the invoice's identifier must equal it).
+constexpr std::size_t kMaxRequestId = 255;
+
 struct CompletePayload {
     std::string request_id;
     const json::Value* product_context = nullptr;
@@ -44,10 +47,11 @@ struct Outcome {
     std::string result;         // "success", "fail", or "unknown"
     std::string confirmation;   // the PaymentIntent's id on success
     std::string error_code;     // inner code on failure
-    // succeeded (this payer's amount and card were charged through this
-    // call's update), already_paid (this payer's pair had succeeded
-    // before: nothing charged now), other_payer (another payer's pair was
-    // charged, found by this call: that payer's success), declined,
+    // succeeded (this payer's amount and card were charged by this
+    // call's confirm), already_paid (the invoice's charge at this amount,
+    // made before this call: nothing charged now), other_payer (another
+    // payer's pair was charged, found by this call: that payer's
+    // success), declined,
     // requires_action, rejected (Stripe did nothing) or unknown (it could
     // not be learned)
     std::string kind;
@@ -60,8 +64,8 @@ struct Outcome {
 
 // The ARCHITECTURE.md outcome record sent to the notify backend: amount
 // and payment method are the charge's (on success) and mode the
-// location's. A charge of another payer names no payer: only the charge
-// is known.
+// location's. A charge this call did not make (other_payer,
+// already_paid) names no payer and no address: only the charge is known.
 std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           const Money& amount, const Outcome& o,
                           std::string_view sub, bool test_mode);

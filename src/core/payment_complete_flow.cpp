@@ -30,6 +30,9 @@ constexpr const char* kTooSmallMessage =
 constexpr const char* kTooLargeMessage =
     "This amount is more than the largest amount that can be charged "
     "by card.";
+constexpr const char* kNoPlaceholderMessage =
+    "The card processor refuses every amount for this invoice. Please "
+    "contact the merchant.";
 constexpr const char* kActionMessage =
     "Your bank asks for a verification step that cannot be completed "
     "here. Please use another card.";
@@ -336,7 +339,6 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
         return;
     }
     amount_ = std::move(*charged);
-    placeholder_ = placeholder_amount(due);
     // the option priced in (one the backend offered), for the intent's
     // metadata; a payer's text for an unshipped invoice goes nowhere
     if (ships && payload_.shipping_option &&
@@ -365,8 +367,7 @@ void PaymentCompleteFlow::look_up_paid() {
     }
     paid_check_ = true;
     amount_ = std::move(*a);
-    placeholder_ = placeholder_amount(total);
-    due_ = payload_.amount;
+    due_ = payload_.amount;  // in the invoice's currency
     create();
 }
 
@@ -388,8 +389,18 @@ void PaymentCompleteFlow::create() {
                            last_log_ + ")");
         return;
     }
+    auto placeholder = placeholder_amount(due_, rung_);
+    if (!placeholder) {
+        no_placeholder("no placeholder rung left (last: " + last_log_ + ")");
+        return;
+    }
+    placeholder_ = std::move(*placeholder);
     intent_key_ = intent_key(config_.token.audience, invoice_->identifier,
-                             placeholder_.currency, generation_);
+                             placeholder_.currency, generation_, rung_);
+    // the identifier is the requestId: within Stripe's limits as it is
+    static_assert(kMaxRequestId <= kStripeMetadataValueMax &&
+                      kMaxRequestId + 8 <= kStripeDescriptionMax,
+                  "an invoice id must fit Stripe's metadata and description");
     IntentRequest r{placeholder_, "Invoice " + invoice_->identifier,
                     invoice_->identifier};
     ask({Fetch{OPAY_TARGET_PROCESSOR, true, create_form(r),
@@ -430,6 +441,7 @@ void PaymentCompleteFlow::on_create(const Result& r) {
             // a fresh 5xx, a timeout or the edge's 503 proves nothing (it
             // may hide a stored 200): the same key again first
             create_again_ = true;
+            create_unanswered_ = true;
             create();
             return;
         }
@@ -440,6 +452,24 @@ void PaymentCompleteFlow::on_create(const Result& r) {
                "the processor failed", OPAY_LOG_ERROR,
                "processor: no PaymentIntent for " + rid() + " (" + a.log +
                    "), nothing confirmed");
+        return;
+    }
+    if (a.kind == Kind::kRefused && a.code == "amount_too_large" &&
+        placeholder_amount(due_, rung_ + 1)) {
+        // over this account's maximum (its settlement currency's): the
+        // next rung, the same on every node
+        ++rung_;
+        create_again_ = create_unanswered_ = false;
+        create();
+        return;
+    }
+    if (a.kind == Kind::kRefused &&
+        (a.code == "amount_too_large" || a.code == "amount_too_small")) {
+        // every rung over the maximum, or the next one under the minimum:
+        // Stripe's word on this account is final, never "try again later"
+        no_placeholder("Stripe refused placeholder " +
+                       std::to_string(placeholder_.amount) + " (" + a.log +
+                       ")");
         return;
     }
     if (paid_check_) {
@@ -456,8 +486,8 @@ void PaymentCompleteFlow::on_create(const Result& r) {
 
 void PaymentCompleteFlow::next_generation(const std::string& why) {
     ++generation_;
-    create_again_ = false;
-    created_ = false;
+    rung_ = 0;
+    create_again_ = create_unanswered_ = created_ = false;
     last_log_ = "PaymentIntent " + std::to_string(generation_ - 1) + " " + why;
     create();
 }
@@ -480,6 +510,25 @@ void PaymentCompleteFlow::on_read_back(const Result& r) {
     on_intent(a);
 }
 
+void PaymentCompleteFlow::no_placeholder(const std::string& why) {
+    if (paid_check_) {
+        refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
+                       paid_invoice() + " and its PaymentIntent cannot be "
+                                        "made: " + why + ": not charging");
+        return;
+    }
+    refuse_payment(kNoPlaceholderMessage, OPAY_LOG_ERROR,
+                   rid() + " not charged: the invoice's PaymentIntent cannot "
+                           "be made: " + why);
+}
+
+bool PaymentCompleteFlow::made_here(const StripeAnswer& a) const {
+    return created_ ||
+           (create_unanswered_ && a.status == "requires_payment_method" &&
+            a.amount == placeholder_.amount && a.payment_method.empty() &&
+            a.declined_payment_method.empty());
+}
+
 bool PaymentCompleteFlow::ours(const StripeAnswer& a) const {
     return !payment_method_.empty() && a.payment_method == payment_method_ &&
            a.amount == amount_.amount && a.currency == amount_.currency;
@@ -488,6 +537,7 @@ bool PaymentCompleteFlow::ours(const StripeAnswer& a) const {
 void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
     const std::string& status = a.status;
     if (status == "canceled") {
+        passed_canceled_ = true;
         next_generation("is canceled");
         return;
     }
@@ -501,8 +551,11 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
         return;
     }
     if (paid_check_) {
-        if (created_) {
-            // made only for this lookup: nothing lingers at Stripe
+        if (made_here(a) && !passed_canceled_) {
+            // made only for this lookup: nothing lingers at Stripe. Only
+            // the first generation's: one made past a canceled one stays
+            // open for the next payer, so that lookups (any number, of an
+            // invoice not due yet) never use up the generations
             cancel();
             return;
         }
@@ -514,8 +567,10 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
     }
     if (confirms_ > 0 && !payment_method_.empty() &&
         a.declined_payment_method == payment_method_ &&
-        status == "requires_payment_method") {
-        // a decline is ours only if it names our payment method
+        (status == "requires_payment_method" ||
+         (status == "requires_confirmation" && !ours(a)))) {
+        // a decline is ours only if it names our payment method (another
+        // payer's update may have set their pair since)
         conclude({"declined", Answer::kFail, inner_error_code(a.code),
                   a.message.empty() ? "Your card was declined." : a.message,
                   "declined: " + last_log_});
@@ -576,12 +631,15 @@ void PaymentCompleteFlow::on_succeeded(const StripeAnswer& a) {
     outcome_.shipping_option = a.shipping_option;
     bool same_amount =
         a.amount == amount_.amount && a.currency == amount_.currency;
-    // with no payment method of this call's (a paid invoice's lookup),
-    // the same amount is this payer's earlier success
-    std::string kind =
-        ours(a) ? (updates_ > 0 ? "succeeded" : "already_paid")
-        : same_amount && payment_method_.empty() ? "already_paid"
-                                                 : "other_payer";
+    // this payer's pair (its payment method is its single-use token's:
+    // this payment, perhaps charged by an earlier delivery of it) is
+    // succeeded; a delivery that made no payment method (a lookup, or a
+    // charge found before paying) at the paid amount cannot tell whose
+    // charge it is: already_paid, a record that names no payer
+    std::string kind = ours(a) ? "succeeded"
+                       : same_amount && payment_method_.empty()
+                           ? "already_paid"
+                           : "other_payer";
     std::string log = (kind == "succeeded" ? "charged: " : "paid before: ") +
                       last_log_;
     if (same_amount) {

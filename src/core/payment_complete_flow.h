@@ -82,6 +82,12 @@ class PaymentCompleteFlow final : public Flow {
     // The intent is canceled (or its key can never make one): the next
     // generation's key, on every node alike.
     void next_generation(const std::string& why);
+    // Stripe takes no placeholder for this invoice: a final refusal.
+    void no_placeholder(const std::string& why);
+    // Whether this call made the intent: a fresh 200 to its create, or a
+    // replay, after its own create got no answer, of an intent nobody
+    // has touched since.
+    bool made_here(const StripeAnswer& a) const;
     // Set this payer's pair on the intent (a PaymentMethod first).
     void pay();
     void on_payment_method(const Result& r);
@@ -118,8 +124,14 @@ class PaymentCompleteFlow final : public Flow {
     StripeAmount amount_;        // this payer's, in Stripe's units
     StripeAmount placeholder_;   // the intent's until an update
     int generation_ = 0;
+    int rung_ = 0;               // the placeholder's (stripe.h)
     bool create_again_ = false;  // a fresh 5xx: the same key once more
     bool created_ = false;       // this call's create made the intent
+    // this call's create of this key got no answer: it may have made the
+    // intent the retry replays
+    bool create_unanswered_ = false;
+    // a canceled generation was passed on the way to this one
+    bool passed_canceled_ = false;
     std::string intent_key_;
     std::string intent_id_;
     std::string payment_method_;

@@ -1045,5 +1045,152 @@ TEST_F(CompleteTest, RefusesMalformedPayloads) {
     }
 }
 
+// Stripe's maximum depends on the merchant's settlement currency: a
+// placeholder over it is refused, and the create tries the next rung,
+// under its own key (the same walk on every node).
+TEST_F(CompleteTest, APlaceholderOverTheAccountsMaximumTriesTheNextRung) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    const std::string too_large = R"({"error":{"type":"invalid_request_error",
+        "code":"amount_too_large"}})";
+    f.feed(0, 400, too_large);
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    EXPECT_EQ(f.fetches()[0].idempotency_key,
+              intent_key("m1", "12345", "usd", 0, 1));
+    EXPECT_EQ(f.fetches()[0].body.find("amount=9999999&"), 0u);
+    f.feed(0, 200, intent("requires_payment_method", 9999999));
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_methods");
+    // refused on every rung: a final fail that says why
+    PaymentCompleteFlow g(config, input());
+    g.resolve(OPAY_CLAIM_NEW, {});
+    g.feed(0, 200, kInvoice);
+    for (int rung = 0; rung < kMaxPlaceholderRungs; ++rung) {
+        ASSERT_EQ(kind(g), OPAY_STEP_FETCH) << rung;
+        EXPECT_EQ(g.fetches()[0].idempotency_key,
+                  intent_key("m1", "12345", "usd", 0, rung));
+        g.feed(0, 400, too_large);
+    }
+    answer(g);
+    EXPECT_EQ(g.response().status, 200);
+    EXPECT_EQ(json::write(reply(g)["result"]), "\"fail\"");
+    EXPECT_NE(g.response().body.find("refuses every amount"),
+              std::string::npos) << g.response().body;
+    EXPECT_EQ(g.response().body.find("try again"), std::string::npos);
+    // under the minimum after over the maximum: no rung fits, final
+    PaymentCompleteFlow h(config, input());
+    h.resolve(OPAY_CLAIM_NEW, {});
+    h.feed(0, 200, kInvoice);
+    h.feed(0, 400, too_large);
+    h.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"amount_too_small"}})");
+    answer(h);
+    EXPECT_NE(h.response().body.find("refuses every amount"),
+              std::string::npos) << h.response().body;
+}
+
+// A lookup whose own create got no answer made the placeholder its retry
+// replays (untouched since): it is canceled all the same. One someone
+// touched since is not its to cancel.
+TEST_F(CompleteTest, ALookupWhoseCreateAnswerWasLostStillCancelsIt) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, OPAY_FETCH_FAILED, "");     // made, answer lost
+    f.feed(0, 200, kCreated, true);       // the retry: a replay
+    f.feed(0, 200, kCreated);             // read back: the placeholder
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH) << "no cancel: placeholder lingers";
+    EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1/cancel");
+    PaymentCompleteFlow g(config, input());
+    g.resolve(OPAY_CLAIM_NEW, {});
+    g.feed(0, 200, paid_invoice());
+    g.feed(0, OPAY_FETCH_FAILED, "");
+    g.feed(0, 200, kCreated, true);
+    g.feed(0, 200, intent("requires_payment_method", 99999999, nullptr,
+                          "pm_B"));  // a payer's card was declined on it
+    answer(g);
+    EXPECT_NE(g.response().body.find("not due"), std::string::npos);
+}
+
+// Lookups of an invoice not due yet cannot use up its generations: one
+// made past a canceled generation stays open for the next payer.
+TEST_F(CompleteTest, ALookupPastACanceledGenerationLeavesItsPlaceholder) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, intent("canceled"), true);
+    f.feed(0, 200, intent("canceled"));
+    ASSERT_EQ(f.fetches().at(0).idempotency_key,
+              intent_key("m1", "12345", "usd", 1));
+    f.feed(0, 200, intent("requires_payment_method", 99999999, nullptr,
+                          nullptr, "pi_2"));  // made here, fresh
+    answer(f);
+    EXPECT_NE(f.response().body.find("not due"), std::string::npos);
+}
+
+// Payer B (another device, the same amount) finds payer A's charge before
+// making a PaymentMethod: B is answered that success, but the record is
+// A's charge and names neither B nor B's address.
+TEST_F(CompleteTest, AChargeFoundBeforePayingNamesNoPayerInItsRecord) {
+    config.journal = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, kInvoice);
+    f.feed(0, 200, kCreated, true);
+    f.feed(0, 200, intent("succeeded", 1000, "pm_A"));
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    ASSERT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
+    json::Document record;
+    ASSERT_FALSE(json::parse(f.fetches()[0].body, record));
+    EXPECT_EQ(json::write(record["paymentMethod"]), "\"pm_A\"");
+    EXPECT_EQ(json::write(record["kind"]), "\"already_paid\"");
+    EXPECT_FALSE(record.HasMember("payer")) << f.fetches()[0].body;
+    f.feed(0, 204, "");
+    answer(f);
+    EXPECT_EQ(json::write(reply(f)["result"]), "\"success\"");
+}
+
+// Any valid-token delivery at a paid invoice's amount is answered its
+// success, but its record never names the sender nor their address: a
+// merchant shipping on records cannot be steered to them.
+TEST_F(CompleteTest, ALookupsRecordNamesNeitherItsSenderNorTheirAddress) {
+    config.journal = false;
+    body.replace(body.find(R"("payerName":"P")"), 15,
+                 R"("payerName":"Mallory",)"
+                 R"("shippingAddress":{"country":"US","city":"Elsewhere"})");
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, kCreated, true);
+    f.feed(0, 200, intent("succeeded", 1000, "pm_A"));
+    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+    ASSERT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
+    const std::string record = f.fetches()[0].body;
+    EXPECT_EQ(record.find("Mallory"), std::string::npos) << record;
+    EXPECT_EQ(record.find("shippingAddress"), std::string::npos) << record;
+    EXPECT_NE(record.find("\"kind\":\"already_paid\""), std::string::npos);
+}
+
+// This payer's card was declined, then another payer's update set their
+// pair before the read-back: still this payer's decline, not a retry.
+TEST_F(CompleteTest, OwnDeclineSeenAfterAnotherPayersUpdateIsADecline) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    up_to_confirm(f);
+    f.feed(0, 429, R"({"error":{"type":"invalid_request_error",
+        "code":"lock_timeout"}})");
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, intent("requires_confirmation", 1300, "pm_B", "pm_1"));
+    answer(f);
+    EXPECT_EQ(f.response().status, 200);
+    EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
+              "\"card_declined\"") << f.response().body;
+    EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "declined");
+}
+
 }  // namespace
 }  // namespace opay

@@ -37,20 +37,31 @@ std::optional<Money> from_stripe_amount(int64_t amount,
 constexpr int64_t kStripeMaxAmount = 99999999;
 
 // What the invoice's PaymentIntent is created with before any payer's
-// amount is set: the largest eight-digit amount the currency's step allows
-// (never charged: the update replaces it before any confirm). It depends
-// on nothing a payer or the invoice backend says, so every node and every
-// retry sends the same create.
-StripeAmount placeholder_amount(const Money& due);
+// amount is set (never charged: the update replaces it before any
+// confirm). Rung 0 is the largest eight-digit amount the currency's step
+// allows; each rung below is a tenth of the one before, rounded down to
+// the step: Stripe's maximum depends on the merchant's settlement
+// currency, so a create refused amount_too_large tries the next rung. It
+// depends on nothing a payer or the invoice backend says, so every node
+// walks the same rungs and sends the same creates. nullopt below the
+// currency's step (no rung left).
+std::optional<StripeAmount> placeholder_amount(const Money& due, int rung = 0);
+
+// How many placeholder rungs a create walks down at most.
+constexpr int kMaxPlaceholderRungs = 8;
 
 // How many generations of an invoice's PaymentIntent key may be used: a
 // replayed 5xx or a canceled intent moves every node to the next one.
 constexpr int kMaxGenerations = 8;
 
 // The create's key: one PaymentIntent per (merchant, invoice, currency,
-// generation), the same on every node and every retry.
+// generation), the same on every node and every retry. The placeholder's
+// rung is part of it (rung 0 adds nothing: the keys of intents made
+// before the ladder stay the same), so a refusal stored for one rung
+// never answers the next.
 std::string intent_key(std::string_view merchant_id, std::string_view invoice,
-                       std::string_view currency, int generation);
+                       std::string_view currency, int generation,
+                       int rung = 0);
 // The PaymentMethod's key is the token's: a token is single-use, so a
 // retry must replay the first PaymentMethod, never ask for a second.
 std::string payment_method_key(std::string_view token);
@@ -66,8 +77,9 @@ struct IntentRequest {
     std::string invoice;
 };
 
-// Stripe's longest metadata value.
+// Stripe's longest metadata value and description.
 constexpr std::size_t kStripeMetadataValueMax = 500;
+constexpr std::size_t kStripeDescriptionMax = 1000;
 
 // The payer's pair, set on the intent in one update.
 struct IntentUpdate {
