@@ -146,6 +146,16 @@ struct ngx_http_opay_ctx_s {
 /* ngx_http_opay_module.c */
 ngx_http_opay_main_conf_t *ngx_http_opay_worker_conf(ngx_cycle_t *cycle);
 
+/* ngx_http_opay_directives.c */
+char *ngx_http_opay_payment_request(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_opay_payment_complete(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_opay_request_payer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_opay_handler.c */
 ngx_int_t ngx_http_opay_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
