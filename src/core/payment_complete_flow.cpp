@@ -31,8 +31,8 @@ constexpr const char* kTooLargeMessage =
     "This amount is more than the largest amount that can be charged "
     "by card.";
 constexpr const char* kNoPlaceholderMessage =
-    "The card processor refuses every amount for this invoice. Please "
-    "contact the merchant.";
+    "The card processor refuses to take payments for this invoice. "
+    "Please contact the merchant.";
 constexpr const char* kActionMessage =
     "Your bank asks for a verification step that cannot be completed "
     "here. Please use another card.";
@@ -101,13 +101,7 @@ void PaymentCompleteFlow::on_fetched(const std::vector<Result>& results) {
         on_read_back(results[0]);
         break;
     case Stage::kCancel:
-        // whatever it answered, nothing was paid through this call
-        refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
-                       paid_invoice() + " and nothing was paid through its "
-                       "PaymentIntent " + intent_id_ + " (canceled: " +
-                       read_stripe_answer(results[0].status, results[0].body)
-                           .log +
-                       "): not charging");
+        on_cancel(results[0]);
         break;
     case Stage::kNotify:
         on_notify(results[0]);
@@ -389,14 +383,9 @@ void PaymentCompleteFlow::create() {
                            last_log_ + ")");
         return;
     }
-    auto placeholder = placeholder_amount(due_, rung_);
-    if (!placeholder) {
-        no_placeholder("no placeholder rung left (last: " + last_log_ + ")");
-        return;
-    }
-    placeholder_ = std::move(*placeholder);
+    placeholder_ = placeholder_amount(due_);
     intent_key_ = intent_key(config_.token.audience, invoice_->identifier,
-                             placeholder_.currency, generation_, rung_);
+                             placeholder_.currency, generation_);
     // the identifier is the requestId: within Stripe's limits as it is
     static_assert(kMaxRequestId <= kStripeMetadataValueMax &&
                       kMaxRequestId + 8 <= kStripeDescriptionMax,
@@ -454,19 +443,11 @@ void PaymentCompleteFlow::on_create(const Result& r) {
                    "), nothing confirmed");
         return;
     }
-    if (a.kind == Kind::kRefused && a.code == "amount_too_large" &&
-        placeholder_amount(due_, rung_ + 1)) {
-        // over this account's maximum (its settlement currency's): the
-        // next rung, the same on every node
-        ++rung_;
-        create_again_ = create_unanswered_ = false;
-        create();
-        return;
-    }
     if (a.kind == Kind::kRefused &&
         (a.code == "amount_too_large" || a.code == "amount_too_small")) {
-        // every rung over the maximum, or the next one under the minimum:
-        // Stripe's word on this account is final, never "try again later"
+        // the placeholder is over this account's maximum (its settlement
+        // currency's): final, never "try again later", and never another
+        // amount (another key: a second PaymentIntent, a second charge)
         no_placeholder("Stripe refused placeholder " +
                        std::to_string(placeholder_.amount) + " (" + a.log +
                        ")");
@@ -486,7 +467,6 @@ void PaymentCompleteFlow::on_create(const Result& r) {
 
 void PaymentCompleteFlow::next_generation(const std::string& why) {
     ++generation_;
-    rung_ = 0;
     create_again_ = create_unanswered_ = created_ = false;
     last_log_ = "PaymentIntent " + std::to_string(generation_ - 1) + " " + why;
     create();
@@ -551,7 +531,7 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
         return;
     }
     if (paid_check_) {
-        if (made_here(a) && !passed_canceled_) {
+        if (made_here(a) && !passed_canceled_ && !cancel_refused_) {
             // made only for this lookup: nothing lingers at Stripe. Only
             // the first generation's: one made past a canceled one stays
             // open for the next payer, so that lookups (any number, of an
@@ -626,20 +606,30 @@ void PaymentCompleteFlow::on_succeeded(const StripeAnswer& a) {
                   last_log_);
         return;
     }
+    bool same_amount =
+        a.amount == amount_.amount && a.currency == amount_.currency;
+    if (same_amount && payment_method_.empty() && !identifying_) {
+        // at the paid amount, before paying: the PaymentMethod this
+        // payer's token makes (keyed by the token, it replays as the same
+        // one if this token paid) tells whether the charge is this
+        // payer's own (a retry whose first answer was lost)
+        identifying_ = true;
+        paid_ = a;
+        pay();
+        return;
+    }
     outcome_.amount = *charged;
     outcome_.payment_method = a.payment_method;
     outcome_.shipping_option = a.shipping_option;
-    bool same_amount =
-        a.amount == amount_.amount && a.currency == amount_.currency;
     // this payer's pair (its payment method is its single-use token's:
     // this payment, perhaps charged by an earlier delivery of it) is
-    // succeeded; a delivery that made no payment method (a lookup, or a
-    // charge found before paying) at the paid amount cannot tell whose
-    // charge it is: already_paid, a record that names no payer
+    // succeeded; a delivery at the paid amount whose token's payment
+    // method is not the one charged (a lookup, or a charge found before
+    // paying) cannot tell whose charge it is: already_paid, a record that
+    // names no payer
     std::string kind = ours(a) ? "succeeded"
-                       : same_amount && payment_method_.empty()
-                           ? "already_paid"
-                           : "other_payer";
+                       : same_amount && identifying_ ? "already_paid"
+                                                     : "other_payer";
     std::string log = (kind == "succeeded" ? "charged: " : "paid before: ") +
                       last_log_;
     if (same_amount) {
@@ -666,6 +656,14 @@ void PaymentCompleteFlow::pay() {
 void PaymentCompleteFlow::on_payment_method(const Result& r) {
     using Kind = StripeAnswer::Kind;
     StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    if (paid_) {
+        // only to tell whose the charge is: without an answer, nobody's
+        if (a.kind == Kind::kPaymentMethod) payment_method_ = a.id;
+        StripeAnswer paid = std::move(*paid_);
+        paid_.reset();
+        on_succeeded(paid);
+        return;
+    }
     switch (a.kind) {
     case Kind::kPaymentMethod:
         payment_method_ = a.id;
@@ -813,6 +811,23 @@ void PaymentCompleteFlow::cancel() {
                attempt_key("cancel", intent_id_, {}),
                cancel_path(intent_id_)}},
         Stage::kCancel);
+}
+
+void PaymentCompleteFlow::on_cancel(const Result& r) {
+    StripeAnswer a = read_stripe_answer(r.status, r.body, r.replayed);
+    if (a.kind == StripeAnswer::Kind::kUnexpectedState) {
+        // a payer elsewhere (whose backend still said due) may have
+        // paid it first: what the intent is now answers
+        cancel_refused_ = true;
+        last_log_ = "cancel: " + a.log;
+        read_back();
+        return;
+    }
+    // whatever else it answered, nothing was paid through this call
+    refuse_payment(kNotDueMessage, OPAY_LOG_INFO,
+                   paid_invoice() + " and nothing was paid through its "
+                   "PaymentIntent " + intent_id_ + " (canceled: " + a.log +
+                   "): not charging");
 }
 
 void PaymentCompleteFlow::undecided(std::string log) {

@@ -98,6 +98,9 @@ class PaymentCompleteFlow final : public Flow {
     void confirm();
     void on_confirm(const Result& r);
     void cancel();
+    // A refused cancel (the intent moved on): read it back and answer
+    // from it.
+    void on_cancel(const Result& r);
     // Nothing more can be learned now: 409, and, once a confirm of ours
     // was sent, an unknown outcome journalled.
     void undecided(std::string log);
@@ -124,7 +127,6 @@ class PaymentCompleteFlow final : public Flow {
     StripeAmount amount_;        // this payer's, in Stripe's units
     StripeAmount placeholder_;   // the intent's until an update
     int generation_ = 0;
-    int rung_ = 0;               // the placeholder's (stripe.h)
     bool create_again_ = false;  // a fresh 5xx: the same key once more
     bool created_ = false;       // this call's create made the intent
     // this call's create of this key got no answer: it may have made the
@@ -141,6 +143,11 @@ class PaymentCompleteFlow final : public Flow {
     int confirms_ = 0;           // confirmations sent by this call
     bool may_run_ = false;       // a confirm without answer may still run
     bool paid_check_ = false;    // looking up a paid invoice's intent
+    bool cancel_refused_ = false;  // the lookup's cancel met another state
+    // found succeeded at this payer's amount before paying: whose charge
+    // it is, told by this payer's PaymentMethod (paid_ while it is made)
+    bool identifying_ = false;
+    std::optional<StripeAnswer> paid_;
     std::string last_log_;       // what the last answer said
     std::string claim_key_;
     bool claimed_ = false;

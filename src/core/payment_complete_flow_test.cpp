@@ -313,6 +313,9 @@ TEST_F(CompleteTest, AReplayedCreateIsReadBackBeforeDeciding) {
     EXPECT_FALSE(f.fetches()[0].post);
     EXPECT_EQ(f.fetches()[0].path, "v1/payment_intents/pi_1");
     f.feed(0, 200, intent("succeeded", 1000, "pm_9"));
+    // at this amount, before paying: whose charge, by this payer's card
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_methods");
+    f.feed(0, 200, kMethod);  // pm_1: not the one charged
     const Response& r = answer(f);
     EXPECT_EQ(json::write(reply(f)["result"]), "\"success\"") << r.body;
     // before this payer's card was made a PaymentMethod: at this amount,
@@ -384,6 +387,8 @@ TEST_F(CompleteTest, APaidInvoiceIsLookedUpThroughItsOneIntent) {
     EXPECT_EQ(f.fetches()[0].body.find("1000"), std::string::npos);
     f.feed(0, 200, kCreated, true);
     f.feed(0, 200, kSucceeded);
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_methods");
+    f.feed(0, 200, R"({"id":"pm_2","object":"payment_method"})");
     EXPECT_TRUE(f.action() && f.action()->store);
     answer(f);
     EXPECT_EQ(json::write(reply(f)["entity"]["confirmationNumber"]),
@@ -1046,49 +1051,31 @@ TEST_F(CompleteTest, RefusesMalformedPayloads) {
 }
 
 // Stripe's maximum depends on the merchant's settlement currency: a
-// placeholder over it is refused, and the create tries the next rung,
-// under its own key (the same walk on every node).
-TEST_F(CompleteTest, APlaceholderOverTheAccountsMaximumTriesTheNextRung) {
+// placeholder over it (or under its minimum) is refused. That is final and
+// explained, and nothing else is created: another amount would need
+// another key, and a refusal that changes within 24 h would then give two
+// PaymentIntents and two charges.
+TEST_F(CompleteTest, ARefusedPlaceholderIsAFinalFailAndNothingElseIsCreated) {
     config.journal = config.notify = false;
-    PaymentCompleteFlow f(config, input());
-    f.resolve(OPAY_CLAIM_NEW, {});
-    f.feed(0, 200, kInvoice);
-    const std::string too_large = R"({"error":{"type":"invalid_request_error",
-        "code":"amount_too_large"}})";
-    f.feed(0, 400, too_large);
-    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
-    EXPECT_EQ(f.fetches()[0].idempotency_key,
-              intent_key("m1", "12345", "usd", 0, 1));
-    EXPECT_EQ(f.fetches()[0].body.find("amount=9999999&"), 0u);
-    f.feed(0, 200, intent("requires_payment_method", 9999999));
-    ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
-    EXPECT_EQ(f.fetches()[0].path, "v1/payment_methods");
-    // refused on every rung: a final fail that says why
-    PaymentCompleteFlow g(config, input());
-    g.resolve(OPAY_CLAIM_NEW, {});
-    g.feed(0, 200, kInvoice);
-    for (int rung = 0; rung < kMaxPlaceholderRungs; ++rung) {
-        ASSERT_EQ(kind(g), OPAY_STEP_FETCH) << rung;
-        EXPECT_EQ(g.fetches()[0].idempotency_key,
-                  intent_key("m1", "12345", "usd", 0, rung));
-        g.feed(0, 400, too_large);
+    for (const char* code : {"amount_too_large", "amount_too_small"}) {
+        PaymentCompleteFlow f(config, input());
+        f.resolve(OPAY_CLAIM_NEW, {});
+        f.feed(0, 200, kInvoice);
+        ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
+        EXPECT_EQ(f.fetches()[0].idempotency_key,
+                  intent_key("m1", "12345", "usd", 0));
+        EXPECT_EQ(f.fetches()[0].body.find("amount=99999999&"), 0u);
+        f.feed(0, 400, std::string(R"({"error":{"type":)") +
+                           R"("invalid_request_error","code":")" + code +
+                           R"("}})");
+        const Response& r = answer(f);  // no second create
+        EXPECT_EQ(r.status, 200) << code;
+        EXPECT_EQ(json::write(reply(f)["result"]), "\"fail\"") << code;
+        EXPECT_NE(r.body.find("Please contact the merchant"),
+                  std::string::npos) << r.body;
+        EXPECT_EQ(r.body.find("try again"), std::string::npos) << r.body;
+        EXPECT_FALSE(f.action() && f.action()->store) << code;
     }
-    answer(g);
-    EXPECT_EQ(g.response().status, 200);
-    EXPECT_EQ(json::write(reply(g)["result"]), "\"fail\"");
-    EXPECT_NE(g.response().body.find("refuses every amount"),
-              std::string::npos) << g.response().body;
-    EXPECT_EQ(g.response().body.find("try again"), std::string::npos);
-    // under the minimum after over the maximum: no rung fits, final
-    PaymentCompleteFlow h(config, input());
-    h.resolve(OPAY_CLAIM_NEW, {});
-    h.feed(0, 200, kInvoice);
-    h.feed(0, 400, too_large);
-    h.feed(0, 400, R"({"error":{"type":"invalid_request_error",
-        "code":"amount_too_small"}})");
-    answer(h);
-    EXPECT_NE(h.response().body.find("refuses every amount"),
-              std::string::npos) << h.response().body;
 }
 
 // A lookup whose own create got no answer made the placeholder its retry
@@ -1142,6 +1129,8 @@ TEST_F(CompleteTest, AChargeFoundBeforePayingNamesNoPayerInItsRecord) {
     f.feed(0, 200, kInvoice);
     f.feed(0, 200, kCreated, true);
     f.feed(0, 200, intent("succeeded", 1000, "pm_A"));
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_methods");
+    f.feed(0, 200, kMethod);  // pm_1: not the one charged
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
     ASSERT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
     json::Document record;
@@ -1167,6 +1156,8 @@ TEST_F(CompleteTest, ALookupsRecordNamesNeitherItsSenderNorTheirAddress) {
     f.feed(0, 200, paid_invoice());
     f.feed(0, 200, kCreated, true);
     f.feed(0, 200, intent("succeeded", 1000, "pm_A"));
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_methods");
+    f.feed(0, 200, kMethod);  // pm_1: not the one charged
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
     ASSERT_EQ(f.fetches()[0].target, OPAY_TARGET_NOTIFY);
     const std::string record = f.fetches()[0].body;
@@ -1190,6 +1181,81 @@ TEST_F(CompleteTest, OwnDeclineSeenAfterAnotherPayersUpdateIsADecline) {
     EXPECT_EQ(json::write(reply(f)["error"]["innererror"]["code"]),
               "\"card_declined\"") << f.response().body;
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "declined");
+}
+
+
+// review18b: the charged payer's own retry. Delivery 1's confirm answer is
+// lost and the read-back shows processing: its record is "unknown". The
+// service resends the same payment (same single-use token, hence the same
+// PaymentMethod pm_1 under payment_method_key): it finds the intent
+// succeeded with pm_1 at its amount. That is this payer's charge, but the
+// record is already_paid with no payer and no address, and the README
+// says to ship only to a succeeded record's address: nobody ships.
+TEST_F(CompleteTest, Review18bChargedPayersOwnRetryRecordNamesThePayer) {
+    config.journal = false;
+    PaymentCompleteFlow d1(config, input());
+    up_to_confirm(d1);
+    d1.feed(0, OPAY_FETCH_FAILED, "");              // confirm: no answer
+    d1.feed(0, 200, intent("processing", 1000, "pm_1"));  // read back
+    ASSERT_EQ(d1.fetches().at(0).target, OPAY_TARGET_NOTIFY);
+    EXPECT_NE(d1.fetches()[0].body.find("\"kind\":\"unknown\""),
+              std::string::npos);
+    PaymentCompleteFlow d2(config, input());       // the same payment again
+    d2.resolve(OPAY_CLAIM_NEW, {});
+    d2.feed(0, 200, kInvoice);
+    d2.feed(0, 200, kCreated, true);
+    d2.feed(0, 200, kSucceeded);                   // pm_1 at 1000
+    ASSERT_EQ(d2.fetches().at(0).path, "v1/payment_methods");
+    d2.feed(0, 200, kMethod, true);                // the token's pm_1 again
+    ASSERT_EQ(d2.fetches().at(0).target, OPAY_TARGET_NOTIFY);
+    const std::string record = d2.fetches()[0].body;
+    EXPECT_NE(record.find("\"kind\":\"succeeded\""), std::string::npos)
+        << record;
+    EXPECT_NE(record.find("\"payer\""), std::string::npos) << record;
+}
+
+// review18b: a lookup cancels the placeholder it made, but a payer on
+// another node (whose backend already said due) confirmed it first: the
+// cancel is refused, the intent succeeded at this delivery's amount. The
+// lookup answers "not due" (fail) for a charged invoice at the paid amount
+// instead of that success.
+TEST_F(CompleteTest, Review18bLookupCancelRefusedBecauseItSucceeded) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, kCreated);                       // fresh: made here
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1/cancel");
+    f.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"payment_intent_unexpected_state",
+        "payment_intent":{"id":"pi_1","object":"payment_intent",
+        "status":"succeeded","amount":1000,"currency":"usd",
+        "payment_method":"pm_B"}}})");
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, intent("succeeded", 1000, "pm_B"));  // read back
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_methods");
+    f.feed(0, 200, kMethod);  // pm_1: not the one charged
+    answer(f);
+    EXPECT_EQ(json::write(reply(f)["result"]), "\"success\"")
+        << f.response().body;
+}
+
+// A lookup's cancel refused, the intent read back still open (not paid):
+// "not due", and no second cancel (no loop).
+TEST_F(CompleteTest, ALookupCancelRefusedOnAnOpenIntentIsNotDue) {
+    config.journal = config.notify = false;
+    PaymentCompleteFlow f(config, input());
+    f.resolve(OPAY_CLAIM_NEW, {});
+    f.feed(0, 200, paid_invoice());
+    f.feed(0, 200, kCreated);
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1/cancel");
+    f.feed(0, 400, R"({"error":{"type":"invalid_request_error",
+        "code":"payment_intent_unexpected_state"}})");
+    ASSERT_EQ(f.fetches().at(0).path, "v1/payment_intents/pi_1");
+    f.feed(0, 200, kSet);  // another payer's pair, not confirmed
+    answer(f);
+    EXPECT_NE(f.response().body.find("not due"), std::string::npos)
+        << f.response().body;
 }
 
 }  // namespace

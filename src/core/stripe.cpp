@@ -139,17 +139,12 @@ std::optional<Money> from_stripe_amount(int64_t amount,
     return Money{amount, currency};
 }
 
-std::optional<StripeAmount> placeholder_amount(const Money& due, int rung) {
+StripeAmount placeholder_amount(const Money& due) {
     // a valid amount for the currency: a multiple of its step
     int exponent = 2;
     int64_t step = 1;
     stripe_units(due.currency, exponent, step);
-    int64_t amount = kStripeMaxAmount;
-    for (int i = 0; i < rung; ++i) amount /= 10;
-    amount -= amount % step;
-    if (rung < 0 || rung >= kMaxPlaceholderRungs || amount <= 0) {
-        return std::nullopt;
-    }
+    int64_t amount = kStripeMaxAmount - kStripeMaxAmount % step;
     std::string currency(due.currency.view());
     std::transform(currency.begin(), currency.end(), currency.begin(),
                    [](unsigned char ch) { return std::tolower(ch); });
@@ -157,11 +152,10 @@ std::optional<StripeAmount> placeholder_amount(const Money& due, int rung) {
 }
 
 std::string intent_key(std::string_view merchant_id, std::string_view invoice,
-                       std::string_view currency, int generation, int rung) {
+                       std::string_view currency, int generation) {
     return sha256_key("intent\n" + std::string(merchant_id) + '\n' +
                       std::string(invoice) + '\n' + std::string(currency) +
-                      '\n' + std::to_string(generation) +
-                      (rung == 0 ? "" : "\nrung " + std::to_string(rung)));
+                      '\n' + std::to_string(generation));
 }
 
 std::string payment_method_key(std::string_view token) {

@@ -38,30 +38,22 @@ constexpr int64_t kStripeMaxAmount = 99999999;
 
 // What the invoice's PaymentIntent is created with before any payer's
 // amount is set (never charged: the update replaces it before any
-// confirm). Rung 0 is the largest eight-digit amount the currency's step
-// allows; each rung below is a tenth of the one before, rounded down to
-// the step: Stripe's maximum depends on the merchant's settlement
-// currency, so a create refused amount_too_large tries the next rung. It
-// depends on nothing a payer or the invoice backend says, so every node
-// walks the same rungs and sends the same creates. nullopt below the
-// currency's step (no rung left).
-std::optional<StripeAmount> placeholder_amount(const Money& due, int rung = 0);
-
-// How many placeholder rungs a create walks down at most.
-constexpr int kMaxPlaceholderRungs = 8;
+// confirm): the largest eight-digit amount the currency's step allows. One
+// fixed amount, never a ladder of smaller ones: a refusal that changed
+// within the key's 24 h (account limits, FX) would send two nodes to two
+// amounts, two keys, two PaymentIntents and two charges. It depends on
+// nothing a payer or the invoice backend says, so every node sends the
+// same create.
+StripeAmount placeholder_amount(const Money& due);
 
 // How many generations of an invoice's PaymentIntent key may be used: a
 // replayed 5xx or a canceled intent moves every node to the next one.
 constexpr int kMaxGenerations = 8;
 
 // The create's key: one PaymentIntent per (merchant, invoice, currency,
-// generation), the same on every node and every retry. The placeholder's
-// rung is part of it (rung 0 adds nothing: the keys of intents made
-// before the ladder stay the same), so a refusal stored for one rung
-// never answers the next.
+// generation), the same on every node and every retry.
 std::string intent_key(std::string_view merchant_id, std::string_view invoice,
-                       std::string_view currency, int generation,
-                       int rung = 0);
+                       std::string_view currency, int generation);
 // The PaymentMethod's key is the token's: a token is single-use, so a
 // retry must replay the first PaymentMethod, never ask for a second.
 std::string payment_method_key(std::string_view token);

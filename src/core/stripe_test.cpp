@@ -73,40 +73,26 @@ TEST(StripeUnits, UnknownUnitsAndNonPositiveAmountsRefused) {
     EXPECT_EQ(units(INT64_MAX / 10, "ISK"), -1);  // overflow, not a wrap
 }
 
-TEST(Stripe, IntentKeyPerMerchantInvoiceCurrencyGenerationRung) {
+TEST(Stripe, IntentKeyPerMerchantInvoiceCurrencyGeneration) {
     std::string k = intent_key("merchant-1", "12345", "usd", 0);
     EXPECT_EQ(k, intent_key("merchant-1", "12345", "usd", 0));
     EXPECT_NE(k, intent_key("merchant-2", "12345", "usd", 0));
     EXPECT_NE(k, intent_key("merchant-1", "12346", "usd", 0));
     EXPECT_NE(k, intent_key("merchant-1", "12345", "eur", 0));
     EXPECT_NE(k, intent_key("merchant-1", "12345", "usd", 1));
-    EXPECT_NE(k, intent_key("merchant-1", "12345", "usd", 0, 1));
-    EXPECT_NE(intent_key("merchant-1", "12345", "usd", 1),
-              intent_key("merchant-1", "12345", "usd", 0, 1));
-    // rung 0 is the key intents were made with before the ladder
-    EXPECT_EQ(k, intent_key("merchant-1", "12345", "usd", 0, 0));
     EXPECT_EQ(k.rfind("opay-", 0), 0u);
     EXPECT_EQ(k.size(), 5u + 64u);  // "opay-" + hex SHA-256, under 255
 }
 
-TEST(Stripe, PlaceholderLadderStartsAtTheLargestAmountTheCurrencyTakes) {
-    EXPECT_EQ(placeholder_amount(money(1000, "USD"))->amount, 99999999);
-    EXPECT_EQ(placeholder_amount(money(1000, "USD"))->currency, "usd");
-    EXPECT_EQ(placeholder_amount(money(5, "JPY"))->amount, 99999999);
-    EXPECT_EQ(placeholder_amount(money(5120, "KWD"))->amount, 99999990);
-    EXPECT_EQ(placeholder_amount(money(5, "UGX"))->amount, 99999900);
+TEST(Stripe, PlaceholderIsTheLargestAmountTheCurrencyTakes) {
+    EXPECT_EQ(placeholder_amount(money(1000, "USD")).amount, 99999999);
+    EXPECT_EQ(placeholder_amount(money(1000, "USD")).currency, "usd");
+    EXPECT_EQ(placeholder_amount(money(5, "JPY")).amount, 99999999);
+    EXPECT_EQ(placeholder_amount(money(5120, "KWD")).amount, 99999990);
+    EXPECT_EQ(placeholder_amount(money(5, "UGX")).amount, 99999900);
     // whatever the amount due: the create never depends on it
-    EXPECT_EQ(placeholder_amount(money(1, "EUR"))->amount,
-              placeholder_amount(money(123456789, "EUR"))->amount);
-    // each rung a tenth of the one before, on the currency's step; bounded
-    EXPECT_EQ(placeholder_amount(money(1000, "USD"), 1)->amount, 9999999);
-    EXPECT_EQ(placeholder_amount(money(1000, "USD"), 7)->amount, 9);
-    EXPECT_FALSE(placeholder_amount(money(1000, "USD"), kMaxPlaceholderRungs));
-    EXPECT_EQ(placeholder_amount(money(5, "UGX"), 1)->amount, 9999900);
-    EXPECT_EQ(placeholder_amount(money(5, "UGX"), 5)->amount, 900);
-    EXPECT_FALSE(placeholder_amount(money(5, "UGX"), 6));  // under 100
-    EXPECT_EQ(placeholder_amount(money(5120, "KWD"), 6)->amount, 90);
-    EXPECT_FALSE(placeholder_amount(money(5, "USD"), -1));
+    EXPECT_EQ(placeholder_amount(money(1, "EUR")).amount,
+              placeholder_amount(money(123456789, "EUR")).amount);
 }
 
 TEST(Stripe, StripeUnitsBack) {
