@@ -29,6 +29,7 @@
 #include "fuzz_util.h"
 #include "json.h"
 #include "opay.h"
+#include "opay_str.h"
 
 using namespace opay;
 
@@ -37,7 +38,6 @@ namespace {
 constexpr int64_t kNow = 1700000000;
 constexpr int kMaxSteps = 64;
 
-opay_str_t str(std::string_view s) { return {s.data(), s.size()}; }
 
 struct ConfFree {
     void operator()(opay_conf_t* c) const noexcept { opay_conf_free(c); }

@@ -25,6 +25,19 @@ typedef struct {
 } opay_str_t;
 
 
+/* the module's version and the directives' defaults, for nginx and opay */
+
+#define OPAY_VERSION                   "0.1.0"
+#define OPAY_DEFAULT_JWT_ISSUER        "https://substrate.office.com/sts/"
+#define OPAY_DEFAULT_JWT_APPID         "48af08dc-f6d2-435f-b2a7-069abd99c086"
+#define OPAY_DEFAULT_JWT_VERSION       "STI.ExternalAccessToken.V1"
+#define OPAY_DEFAULT_JWT_LEEWAY        300             /* seconds */
+#define OPAY_DEFAULT_JWKS_MAX_SIZE     (256 * 1024)    /* bytes */
+#define OPAY_DEFAULT_JWKS_REFRESH      (3600 * 1000)   /* ms */
+#define OPAY_DEFAULT_JWKS_MIN_REFRESH  (30 * 1000)     /* ms */
+#define OPAY_DEFAULT_JWKS_TIMEOUT      (10 * 1000)     /* ms */
+
+
 /* configuration, built once per location at configuration time */
 
 #define OPAY_PAYER_NAME   1
@@ -138,11 +151,25 @@ typedef enum {
     OPAY_TARGET_NOTIFY
 } opay_target_e;
 
+/* "invoice", "shipping", "processor", "notify": logs and metric labels */
+const char *opay_target_name(opay_target_e target) OPAY_NOEXCEPT;
+
 typedef enum {
     OPAY_LOG_NONE = 0,
     OPAY_LOG_INFO,
     OPAY_LOG_ERROR
 } opay_log_e;
+
+/*
+ * A refusal for want of keys (opay_jwks_url): the shim asks for a refresh
+ * and parks the request until it ends, then runs the flow again
+ */
+typedef enum {
+    OPAY_KEYS_WAIT_NONE = 0,
+    OPAY_KEYS_WAIT_UNKNOWN_KEY,   /* the token's kid is not in the keys */
+    OPAY_KEYS_WAIT_NO_KEYS        /* none yet: the 503 gets Retry-After,
+                                     opay_schedule_retry_after() */
+} opay_keys_wait_e;
 
 typedef struct {
     opay_target_e  target;
@@ -163,6 +190,7 @@ typedef struct {
     int                  www_authenticate;
     opay_log_e           log_level;
     opay_str_t           log_message;
+    opay_keys_wait_e     keys_wait;
 
     /* OPAY_STEP_FETCH: run all, in any order or in parallel, then feed */
     const opay_fetch_t  *fetches;
@@ -188,6 +216,31 @@ typedef enum {
                                rejected or unknown (unset on a replay) */
     OPAY_VAR_CHARGE_CODE    /* its inner error code, when it failed */
 } opay_var_e;
+
+/*
+ * $opay_* values escaped: OPAY_ESCAPE_URI while a subrequest URI is being
+ * expanded (everything but RFC 3986's unreserved characters, "/", "\\"
+ * and the dots of "." and ".." twice, so a value stays one path segment
+ * after a backend's own decoding), OPAY_ESCAPE_TEXT elsewhere (headers,
+ * logs: control characters only)
+ */
+#define OPAY_ESCAPE_TEXT  0
+#define OPAY_ESCAPE_URI   1
+
+size_t opay_escape_len(opay_str_t value, int how) OPAY_NOEXCEPT;
+/* writes opay_escape_len(value, how) bytes to dst; returns their end */
+char *opay_escape(char *dst, opay_str_t value, int how) OPAY_NOEXCEPT;
+
+/*
+ * An expanded subrequest URI split at its first '?' (args: after it, a
+ * view into uri; data NULL when there is none) and its path decoded into
+ * path (room for uri.len bytes) but for what could end or split a segment.
+ * 0, or -1 when it is unsafe to send: a NUL byte, a path that is empty,
+ * does not start with '/' or has a "." or ".." segment.
+ */
+int opay_uri_split(opay_str_t uri, char *path, size_t *path_len,
+    opay_str_t *args) OPAY_NOEXCEPT;
+
 
 typedef struct opay_flow_s  opay_flow_t;
 
@@ -236,8 +289,29 @@ typedef struct {
     int64_t              timeout_ms;
 } opay_source_t;
 
+/* the kind of a key fetch's result, as opay_status counts them */
+typedef enum {
+    OPAY_KEY_OK = 0,
+    OPAY_KEY_DNS,
+    OPAY_KEY_CONNECT,
+    OPAY_KEY_TLS,
+    OPAY_KEY_TIMEOUT,
+    OPAY_KEY_REDIRECT,
+    OPAY_KEY_HTTP,
+    OPAY_KEY_SIZE,
+    OPAY_KEY_PARSE,
+    OPAY_KEY_CHECKS,
+    OPAY_KEY_MEMORY,
+    OPAY_KEY_OTHER,
+    OPAY_KEY_RESULTS            /* how many kinds */
+} opay_key_result_e;
+
+/* "ok", "dns", ...: the metric label, and an error's first word */
+opay_str_t opay_key_result_name(opay_key_result_e result) OPAY_NOEXCEPT;
+
 typedef struct {
     int          ok;
+    opay_key_result_e  result;  /* OPAY_KEY_OK when ok */
     opay_str_t   document;      /* the checked JWKS, when ok */
     opay_str_t   kids;          /* "k1,k2", for the log */
     opay_str_t   url;           /* where the JWKS came from */
@@ -289,6 +363,9 @@ typedef struct {
 } opay_refresh_t;
 
 /* 1: the caller fetches now (the schedule marks it fetching) */
+/* seconds a client waits for the next refresh: Retry-After, at least 1 */
+int64_t opay_schedule_retry_after(const opay_schedule_t *s, int64_t now_ms)
+    OPAY_NOEXCEPT;
 int opay_schedule_start(opay_schedule_t *s, const opay_refresh_t *policy,
     int64_t now_ms, int unknown_kid) OPAY_NOEXCEPT;
 void opay_schedule_done(opay_schedule_t *s, const opay_refresh_t *policy,

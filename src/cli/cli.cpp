@@ -12,13 +12,14 @@
 
 #include "json.h"
 #include "jws.h"
+#include "opay.h"
 
 namespace opay::cli {
 
 namespace {
 
-constexpr const char* kDefaultIssuer = "https://substrate.office.com/sts/";
-constexpr const char* kDefaultAppid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
+constexpr const char* kDefaultIssuer = OPAY_DEFAULT_JWT_ISSUER;
+constexpr const char* kDefaultAppid = OPAY_DEFAULT_JWT_APPID;
 
 // Adds name: value to obj, value as JSON if it parses, else as a string.
 void add_typed(json::Value& obj, const std::string& name,

@@ -41,15 +41,16 @@
 #include "jwks.h"
 #include "jws.h"
 #include "jwt.h"
+#include "opay.h"
 #include "payment_complete.h"
 
 namespace opay::cli {
 
 namespace {
 
-constexpr const char* kDefaultIssuer = "https://substrate.office.com/sts/";
-constexpr const char* kDefaultAppid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
-constexpr const char* kDefaultVersion = "STI.ExternalAccessToken.V1";
+constexpr const char* kDefaultIssuer = OPAY_DEFAULT_JWT_ISSUER;
+constexpr const char* kDefaultAppid = OPAY_DEFAULT_JWT_APPID;
+constexpr const char* kDefaultVersion = OPAY_DEFAULT_JWT_VERSION;
 
 // A JSON string for the terminal (a token's text is someone else's).
 std::string escape(const std::string& s) {

@@ -5,6 +5,8 @@
 #include <iterator>
 #include <sstream>
 
+#include "opay_str.h"
+
 namespace opay {
 
 namespace {
@@ -13,13 +15,9 @@ constexpr const char* kNetworks[] = {"visa", "mastercard", "amex",
                                      "discover", "diners", "jcb"};
 constexpr const char* kTypes[] = {"credit", "debit", "prepaid"};
 
-std::string to_string(opay_str_t s) {
-    return s.data == nullptr ? std::string() : std::string(s.data, s.len);
-}
-
 std::vector<std::string> to_strings(const opay_str_t* a, size_t n) {
     std::vector<std::string> out;
-    for (size_t i = 0; i < n; ++i) out.push_back(to_string(a[i]));
+    for (size_t i = 0; i < n; ++i) out.push_back(text(a[i]));
     return out;
 }
 
@@ -47,7 +45,7 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
                            ": no keys to check bearer tokens with"};
     }
     if (s.jwks_file.len != 0) {
-        std::string path = to_string(s.jwks_file);
+        std::string path = text(s.jwks_file);
         std::ifstream in(path, std::ios::binary);
         if (!in) {
             return ConfigError{"opay_jwks_file \"" + path +
@@ -63,10 +61,10 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
         c.keys = std::move(std::get<KeySet>(loaded));
     }
 
-    c.token.audience = to_string(s.merchant_id);
-    c.token.issuer = to_string(s.jwt_issuer);
-    if (!s.jwt_appid_off) c.token.appid = to_string(s.jwt_appid);
-    if (!s.jwt_version_off) c.token.version = to_string(s.jwt_version);
+    c.token.audience = text(s.merchant_id);
+    c.token.issuer = text(s.jwt_issuer);
+    if (!s.jwt_appid_off) c.token.appid = text(s.jwt_appid);
+    if (!s.jwt_version_off) c.token.version = text(s.jwt_version);
     c.token.leeway = s.jwt_leeway;
     c.token.allowed_senders =
         to_strings(s.allowed_senders, s.n_allowed_senders);
@@ -78,13 +76,13 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     c.payer_email = (s.request_payer & OPAY_PAYER_EMAIL) != 0;
     c.payer_phone = (s.request_payer & OPAY_PAYER_PHONE) != 0;
     c.shipping = s.shipping != 0;
-    if (s.shipping_type.len != 0) c.shipping_type = to_string(s.shipping_type);
+    if (s.shipping_type.len != 0) c.shipping_type = text(s.shipping_type);
     c.processor = s.processor != 0;
-    c.processor_prefix = to_string(s.processor_prefix);
+    c.processor_prefix = text(s.processor_prefix);
     c.notify = s.notify != 0;
     c.journal = s.journal != 0;
     if (s.success_message.len != 0) {
-        c.success_message = to_string(s.success_message);
+        c.success_message = text(s.success_message);
     }
     return c;
 }

@@ -61,6 +61,7 @@ bool Flow::admit(const Input& in) {
             refuse(503, "no_signing_keys",
                    "no signing keys yet: " + std::string(in.keys_error),
                    OPAY_LOG_NONE, {});  // logged once per fetch, not here
+            response_->keys_wait = OPAY_KEYS_WAIT_NO_KEYS;
             return false;
         }
         // Fetched keys first; opay_jwks_file's keys are the fallback.
@@ -87,6 +88,9 @@ bool Flow::admit(const Input& in) {
         error_ = reason;
         response_ = Response{401, error_body("invalid_token", reason), true,
                              OPAY_LOG_INFO, "bearer token refused: " + reason};
+        // a kid the fetched keys lack may be a rotation: refresh and retry
+        if (config_.remote_keys && reason == "unknown_key")
+            response_->keys_wait = OPAY_KEYS_WAIT_UNKNOWN_KEY;
         return false;
     }
 

@@ -65,6 +65,7 @@ struct Response {
     bool www_authenticate = false;
     opay_log_e log = OPAY_LOG_NONE;
     std::string log_message;
+    opay_keys_wait_e keys_wait = OPAY_KEYS_WAIT_NONE;
 };
 
 class Flow {

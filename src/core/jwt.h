@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "jwks.h"
+#include "opay.h"
 
 namespace opay {
 
@@ -17,7 +18,7 @@ struct TokenPolicy {
     std::string audience;
     std::optional<std::string> appid;  // nullopt: appid not checked
     std::optional<std::string> version;  // exact ver; nullopt: not checked
-    int64_t leeway = 300;
+    int64_t leeway = OPAY_DEFAULT_JWT_LEEWAY;
     std::vector<std::string> allowed_senders;  // empty: any sender
     bool signature_only = false;  // header and signature, no claims
 };

@@ -48,6 +48,30 @@ std::string http_error(const std::string& what, const HttpAnswer& a) {
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kResultNames[OPAY_KEY_RESULTS] = {
+    "ok",   "dns",  "connect", "tls",    "timeout", "redirect",
+    "http", "size", "parse",   "checks", "memory",  "other"};
+
+}  // namespace
+
+std::string_view result_name(opay_key_result_e result) {
+    if (result < OPAY_KEY_OK || result >= OPAY_KEY_RESULTS)
+        return kResultNames[OPAY_KEY_OTHER];
+    return kResultNames[result];
+}
+
+opay_key_result_e result_kind(const Fetched& fetched) {
+    if (fetched.ok) return OPAY_KEY_OK;
+    std::string_view error = fetched.error;
+    std::string_view kind = error.substr(0, error.find(':'));
+    for (int r = OPAY_KEY_OK + 1; r < OPAY_KEY_OTHER; r++) {
+        if (kResultNames[r] == kind) return static_cast<opay_key_result_e>(r);
+    }
+    return OPAY_KEY_OTHER;
+}
+
 std::optional<std::string> url_problem(std::string_view url) {
     if (has_prefix(url, "https://")) {
         if (url_host(url).empty()) return "URL has no host";

@@ -16,10 +16,11 @@
 #include <sys/types.h>
 
 #include "jwks.h"
+#include "opay.h"
 
 namespace opay {
 
-inline constexpr std::size_t kDefaultJwksMaxSize = 256 * 1024;
+inline constexpr std::size_t kDefaultJwksMaxSize = OPAY_DEFAULT_JWKS_MAX_SIZE;
 
 struct KeySource {
     std::string jwks_url;    // empty when only openid_url is set
@@ -27,7 +28,7 @@ struct KeySource {
     std::string ca_file;     // empty: the system store
     std::string cache_path;  // empty: no cache
     std::size_t max_size = kDefaultJwksMaxSize;
-    int64_t timeout_ms = 10000;
+    int64_t timeout_ms = OPAY_DEFAULT_JWKS_TIMEOUT;
 };
 
 // One HTTP GET. status 0 means no answer; error then says why, starting
@@ -49,6 +50,13 @@ struct Fetched {
     std::string error;     // kind first: "http: status 404", "checks: ..."
     int64_t fetched_at = 0;
 };
+
+// The kind of a fetch's result: the word before the ":" of its error
+// (OPAY_KEY_OTHER when no kind fits); OPAY_KEY_OK when the keys are good,
+// even if only the cache failed ("cache: ...").
+opay_key_result_e result_kind(const Fetched& fetched);
+// Its name, as opay_status labels it; "other" out of range.
+std::string_view result_name(opay_key_result_e result);
 
 // nullopt if url may be fetched: https, or http to a loopback address.
 std::optional<std::string> url_problem(std::string_view url);

@@ -135,17 +135,21 @@ TEST(KeyFetch, NamesTheReasonOfEachFailure) {
     struct Case {
         HttpAnswer answer;
         std::string starts;
+        opay_key_result_e kind;
     } cases[] = {
-        {{0, "", "tls: certificate verify failed"}, "tls: "},
-        {{404, "nope", ""}, "http: status 404"},
-        {{200, "{\"keys\":[", ""}, "checks: JWKS is not valid JSON"},
-        {{200, std::string(5000, ' '), ""}, "size: "},
+        {{0, "", "tls: certificate verify failed"}, "tls: ", OPAY_KEY_TLS},
+        {{0, "", "dns: no such host"}, "dns: ", OPAY_KEY_DNS},
+        {{404, "nope", ""}, "http: status 404", OPAY_KEY_HTTP},
+        {{200, "{\"keys\":[", ""}, "checks: JWKS is not valid JSON",
+         OPAY_KEY_CHECKS},
+        {{200, std::string(5000, ' '), ""}, "size: ", OPAY_KEY_SIZE},
         {{200, "{\"keys\":[" + TestKey("weak", 1024).jwk() + "]}", ""},
-         "checks: key \"weak\": RSA key is 1024 bits"},
+         "checks: key \"weak\": RSA key is 1024 bits", OPAY_KEY_CHECKS},
         {{200, "{\"keys\":[" + key1().jwk() + "," + key1().jwk() + "]}", ""},
-         "checks: key \"k1\": kid used by more than one key"},
+         "checks: key \"k1\": kid used by more than one key",
+         OPAY_KEY_CHECKS},
         {{200, "{\"keys\":[" + key1().jwk("\"use\":\"enc\"") + "]}", ""},
-         "checks: JWKS holds no RS256 signature key"},
+         "checks: JWKS holds no RS256 signature key", OPAY_KEY_CHECKS},
     };
     for (const auto& c : cases) {
         FakeServer server;
@@ -154,7 +158,37 @@ TEST(KeyFetch, NamesTheReasonOfEachFailure) {
         EXPECT_FALSE(f.ok);
         EXPECT_TRUE(f.document.empty());
         EXPECT_EQ(f.error.rfind(c.starts, 0), 0u) << f.error;
+        EXPECT_EQ(result_kind(f), c.kind) << f.error;
+        EXPECT_EQ(std::string(result_name(c.kind)) + ": ",
+                  c.starts.substr(0, c.starts.find(':') + 2));
     }
+}
+
+// opay_status labels every kind; what fits none is "other".
+TEST(KeyFetch, ResultKindsAndTheirNames) {
+    const char* names[] = {"ok",   "dns",  "connect", "tls",    "timeout",
+                           "redirect", "http", "size", "parse", "checks",
+                           "memory", "other"};
+    ASSERT_EQ(std::size(names), size_t{OPAY_KEY_RESULTS});
+    for (int r = 0; r < OPAY_KEY_RESULTS; r++) {
+        auto kind = static_cast<opay_key_result_e>(r);
+        EXPECT_EQ(result_name(kind), names[r]);
+        opay_str_t c = opay_key_result_name(kind);
+        EXPECT_EQ(std::string(c.data, c.len), names[r]);
+        Fetched f;
+        f.error = std::string(names[r]) + ": detail";
+        EXPECT_EQ(result_kind(f), r == 0 ? OPAY_KEY_OTHER : kind) << f.error;
+    }
+    EXPECT_EQ(result_name(OPAY_KEY_RESULTS), "other");
+    Fetched f;
+    for (const char* e : {"", "cache: \"/x\" not used", "dnsx: y",
+                          "DNS: y", ":"}) {
+        f.error = e;
+        EXPECT_EQ(result_kind(f), OPAY_KEY_OTHER) << e;
+    }
+    f.ok = true;  // good keys, only the cache failed
+    f.error = "cache: cannot create";
+    EXPECT_EQ(result_kind(f), OPAY_KEY_OK);
 }
 
 TEST(KeyCache, WrittenOnSuccessAndReadBack) {

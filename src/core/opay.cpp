@@ -11,8 +11,10 @@
 #include "config.h"
 #include "flow.h"
 #include "keyset.h"
+#include "opay_str.h"
 #include "payment_complete_flow.h"
 #include "payment_request_flow.h"
+#include "uri.h"
 
 struct opay_conf_s {
     opay::Config config;
@@ -33,12 +35,13 @@ struct opay_flow_s {
 
 namespace {
 
-std::string_view view(opay_str_t s) {
-    return s.data == nullptr ? std::string_view()
-                             : std::string_view(s.data, s.len);
-}
+using opay::str;
+using opay::view;
 
-opay_str_t str(std::string_view s) { return opay_str_t{s.data(), s.size()}; }
+opay::uri::Escape escape_kind(int how) {
+    return how == OPAY_ESCAPE_URI ? opay::uri::Escape::kSegment
+                                  : opay::uri::Escape::kText;
+}
 
 void write_error(char* err, size_t size, const std::string& msg) {
     if (err != nullptr && size > 0) std::snprintf(err, size, "%s", msg.c_str());
@@ -73,6 +76,31 @@ int opay_known_network(opay_str_t name) noexcept {
 
 int opay_known_type(opay_str_t name) noexcept {
     return opay::known_type(view(name)) ? 1 : 0;
+}
+
+const char* opay_target_name(opay_target_e target) noexcept {
+    static const char* const kNames[] = {"invoice", "shipping", "processor",
+                                         "notify"};
+    if (target < OPAY_TARGET_INVOICE || target > OPAY_TARGET_NOTIFY)
+        return "unknown";
+    return kNames[target];
+}
+
+size_t opay_escape_len(opay_str_t value, int how) noexcept {
+    return opay::uri::escaped_size(view(value), escape_kind(how));
+}
+
+char* opay_escape(char* dst, opay_str_t value, int how) noexcept {
+    return opay::uri::escape(dst, view(value), escape_kind(how));
+}
+
+int opay_uri_split(opay_str_t uri, char* path, size_t* path_len,
+                   opay_str_t* args) noexcept {
+    opay::uri::Split split;
+    bool safe = opay::uri::split(view(uri), path, split);
+    *path_len = split.path_len;
+    *args = split.has_args ? str(split.args) : opay_str_t{nullptr, 0};
+    return safe ? 0 : -1;
 }
 
 opay_arenas_t* opay_arenas_create(size_t n, size_t bytes) noexcept {
@@ -155,6 +183,7 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         step->body = str(r.body);
         step->www_authenticate = r.www_authenticate ? 1 : 0;
         step->log_level = r.log;
+        step->keys_wait = r.keys_wait;
         // one line of printable ASCII, whatever text went into it
         try {
             f->log = opay::log_line(r.log_message);

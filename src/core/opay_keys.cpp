@@ -9,6 +9,7 @@
 #include "http_get.h"
 #include "keyset.h"
 #include "opay.h"
+#include "opay_str.h"
 #include "refresh.h"
 
 struct opay_keys_s {
@@ -25,11 +26,8 @@ const KeySet* key_set(const opay_keys_s* keys) {
 
 namespace {
 
-std::string text(opay_str_t s) {
-    return s.data == nullptr ? std::string() : std::string(s.data, s.len);
-}
-
-opay_str_t str(const std::string& s) { return opay_str_t{s.data(), s.size()}; }
+using opay::str;
+using opay::text;
 
 // kids, URLs and reasons come from the key server or a file: they go to
 // the log as one line of printable ASCII, so a kid cannot forge a line.
@@ -39,6 +37,7 @@ void hand_out(opay::Fetched&& fetched, opay_fetched_t* out) {
     fetched.error = opay::log_line(fetched.error);
     auto owned = std::make_unique<opay::Fetched>(std::move(fetched));
     out->ok = owned->ok ? 1 : 0;
+    out->result = opay::result_kind(*owned);
     out->document = str(owned->document);
     out->kids = str(owned->kids);
     out->url = str(owned->url);
@@ -51,6 +50,7 @@ void out_of_memory(opay_fetched_t* out) {
     static const char kMessage[] = "memory: out of memory";
     *out = opay_fetched_t{};
     out->error = opay_str_t{kMessage, sizeof(kMessage) - 1};
+    out->result = OPAY_KEY_MEMORY;
 }
 
 }  // namespace
@@ -148,6 +148,16 @@ void opay_fetched_free(opay_fetched_t* f) noexcept {
     std::unique_ptr<opay::Fetched> owned(
         static_cast<opay::Fetched*>(f->priv));
     *f = opay_fetched_t{};
+}
+
+opay_str_t opay_key_result_name(opay_key_result_e result) noexcept {
+    std::string_view name = opay::result_name(result);
+    return opay_str_t{name.data(), name.size()};
+}
+
+int64_t opay_schedule_retry_after(const opay_schedule_t* s,
+                                  int64_t now_ms) noexcept {
+    return opay::retry_after(*s, now_ms);
 }
 
 int opay_schedule_start(opay_schedule_t* s, const opay_refresh_t* policy,

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "opay_str.h"
 #include "test_util.h"
 
 namespace {
@@ -27,7 +28,7 @@ constexpr const char* kInvoice = R"({"entity":{"@type":"Invoice",
     "identifier":"12345","totalPaymentDue":{"price":10,"priceCurrency":"USD"}},
     "displayItems":[{"label":"A","amount":{"currency":"USD","value":"10.00"}}]})";
 
-opay_str_t str(std::string_view s) { return opay_str_t{s.data(), s.size()}; }
+using opay::str;
 
 struct ConfFree {
     void operator()(opay_conf_t* c) const noexcept { opay_conf_free(c); }
@@ -131,6 +132,37 @@ TEST_F(CApiTest, FlowsMayOutliveTheirArenasHandle) {
     opay_arenas_free(arenas);
     std::string expected = answer(start(nullptr).get());
     EXPECT_EQ(answer(f.get()), expected);
+}
+
+// the names opay_status and the error log use for each backend
+TEST(CApi, TargetNames) {
+    EXPECT_STREQ(opay_target_name(OPAY_TARGET_INVOICE), "invoice");
+    EXPECT_STREQ(opay_target_name(OPAY_TARGET_SHIPPING), "shipping");
+    EXPECT_STREQ(opay_target_name(OPAY_TARGET_PROCESSOR), "processor");
+    EXPECT_STREQ(opay_target_name(OPAY_TARGET_NOTIFY), "notify");
+    EXPECT_STREQ(opay_target_name(static_cast<opay_target_e>(9)), "unknown");
+}
+
+// the C side gets the escaping and the URI checks through opay.h
+TEST(CApi, EscapeAndSplit) {
+    opay_str_t v{"../a b", 6};
+    char buf[64];
+    size_t n = opay_escape_len(v, OPAY_ESCAPE_URI);
+    char* end = opay_escape(buf, v, OPAY_ESCAPE_URI);
+    EXPECT_EQ(std::string(buf, end), "..%252Fa%20b");
+    EXPECT_EQ(static_cast<size_t>(end - buf), n);
+    end = opay_escape(buf, opay_str_t{"a\nb", 3}, OPAY_ESCAPE_TEXT);
+    EXPECT_EQ(std::string(buf, end), "a%0Ab");
+
+    opay_str_t args{"x", 1};
+    size_t len = 0;
+    EXPECT_EQ(opay_uri_split(opay_str_t{"/a%41?q=1", 9}, buf, &len, &args), 0);
+    EXPECT_EQ(std::string(buf, len), "/aA");
+    EXPECT_EQ(std::string(args.data, args.len), "q=1");
+    EXPECT_EQ(opay_uri_split(opay_str_t{"/a", 2}, buf, &len, &args), 0);
+    EXPECT_EQ(args.data, nullptr);
+    EXPECT_EQ(args.len, 0u);
+    EXPECT_EQ(opay_uri_split(opay_str_t{"/../a", 5}, buf, &len, &args), -1);
 }
 
 TEST(CApi, ArenasRefuseZeroAndFreeNull) {

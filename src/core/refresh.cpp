@@ -44,4 +44,10 @@ void schedule_done(opay_schedule_t& s, const opay_refresh_t& policy,
     s.next_due = now + std::min(backoff, policy.refresh_ms);
 }
 
+int64_t retry_after(const opay_schedule_t& s, int64_t now) {
+    int64_t wait = s.next_due - now;
+    if (wait < 1000) wait = 1000;
+    return (wait + 999) / 1000;
+}
+
 }  // namespace opay

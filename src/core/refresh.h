@@ -22,4 +22,8 @@ bool schedule_start(opay_schedule_t& s, const opay_refresh_t& policy,
 void schedule_done(opay_schedule_t& s, const opay_refresh_t& policy,
                    int64_t now, bool ok, uint64_t random);
 
+// Seconds until the next refresh is due, rounded up, at least 1: what a
+// refusal for want of keys tells the client in Retry-After.
+int64_t retry_after(const opay_schedule_t& s, int64_t now);
+
 }  // namespace opay

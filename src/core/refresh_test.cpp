@@ -111,5 +111,19 @@ TEST(Refresh, UnknownKidIsNotHeldBackByBackOff) {
     EXPECT_TRUE(schedule_start(s, kPolicy, clock.now, true));
 }
 
+TEST(Refresh, RetryAfterIsSecondsToTheNextRefreshAtLeastOne) {
+    opay_schedule_t s{};
+    Clock clock;
+    s.next_due = clock.now + 30 * kSecond;
+    EXPECT_EQ(retry_after(s, clock.now), 30);
+    EXPECT_EQ(retry_after(s, clock.now + 1), 30);  // rounded up
+    EXPECT_EQ(retry_after(s, clock.now + 29 * kSecond + 1), 1);
+    EXPECT_EQ(retry_after(s, clock.now + 30 * kSecond), 1);  // due now
+    EXPECT_EQ(retry_after(s, clock.now + kHour), 1);         // overdue
+    s.next_due = clock.now + 1001;
+    EXPECT_EQ(retry_after(s, clock.now), 2);
+    EXPECT_EQ(opay_schedule_retry_after(&s, clock.now), 2);
+}
+
 }  // namespace
 }  // namespace opay

@@ -59,6 +59,26 @@ TEST_F(RemoteKeys, UnknownKidIsRefusedAsUnknownKey) {
     ASSERT_TRUE(f.responding());
     EXPECT_EQ(f.response().status, 401);
     EXPECT_EQ(error(f), "unknown_key");
+    EXPECT_EQ(f.response().keys_wait, OPAY_KEYS_WAIT_UNKNOWN_KEY);
+}
+
+// Without opay_jwks_url no refresh can bring the kid: no waiting.
+TEST_F(RemoteKeys, UnknownKidOfFileKeysWaitsForNothing) {
+    config.remote_keys = false;
+    config.keys = std::get<KeySet>(load_jwks(fetched.jwks()));
+    PaymentRequestFlow f = run(pinned, nullptr);
+    ASSERT_TRUE(f.responding());
+    EXPECT_EQ(error(f), "unknown_key");
+    EXPECT_EQ(f.response().keys_wait, OPAY_KEYS_WAIT_NONE);
+}
+
+TEST_F(RemoteKeys, OtherRefusalsWaitForNothing) {
+    config.token.issuer = "other";
+    PaymentRequestFlow bad = run(fetched, &fetched_set);
+    ASSERT_TRUE(bad.responding());
+    EXPECT_EQ(bad.response().status, 401);
+    EXPECT_NE(error(bad), "unknown_key");
+    EXPECT_EQ(bad.response().keys_wait, OPAY_KEYS_WAIT_NONE);
 }
 
 TEST_F(RemoteKeys, FileKeysAreTheFallback) {
@@ -77,6 +97,7 @@ TEST_F(RemoteKeys, NoKeysAtAllIs503NamingTheCause) {
               R"x({"error":{"code":"no_signing_keys","message":"no signing )x"
               R"x(keys yet: key server failed (tls)"}})x");
     EXPECT_EQ(error(f), "no_signing_keys");
+    EXPECT_EQ(f.response().keys_wait, OPAY_KEYS_WAIT_NO_KEYS);
 }
 
 }  // namespace

@@ -268,10 +268,13 @@ bool valid_payment_method_id(std::string_view id) {
     return valid_id("pm_", id);
 }
 
+bool is_inner_error_code(std::string_view code) {
+    return std::find(std::begin(kInnerCodes), std::end(kInnerCodes), code) !=
+           std::end(kInnerCodes);
+}
+
 std::string inner_error_code(std::string_view code) {
-    for (const char* known : kInnerCodes) {
-        if (code == known) return known;
-    }
+    if (is_inner_error_code(code)) return std::string(code);
     if (code == "authentication_required") return "card_declined";
     return "processing_error";
 }

@@ -143,5 +143,7 @@ StripeAnswer read_stripe_answer(int status, std::string_view body,
 
 // Stripe's error code to one of the ten Outlook inner error codes.
 std::string inner_error_code(std::string_view stripe_code);
+// One of those ten.
+bool is_inner_error_code(std::string_view code);
 
 }  // namespace opay

@@ -249,6 +249,18 @@ TEST(Stripe, InnerCodes) {
     EXPECT_EQ(inner_error_code("rate_limit"), "processing_error");
     EXPECT_EQ(inner_error_code("incorrect_zip"), "incorrect_zip");
     EXPECT_EQ(inner_error_code("authentication_required"), "card_declined");
+    // the ten codes of the protocol, the simulator's check too
+    for (const char* c : {"invalid_number", "invalid_expiry_month",
+                          "invalid_expiry_year", "invalid_cvc",
+                          "incorrect_number", "expired_card", "incorrect_cvc",
+                          "incorrect_zip", "card_declined",
+                          "processing_error"}) {
+        EXPECT_TRUE(is_inner_error_code(c)) << c;
+        EXPECT_EQ(inner_error_code(c), c);
+    }
+    EXPECT_FALSE(is_inner_error_code("authentication_required"));
+    EXPECT_FALSE(is_inner_error_code("rate_limit"));
+    EXPECT_FALSE(is_inner_error_code(""));
 }
 
 TEST(Stripe, StatesAndLocks) {

@@ -22,8 +22,7 @@
 #define NGX_HTTP_OPAY_REQUEST   1
 #define NGX_HTTP_OPAY_COMPLETE  2
 
-#define NGX_HTTP_OPAY_VERSION     "0.1.0"
-#define NGX_HTTP_OPAY_USER_AGENT  "opay/" NGX_HTTP_OPAY_VERSION
+#define NGX_HTTP_OPAY_USER_AGENT  "opay/" OPAY_VERSION
 
 
 typedef struct {
@@ -45,15 +44,12 @@ typedef struct {
 /* one issuer key URL and its shared zone (ngx_http_opay_keys.c) */
 typedef struct ngx_http_opay_keys_s  ngx_http_opay_keys_t;
 
-/* the kinds of a key fetch's result, as opay_status counts them */
-#define NGX_HTTP_OPAY_KEYS_RESULTS  12
-
 /* a key source's state for opay_status, copied under the zone's lock */
 typedef struct {
     ngx_str_t                  url;
     time_t                     fetched_at;     /* the set in use; 0: none */
     time_t                     refreshed_at;   /* last fetch end; 0: none */
-    ngx_uint_t                 results[NGX_HTTP_OPAY_KEYS_RESULTS];
+    ngx_uint_t                 results[OPAY_KEY_RESULTS];
 } ngx_http_opay_keys_stats_t;
 
 
@@ -147,14 +143,32 @@ struct ngx_http_opay_ctx_s {
 };
 
 
+/* ngx_http_opay_module.c */
+ngx_http_opay_main_conf_t *ngx_http_opay_worker_conf(ngx_cycle_t *cycle);
+
+/* ngx_http_opay_directives.c */
+char *ngx_http_opay_payment_request(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_opay_payment_complete(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_opay_request_payer(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_http_opay_handler.c */
 ngx_int_t ngx_http_opay_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_opay_run(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx);
 void ngx_http_opay_resume(ngx_http_request_t *r);
-ngx_int_t ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in);
-ngx_int_t ngx_http_opay_init_filter(ngx_conf_t *cf);
 ngx_int_t ngx_http_opay_restart(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx);
+
+/* ngx_http_opay_subrequest.c */
+ngx_int_t ngx_http_opay_fetch(ngx_http_request_t *r,
+    ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_uint_t index);
+ngx_int_t ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in);
+ngx_int_t ngx_http_opay_init_filter(ngx_conf_t *cf);
+ngx_table_elt_t *ngx_http_opay_push_header(ngx_list_t *headers, char *key);
 
 /* ngx_http_opay_zone.c */
 int ngx_http_opay_claim(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
@@ -176,8 +190,11 @@ void ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
     uint64_t start);
 uint64_t ngx_http_opay_status_clock(void);
 char *ngx_http_opay_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-/* ngx_http_opay_keys.c */
+
+/* ngx_http_opay_keys_conf.c */
 char *ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf);
+
+/* ngx_http_opay_keys.c */
 ngx_int_t ngx_http_opay_keys_init_process(ngx_cycle_t *cycle);
 void ngx_http_opay_keys_exit_process(ngx_cycle_t *cycle);
 void ngx_http_opay_keys_input(ngx_http_request_t *r, opay_input_t *in);
@@ -186,7 +203,6 @@ ngx_int_t ngx_http_opay_keys_wait(ngx_http_request_t *r,
 ngx_str_t *ngx_http_opay_keys_url(ngx_http_opay_keys_t *keys);
 void ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys,
     ngx_http_opay_keys_stats_t *st);
-extern ngx_str_t  ngx_http_opay_keys_results[];
 ngx_int_t ngx_http_opay_keys_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

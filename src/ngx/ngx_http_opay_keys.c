@@ -18,76 +18,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_opay.h"
+#include "ngx_http_opay_keys.h"
 
 
-#define NGX_HTTP_OPAY_KEYS_NONE    0
-#define NGX_HTTP_OPAY_KEYS_URL     1
-#define NGX_HTTP_OPAY_KEYS_CACHE   2
-
-#define NGX_HTTP_OPAY_KEYS_ERRLEN  512
-
-/* how often a worker looks at the zone: idle, and with requests parked */
-#define NGX_HTTP_OPAY_KEYS_TICK    1000
-#define NGX_HTTP_OPAY_KEYS_WAKE    20
-
-
-typedef struct {
-    opay_schedule_t            schedule;
-    ngx_uint_t                 generation;     /* one per new document */
-    ngx_uint_t                 attempts;       /* one per finished fetch */
-    ngx_uint_t                 source;         /* NGX_HTTP_OPAY_KEYS_* */
-    time_t                     fetched_at;
-    time_t                     refreshed_at;   /* the last fetch ended */
-    ngx_uint_t                 results[NGX_HTTP_OPAY_KEYS_RESULTS];
-    size_t                     doc_len;
-    u_char                    *doc;
-    size_t                     error_len;
-    u_char                     error[NGX_HTTP_OPAY_KEYS_ERRLEN];
-    ngx_pid_t                  fetcher;        /* while schedule.fetching */
-} ngx_http_opay_keys_sh_t;
-
-
-typedef struct {
-    ngx_http_opay_keys_t      *keys;
-    opay_source_t              source;
-    int64_t                    now;
-    opay_fetched_t             result;
-    ngx_atomic_t               done;           /* set by the thread */
-} ngx_http_opay_keys_job_t;
-
-
-struct ngx_http_opay_keys_s {
-    ngx_str_t                  jwks_url;       /* NUL-terminated, all */
-    ngx_str_t                  openid_url;
-    ngx_str_t                  ca_file;
-    ngx_str_t                  cache;
-    size_t                     max_size;
-    ngx_msec_t                 refresh;
-    ngx_msec_t                 min_refresh;
-    ngx_msec_t                 timeout;
-    ngx_cycle_t               *cycle;          /* the workers' user */
-
-    ngx_shm_zone_t            *zone;
-    ngx_http_opay_keys_sh_t   *sh;
-    ngx_slab_pool_t           *shpool;
-
-    /* this worker's view, changed on the event loop only */
-    opay_keys_t               *current;
-    ngx_uint_t                 generation;
-    ngx_uint_t                 attempts;
-    ngx_uint_t                 source;
-    time_t                     fetched_at;
-    ngx_str_t                  why;            /* no keys: the cause */
-    u_char                     why_data[64];
-    ngx_queue_t                parked;
-    ngx_event_t                tick;
-    ngx_thread_task_t         *task;
-    unsigned                   fetching:1;
-};
-
-
-static ngx_int_t ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
 #if (NGX_THREADS)
 static void ngx_http_opay_keys_orphan(ngx_http_opay_keys_t *keys,
     ngx_log_t *log);
@@ -106,41 +39,17 @@ static void ngx_http_opay_keys_fetched(ngx_event_t *ev);
 static void ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys,
     ngx_log_t *log);
 #endif
-static void ngx_http_opay_keys_source(ngx_http_opay_keys_t *keys,
-    opay_source_t *src);
-static void ngx_http_opay_keys_http_cleanup(void *data);
 static void ngx_http_opay_keys_unpark(void *data);
 static int64_t ngx_http_opay_keys_now(void);
+static void ngx_http_opay_keys_policy(ngx_http_opay_keys_t *keys,
+    opay_refresh_t *policy);
 static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
-static ngx_uint_t ngx_http_opay_keys_result(opay_fetched_t *f);
-static ngx_int_t ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
-    ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source);
-static ngx_int_t ngx_http_opay_keys_cstr(ngx_conf_t *cf, ngx_str_t *dst,
-    ngx_str_t *src);
 
 
 static ngx_str_t  ngx_http_opay_keys_sources[] = {
     ngx_string("none"),
     ngx_string("url"),
     ngx_string("cache")
-};
-
-
-/* the kind before the ":" of a fetch's error; "other" last */
-
-ngx_str_t  ngx_http_opay_keys_results[NGX_HTTP_OPAY_KEYS_RESULTS] = {
-    ngx_string("ok"),
-    ngx_string("dns"),
-    ngx_string("connect"),
-    ngx_string("tls"),
-    ngx_string("timeout"),
-    ngx_string("redirect"),
-    ngx_string("http"),
-    ngx_string("size"),
-    ngx_string("parse"),
-    ngx_string("checks"),
-    ngx_string("memory"),
-    ngx_string("other")
 };
 
 
@@ -157,18 +66,7 @@ ngx_http_opay_keys_init_process(ngx_cycle_t *cycle)
     ngx_http_opay_keys_t      **keys, *k;
     ngx_http_opay_main_conf_t  *omcf;
 
-    /* workers only: cache manager and loader processes call this too */
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    /* no http{} block at all */
-    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
-        return NGX_OK;
-    }
-
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    omcf = ngx_http_opay_worker_conf(cycle);
     if (omcf == NULL || omcf->key_sources == NULL) {
         return NGX_OK;
     }
@@ -272,8 +170,6 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     opay_step_t *step)
 {
     int64_t                    wait;
-    opay_str_t                 error;
-    ngx_uint_t                 unknown, nokeys;
     ngx_table_elt_t           *h;
     ngx_pool_cleanup_t        *cln;
     ngx_http_opay_keys_t      *keys;
@@ -282,18 +178,7 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
     keys = olcf->keys;
 
-    if (keys == NULL || (step->status != 401 && step->status != 503)
-        || !opay_flow_var(ctx->flow, OPAY_VAR_ERROR, &error))
-    {
-        return NGX_OK;
-    }
-
-    unknown = (error.len == sizeof("unknown_key") - 1
-               && ngx_strncmp(error.data, "unknown_key", error.len) == 0);
-    nokeys = (error.len == sizeof("no_signing_keys") - 1
-              && ngx_strncmp(error.data, "no_signing_keys", error.len) == 0);
-
-    if (!unknown && !nokeys) {
+    if (keys == NULL || step->keys_wait == OPAY_KEYS_WAIT_NONE) {
         return NGX_OK;
     }
 
@@ -332,16 +217,13 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         }
     }
 
-    if (nokeys) {
+    if (step->keys_wait == OPAY_KEYS_WAIT_NO_KEYS) {
         ngx_shmtx_lock(&keys->shpool->mutex);
-        wait = keys->sh->schedule.next_due - ngx_http_opay_keys_now();
+        wait = opay_schedule_retry_after(&keys->sh->schedule,
+                                         ngx_http_opay_keys_now());
         ngx_shmtx_unlock(&keys->shpool->mutex);
 
-        if (wait < 1000) {
-            wait = 1000;
-        }
-
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_opay_push_header(&r->headers_out.headers, "Retry-After");
         if (h == NULL) {
             return NGX_ERROR;
         }
@@ -351,12 +233,7 @@ ngx_http_opay_keys_wait(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "Retry-After");
-        h->value.len = ngx_sprintf(h->value.data, "%L", (wait + 999) / 1000)
+        h->value.len = ngx_sprintf(h->value.data, "%L", wait)
                        - h->value.data;
     }
 
@@ -626,9 +503,7 @@ ngx_http_opay_keys_start(ngx_http_opay_keys_t *keys, ngx_uint_t unknown_kid,
         return NGX_AGAIN;
     }
 
-    policy.refresh_ms = keys->refresh;
-    policy.min_refresh_ms = keys->min_refresh;
-    policy.stale_ms = keys->timeout * 2 + 5000;
+    ngx_http_opay_keys_policy(keys, &policy);
 
     ngx_shmtx_lock(&keys->shpool->mutex);
 
@@ -776,9 +651,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
     sh = keys->sh;
     job->done = 0;
 
-    policy.refresh_ms = keys->refresh;
-    policy.min_refresh_ms = keys->min_refresh;
-    policy.stale_ms = keys->timeout * 2 + 5000;
+    ngx_http_opay_keys_policy(keys, &policy);
 
     ngx_shmtx_lock(&keys->shpool->mutex);
 
@@ -788,6 +661,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
            != NGX_OK)
     {
         f->ok = 0;
+        f->result = OPAY_KEY_MEMORY;
         f->error.data = "memory: the key zone is full";
         f->error.len = sizeof("memory: the key zone is full") - 1;
     }
@@ -800,7 +674,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
     age = sh->doc ? ngx_time() - sh->fetched_at : -1;
     sh->attempts++;
     sh->refreshed_at = ngx_time();
-    sh->results[ngx_http_opay_keys_result(f)]++;
+    sh->results[f->result]++;
     opay_schedule_done(&sh->schedule, &policy, ngx_http_opay_keys_now(),
                        f->ok, (uint64_t) ngx_random());
 
@@ -854,6 +728,18 @@ ngx_http_opay_keys_unpark(void *data)
 }
 
 
+/* the schedule's rules from the directives; a fetch that outlives twice
+ * its timeout (and 5s) died with its worker */
+
+static void
+ngx_http_opay_keys_policy(ngx_http_opay_keys_t *keys, opay_refresh_t *policy)
+{
+    policy->refresh_ms = keys->refresh;
+    policy->min_refresh_ms = keys->min_refresh;
+    policy->stale_ms = keys->timeout * 2 + 5000;
+}
+
+
 static int64_t
 ngx_http_opay_keys_now(void)
 {
@@ -898,42 +784,9 @@ ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys)
 }
 
 
-/* the index of a fetch's result in ngx_http_opay_keys_results */
-
-static ngx_uint_t
-ngx_http_opay_keys_result(opay_fetched_t *f)
-{
-    size_t       len;
-    ngx_uint_t   i;
-    const char  *colon;
-
-    if (f->ok) {
-        /* a "cache: ..." error with good keys: only the cache failed */
-        return 0;
-    }
-
-    colon = (const char *) ngx_strlchr((u_char *) f->error.data,
-                                       (u_char *) f->error.data
-                                       + f->error.len, ':');
-    len = colon ? (size_t) (colon - f->error.data) : f->error.len;
-
-    for (i = 1; i < NGX_HTTP_OPAY_KEYS_RESULTS - 1; i++) {
-        if (ngx_http_opay_keys_results[i].len == len
-            && ngx_strncmp(ngx_http_opay_keys_results[i].data, f->error.data,
-                           len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_HTTP_OPAY_KEYS_RESULTS - 1;
-}
-
-
 /* called with the zone locked */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
     ngx_slab_pool_t *shpool, opay_fetched_t *f, ngx_uint_t source)
 {
@@ -958,347 +811,6 @@ ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
     sh->source = source;
     sh->generation++;
     sh->error_len = 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * In the master: a zone kept across a reload keeps its document and
- * schedule; a new one starts from opay_jwks_cache when there is one.
- */
-
-static ngx_int_t
-ngx_http_opay_keys_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_opay_keys_t  *okeys = data;
-
-    uid_t                     owners[2];
-    size_t                    n;
-    opay_source_t             src;
-    ngx_file_info_t           fi;
-    opay_fetched_t            f;
-    ngx_core_conf_t          *ccf;
-    ngx_http_opay_keys_t     *keys;
-    ngx_http_opay_keys_sh_t  *sh;
-
-    keys = shm_zone->data;
-
-    if (okeys) {
-        keys->sh = okeys->sh;
-        keys->shpool = okeys->shpool;
-        return NGX_OK;
-    }
-
-    keys->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        keys->sh = keys->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_calloc(keys->shpool, sizeof(ngx_http_opay_keys_sh_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    keys->sh = sh;
-    keys->shpool->data = sh;
-    keys->shpool->log_nomem = 0;
-
-    if (keys->cache.len == 0) {
-        return NGX_OK;
-    }
-
-    if (ngx_file_info(keys->cache.data, &fi) == NGX_FILE_ERROR
-        && ngx_errno == NGX_ENOENT)
-    {
-        /* the first start: nothing cached yet */
-        return NGX_OK;
-    }
-
-    /* written by a worker; anyone else's file is not trusted */
-
-    ccf = (ngx_core_conf_t *) ngx_get_conf(keys->cycle->conf_ctx,
-                                           ngx_core_module);
-    n = 0;
-    owners[n++] = geteuid();
-
-    if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
-        owners[n++] = ccf->user;
-    }
-
-    ngx_http_opay_keys_source(keys, &src);
-    opay_keys_read_cache(&src, owners, n, &f);
-
-    if (f.ok) {
-        ngx_shmtx_lock(&keys->shpool->mutex);
-        (void) ngx_http_opay_keys_store(sh, keys->shpool, &f,
-                                        NGX_HTTP_OPAY_KEYS_CACHE);
-        ngx_shmtx_unlock(&keys->shpool->mutex);
-
-        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
-                      "opay: keys from the cache \"%V\" (fetched %T s ago "
-                      "from \"%*s\"): kids %*s", &keys->cache,
-                      ngx_time() - (time_t) f.fetched_at,
-                      f.url.len, f.url.data, f.kids.len, f.kids.data);
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
-                      "opay: no keys from the cache: %*s",
-                      f.error.len, f.error.data);
-    }
-
-    opay_fetched_free(&f);
-
-    return NGX_OK;
-}
-
-
-/*
- * Configuration: the location's opay_jwks_* settings become a key source,
- * shared by every location that names the same URL with the same settings.
- */
-
-char *
-ngx_http_opay_keys_conf(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
-{
-    char                        err[NGX_HTTP_OPAY_KEYS_ERRLEN];
-    size_t                      size;
-    ngx_str_t                   name, *url;
-    opay_str_t                  u;
-    ngx_uint_t                  i;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_opay_keys_t      **sources, *k;
-    ngx_http_opay_main_conf_t  *omcf;
-
-    if (conf->jwks_url.len == 0 && conf->openid_url.len == 0) {
-        return NGX_CONF_OK;
-    }
-
-#if !(NGX_THREADS)
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"opay_jwks_url\" needs nginx built with threads "
-                       "(--with-threads): keys are fetched in a thread");
-    return NGX_CONF_ERROR;
-#else
-
-    if (conf->jwks_url.len && conf->openid_url.len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"opay_jwks_url\" and "
-                           "\"opay_openid_configuration\" are both set: "
-                           "use one");
-        return NGX_CONF_ERROR;
-    }
-
-    url = conf->jwks_url.len ? &conf->jwks_url : &conf->openid_url;
-    u.data = (const char *) url->data;
-    u.len = url->len;
-
-    if (opay_url_problem(u, err, sizeof(err))) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%s\" \"%V\": %s",
-                           conf->jwks_url.len ? "opay_jwks_url"
-                                              : "opay_openid_configuration",
-                           url, err);
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->jwks_min_refresh > conf->jwks_refresh) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"opay_jwks_min_refresh\" is longer than "
-                           "\"opay_jwks_refresh\"");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->jwks_ca_file.len) {
-        if (ngx_conf_full_name(cf->cycle, &conf->jwks_ca_file, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (access((char *) conf->jwks_ca_file.data, R_OK) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "opay_jwks_ca_file \"%V\" cannot be read",
-                               &conf->jwks_ca_file);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->jwks_cache.len) {
-        if (ngx_conf_full_name(cf->cycle, &conf->jwks_cache, 0) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
-
-    if (omcf->key_sources == NULL) {
-        omcf->key_sources = ngx_array_create(cf->pool, 1,
-                                             sizeof(ngx_http_opay_keys_t *));
-        if (omcf->key_sources == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        /*
-         * libcurl's global state is not thread-safe to set up: here, in
-         * the master before it forks workers, once per cycle
-         */
-
-        cln = ngx_pool_cleanup_add(cf->cycle->pool, 0);
-        if (cln == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (!opay_http_init()) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "opay: libcurl cannot be initialized");
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_http_opay_keys_http_cleanup;
-    }
-
-    sources = omcf->key_sources->elts;
-
-    for (i = 0; i < omcf->key_sources->nelts; i++) {
-        k = sources[i];
-
-        if (ngx_strcmp(k->jwks_url.data, conf->jwks_url.data) != 0
-            || ngx_strcmp(k->openid_url.data, conf->openid_url.data) != 0)
-        {
-            /* each cache records one source: two would overwrite it */
-            if (conf->jwks_cache.len
-                && ngx_strcmp(k->cache.data, conf->jwks_cache.data) == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "opay_jwks_cache \"%V\" is used by two "
-                                   "key sources, \"%V\" and \"%V\": give "
-                                   "each its own", &conf->jwks_cache,
-                                   ngx_http_opay_keys_url(k), url);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strcmp(k->ca_file.data, conf->jwks_ca_file.data) != 0
-            || ngx_strcmp(k->cache.data, conf->jwks_cache.data) != 0
-            || k->max_size != conf->jwks_max_size
-            || k->refresh != conf->jwks_refresh
-            || k->min_refresh != conf->jwks_min_refresh
-            || k->timeout != conf->jwks_timeout)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" is used with different opay_jwks_* "
-                               "settings in two places", url);
-            return NGX_CONF_ERROR;
-        }
-
-        conf->keys = k;
-        return NGX_CONF_OK;
-    }
-
-    k = ngx_pcalloc(cf->pool, sizeof(ngx_http_opay_keys_t));
-    if (k == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* every string NUL-terminated: libcurl and the core get C strings */
-
-    if (ngx_http_opay_keys_cstr(cf, &k->jwks_url, &conf->jwks_url) != NGX_OK
-        || ngx_http_opay_keys_cstr(cf, &k->openid_url, &conf->openid_url)
-           != NGX_OK
-        || ngx_http_opay_keys_cstr(cf, &k->ca_file, &conf->jwks_ca_file)
-           != NGX_OK
-        || ngx_http_opay_keys_cstr(cf, &k->cache, &conf->jwks_cache) != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    k->max_size = conf->jwks_max_size;
-    k->refresh = conf->jwks_refresh;
-    k->min_refresh = conf->jwks_min_refresh;
-    k->timeout = conf->jwks_timeout;
-    k->cycle = cf->cycle;
-
-    /*
-     * the directive in the name: the same URL as opay_jwks_url and as
-     * opay_openid_configuration is two sources, each with its own zone
-     */
-
-    name.len = sizeof("opay_keys openid ") - 1 + url->len;
-    name.data = ngx_pnalloc(cf->pool, name.len);
-    if (name.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    name.len = ngx_sprintf(name.data, "opay_keys %s %V",
-                           conf->jwks_url.len ? "jwks" : "openid", url)
-               - name.data;
-
-    size = ngx_align(k->max_size + 16 * ngx_pagesize, ngx_pagesize);
-
-    k->zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_opay_module);
-    if (k->zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    k->zone->init = ngx_http_opay_keys_init_zone;
-    k->zone->data = k;
-
-    omcf->keys_pool = ngx_thread_pool_add(cf, NULL);
-    if (omcf->keys_pool == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    sources = ngx_array_push(omcf->key_sources);
-    if (sources == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *sources = k;
-    conf->keys = k;
-
-    return NGX_CONF_OK;
-#endif
-}
-
-
-static void
-ngx_http_opay_keys_source(ngx_http_opay_keys_t *keys, opay_source_t *src)
-{
-    src->jwks_url.data = (const char *) keys->jwks_url.data;
-    src->jwks_url.len = keys->jwks_url.len;
-    src->openid_url.data = (const char *) keys->openid_url.data;
-    src->openid_url.len = keys->openid_url.len;
-    src->ca_file.data = (const char *) keys->ca_file.data;
-    src->ca_file.len = keys->ca_file.len;
-    src->cache_path.data = (const char *) keys->cache.data;
-    src->cache_path.len = keys->cache.len;
-    src->max_size = keys->max_size;
-    src->timeout_ms = keys->timeout;
-}
-
-
-/* the cycle's pool goes: its share of libcurl's global state with it */
-
-static void
-ngx_http_opay_keys_http_cleanup(void *data)
-{
-    opay_http_cleanup();
-}
-
-
-static ngx_int_t
-ngx_http_opay_keys_cstr(ngx_conf_t *cf, ngx_str_t *dst, ngx_str_t *src)
-{
-    dst->len = src->len;
-    dst->data = ngx_pnalloc(cf->pool, src->len + 1);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(dst->data, src->data, src->len);
-    dst->data[src->len] = '\0';
 
     return NGX_OK;
 }

@@ -6,7 +6,7 @@
  * configurations (create, merge, checks), the core's configuration built
  * from them, the shared zone and thread pool added at postconfiguration,
  * and each worker's arenas for request bodies.  Every decision is taken
- * by the C++ core behind src/core/opay.h; the request itself is run by
+ * by the C++ core behind include/opay.h; the request itself is run by
  * ngx_http_opay_handler.c.
  */
 
@@ -39,10 +39,6 @@
 static ngx_int_t ngx_http_opay_init(ngx_conf_t *cf);
 static void *ngx_http_opay_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_opay_init_main_conf(ngx_conf_t *cf, void *conf);
-static char *ngx_http_opay_payment_complete(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static void *ngx_http_opay_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -53,12 +49,6 @@ static ngx_int_t ngx_http_opay_add_journal(ngx_conf_t *cf,
 static void ngx_http_opay_conf_cleanup(void *data);
 static ngx_int_t ngx_http_opay_init_process(ngx_cycle_t *cycle);
 static void ngx_http_opay_exit_process(ngx_cycle_t *cycle);
-static char *ngx_http_opay_payment_request(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_opay_request_payer(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
 
 static ngx_conf_enum_t  ngx_http_opay_modes[] = {
@@ -468,12 +458,13 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->merchant_id, prev->merchant_id, "");
     ngx_conf_merge_str_value(conf->jwks_file, prev->jwks_file, "");
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer,
-                             "https://substrate.office.com/sts/");
+                             OPAY_DEFAULT_JWT_ISSUER);
     ngx_conf_merge_str_value(conf->jwt_appid, prev->jwt_appid,
-                             "48af08dc-f6d2-435f-b2a7-069abd99c086");
+                             OPAY_DEFAULT_JWT_APPID);
     ngx_conf_merge_str_value(conf->jwt_version, prev->jwt_version,
-                             "STI.ExternalAccessToken.V1");
-    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway, 300);
+                             OPAY_DEFAULT_JWT_VERSION);
+    ngx_conf_merge_sec_value(conf->jwt_leeway, prev->jwt_leeway,
+                             OPAY_DEFAULT_JWT_LEEWAY);
     ngx_conf_merge_ptr_value(conf->allowed_senders, prev->allowed_senders,
                              NULL);
     ngx_conf_merge_uint_value(conf->mode, prev->mode, 0);
@@ -495,13 +486,13 @@ ngx_http_opay_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwks_ca_file, prev->jwks_ca_file, "");
     ngx_conf_merge_str_value(conf->jwks_cache, prev->jwks_cache, "");
     ngx_conf_merge_size_value(conf->jwks_max_size, prev->jwks_max_size,
-                              256 * 1024);
+                              OPAY_DEFAULT_JWKS_MAX_SIZE);
     ngx_conf_merge_msec_value(conf->jwks_refresh, prev->jwks_refresh,
-                              3600 * 1000);
+                              OPAY_DEFAULT_JWKS_REFRESH);
     ngx_conf_merge_msec_value(conf->jwks_min_refresh, prev->jwks_min_refresh,
-                              30 * 1000);
+                              OPAY_DEFAULT_JWKS_MIN_REFRESH);
     ngx_conf_merge_msec_value(conf->jwks_timeout, prev->jwks_timeout,
-                              10 * 1000);
+                              OPAY_DEFAULT_JWKS_TIMEOUT);
 
     if (conf->webhook == NGX_HTTP_OPAY_NONE) {
         return NGX_CONF_OK;
@@ -706,6 +697,28 @@ ngx_http_opay_conf_cleanup(void *data)
 }
 
 
+/*
+ * The module's main configuration in a worker (or the single process);
+ * NULL in cache manager and loader processes, which start modules too,
+ * and without an http{} block
+ */
+
+ngx_http_opay_main_conf_t *
+ngx_http_opay_worker_conf(ngx_cycle_t *cycle)
+{
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NULL;
+    }
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+}
+
+
 static ngx_int_t
 ngx_http_opay_init_process(ngx_cycle_t *cycle)
 {
@@ -716,17 +729,7 @@ ngx_http_opay_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    /* workers only: cache manager and loader processes call this too */
-    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
-        return NGX_OK;
-    }
-
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_opay_module);
+    omcf = ngx_http_opay_worker_conf(cycle);
 
     /* no webhook location */
     if (omcf == NULL || omcf->max_body_size == 0) {
@@ -773,193 +776,4 @@ ngx_http_opay_exit_process(ngx_cycle_t *cycle)
     /* a flow still alive (fast shutdown) keeps its arena's set alive */
     opay_arenas_free(omcf->arenas);
     omcf->arenas = NULL;
-}
-
-
-static char *
-ngx_http_opay_set_webhook(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *olcf,
-    ngx_uint_t webhook)
-{
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (olcf->webhook != NGX_HTTP_OPAY_NONE) {
-        return "is duplicate";
-    }
-
-    olcf->webhook = webhook;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_opay_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_opay_payment_request(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_opay_set_webhook(cf, conf, NGX_HTTP_OPAY_REQUEST);
-}
-
-
-static char *
-ngx_http_opay_payment_complete(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_opay_main_conf_t  *omcf;
-
-    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_opay_module);
-    omcf->complete = 1;
-
-    return ngx_http_opay_set_webhook(cf, conf, NGX_HTTP_OPAY_COMPLETE);
-}
-
-
-static char *
-ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_opay_loc_conf_t *olcf = conf;
-
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (olcf->processor_uri != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "stripe") != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown processor \"%V\" in \"%V\": "
-                           "only \"stripe\" is supported",
-                           &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    /* the module calls PREFIX + "v1/payment_intents..." */
-
-    if (value[2].len == 0 || value[2].data[0] != '/'
-        || value[2].data[value[2].len - 1] != '/'
-        || ngx_strlchr(value[2].data, value[2].data + value[2].len, '?'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" takes the prefix of a location that "
-                           "proxies to Stripe's API root, starting and "
-                           "ending with \"/\", without arguments "
-                           "(\"%V\" given): the module calls it with "
-                           "\"v1/payment_intents\" appended",
-                           &cmd->name, &value[2]);
-        return NGX_CONF_ERROR;
-    }
-
-    olcf->processor_uri = ngx_palloc(cf->pool,
-                                     sizeof(ngx_http_complex_value_t));
-    if (olcf->processor_uri == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-    ccv.cf = cf;
-    ccv.value = &value[2];
-    ccv.complex_value = olcf->processor_uri;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * A list of names kept as opay_str_t, checked by cmd->post (a predicate of
- * the core) when one is given.
- */
-
-static char *
-ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    char  *p = conf;
-
-    int           (*known)(opay_str_t);
-    ngx_str_t      *value;
-    ngx_uint_t      i;
-    opay_str_t     *name;
-    ngx_array_t   **a;
-
-    a = (ngx_array_t **) (p + cmd->offset);
-
-    if (*a != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    *a = ngx_array_create(cf->pool, cf->args->nelts - 1, sizeof(opay_str_t));
-    if (*a == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    known = (int (*)(opay_str_t)) cmd->post;
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        name = ngx_array_push(*a);
-        if (name == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        name->data = (const char *) value[i].data;
-        name->len = value[i].len;
-
-        if (known && !known(*name)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown name \"%V\" in \"%V\"",
-                               &value[i], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_opay_request_payer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_opay_loc_conf_t *olcf = conf;
-
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-
-    if (olcf->request_payer != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    olcf->request_payer = 0;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        return NGX_CONF_OK;
-    }
-
-    for (i = 1; i < cf->args->nelts; i++) {
-        if (ngx_strcmp(value[i].data, "name") == 0) {
-            olcf->request_payer |= OPAY_PAYER_NAME;
-
-        } else if (ngx_strcmp(value[i].data, "email") == 0) {
-            olcf->request_payer |= OPAY_PAYER_EMAIL;
-
-        } else if (ngx_strcmp(value[i].data, "phone") == 0) {
-            olcf->request_payer |= OPAY_PAYER_PHONE;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\": "
-                               "use name, email, phone or off",
-                               &value[i], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
 }

@@ -116,11 +116,6 @@ static const char  *ngx_http_opay_backend_labels[] = { "backend" };
 static const char  *ngx_http_opay_keys_labels[] = { "url", "result" };
 
 
-static const char  *ngx_http_opay_backends[] = {
-    "invoice", "shipping", "processor", "notify"
-};
-
-
 /*
  * Microseconds of a monotonic clock: nginx's cached millisecond time would
  * put most loopback subrequests at 0.
@@ -288,7 +283,7 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
                                        NULL, NULL, 0);
 
     } else {
-        label.data = (u_char *) ngx_http_opay_backends[target];
+        label.data = (u_char *) opay_target_name((opay_target_e) target);
         label.len = ngx_strlen(label.data);
         len = ngx_http_opay_status_key(key, sizeof(key),
                                        "opay_backend_duration_seconds",
@@ -680,7 +675,7 @@ ngx_http_opay_status_keys_size(ngx_array_t *sources)
     keys = sources->elts;
 
     for (i = 0; i < sources->nelts; i++) {
-        size += (NGX_HTTP_OPAY_KEYS_RESULTS + 2)
+        size += (OPAY_KEY_RESULTS + 2)
                 * (2 * ngx_http_opay_keys_url(keys[i])->len + 128);
     }
 
@@ -702,6 +697,7 @@ ngx_http_opay_status_keys(ngx_http_request_t *r, u_char *p,
     u_char                      *key;
     time_t                       now;
     ngx_str_t                    labels[2];
+    opay_str_t                   name;
     ngx_uint_t                   i, k, family;
     ngx_http_opay_keys_t       **keys;
     ngx_http_opay_keys_stats_t  *st;
@@ -772,8 +768,10 @@ ngx_http_opay_status_keys(ngx_http_request_t *r, u_char *p,
                 continue;
             }
 
-            for (k = 0; k < NGX_HTTP_OPAY_KEYS_RESULTS; k++) {
-                labels[1] = ngx_http_opay_keys_results[k];
+            for (k = 0; k < OPAY_KEY_RESULTS; k++) {
+                name = opay_key_result_name((opay_key_result_e) k);
+                labels[1].data = (u_char *) name.data;
+                labels[1].len = name.len;
                 len = ngx_http_opay_status_key(key, size, names[family],
                                                ngx_http_opay_keys_labels,
                                                labels, 2);

@@ -19,8 +19,6 @@ static ngx_int_t ngx_http_opay_ctx_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_opay_value(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, ngx_uint_t found, opay_str_t *s);
-static ngx_uint_t ngx_http_opay_escape(u_char c, ngx_uint_t uri,
-    ngx_uint_t dots);
 
 
 static ngx_http_variable_t  ngx_http_opay_vars[] = {
@@ -108,12 +106,10 @@ static ngx_int_t
 ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     ngx_uint_t found, opay_str_t *s)
 {
-    u_char                c, *p;
-    size_t                i, n;
-    ngx_uint_t            uri, dots, encode;
+    int                   how;
+    size_t                n;
+    u_char               *p;
     ngx_http_opay_ctx_t  *ctx;
-
-    static u_char  hex[] = "0123456789ABCDEF";
 
     if (!found) {
         v->not_found = 1;
@@ -121,77 +117,24 @@ ngx_http_opay_value(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_opay_module);
-    uri = ctx->uri_escape;
+    how = ctx->uri_escape ? OPAY_ESCAPE_URI : OPAY_ESCAPE_TEXT;
 
-    dots = (s->len == 1 && s->data[0] == '.')
-           || (s->len == 2 && s->data[0] == '.' && s->data[1] == '.');
-
-    n = 0;
-
-    for (i = 0; i < s->len; i++) {
-        /* 1: as it is, 3: "%XX", 5: "%25XX" */
-        n += 1 + 2 * ngx_http_opay_escape(s->data[i], uri, dots);
-    }
+    n = opay_escape_len(*s, how);
 
     p = ngx_pnalloc(r->pool, n ? n : 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
+    (void) opay_escape((char *) p, *s, how);
+
     v->data = p;
-
-    for (i = 0; i < s->len; i++) {
-        c = s->data[i];
-        encode = ngx_http_opay_escape(c, uri, dots);
-
-        if (encode == 0) {
-            *p++ = c;
-            continue;
-        }
-
-        *p++ = '%';
-
-        if (encode == 2) {
-            *p++ = '2';
-            *p++ = '5';
-        }
-
-        *p++ = hex[c >> 4];
-        *p++ = hex[c & 0xf];
-    }
-
     v->len = n;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
 
     return NGX_OK;
-}
-
-
-/* 0: as it is, 1: percent-encoded, 2: percent-encoded twice */
-
-static ngx_uint_t
-ngx_http_opay_escape(u_char c, ngx_uint_t uri, ngx_uint_t dots)
-{
-    if (c < 0x20 || c == 0x7f) {
-        return 1;
-    }
-
-    if (!uri) {
-        return 0;
-    }
-
-    if (c == '.') {
-        return dots ? 2 : 0;
-    }
-
-    if (c == '/' || c == '\\') {
-        return 2;
-    }
-
-    return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-             || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~');
 }
 
 

@@ -1,30 +1,16 @@
 #include "simulator.h"
 
 #include <algorithm>
-#include <array>
 
 #include "base64url.h"
+#include "config.h"
 #include "invoice.h"
 #include "json.h"
+#include "stripe.h"
 
 namespace opay {
 
 namespace {
-
-constexpr std::array<std::string_view, 6> kNetworks = {
-    "visa", "mastercard", "amex", "discover", "diners", "jcb"};
-constexpr std::array<std::string_view, 3> kTypes = {"credit", "debit",
-                                                     "prepaid"};
-constexpr std::array<std::string_view, 10> kInnerCodes = {
-    "invalid_number", "invalid_expiry_month", "invalid_expiry_year",
-    "invalid_cvc",    "incorrect_number",     "expired_card",
-    "incorrect_cvc",  "incorrect_zip",        "card_declined",
-    "processing_error"};
-
-template <std::size_t N>
-bool one_of(const std::array<std::string_view, N>& set, std::string_view v) {
-    return std::find(set.begin(), set.end(), v) != set.end();
-}
 
 std::optional<std::string_view> text(const json::Value* v) {
     if (v == nullptr || !v->IsString() || json::is_number(*v)) {
@@ -280,10 +266,8 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
                   "data.productContext is not the one sent");
     for (auto [name, ok] :
          {std::pair<const char*, bool (*)(std::string_view)>{
-              "supportedNetworks",
-              [](std::string_view v) { return one_of(kNetworks, v); }},
-          {"supportedTypes",
-           [](std::string_view v) { return one_of(kTypes, v); }}}) {
+              "supportedNetworks", known_network},
+          {"supportedTypes", known_type}}) {
         const json::Value* list = json::array_member(*data, name);
         if (!rules.require(list && list->Size() > 0,
                            std::string("data.") + name +
@@ -652,7 +636,7 @@ void Simulator::check_complete_answer(const EndpointAnswer& a, StepReport& r) {
     const json::Value* inner = json::object_member(*error, "innererror");
     auto inner_code = inner ? text(json::member(*inner, "code"))
                             : std::nullopt;
-    rules.require(inner_code && one_of(kInnerCodes, *inner_code),
+    rules.require(inner_code && is_inner_error_code(*inner_code),
                   "error.innererror.code is not one of the documented codes");
     rules.require(inner && text(json::member(*inner, "message")).has_value(),
                   "error.innererror.message is missing");
