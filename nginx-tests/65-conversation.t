@@ -21,7 +21,7 @@ use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use MIME::Base64 ();
-use OpayTest qw(loadentity_body reference_invoice json_response json_decode
+use OpayTest qw(loadentity_body json_response json_decode
                 json_encode b64u PAY_METHOD);
 use StripeMock;
 
@@ -35,16 +35,12 @@ my %status = (PAID => 'PaymentComplete',
               AUTO => 'https://schema.org/PaymentAutomaticallyApplied',
               DECL => 'PaymentDeclined',
               LATE => 'http://schema.org/PaymentPastDue');
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     my ($prefix) = $id =~ /^([A-Z]+)-/;
     $inv->{entity}{paymentStatus} = $status{$prefix}
         if $prefix && $status{$prefix};
     $inv->{requestShipping} = JSON::PP::false if $id =~ /^DIGI-/;
-    return json_response(200, $inv);
 });
 
 sub opt {

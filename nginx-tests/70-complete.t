@@ -9,7 +9,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
-use OpayTest qw(loadentity_body reference_invoice json_response json_decode
+use OpayTest qw(loadentity_body json_response json_decode
                 json_encode b64u PAY_METHOD);
 use StripeMock;
 
@@ -21,18 +21,14 @@ my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
 
 # Any invoice id is a 10.00 USD invoice; prefixes make special ones.
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     $inv->{entity}{paymentStatus} = 'PaymentComplete' if $id =~ /^PAID/;
     # Only S-* and R-7 are shipped (and so need an address and an option).
     $inv->{requestShipping} = $id =~ /^(S-|R-7$)/ ? JSON::PP::true
                                                   : JSON::PP::false;
     $inv->{entity}{paymentStatus} = 'http://schema.org/PaymentPastDue'
         if $id =~ /^LATE/;
-    return json_response(200, $inv);
 });
 $t->backend('shipping', sub {
     json_response(200, { shippingOptions => [

@@ -77,18 +77,8 @@ $t->run;
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 my $forged = $t->token($other, claims => { aud => 'merchant-0001' });
 
-# name{labels} => value, from one scrape
-sub scrape {
-    my $r = $t->request('/metrics', method => 'GET');
-    die "scrape: $r->{status}" if $r->{status} != 200;
-    my %m;
-    for (split /\n/, $r->{content}) {
-        next if /^#/;
-        my ($k, $v) = /^(\S+) (\S+)$/ or die "bad line: $_";
-        $m{$k} = $v;
-    }
-    return (\%m, $r);
-}
+# name{labels} => value, and the answer, from one scrape
+sub scrape { $t->scrape }
 
 sub delta {
     my ($before, $after) = @_;

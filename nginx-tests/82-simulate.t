@@ -8,7 +8,7 @@ use warnings;
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP ();
-use OpayTest qw(reference_invoice json_response json_decode);
+use OpayTest qw(json_response json_decode);
 use StripeMock;
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -21,14 +21,10 @@ my $other = $t->make_key('key-1');
 my $other_pem = $t->write_file('other.pem',
                                $other->{pk}->export_key_pem('private'));
 
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     $inv->{requestShipping} = $id !~ /^NOSHIP/ ? JSON::PP::true
                                                : JSON::PP::false;
-    return json_response(200, $inv);
 });
 $t->backend('shipping', sub {
     my ($req) = @_;

@@ -17,7 +17,7 @@ use IO::Select;
 use IO::Socket::INET;
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
-use OpayTest qw(reference_invoice json_response json_decode json_encode
+use OpayTest qw(json_decode json_encode
                 b64u PAY_METHOD);
 use StripeMock;
 
@@ -29,14 +29,7 @@ my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
 
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
-    $inv->{requestShipping} = JSON::PP::false;
-    return json_response(200, $inv);
-});
+$t->invoice_backend(sub { $_[1]{requestShipping} = JSON::PP::false });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
 $t->backend('notify', sub { [ 204, {}, '' ] });
