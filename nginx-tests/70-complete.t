@@ -10,7 +10,8 @@ use File::Basename qw(dirname);
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body json_response json_decode
-                json_encode b64u PAY_METHOD);
+                json_encode b64u PAY_METHOD proxy_location
+                stripe_location);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -44,7 +45,7 @@ $t->backend('notify', sub {
     return [ 204, {}, '' ];
 });
 
-my $conf = <<'EOF';
+my $conf = <<'EOF'
     log_format pay '$opay_request_id $opay_result $opay_error';
 
     opay_merchant_id   merchant-0001;
@@ -75,36 +76,15 @@ my $conf = <<'EOF';
             opay_notify_uri /_dead;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-
-        location = /_shipping {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
-        }
-
-        # The processor: the module adds Idempotency-Key itself; the
-        # location holds the secret key, as in production.
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-            proxy_read_timeout 2s;
-        }
-
-        location = /_notify {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_notify%%/outcomes;
-        }
-
-        location = /_dead {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_closed%%/outcomes;
-        }
-    }
 EOF
+    # The processor: the module adds Idempotency-Key itself; the location
+    # holds the secret key, as in production.
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . proxy_location('= /_shipping', 'shipping', '/rates')
+    . stripe_location('/_stripe/', 'sk_test_opaytests', 'proxy_read_timeout 2s')
+    . proxy_location('= /_notify', 'notify', '/outcomes')
+    . proxy_location('= /_dead', 'closed', '/outcomes')
+    . "    }\n";
 $t->write_conf($conf, workers => 2);
 $t->run;
 

@@ -8,7 +8,7 @@ use warnings;
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP ();
-use OpayTest qw(json_response json_decode);
+use OpayTest qw(json_response json_decode proxy_location stripe_location);
 use StripeMock;
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -65,7 +65,7 @@ $t->backend('broken', sub {
     return json_response($res->{status}, $answer);
 });
 
-$t->write_conf(<<'EOF', workers => 2);
+$t->write_conf(<<'EOF'
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
@@ -81,21 +81,11 @@ $t->write_conf(<<'EOF', workers => 2);
         location = /opay/payment-request  { opay_payment_request; }
         location = /opay/payment-complete { opay_payment_complete; }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-        location = /_shipping {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
-        }
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . proxy_location('= /_shipping', 'shipping', '/rates')
+    . stripe_location('/_stripe/', 'sk_test_opaytests')
+    . "    }\n", workers => 2);
 $t->run;
 
 my $base = "http://127.0.0.1:$http_port";
