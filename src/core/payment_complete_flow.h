@@ -6,7 +6,9 @@
 // it back whenever an answer does not say what happened; journal the
 // outcome, notify, journal the notify, settle the claim, answer. Its
 // payload, replies and journal lines are built in payment_complete.h;
-// Stripe's wire format in stripe.h.
+// Stripe's wire format in stripe.h. The class is written in four files by
+// role (payment_complete_flow.cpp and payment_complete_flow_charge,
+// _lookup and _outcome.cpp; payment_complete_flow_parts.h).
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,9 @@ class PaymentCompleteFlow final : public Flow {
     // A claimed payment is settled before its answer goes out.
     void finish(Response r, bool store) override;
     void ask(std::vector<Fetch> fetches, Stage next);
+    // A form POSTed to the processor under its idempotency key.
+    void post_processor(std::string form, std::string key, std::string path,
+                        Stage next);
     void act(Action a, Stage next);
 
     void start();
