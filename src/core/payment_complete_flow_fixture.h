@@ -45,7 +45,8 @@ inline std::string intent(const char* status, int64_t amount = 99999999,
 inline const std::string kCreated = intent("requires_payment_method");
 inline const std::string kSet = intent("requires_confirmation", 1000, "pm_1");
 inline const std::string kSucceeded = intent("succeeded", 1000, "pm_1");
-inline constexpr const char* kMethod = R"({"id":"pm_1","object":"payment_method",
+inline constexpr const char* kMethod =
+    R"({"id":"pm_1","object":"payment_method",
     "type":"card"})";
 inline constexpr const char* kApiError = R"({"error":{"type":"api_error"}})";
 // Stripe's 429: another request holds the PaymentIntent's lock.
