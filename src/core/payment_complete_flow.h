@@ -87,6 +87,10 @@ class PaymentCompleteFlow final : public Flow {
     // The intent is canceled (or its key can never make one): the next
     // generation's key, on every node alike.
     void next_generation(const std::string& why);
+    // No answer that made what was asked (what: "PaymentIntent", "payment
+    // method"), nothing of ours confirmed: 502 (504 on a timeout).
+    void processor_failed(int status, const char* what,
+                          const std::string& log);
     // Stripe takes no placeholder for this invoice: a final refusal.
     void no_placeholder(const std::string& why);
     // Whether this call made the intent: a fresh 200 to its create, or a

@@ -96,11 +96,7 @@ void PaymentCompleteFlow::on_create(const Result& r) {
         }
         // nothing of ours was confirmed: the processor's failure, and the
         // next delivery asks again
-        refuse(r.status == 504 ? 504 : 502,
-               r.status == 504 ? "backend_timeout" : "backend_error",
-               "the processor failed", OPAY_LOG_ERROR,
-               "processor: no PaymentIntent for " + rid() + " (" + a.log +
-                   "), nothing confirmed");
+        processor_failed(r.status, "PaymentIntent", a.log);
         return;
     }
     if (a.kind == Kind::kRefused &&
@@ -123,6 +119,15 @@ void PaymentCompleteFlow::on_create(const Result& r) {
     // Stripe refused the create: no id, nothing can be charged
     refuse_payment(kProcessingMessage, OPAY_LOG_ERROR,
                    rid() + " not charged: no PaymentIntent (" + a.log + ")");
+}
+
+void PaymentCompleteFlow::processor_failed(int status, const char* what,
+                                           const std::string& log) {
+    refuse(status == 504 ? 504 : 502,
+           status == 504 ? "backend_timeout" : "backend_error",
+           "the processor failed", OPAY_LOG_ERROR,
+           std::string("processor: no ") + what + " for " + rid() + " (" +
+               log + "), nothing confirmed");
 }
 
 void PaymentCompleteFlow::next_generation(const std::string& why) {
@@ -338,11 +343,7 @@ void PaymentCompleteFlow::on_payment_method(const Result& r) {
         return;
     case Kind::kUnknown:
         // nothing of this payer's is on the intent: the processor's failure
-        refuse(r.status == 504 ? 504 : 502,
-               r.status == 504 ? "backend_timeout" : "backend_error",
-               "the processor failed", OPAY_LOG_ERROR,
-               "processor: no payment method for " + rid() + " (" + a.log +
-                   "), nothing confirmed");
+        processor_failed(r.status, "payment method", a.log);
         return;
     default:
         refuse_payment("This card cannot be used. Please use another card.",
