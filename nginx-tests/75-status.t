@@ -186,6 +186,23 @@ is($t->request('/metrics-closed', method => 'GET')->{status}, 403,
 is($t->request('/metrics', method => 'POST', body => '{}')->{status}, 405,
    'only GET');
 
+# The whole page, the quoted location's labels included, as Prometheus'
+# own checker reads it (promtool, from Debian's prometheus package).
+SKIP: {
+    my ($promtool) = grep { -x } map { "$_/promtool" }
+        split(/:/, $ENV{PATH} // ''), '/usr/bin';
+    skip 'promtool not installed (Debian package prometheus)', 1
+        unless $promtool;
+    my $page = $t->request('/metrics', method => 'GET')->{content};
+    my $out = $t->dir . '/promtool.out';
+    open(my $p, '|-', "$promtool check metrics >$out 2>&1")
+        or die "promtool: $!";
+    print $p $page;
+    close $p;
+    is($?, 0, 'promtool check metrics: a valid exposition, no lint')
+        or diag($t->read_file('promtool.out'));
+}
+
 $t->stop;
 $t->check_error_log;
 done_testing;

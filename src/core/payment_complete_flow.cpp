@@ -10,6 +10,7 @@
 #include "payment_complete_flow.h"
 
 #include "ascii.h"
+#include "outcome.h"
 #include "payment_complete_flow_parts.h"
 #include "shipping.h"
 
@@ -99,7 +100,7 @@ void PaymentCompleteFlow::on_resolved(int result, std::string_view data) {
             undecided("journal write failed before confirming again: " +
                       last_log_);
         } else if (result != 0) {
-            refuse(503, "journal_unavailable",
+            refuse(503, OPAY_REFUSAL_JOURNAL_UNAVAILABLE,
                    "the payment cannot be recorded now", OPAY_LOG_ERROR,
                    "journal write failed: not charging " + rid());
         } else {
@@ -139,13 +140,15 @@ void PaymentCompleteFlow::start() {
     }
     auto token = parse_payment_token(payload_.payment_token);
     if (auto* e = std::get_if<std::string>(&token)) {
-        refuse(400, "invalid_payload", "details.paymentToken is malformed",
+        refuse(400, OPAY_REFUSAL_INVALID_PAYLOAD,
+               "details.paymentToken is malformed",
                OPAY_LOG_INFO, "invalid payload: " + *e);
         return;
     }
     payment_token_ = std::move(std::get<PaymentToken>(token));
     if (!config_.processor) {
-        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+        refuse(500, OPAY_REFUSAL_INTERNAL_ERROR,
+               "internal error", OPAY_LOG_ERROR,
                "no processor configured");
         return;
     }
@@ -190,7 +193,7 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
         std::string_view reply = stored.substr(nl + 1);
         json::Document d;
         if (!json::parse(reply, d)) {
-            result_ = std::string(
+            result_ = result_kind(
                 json::string_member(d, "result").value_or(""));
         }
         finish(Response{200, std::string(reply), false, OPAY_LOG_INFO,
@@ -203,7 +206,8 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
         return;
     }
     if (result != OPAY_CLAIM_NEW) {
-        refuse(503, "state_unavailable", "the payment cannot be recorded now",
+        refuse(503, OPAY_REFUSAL_STATE_UNAVAILABLE,
+               "the payment cannot be recorded now",
                OPAY_LOG_ERROR, "opay zone is full: not charging " + rid());
         return;
     }
@@ -211,7 +215,7 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
     std::vector<Fetch> fetches{
         Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
     if (payload_.shipping_option && !config_.shipping) {
-        refuse(400, "invalid_payload",
+        refuse(400, OPAY_REFUSAL_INVALID_PAYLOAD,
                "shippingOption given, but shipping is not asked for here",
                OPAY_LOG_INFO, "invalid payload: shippingOption without "
                               "opay_shipping_uri");
@@ -264,7 +268,8 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
         return;
     }
     if (shipping.verdict == ShippingDue::Verdict::kBackendInvalid) {
-        refuse(502, "backend_error", "shipping backend gave invalid options",
+        refuse(502, OPAY_REFUSAL_BACKEND_ERROR,
+               "shipping backend gave invalid options",
                OPAY_LOG_ERROR, "shipping backend for " + name + ": " +
                                    shipping.log);
         return;
@@ -323,7 +328,8 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
 
 void PaymentCompleteFlow::in_progress(opay_log_e log,
                                       std::string log_message) {
-    refuse(409, kInProgress, kInProgressMessage, log, std::move(log_message));
+    refuse(409, OPAY_REFUSAL_PAYMENT_IN_PROGRESS, kInProgressMessage, log,
+           std::move(log_message));
 }
 
 std::string PaymentCompleteFlow::rid() const {
@@ -338,8 +344,8 @@ std::string PaymentCompleteFlow::stored_amount() const {
 void PaymentCompleteFlow::refuse_payment(std::string_view message,
                                          opay_log_e log,
                                          std::string log_message) {
-    result_ = "fail";
-    error_ = "payment_refused";
+    result_ = OPAY_RESULT_FAIL;
+    error_ = OPAY_REFUSAL_PAYMENT_REFUSED;
     finish(Response{200, fail_reply(request_id_, "processing_error", message),
                     false, log, std::move(log_message)},
            false);

@@ -51,7 +51,7 @@ class PaymentCompleteFlow final : public Flow {
     // What the processor's state came to, for the payer, the journal and
     // the notify target.
     struct Verdict {
-        std::string kind;        // Outcome::kind
+        opay_charge_e kind;      // Outcome::kind
         Answer answer = Answer::kFail;
         std::string inner_code;  // on failure
         std::string message;     // on failure, for the payer

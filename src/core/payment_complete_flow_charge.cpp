@@ -124,7 +124,8 @@ void PaymentCompleteFlow::on_create(const Result& r) {
 void PaymentCompleteFlow::processor_failed(int status, const char* what,
                                            const std::string& log) {
     refuse(status == 504 ? 504 : 502,
-           status == 504 ? "backend_timeout" : "backend_error",
+           status == 504 ? OPAY_REFUSAL_BACKEND_TIMEOUT
+                         : OPAY_REFUSAL_BACKEND_ERROR,
            "the processor failed", OPAY_LOG_ERROR,
            std::string("processor: no ") + what + " for " + rid() + " (" +
                log + "), nothing confirmed");
@@ -216,13 +217,13 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
          (status == "requires_confirmation" && !ours(a)))) {
         // a decline is ours only if it names our payment method (another
         // payer's update may have set their pair since)
-        conclude({"declined", Answer::kFail, inner_error_code(a.code),
+        conclude({OPAY_CHARGE_DECLINED, Answer::kFail, inner_error_code(a.code),
                   a.message.empty() ? "Your card was declined." : a.message,
                   "declined: " + last_log_});
         return;
     }
     if (status == "requires_action" && ours(a) && confirms_ > 0) {
-        conclude({"requires_action", Answer::kFail, "card_declined",
+        conclude({OPAY_CHARGE_REQUIRES_ACTION, Answer::kFail, "card_declined",
                   kActionMessage,
                   "declined, the card asks for authentication: " + last_log_});
         return;
@@ -237,7 +238,7 @@ void PaymentCompleteFlow::on_intent(const StripeAnswer& a) {
         if (!may_run_) {
             // Stripe answered every confirm and none charged: the next
             // delivery tries again
-            conclude({"rejected", Answer::kFail, "processing_error",
+            conclude({OPAY_CHARGE_REJECTED, Answer::kFail, "processing_error",
                       kProcessingMessage,
                       "not charged, the PaymentIntent still waits: " +
                           last_log_});
@@ -292,10 +293,12 @@ void PaymentCompleteFlow::on_succeeded(const StripeAnswer& a) {
     // method is not the one charged (a lookup, or a charge found before
     // paying) cannot tell whose charge it is: already_paid, a record that
     // names no payer
-    std::string kind = ours(a) ? "succeeded"
-                       : same_amount && identifying_ ? "already_paid"
-                                                     : "other_payer";
-    std::string log = (kind == "succeeded" ? "charged: " : "paid before: ") +
+    opay_charge_e kind = ours(a)       ? OPAY_CHARGE_SUCCEEDED
+                         : same_amount && identifying_
+                             ? OPAY_CHARGE_ALREADY_PAID
+                             : OPAY_CHARGE_OTHER_PAYER;
+    std::string log = (kind == OPAY_CHARGE_SUCCEEDED ? "charged: "
+                                                     : "paid before: ") +
                       last_log_;
     if (same_amount) {
         conclude({kind, Answer::kSuccess, {}, {}, std::move(log)});
@@ -333,7 +336,7 @@ void PaymentCompleteFlow::on_payment_method(const Result& r) {
         update();
         return;
     case Kind::kCardError:
-        conclude({"declined", Answer::kFail, inner_error_code(a.code),
+        conclude({OPAY_CHARGE_DECLINED, Answer::kFail, inner_error_code(a.code),
                   a.message, "declined: payment method: " + a.log});
         return;
     case Kind::kBusy:
@@ -359,7 +362,8 @@ void PaymentCompleteFlow::on_payment_method(const Result& r) {
 void PaymentCompleteFlow::update() {
     nonce_ = random_hex(8);
     if (nonce_.empty()) {
-        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+        refuse(500, OPAY_REFUSAL_INTERNAL_ERROR,
+               "internal error", OPAY_LOG_ERROR,
                "no random bytes for the attempt's key: not charging");
         return;
     }
@@ -382,7 +386,7 @@ void PaymentCompleteFlow::on_update(const Result& r) {
         (a.code == "amount_too_small" || a.code == "amount_too_large")) {
         // Stripe's minimum depends on the merchant's settlement currency:
         // its word is final, never "try again later"
-        conclude({"rejected", Answer::kFail, "processing_error",
+        conclude({OPAY_CHARGE_REJECTED, Answer::kFail, "processing_error",
                   a.code == "amount_too_small" ? kTooSmallMessage
                                                : kTooLargeMessage,
                   "not charged: " + a.log});
@@ -414,7 +418,8 @@ void PaymentCompleteFlow::attempt() {
 void PaymentCompleteFlow::confirm() {
     std::string nonce = random_hex(8);
     if (nonce.empty()) {
-        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+        refuse(500, OPAY_REFUSAL_INTERNAL_ERROR,
+               "internal error", OPAY_LOG_ERROR,
                "no random bytes for the confirmation's key: not charging");
         return;
     }
@@ -436,7 +441,9 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
     if (a.kind == Kind::kCardError && !a.declined_payment_method.empty()) {
         if (a.declined_payment_method == payment_method_) {
             bool action = a.code == "authentication_required";
-            conclude({action ? "requires_action" : "declined", Answer::kFail,
+            conclude({action ? OPAY_CHARGE_REQUIRES_ACTION
+                             : OPAY_CHARGE_DECLINED,
+                      Answer::kFail,
                       inner_error_code(a.code),
                       action ? kActionMessage : a.message,
                       (action ? "declined, the card asks for "
@@ -462,7 +469,7 @@ void PaymentCompleteFlow::undecided(std::string log) {
     if (confirms_ > 0) {
         // may have charged: never a failure, never a success; a retry asks
         // Stripe again
-        conclude({"unknown", Answer::kUnknown, {}, {},
+        conclude({OPAY_CHARGE_UNKNOWN, Answer::kUnknown, {}, {},
                   std::move(log) + (may_run_ ? ", the confirmation may "
                                                "still run"
                                              : "")});

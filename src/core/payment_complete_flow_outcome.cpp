@@ -4,6 +4,7 @@
 #include "payment_complete_flow.h"
 
 #include "ascii.h"
+#include "outcome.h"
 #include "payment_complete_flow_parts.h"
 
 namespace opay {
@@ -23,8 +24,9 @@ void PaymentCompleteFlow::conclude(Verdict v) {
     charge_code_ = v.inner_code;
     // the record tells what happened to the invoice (a charge, whoever's
     // pair it was); the reply, what it means for this payer
-    bool charged = v.kind == "succeeded" || v.kind == "already_paid" ||
-                   v.kind == "other_payer";
+    bool charged = v.kind == OPAY_CHARGE_SUCCEEDED ||
+                   v.kind == OPAY_CHARGE_ALREADY_PAID ||
+                   v.kind == OPAY_CHARGE_OTHER_PAYER;
     if (charged) {
         outcome_.result = "success";
         outcome_.confirmation = intent_id_;
@@ -35,18 +37,19 @@ void PaymentCompleteFlow::conclude(Verdict v) {
         outcome_.error_code = v.inner_code;
     }
     if (v.answer == Answer::kSuccess) {
-        result_ = "success";
+        result_ = OPAY_RESULT_SUCCESS;
         reply_status_ = 200;
         reply_ = success_reply(request_id_, config_.success_message, *invoice_,
                                intent_id_);
     } else if (v.answer == Answer::kUnknown) {
         // may have charged: never a failure, never a success; a retry asks
         // Stripe again
-        error_ = kInProgress;  // $opay_result stays unset
+        error_ = OPAY_REFUSAL_PAYMENT_IN_PROGRESS;  // $opay_result unset
         reply_status_ = 409;
-        reply_ = error_body(kInProgress, kInProgressMessage, request_id_);
+        reply_ = error_body(refusal_name(OPAY_REFUSAL_PAYMENT_IN_PROGRESS),
+                            kInProgressMessage, request_id_);
     } else {
-        result_ = "fail";
+        result_ = OPAY_RESULT_FAIL;
         reply_status_ = 200;
         reply_ = fail_reply(request_id_, v.inner_code, v.message);
     }
@@ -89,8 +92,8 @@ void PaymentCompleteFlow::on_notify(const Result& r) {
 void PaymentCompleteFlow::finish_payment() {
     std::string log = rid() + " " + outcome_log_;
     bool fine = outcome_.result == "success" ||
-                outcome_.kind == "declined" ||
-                outcome_.kind == "requires_action";
+                outcome_.kind == OPAY_CHARGE_DECLINED ||
+                outcome_.kind == OPAY_CHARGE_REQUIRES_ACTION;
     opay_log_e level = fine ? OPAY_LOG_INFO : OPAY_LOG_ERROR;
     if (config_.notify && (notify_status_ < 200 || notify_status_ >= 300)) {
         level = OPAY_LOG_ERROR;
@@ -107,7 +110,8 @@ void PaymentCompleteFlow::finish_payment() {
         const Money& m =
             outcome_.result == "success" ? outcome_.amount : due_;
         log += "; journal write failed, outcome entry \"" +
-               log_value(outcome_.entry, 128) + "\" (" + outcome_.kind +
+               log_value(outcome_.entry, 128) + "\" (" +
+               std::string(charge_name(outcome_.kind)) +
                ", " + intent_id_ + ", " + format_value(m) + " " +
                std::string(m.currency.view()) + ")";
     }

@@ -14,9 +14,8 @@ namespace opay::complete_flow {
 
 inline constexpr const char* kProcessingMessage =
     "We could not process your card right now. Please try again later.";
-// A payment this node or another is charging now: retryable, never a
-// failure.
-inline constexpr const char* kInProgress = "payment_in_progress";
+// A payment this node or another is charging now (409
+// payment_in_progress): retryable, never a failure.
 inline constexpr const char* kInProgressMessage =
     "this payment is being processed";
 inline constexpr const char* kPaidMessage =

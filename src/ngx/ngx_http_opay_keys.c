@@ -253,20 +253,26 @@ ngx_http_opay_keys_url(ngx_http_opay_keys_t *keys)
 /* for opay_status: the set's age and the fetches' results, at scrape */
 
 void
-ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys,
-    ngx_http_opay_keys_stats_t *st)
+ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys, opay_key_stats_t *st)
 {
+    ngx_str_t                *url;
+    ngx_uint_t                i;
     ngx_http_opay_keys_sh_t  *sh;
 
     sh = keys->sh;
+    url = ngx_http_opay_keys_url(keys);
 
-    st->url = *ngx_http_opay_keys_url(keys);
+    st->url.data = (const char *) url->data;
+    st->url.len = url->len;
 
     ngx_shmtx_lock(&keys->shpool->mutex);
 
     st->fetched_at = sh->doc ? sh->fetched_at : 0;
     st->refreshed_at = sh->refreshed_at;
-    ngx_memcpy(st->results, sh->results, sizeof(st->results));
+
+    for (i = 0; i < OPAY_KEY_RESULTS; i++) {
+        st->results[i] = sh->results[i];
+    }
 
     ngx_shmtx_unlock(&keys->shpool->mutex);
 }
