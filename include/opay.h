@@ -56,9 +56,9 @@ typedef struct {
     const opay_str_t  *allowed_senders;
     size_t             n_allowed_senders;
     int                test_mode;
-    const opay_str_t  *networks;
+    const opay_str_t  *networks;        /* none: visa, mastercard, amex */
     size_t             n_networks;
-    const opay_str_t  *types;
+    const opay_str_t  *types;           /* none: credit */
     size_t             n_types;
     unsigned           request_payer;   /* OPAY_PAYER_* bits */
     int                shipping;        /* opay_shipping_uri is set */

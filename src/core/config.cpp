@@ -14,6 +14,9 @@ namespace {
 constexpr const char* kNetworks[] = {"visa", "mastercard", "amex",
                                      "discover", "diners", "jcb"};
 constexpr const char* kTypes[] = {"credit", "debit", "prepaid"};
+// what opay_supported_networks and opay_supported_types default to
+constexpr const char* kDefaultNetworks[] = {"visa", "mastercard", "amex"};
+constexpr const char* kDefaultTypes[] = {"credit"};
 
 std::vector<std::string> to_strings(const opay_str_t* a, size_t n) {
     std::vector<std::string> out;
@@ -70,8 +73,14 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
         to_strings(s.allowed_senders, s.n_allowed_senders);
     c.test_mode = s.test_mode != 0;
     // Names were checked by the directives (opay_known_network/type).
-    c.networks = to_strings(s.networks, s.n_networks);
-    c.types = to_strings(s.types, s.n_types);
+    c.networks = s.n_networks != 0
+                     ? to_strings(s.networks, s.n_networks)
+                     : std::vector<std::string>(std::begin(kDefaultNetworks),
+                                                std::end(kDefaultNetworks));
+    c.types = s.n_types != 0 ? to_strings(s.types, s.n_types)
+                             : std::vector<std::string>(
+                                   std::begin(kDefaultTypes),
+                                   std::end(kDefaultTypes));
     c.payer_name = (s.request_payer & OPAY_PAYER_NAME) != 0;
     c.payer_email = (s.request_payer & OPAY_PAYER_EMAIL) != 0;
     c.payer_phone = (s.request_payer & OPAY_PAYER_PHONE) != 0;

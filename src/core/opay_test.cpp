@@ -124,6 +124,17 @@ TEST_F(CApiTest, ArenasAreLentPerFlowAndGivenBackOnFree) {
     EXPECT_EQ(answer(d.get()), expected);
 }
 
+// opay_supported_networks and opay_supported_types not set: the core's
+// defaults, so the shim needs no list of its own.
+TEST_F(CApiTest, UnsetNetworksAndTypesGetTheDefaults) {
+    std::string a = answer(start(nullptr).get());
+    EXPECT_NE(a.find(R"("supportedNetworks":["visa","mastercard","amex"])"),
+              std::string::npos)
+        << a;
+    EXPECT_NE(a.find(R"("supportedTypes":["credit"])"), std::string::npos)
+        << a;
+}
+
 // nginx's fast shutdown frees the worker's arenas while flows live.
 TEST_F(CApiTest, FlowsMayOutliveTheirArenasHandle) {
     opay_arenas_t* arenas = opay_arenas_create(1, 4096);

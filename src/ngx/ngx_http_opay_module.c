@@ -540,11 +540,6 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     opay_settings_t      s;
     ngx_pool_cleanup_t  *cln;
 
-    static opay_str_t  default_networks[] = {
-        { "visa", 4 }, { "mastercard", 10 }, { "amex", 4 }
-    };
-    static opay_str_t  default_types[] = { { "credit", 6 } };
-
     ngx_memzero(&s, sizeof(opay_settings_t));
 
     /* ngx_str_t and opay_str_t differ in layout: convert each */
@@ -608,19 +603,11 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     if (conf->networks) {
         s.networks = conf->networks->elts;
         s.n_networks = conf->networks->nelts;
-
-    } else {
-        s.networks = default_networks;
-        s.n_networks = sizeof(default_networks) / sizeof(opay_str_t);
     }
 
     if (conf->types) {
         s.types = conf->types->elts;
         s.n_types = conf->types->nelts;
-
-    } else {
-        s.types = default_types;
-        s.n_types = 1;
     }
 
 #undef ngx_http_opay_str
