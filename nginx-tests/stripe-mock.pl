@@ -4,7 +4,7 @@
 #   stripe-mock.pl ADDR:PORT STATE-DIR
 # Requests outside Stripe's published API (testdata/stripe/) are refused
 # and listed in STATE-DIR/violations.log; STATE-DIR/mode takes the fault
-# words at the top of lib/StripeMock.pm.
+# words at the top of lib/StripeMock/Faults.pm.
 use strict;
 use warnings;
 use FindBin;
