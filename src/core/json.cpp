@@ -204,41 +204,102 @@ bool plain8(const char* p) {
     return (flags & (k1 * 0x80)) == 0;
 }
 
+// The writer's output: a string grown by doubling and written through a
+// pointer, its length set once at the end. Appending byte by byte to a
+// std::string (a capacity check and a terminator per byte) was most of
+// what writing an answer cost.
+class Sink {
+  public:
+    explicit Sink(std::string& s) : s_(s) {
+        // most of what is written (answers, records, journal lines) fits
+        s_.resize(2048);
+    }
+    // At least n bytes free at the returned pointer; then advance().
+    char* room(std::size_t n) {
+        if (s_.size() - used_ < n) s_.resize(std::max(2 * s_.size(), used_ + n));
+        return s_.data() + used_;
+    }
+    void advance(char* to) { used_ = static_cast<std::size_t>(to - s_.data()); }
+    void put(char c) {
+        *room(1) = c;
+        ++used_;
+    }
+    void put(std::string_view t) {
+        std::memcpy(room(t.size()), t.data(), t.size());
+        used_ += t.size();
+    }
+    void done() { s_.resize(used_); }
+
+  private:
+    std::string& s_;
+    std::size_t used_ = 0;
+};
+
+bool tagged_number(const Value& v) {
+    return v.IsString() && v.GetStringLength() > 1 &&
+           v.GetString()[0] == kNumberTag;
+}
+
+// plain8 of fewer than 8 bytes, padded with a plain letter.
+bool plain_tail(const char* p, std::size_t n) {
+    char word[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
+    std::memcpy(word, p, n);
+    return plain8(word);
+}
+
 // One pass over the text: ASCII bytes escaped as the table says, UTF-8
-// sequences copied, each byte of an invalid one written as U+FFFD.
-void write_string(const char* p, std::size_t n, std::string& out) {
+// sequences copied, each byte of an invalid one written as U+FFFD. No
+// byte takes more than six (\u00XX), so room is made once.
+void write_string(const char* p, std::size_t n, Sink& out) {
     std::string_view s(p, n);
-    out += '"';
-    std::size_t run = 0;  // start of the bytes not yet copied
-    for (std::size_t i = 0; i < s.size();) {
-        if (s.size() - i >= 8 && plain8(s.data() + i)) {
-            i += 8;
-            continue;
+    char* d = out.room(6 * n + 2);
+    *d++ = '"';
+    for (std::size_t i = 0; i < n;) {
+        std::size_t left = n - i;
+        if (left >= 8) {
+            if (plain8(p + i)) {
+                std::memcpy(d, p + i, 8);
+                d += 8;
+                i += 8;
+                continue;
+            }
+        } else if (plain_tail(p + i, left)) {
+            // most strings are short or end in a short plain run
+            std::memcpy(d, p + i, left);
+            d += left;
+            break;
         }
-        auto c = static_cast<unsigned char>(s[i]);
+        auto c = static_cast<unsigned char>(p[i]);
         if (c >= 0x80) {
             std::size_t len = utf8_sequence(s, i);
             if (len != 0) {
+                std::memcpy(d, p + i, len);
+                d += len;
                 i += len;
-                continue;
+            } else {
+                std::memcpy(d, "\xEF\xBF\xBD", 3);
+                d += 3;
+                ++i;
             }
-            out.append(s.data() + run, i - run);
-            out += "\xEF\xBF\xBD";
-            run = ++i;
             continue;
         }
         char e = kEscape[c];
+        ++i;
         if (e == 0) {
-            ++i;
+            *d++ = static_cast<char>(c);
             continue;
         }
-        out.append(s.data() + run, i - run);
-        run = ++i;
-        char seq[6] = {'\\', e, '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(seq, e == 'u' ? 6 : 2);
+        *d++ = '\\';
+        *d++ = e;
+        if (e == 'u') {
+            *d++ = '0';
+            *d++ = '0';
+            *d++ = kHex[c >> 4];
+            *d++ = kHex[c & 0xF];
+        }
     }
-    out.append(s.data() + run, s.size() - run);
-    out += '"';
+    *d++ = '"';
+    out.advance(d);
 }
 
 // std::string as RapidJSON's output stream, for numbers built in code.
@@ -249,53 +310,55 @@ struct StringOut {
     void Flush() {}
 };
 
-void write_value(const Value& v, std::string& out) {
+void write_value(const Value& v, Sink& out) {
     switch (v.GetType()) {
     case rapidjson::kNullType:
-        out += "null";
+        out.put("null");
         break;
     case rapidjson::kFalseType:
-        out += "false";
+        out.put("false");
         break;
     case rapidjson::kTrueType:
-        out += "true";
+        out.put("true");
         break;
     case rapidjson::kStringType:
-        if (is_number(v)) {
-            out += number_text(v);
+        if (tagged_number(v)) {
+            out.put({v.GetString() + 1, v.GetStringLength() - 1});
         } else {
             write_string(v.GetString(), v.GetStringLength(), out);
         }
         break;
     case rapidjson::kNumberType: {
         // Only reached for values built in code, never for parsed input.
-        StringOut stream{out};
+        std::string number;
+        StringOut stream{number};
         rapidjson::Writer<StringOut> w(stream);
         v.Accept(w);
+        out.put(number);
         break;
     }
     case rapidjson::kObjectType: {
-        out += '{';
+        out.put('{');
         bool first = true;
         for (const auto& m : v.GetObject()) {
-            if (!first) out += ',';
+            if (!first) out.put(',');
             first = false;
             write_string(m.name.GetString(), m.name.GetStringLength(), out);
-            out += ':';
+            out.put(':');
             write_value(m.value, out);
         }
-        out += '}';
+        out.put('}');
         break;
     }
     case rapidjson::kArrayType: {
-        out += '[';
+        out.put('[');
         bool first = true;
         for (const auto& e : v.GetArray()) {
-            if (!first) out += ',';
+            if (!first) out.put(',');
             first = false;
             write_value(e, out);
         }
-        out += ']';
+        out.put(']');
         break;
     }
     }
@@ -366,15 +429,14 @@ ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
     doc_.emplace(pool_ ? &*pool_ : nullptr);
 }
 
-std::optional<ParseError> parse(std::string_view text, Document& doc) {
-    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
-    // The in-situ copy lives as long as the document's allocator, like the
-    // strings that point into it.
-    auto* buffer =
-        static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
-    if (buffer == nullptr) return ParseError{"out of memory"};
-    std::memcpy(buffer, text.data(), text.size());
-    buffer[text.size()] = '\0';
+namespace {
+
+// The parse itself, over size bytes of valid UTF-8 at buffer (NUL after
+// them), which it overwrites: RapidJSON unescapes strings in situ. Every
+// string is copied into the document's pool, so the buffer need only live
+// for the call.
+std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
+                                       Document& doc) {
     rapidjson::Reader reader;
     rapidjson::InsituStringStream stream(buffer);
     rapidjson::ParseResult result;
@@ -397,9 +459,11 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
                           " at offset " + std::to_string(result.Offset())};
     }
     // Only whitespace may follow the value (a NUL byte inside the text
-    // ends the in-situ stream early and is caught here as well).
-    for (std::size_t i = stream.Tell(); i < text.size(); ++i) {
-        char c = text[i];
+    // ends the in-situ stream early and is caught here as well). The
+    // parser never writes at or beyond where it stopped: these bytes are
+    // the text's own.
+    for (std::size_t i = stream.Tell(); i < size; ++i) {
+        char c = buffer[i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             return ParseError{"trailing data after the JSON value"};
         }
@@ -407,10 +471,28 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     return std::nullopt;
 }
 
-bool is_number(const Value& v) {
-    return v.IsString() && v.GetStringLength() > 1 &&
-           v.GetString()[0] == kNumberTag;
+}  // namespace
+
+std::optional<ParseError> parse(std::string_view text, Document& doc) {
+    // Checked before the copy, as parse_in_place checks it: bad text
+    // costs no memory.
+    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    // The in-situ copy is taken from the document's allocator: in an
+    // arena or on the stack it costs no malloc.
+    auto* buffer =
+        static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
+    if (buffer == nullptr) return ParseError{"out of memory"};
+    std::memcpy(buffer, text.data(), text.size());
+    buffer[text.size()] = '\0';
+    return parse_buffer(buffer, text.size(), doc);
 }
+
+std::optional<ParseError> parse_in_place(std::string& text, Document& doc) {
+    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    return parse_buffer(text.data(), text.size(), doc);
+}
+
+bool is_number(const Value& v) { return tagged_number(v); }
 
 std::string_view number_text(const Value& v) {
     return {v.GetString() + 1, v.GetStringLength() - 1};
@@ -529,9 +611,9 @@ bool valid_utf8(std::string_view text) {
 
 std::string write(const Value& v) {
     std::string out;
-    // most of what is written (answers, records, journal lines) fits
-    out.reserve(2048);
-    write_value(v, out);
+    Sink sink(out);
+    write_value(v, sink);
+    sink.done();
     return out;
 }
 
