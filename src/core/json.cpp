@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory_resource>
 #include <new>
 #include <vector>
 
@@ -51,9 +52,15 @@ struct CheckingHandler
     std::size_t depth = 0;
     bool too_deep = false;
     bool duplicate = false;
-    std::vector<std::string_view> names;  // of the open objects, in order
-    std::vector<std::size_t> firsts;      // where each open object's start
-    std::vector<std::string_view> sorted;  // scratch for large objects
+    // The lists below start in memory on the stack, enough for the
+    // documents of a call (payload, token, invoice): no malloc unless a
+    // document outgrows it.
+    alignas(std::max_align_t) char memory[1024];
+    std::pmr::monotonic_buffer_resource resource{memory, sizeof(memory)};
+    // of the open objects, in order
+    std::pmr::vector<std::string_view> names{&resource};
+    std::pmr::vector<std::size_t> firsts{&resource};  // each open object's start
+    std::pmr::vector<std::string_view> sorted{&resource};  // large objects
     const char* error = nullptr;  // why a string was refused
     std::string scratch;          // a number behind its tag
 
@@ -67,11 +74,12 @@ struct CheckingHandler
     }
 
     explicit CheckingHandler(Document& d) : doc(d) {
-        // enough for the documents of a call (payload, token, invoice):
         // one allocation each, not one per doubling
         names.reserve(32);
         firsts.reserve(kMaxDepth + 1);
     }
+    CheckingHandler(const CheckingHandler&) = delete;
+    CheckingHandler& operator=(const CheckingHandler&) = delete;
 
     bool open() {
         if (++depth > kMaxDepth) {
@@ -505,11 +513,20 @@ Value make_number(std::string_view text, Allocator& a) {
                  a);
 }
 
+// A plain scan, size and first byte before memcmp: FindMember's
+// temporary name value and its string comparison cost twice as much.
+// Parsed objects hold no duplicate names, so the first match is the one.
 const Value* member(const Value& obj, std::string_view name) {
     if (!obj.IsObject()) return nullptr;
-    auto it = obj.FindMember(
-        Value(rapidjson::StringRef(name.data(), name.size())));
-    return it == obj.MemberEnd() ? nullptr : &it->value;
+    for (const auto& m : obj.GetObject()) {
+        if (m.name.GetStringLength() != name.size()) continue;
+        const char* s = m.name.GetString();
+        if (name.empty() ||
+            (s[0] == name[0] && std::memcmp(s, name.data(), name.size()) == 0)) {
+            return &m.value;
+        }
+    }
+    return nullptr;
 }
 
 std::optional<std::string_view> string_member(const Value& obj,
