@@ -32,7 +32,16 @@ constexpr std::size_t kPairwiseMembers = 16;
 // invalid UTF-8 (the text itself was checked before parsing): such text is
 // refused here.
 bool encodes_surrogate(const char* s, std::size_t n) {
-    for (std::size_t i = 0; i + 1 < n; ++i) {
+    std::size_t i = 0;
+    // ASCII (most of any string) eight bytes at a time: a word without a
+    // byte >= 0x80 holds no 0xED; the byte-wise check takes over at the
+    // first word with one
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s + i, 8);
+        if ((w & 0x8080808080808080ULL) != 0) break;
+    }
+    for (; i + 1 < n; ++i) {
         if (static_cast<unsigned char>(s[i]) == 0xED &&
             static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
             return true;
@@ -248,19 +257,29 @@ bool tagged_number(const Value& v) {
            v.GetString()[0] == kNumberTag;
 }
 
-// plain8 of fewer than 8 bytes, padded with a plain letter.
-bool plain_tail(const char* p, std::size_t n) {
-    char word[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};
-    std::memcpy(word, p, n);
-    return plain8(word);
+// The n < 8 bytes at p in a word padded with a plain letter, byte by
+// byte: a memcpy of variable length would be a call into libc.
+void tail_word(const char* p, std::size_t n, char* word) {
+    std::memset(word, 'a', 8);
+    switch (n) {
+    case 7: word[6] = p[6]; [[fallthrough]];
+    case 6: word[5] = p[5]; [[fallthrough]];
+    case 5: word[4] = p[4]; [[fallthrough]];
+    case 4: word[3] = p[3]; [[fallthrough]];
+    case 3: word[2] = p[2]; [[fallthrough]];
+    case 2: word[1] = p[1]; [[fallthrough]];
+    case 1: word[0] = p[0]; [[fallthrough]];
+    default: break;
+    }
 }
 
 // One pass over the text: ASCII bytes escaped as the table says, UTF-8
 // sequences copied, each byte of an invalid one written as U+FFFD. No
-// byte takes more than six (\u00XX), so room is made once.
+// byte takes more than six (\u00XX), so room is made once (and eight
+// more, for a tail stored as a whole word).
 void write_string(const char* p, std::size_t n, Sink& out) {
     std::string_view s(p, n);
-    char* d = out.room(6 * n + 2);
+    char* d = out.room(6 * n + 10);
     *d++ = '"';
     for (std::size_t i = 0; i < n;) {
         std::size_t left = n - i;
@@ -271,11 +290,15 @@ void write_string(const char* p, std::size_t n, Sink& out) {
                 i += 8;
                 continue;
             }
-        } else if (plain_tail(p + i, left)) {
+        } else {
             // most strings are short or end in a short plain run
-            std::memcpy(d, p + i, left);
-            d += left;
-            break;
+            char word[8];
+            tail_word(p + i, left, word);
+            if (plain8(word)) {
+                std::memcpy(d, word, 8);  // the padding is overwritten
+                d += left;
+                break;
+            }
         }
         auto c = static_cast<unsigned char>(p[i]);
         if (c >= 0x80) {

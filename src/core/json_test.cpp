@@ -227,6 +227,51 @@ TEST(Json, RefusesLoneAndMisorderedSurrogates) {
     EXPECT_TRUE(parses(R"(["\ud7ff\ue000"])"));      // around the range
 }
 
+// The check skips ASCII eight bytes at a time: an escaped surrogate is
+// found at every offset behind a plain run, in values and names.
+TEST(Json, FindsEscapedSurrogatesAtEveryOffset) {
+    for (std::size_t at = 0; at < 20; ++at) {
+        std::string run(at, 'x');
+        EXPECT_FALSE(parses("[\"" + run + "\\udc00\"]")) << at;
+        EXPECT_FALSE(parses("[\"" + run + "\\ud800y\"]")) << at;
+        EXPECT_FALSE(parses("{\"" + run + "\\udfff\":1}")) << at;
+        EXPECT_TRUE(parses("[\"" + run + "\\ud83d\\ude00" + run + "\"]"))
+            << at;
+        EXPECT_TRUE(parses("[\"" + run + "\\ud7ff\\ue000\"]")) << at;
+    }
+}
+
+// parse_in_place is the same parse over the caller's buffer: the same
+// answer (the same reason when refused) and the same document.
+TEST(Json, ParsesInPlaceAsParseDoes) {
+    const std::string texts[] = {
+        R"({"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9"}})",
+        R"(  ["x", 1.5e3, -0]  )",
+        R"({"a":1,"a":2})",
+        R"(["\udc00"])",
+        "[1] x",
+        std::string("[1]\0", 4),
+        std::string("[\"a\0b\"]", 7),
+        "[\"\xc3\x28\"]",
+        "",
+        std::string(40, '[') + std::string(40, ']'),
+        R"({"s":"plain text, long enough to be read a word at a time"})",
+    };
+    for (const auto& text : texts) {
+        Document by_copy;
+        Document in_place;
+        auto a = parse(text, by_copy);
+        std::string buffer = text;
+        auto b = parse_in_place(buffer, in_place);
+        ASSERT_EQ(a.has_value(), b.has_value()) << text;
+        if (a) {
+            EXPECT_EQ(a->reason, b->reason) << text;
+        } else {
+            EXPECT_EQ(write(by_copy), write(in_place)) << text;
+        }
+    }
+}
+
 TEST(Json, RefusesLongStrings) {
     std::string ok(kMaxStringLength, 'a');
     std::string tooLong(kMaxStringLength + 1, 'a');
