@@ -273,61 +273,73 @@ void tail_word(const char* p, std::size_t n, char* word) {
     }
 }
 
+// Input bytes per block of write_string: room for the worst case is made
+// a block at a time, so a long string never asks for six times its size.
+constexpr std::size_t kWriteBlock = 4096;
+
 // One pass over the text: ASCII bytes escaped as the table says, UTF-8
 // sequences copied, each byte of an invalid one written as U+FFFD. No
-// byte takes more than six (\u00XX), so room is made once (and eight
-// more, for a tail stored as a whole word).
+// byte takes more than six (\u00XX); a step may run up to 7 bytes past
+// its block and a short tail is stored as a whole word: 16 bytes spare,
+// and two for the quotes.
 void write_string(const char* p, std::size_t n, Sink& out) {
     std::string_view s(p, n);
-    char* d = out.room(6 * n + 10);
+    char* d = out.room(6 * std::min(n, kWriteBlock) + 18);
     *d++ = '"';
-    for (std::size_t i = 0; i < n;) {
-        std::size_t left = n - i;
-        if (left >= 8) {
-            if (plain8(p + i)) {
-                std::memcpy(d, p + i, 8);
-                d += 8;
-                i += 8;
+    for (std::size_t i = 0;;) {
+        std::size_t end = std::min(n, i + kWriteBlock);
+        while (i < end) {
+            std::size_t left = n - i;
+            if (left >= 8) {
+                if (plain8(p + i)) {
+                    std::memcpy(d, p + i, 8);
+                    d += 8;
+                    i += 8;
+                    continue;
+                }
+            } else {
+                // most strings are short or end in a short plain run
+                char word[8];
+                tail_word(p + i, left, word);
+                if (plain8(word)) {
+                    std::memcpy(d, word, 8);  // the padding is overwritten
+                    d += left;
+                    i = n;
+                    break;
+                }
+            }
+            auto c = static_cast<unsigned char>(p[i]);
+            if (c >= 0x80) {
+                std::size_t len = utf8_sequence(s, i);
+                if (len != 0) {
+                    std::memcpy(d, p + i, len);
+                    d += len;
+                    i += len;
+                } else {
+                    std::memcpy(d, "\xEF\xBF\xBD", 3);
+                    d += 3;
+                    ++i;
+                }
                 continue;
             }
-        } else {
-            // most strings are short or end in a short plain run
-            char word[8];
-            tail_word(p + i, left, word);
-            if (plain8(word)) {
-                std::memcpy(d, word, 8);  // the padding is overwritten
-                d += left;
-                break;
+            char e = kEscape[c];
+            ++i;
+            if (e == 0) {
+                *d++ = static_cast<char>(c);
+                continue;
+            }
+            *d++ = '\\';
+            *d++ = e;
+            if (e == 'u') {
+                *d++ = '0';
+                *d++ = '0';
+                *d++ = kHex[c >> 4];
+                *d++ = kHex[c & 0xF];
             }
         }
-        auto c = static_cast<unsigned char>(p[i]);
-        if (c >= 0x80) {
-            std::size_t len = utf8_sequence(s, i);
-            if (len != 0) {
-                std::memcpy(d, p + i, len);
-                d += len;
-                i += len;
-            } else {
-                std::memcpy(d, "\xEF\xBF\xBD", 3);
-                d += 3;
-                ++i;
-            }
-            continue;
-        }
-        char e = kEscape[c];
-        ++i;
-        if (e == 0) {
-            *d++ = static_cast<char>(c);
-            continue;
-        }
-        *d++ = '\\';
-        *d++ = e;
-        if (e == 'u') {
-            *d++ = '0';
-            *d++ = '0';
-            *d++ = kHex[c >> 4];
-            *d++ = kHex[c & 0xF];
-        }
+        if (i >= n) break;
+        out.advance(d);
+        d = out.room(6 * std::min(n - i, kWriteBlock) + 18);
     }
     *d++ = '"';
     out.advance(d);

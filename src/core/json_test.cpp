@@ -210,6 +210,29 @@ TEST(Json, WritesWhatRapidJsonsWriterWrites) {
     EXPECT_EQ(write(Value(rapidjson::kArrayType)), "[]");
 }
 
+// Long strings are written a block of 4096 bytes at a time: escapes and
+// multi-byte characters across every place of a block's end come out as
+// RapidJSON's Writer writes them.
+TEST(Json, WritesLongStringsAcrossBlocks) {
+    const std::string pieces[] = {"\xc3\xa9", "\xe2\x82\xac",
+                                  "\xf0\x9f\x98\x80", "\x01", "\"", "\\",
+                                  "\n", "abcdefgh"};
+    for (std::size_t shift = 0; shift < 9; ++shift) {
+        for (const auto& piece : pieces) {
+            Document d(rapidjson::kArrayType);
+            auto& a = d.GetAllocator();
+            std::string text(4096 - shift, 'x');
+            while (text.size() < 3 * 4096 + 7) text += piece + "yz";
+            d.PushBack(str(text, a), a);
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            d.Accept(w);
+            ASSERT_EQ(write(d), std::string(sb.GetString(), sb.GetSize()))
+                << shift << " " << piece;
+        }
+    }
+}
+
 TEST(Json, RefusesLoneAndMisorderedSurrogates) {
     Document d;
     auto err = parse(R"({"payerName":"\udc00"})", d);
