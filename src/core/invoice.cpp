@@ -130,7 +130,8 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
             auto label = json::string_member(item, "label");
             const json::Value* amount = json::member(item, "amount");
             if (!label || amount == nullptr) {
-                return InvoiceError{where() + " needs \"label\" and \"amount\""};
+                return InvoiceError{where() +
+                                    " needs \"label\" and \"amount\""};
             }
             auto money = parse_amount(*amount);
             if (auto* e = std::get_if<std::string>(&money)) {

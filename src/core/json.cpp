@@ -68,7 +68,8 @@ struct CheckingHandler
     std::pmr::monotonic_buffer_resource resource{memory, sizeof(memory)};
     // of the open objects, in order
     std::pmr::vector<std::string_view> names{&resource};
-    std::pmr::vector<std::size_t> firsts{&resource};  // each open object's start
+    // where each open object's names start
+    std::pmr::vector<std::size_t> firsts{&resource};
     std::pmr::vector<std::string_view> sorted{&resource};  // large objects
     const char* error = nullptr;  // why a string was refused
     std::string scratch;          // a number behind its tag
@@ -233,7 +234,9 @@ class Sink {
     }
     // At least n bytes free at the returned pointer; then advance().
     char* room(std::size_t n) {
-        if (s_.size() - used_ < n) s_.resize(std::max(2 * s_.size(), used_ + n));
+        if (s_.size() - used_ < n) {
+            s_.resize(std::max(2 * s_.size(), used_ + n));
+        }
         return s_.data() + used_;
     }
     void advance(char* to) { used_ = static_cast<std::size_t>(to - s_.data()); }
@@ -556,8 +559,8 @@ const Value* member(const Value& obj, std::string_view name) {
     for (const auto& m : obj.GetObject()) {
         if (m.name.GetStringLength() != name.size()) continue;
         const char* s = m.name.GetString();
-        if (name.empty() ||
-            (s[0] == name[0] && std::memcmp(s, name.data(), name.size()) == 0)) {
+        if (name.empty() || (s[0] == name[0] &&
+                             std::memcmp(s, name.data(), name.size()) == 0)) {
             return &m.value;
         }
     }
