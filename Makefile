@@ -92,6 +92,8 @@ endif
 NGINX := $(STATIC_DIR)/nginx
 MODULE_SO := $(DYNAMIC_DIR)/ngx_http_opay_module.so
 OPAY := $(CMAKE_DIR)/opay
+# Prometheus' checker for 75-status.t (scripts/promtool.sh; empty: skipped)
+PROMTOOL_ENV = PROMTOOL="$$(bash $(ROOT)/scripts/promtool.sh)"
 OPAY_VERSION := 0.1.0
 DEB_VERSION := $(OPAY_VERSION)-1
 DEB_DIR := $(BUILD)/deb
@@ -185,7 +187,7 @@ ifeq ($(SANITIZE),1)
 # runs the black-box tests against the static build of the default version.
 nginx-tests: all
 	@echo "== black-box tests: nginx $(NGINX_VERSION) and the module built with ASan+UBSan"
-	$(SAN_NGINX_ENV) TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) \
+	$(SAN_NGINX_ENV) $(PROMTOOL_ENV) TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) \
 	    prove -I nginx-tests/lib nginx-tests/
 
 test: unit nginx-tests
@@ -194,11 +196,12 @@ else
 # built; every version's dynamic module is built, so it compiles
 nginx-tests: all dynamic
 	@echo "== black-box tests: nginx $(NGINX_VERSION) with the module built in"
-	TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) prove -I nginx-tests/lib nginx-tests/
+	$(PROMTOOL_ENV) TEST_NGINX_BINARY=$(NGINX) OPAY=$(OPAY) \
+	    prove -I nginx-tests/lib nginx-tests/
 ifeq ($(NGINX_VERSION),$(SYSTEM_NGINX_VERSION))
 	@echo "== black-box tests: Debian's nginx $(NGINX_VERSION) with the dynamic module"
-	TEST_NGINX_BINARY=$(SYSTEM_NGINX) TEST_NGINX_MODULE=$(MODULE_SO) \
-	    OPAY=$(OPAY) prove -I nginx-tests/lib nginx-tests/
+	$(PROMTOOL_ENV) TEST_NGINX_BINARY=$(SYSTEM_NGINX) \
+	    TEST_NGINX_MODULE=$(MODULE_SO) OPAY=$(OPAY) prove -I nginx-tests/lib nginx-tests/
 endif
 
 test: unit card-test

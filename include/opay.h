@@ -212,10 +212,80 @@ typedef enum {
     OPAY_VAR_REQUEST_ID,
     OPAY_VAR_RESULT,
     OPAY_VAR_ERROR,
-    OPAY_VAR_CHARGE,        /* a charge this call made: succeeded, declined,
-                               rejected or unknown (unset on a replay) */
+    OPAY_VAR_CHARGE,        /* a charge this call made: an opay_charge_e's
+                               name (unset on a replay) */
     OPAY_VAR_CHARGE_CODE    /* its inner error code, when it failed */
 } opay_var_e;
+
+/*
+ * What a call came to, typed; opay_*_name() gives the text that
+ * $opay_result, $opay_error and the metric labels show.
+ */
+
+typedef enum {
+    OPAY_RESULT_NONE = 0,       /* no payment result: $opay_result unset */
+    OPAY_RESULT_SUCCESS,        /* PaymentComplete answered "success" */
+    OPAY_RESULT_FAIL,           /* PaymentComplete answered "fail" */
+    OPAY_RESULT_OK,             /* metrics: no result, answered 200 */
+    OPAY_RESULT_REFUSED,        /* metrics: no result, answered otherwise */
+    OPAY_RESULTS                /* how many kinds */
+} opay_result_e;
+
+/* the refusal reason ($opay_error): an error code, or why a token failed */
+typedef enum {
+    OPAY_REFUSAL_NONE = 0,
+    OPAY_REFUSAL_METHOD_NOT_ALLOWED,
+    OPAY_REFUSAL_BODY_TOO_LARGE,
+    OPAY_REFUSAL_NO_SIGNING_KEYS,
+    OPAY_REFUSAL_MISSING_TOKEN,
+    OPAY_REFUSAL_BAD_SCHEME,
+    OPAY_REFUSAL_MALFORMED,
+    OPAY_REFUSAL_BAD_ALG,
+    OPAY_REFUSAL_UNKNOWN_KEY,
+    OPAY_REFUSAL_BAD_SIGNATURE,
+    OPAY_REFUSAL_BAD_ISSUER,
+    OPAY_REFUSAL_BAD_AUDIENCE,
+    OPAY_REFUSAL_BAD_APPID,
+    OPAY_REFUSAL_BAD_VERSION,
+    OPAY_REFUSAL_MISSING_EXP,
+    OPAY_REFUSAL_EXPIRED,
+    OPAY_REFUSAL_NOT_YET_VALID,
+    OPAY_REFUSAL_ISSUED_IN_FUTURE,
+    OPAY_REFUSAL_BAD_SENDER,
+    OPAY_REFUSAL_INVALID_TOKEN,         /* a token check not named above */
+    OPAY_REFUSAL_UNSUPPORTED_MEDIA_TYPE,
+    OPAY_REFUSAL_MALFORMED_JSON,
+    OPAY_REFUSAL_INVALID_PAYLOAD,
+    OPAY_REFUSAL_UNSUPPORTED_EVENT,
+    OPAY_REFUSAL_UNKNOWN_INVOICE,
+    OPAY_REFUSAL_BACKEND_TIMEOUT,
+    OPAY_REFUSAL_BACKEND_ERROR,
+    OPAY_REFUSAL_JOURNAL_UNAVAILABLE,
+    OPAY_REFUSAL_STATE_UNAVAILABLE,
+    OPAY_REFUSAL_PAYMENT_IN_PROGRESS,
+    OPAY_REFUSAL_PAYMENT_REFUSED,       /* 200, result fail, nothing charged */
+    OPAY_REFUSAL_INTERNAL_ERROR,
+    OPAY_REFUSALS
+} opay_refusal_e;
+
+/* what a charge this call made came to (opay_charges_total's result) */
+typedef enum {
+    OPAY_CHARGE_NONE = 0,
+    OPAY_CHARGE_SUCCEEDED,      /* this payer's card, charged by this call */
+    OPAY_CHARGE_ALREADY_PAID,   /* the invoice's charge at this amount */
+    OPAY_CHARGE_OTHER_PAYER,    /* another payer's charge, found here */
+    OPAY_CHARGE_DECLINED,
+    OPAY_CHARGE_REQUIRES_ACTION,
+    OPAY_CHARGE_REJECTED,       /* the processor did nothing */
+    OPAY_CHARGE_UNKNOWN,        /* may have charged: it could not be learned */
+    OPAY_CHARGES
+} opay_charge_e;
+
+/* "" for *_NONE and out-of-range values */
+opay_str_t opay_result_name(opay_result_e result) OPAY_NOEXCEPT;
+opay_str_t opay_refusal_name(opay_refusal_e refusal) OPAY_NOEXCEPT;
+opay_str_t opay_charge_name(opay_charge_e charge) OPAY_NOEXCEPT;
+
 
 /*
  * $opay_* values escaped: OPAY_ESCAPE_URI while a subrequest URI is being
@@ -370,6 +440,66 @@ int opay_schedule_start(opay_schedule_t *s, const opay_refresh_t *policy,
     int64_t now_ms, int unknown_kid) OPAY_NOEXCEPT;
 void opay_schedule_done(opay_schedule_t *s, const opay_refresh_t *policy,
     int64_t now_ms, int ok, uint64_t random) OPAY_NOEXCEPT;
+
+
+/*
+ * opay_status: series kept by the shim in its shared zone, named and
+ * written out in Prometheus' text format 0.0.4 by the core
+ */
+
+#define OPAY_METRICS_KEY_MAX   200   /* bytes of name{labels}, escaped */
+#define OPAY_METRICS_BUCKETS   11    /* a histogram's finite buckets */
+#define OPAY_METRICS_CALL_MAX  4     /* series one answered call counts in */
+
+/* one series: a plain struct, kept in shared memory */
+typedef struct {
+    uint32_t   hash;                 /* the shim's, of key */
+    uint16_t   len;                  /* of key; 0: a free slot */
+    uint8_t    histogram;
+    char       key[OPAY_METRICS_KEY_MAX];    /* name{labels} */
+    uint64_t   value;                /* a counter; a histogram's count */
+    uint64_t   sum;                  /* a histogram's, in microseconds */
+    uint64_t   buckets[OPAY_METRICS_BUCKETS];  /* per bucket, not summed */
+} opay_series_t;
+
+typedef struct {
+    opay_str_t  key;                 /* empty: over OPAY_METRICS_KEY_MAX */
+    int         histogram;           /* 1: observes the call's time */
+} opay_metric_t;
+
+/*
+ * The series an answered call counts in: requests, refusals, charges and
+ * the duration histogram, labelled by the core (location: the location's
+ * name; status: the HTTP status sent); keys valid until the next call on
+ * flow.  Returns how many were written to out.
+ */
+size_t opay_flow_metrics(opay_flow_t *flow, opay_str_t location, int status,
+    opay_metric_t out[OPAY_METRICS_CALL_MAX]) OPAY_NOEXCEPT;
+
+/* the histogram series of a fetch's time, written to buf; its length */
+size_t opay_metrics_fetch_key(opay_target_e target, char *buf,
+    size_t size) OPAY_NOEXCEPT;
+
+/* one more for a counter; one observation of us microseconds otherwise */
+void opay_series_count(opay_series_t *s, uint64_t us) OPAY_NOEXCEPT;
+
+/* a key source's state at scrape time (opay_jwks_url) */
+typedef struct {
+    opay_str_t  url;
+    int64_t     fetched_at;          /* the set in use; 0: none */
+    int64_t     refreshed_at;        /* last fetch's end; 0: none */
+    uint64_t    results[OPAY_KEY_RESULTS];   /* fetches by result */
+} opay_key_stats_t;
+
+/*
+ * The status page: the series (any order; free slots skipped), the key
+ * sources' lines and the count of dropped calls.  Writes up to size bytes
+ * to buf; returns the page's whole length (size too small: call again with
+ * a buffer that big); 0 only when out of memory.
+ */
+size_t opay_metrics_write(char *buf, size_t size, const opay_series_t *series,
+    size_t n, const opay_key_stats_t *keys, size_t n_keys, uint64_t dropped,
+    int64_t now) OPAY_NOEXCEPT;
 
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use Test::More;
 use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode PAY_METHOD);
+                json_encode PAY_METHOD proxy_location);
 
 my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
@@ -72,7 +72,7 @@ $t->backend('shipping', sub {
     return json_response(200, { shippingOptions => [] });
 });
 
-$t->write_conf(<<'EOF');
+$t->write_conf(<<'EOF'
     opay_merchant_id  merchant-0001;
     opay_jwks_file    %%DIR%%/jwks.json;
     opay_invoice_uri  /_invoices/$opay_ctx_invoiceId;
@@ -93,18 +93,11 @@ $t->write_conf(<<'EOF');
             opay_shipping_type delivery;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-
-        location = /_shipping {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
-            proxy_read_timeout 1s;
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . proxy_location('= /_shipping', 'shipping', '/rates',
+                     'proxy_read_timeout 1s')
+    . "    }\n");
 $t->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });

@@ -21,8 +21,9 @@ use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use MIME::Base64 ();
-use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode b64u PAY_METHOD);
+use OpayTest qw(loadentity_body json_response json_decode
+                json_encode b64u PAY_METHOD proxy_location
+                stripe_location);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -35,16 +36,12 @@ my %status = (PAID => 'PaymentComplete',
               AUTO => 'https://schema.org/PaymentAutomaticallyApplied',
               DECL => 'PaymentDeclined',
               LATE => 'http://schema.org/PaymentPastDue');
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     my ($prefix) = $id =~ /^([A-Z]+)-/;
     $inv->{entity}{paymentStatus} = $status{$prefix}
         if $prefix && $status{$prefix};
     $inv->{requestShipping} = JSON::PP::false if $id =~ /^DIGI-/;
-    return json_response(200, $inv);
 });
 
 sub opt {
@@ -68,7 +65,7 @@ $t->backend('shipping', sub {
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
 
-$t->write_conf(<<'EOF');
+$t->write_conf(<<'EOF'
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
@@ -99,23 +96,11 @@ $t->write_conf(<<'EOF');
             opay_jwt_version STI.ExternalAccessToken.V2;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-
-        location = /_shipping {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
-        }
-
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . proxy_location('= /_shipping', 'shipping', '/rates')
+    . stripe_location('/_stripe/', 'sk_test_opaytests')
+    . "    }\n");
 $t->run;
 
 my $token = $t->token($key);

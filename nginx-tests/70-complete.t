@@ -9,8 +9,9 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
-use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode b64u PAY_METHOD);
+use OpayTest qw(loadentity_body json_response json_decode
+                json_encode b64u PAY_METHOD proxy_location
+                stripe_location);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -21,18 +22,14 @@ my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
 
 # Any invoice id is a 10.00 USD invoice; prefixes make special ones.
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     $inv->{entity}{paymentStatus} = 'PaymentComplete' if $id =~ /^PAID/;
     # Only S-* and R-7 are shipped (and so need an address and an option).
     $inv->{requestShipping} = $id =~ /^(S-|R-7$)/ ? JSON::PP::true
                                                   : JSON::PP::false;
     $inv->{entity}{paymentStatus} = 'http://schema.org/PaymentPastDue'
         if $id =~ /^LATE/;
-    return json_response(200, $inv);
 });
 $t->backend('shipping', sub {
     json_response(200, { shippingOptions => [
@@ -48,7 +45,7 @@ $t->backend('notify', sub {
     return [ 204, {}, '' ];
 });
 
-my $conf = <<'EOF';
+my $conf = <<'EOF'
     log_format pay '$opay_request_id $opay_result $opay_error';
 
     opay_merchant_id   merchant-0001;
@@ -79,36 +76,15 @@ my $conf = <<'EOF';
             opay_notify_uri /_dead;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-
-        location = /_shipping {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
-        }
-
-        # The processor: the module adds Idempotency-Key itself; the
-        # location holds the secret key, as in production.
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-            proxy_read_timeout 2s;
-        }
-
-        location = /_notify {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_notify%%/outcomes;
-        }
-
-        location = /_dead {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_closed%%/outcomes;
-        }
-    }
 EOF
+    # The processor: the module adds Idempotency-Key itself; the location
+    # holds the secret key, as in production.
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . proxy_location('= /_shipping', 'shipping', '/rates')
+    . stripe_location('/_stripe/', 'sk_test_opaytests', 'proxy_read_timeout 2s')
+    . proxy_location('= /_notify', 'notify', '/outcomes')
+    . proxy_location('= /_dead', 'closed', '/outcomes')
+    . "    }\n";
 $t->write_conf($conf, workers => 2);
 $t->run;
 

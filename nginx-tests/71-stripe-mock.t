@@ -90,11 +90,6 @@ sub pay {
 
 sub readback { api(GET => "/v1/payment_intents/$_[0]") }
 
-sub charges_of {
-    my ($id) = @_;
-    return [ grep { $_->{payment_intent} eq $id } @{ $stripe->charges } ];
-}
-
 sub err { $_[0]{json}{error} // {} }
 
 sub starts {
@@ -153,7 +148,7 @@ is_deeply($stripe->intents->{ $pi->{id} }, $pi, 'create: stored');
 $r = readback($pi->{id});
 is($r->{status}, 200, 'read back: 200');
 is_deeply($r->{json}, $pi, 'read back: the object');
-is(@{ charges_of($pi->{id}) }, 0, 'create moved no money');
+is(@{ $stripe->intent_charges($pi->{id}) }, 0, 'create moved no money');
 $r = api(POST => '/v1/payment_intents',
          [ amount => 1000, currency => 'usd',
            'payment_method_types[0]' => 'card' ]);
@@ -392,7 +387,7 @@ is($ok->{status}, 'succeeded', 'confirm: succeeded');
 is($ok->{amount_received}, 1300, 'confirm: amount_received');
 like($ok->{latest_charge}, qr/^ch_[A-Za-z0-9]{24}$/, 'confirm: latest_charge');
 is($ok->{payment_method}, $pmu, 'confirm: the payment_method set');
-my $ch = charges_of($u);
+my $ch = $stripe->intent_charges($u);
 is(@$ch, 1, 'confirm: one charge');
 is_deeply($ch->[0], { id => $ok->{latest_charge}, payment_intent => $u,
     amount => 1300, currency => 'usd', payment_method => $pmu,
@@ -415,7 +410,7 @@ starts(err($r)->{message}, 'You cannot update this PaymentIntent because '
 is($stripe->intent($u)->{amount}, 1300, 'update refused: nothing changed');
 is(api(POST => "/v1/payment_intents/$u/cancel")->{json}{error}{code},
    'payment_intent_unexpected_state', 'cancel a succeeded intent: refused');
-is(@{ charges_of($u) }, 1, 'still one charge');
+is(@{ $stripe->intent_charges($u) }, 1, 'still one charge');
 $r = api(POST => "/v1/payment_intents/$u/confirm",
          [ 'payment_method_data[type]' => 'card',
            'payment_method_data[card][token]' => 'tok_visa' ]);
@@ -428,7 +423,7 @@ my $pmc = pm('tok_visa');
 $r = api(POST => "/v1/payment_intents/$cp/confirm",
          [ payment_method => $pmc ]);
 is($r->{json}{status}, 'succeeded', 'confirm with payment_method: charged');
-is(charges_of($cp)->[0]{payment_method}, $pmc, 'with payment_method: it');
+is($stripe->intent_charges($cp)->[0]{payment_method}, $pmc, 'with payment_method: it');
 
 # Declines: the error names the declined PaymentMethod; then another card.
 for my $d (grep { defined $_->{token} }
@@ -449,7 +444,7 @@ for my $d (grep { defined $_->{token} }
        "$d->{token}: requires_payment_method");
     is($e->{payment_intent}{payment_method}, undef,
        "$d->{token}: the card detached");
-    is(@{ charges_of($id) }, 0, "$d->{token}: no charge");
+    is(@{ $stripe->intent_charges($id) }, 0, "$d->{token}: no charge");
     $res = confirm($id, key => "k-$d->{token}");
     is($res->{headers}{'idempotent-replayed'}, 'true',
        "$d->{token}: the 402 was stored");
@@ -457,7 +452,7 @@ for my $d (grep { defined $_->{token} }
     is($res->{json}{status}, 'succeeded', "$d->{token}, then: succeeded");
     is($res->{json}{last_payment_error}, undef,
        "$d->{token}, then: last_payment_error cleared");
-    is_deeply([ map { $_->{amount} } @{ charges_of($id) } ], [2100],
+    is_deeply([ map { $_->{amount} } @{ $stripe->intent_charges($id) } ], [2100],
               "$d->{token}, then: one charge, the new amount");
 }
 
@@ -473,7 +468,7 @@ is(err($res3)->{payment_intent}{status}, 'requires_payment_method',
 ($res3) = pay($s, 'tok_threeDSecure2Required', 1000);
 is($res3->{json}{status}, 'requires_action', '3DS without the flag');
 is(ref $res3->{json}{next_action}, 'HASH', '3DS: next_action');
-is(@{ charges_of($s) }, 0, '3DS: nothing charged');
+is(@{ $stripe->intent_charges($s) }, 0, '3DS: nothing charged');
 ($res3) = pay($s, 'tok_visa', 1000);
 is($res3->{json}{status}, 'succeeded', '3DS, then another card: succeeded');
 is($res3->{json}{next_action}, undef, '3DS, then: next_action cleared');
@@ -627,7 +622,7 @@ is_deeply($r->{json}, { error => { type => 'api_error',
 $stripe->mode('normal');
 $r = confirm($e5, key => 'k-500');
 is($r->{status}, 500, 'mode 500: the key replays 500');
-is(@{ charges_of($e5) }, 0, 'mode 500: nothing charged');
+is(@{ $stripe->intent_charges($e5) }, 0, 'mode 500: nothing charged');
 is(confirm($e5, key => 'k-500-new')->{json}{status}, 'succeeded',
    'mode 500, another key: charged');
 
@@ -641,7 +636,7 @@ $r = confirm($h, key => 'k-hang');
 is($r->{status}, 409, 'key still in flight: 409');
 is(err($r)->{type}, 'idempotency_error', '409: idempotency_error');
 is(err($r)->{code}, 'idempotency_key_in_use', '409: idempotency_key_in_use');
-is(@{ charges_of($h) }, 0, 'mode hang: nothing charged');
+is(@{ $stripe->intent_charges($h) }, 0, 'mode hang: nothing charged');
 
 for my $w (qw(charge-then-500 charge-then-hang charge-then-garbage
               confirm-then-fresh-500)) {
@@ -652,14 +647,14 @@ for my $w (qw(charge-then-500 charge-then-hang charge-then-garbage
     my %want = ('charge-then-500' => 500, 'charge-then-hang' => 599,
                 'charge-then-garbage' => 200, 'confirm-then-fresh-500' => 500);
     is($r->{status}, $want{$w}, "$w: $want{$w}");
-    is(@{ charges_of($id) }, 1, "$w: charged");
+    is(@{ $stripe->intent_charges($id) }, 1, "$w: charged");
     $stripe->mode('normal');
     is(readback($id)->{json}{status}, 'succeeded', "$w: read back says so");
     $r = confirm($id, key => "k-$w");
     is($r->{status}, $w eq 'charge-then-500' ? 500 : 200,
        "$w: the key replays what was stored");
     is($r->{headers}{'idempotent-replayed'}, 'true', "$w: replayed");
-    is(@{ charges_of($id) }, 1, "$w: one charge");
+    is(@{ $stripe->intent_charges($id) }, 1, "$w: one charge");
 }
 $stripe->mode('charge-then-500');
 my $dd = create_id();
@@ -702,7 +697,7 @@ is_deeply([ sort map { $_->{status} } @res ], [ 200, 429 ],
 my ($locked) = grep { $_->{status} == 429 } @res;
 is($locked->{body}{error}{code}, 'lock_timeout', '429: lock_timeout');
 is($locked->{body}{error}{type}, 'invalid_request_error', '429: type');
-is(@{ charges_of($c) }, 1, 'slow: one charge');
+is(@{ $stripe->intent_charges($c) }, 1, 'slow: one charge');
 my $lu = create_id();
 update($lu, [ payment_method => pm('tok_visa') ]);
 my $kid = in_background('slow-confirm', sub { confirm($lu) });
@@ -736,7 +731,7 @@ waitpid $kid, 0;
 $stripe->mode('normal');
 my $pay_a = result('payer-a');
 is($pay_a->{status}, 200, 'the paused confirm: 200');
-is_deeply([ @{ charges_of($il)->[0] }{qw(amount payment_method)} ],
+is_deeply([ @{ $stripe->intent_charges($il)->[0] }{qw(amount payment_method)} ],
           [ 1300, $pb ], 'the charge: the pair set last (B\'s)');
 is($pay_a->{body}{payment_method}, $pb, 'the answer names B\'s card');
 

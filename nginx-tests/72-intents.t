@@ -8,8 +8,8 @@ use warnings;
 use Test::More;
 use MIME::Base64 ();
 use Time::HiRes qw(sleep);
-use OpayTest qw(reference_invoice json_response json_decode json_encode
-                b64u PAY_METHOD);
+use OpayTest qw(json_decode json_encode
+                b64u PAY_METHOD proxy_location stripe_location);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -25,11 +25,8 @@ my %units = (MGA => [ 'MGA', '10000.00' ], MGAF => [ 'MGA', '10000.50' ],
              KWD => [ 'KWD', '5.125' ], UGX => [ 'UGX', '60000' ]);
 my $paid = $t->dir . '/paid';
 mkdir $paid;
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     $inv->{entity}{paymentStatus} = 'PaymentComplete' if -e "$paid/$id";
     $inv->{requestShipping} = JSON::PP::false;
     if (my ($prefix) = $id =~ /^([A-Z]+)-/) {
@@ -39,7 +36,6 @@ $t->backend('invoice', sub {
             delete $inv->{displayItems};
         }
     }
-    return json_response(200, $inv);
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
@@ -55,7 +51,7 @@ $t->backend('notify', sub {
 });
 sub paid { -e "$paid/$_[0]" }
 
-my $conf = <<'EOF';
+my $conf = <<'EOF'
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
@@ -71,24 +67,11 @@ my $conf = <<'EOF';
             opay_payment_complete;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-            proxy_read_timeout 2s;
-        }
-
-        location = /_notify {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_notify%%/outcomes;
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . stripe_location('/_stripe/', 'sk_test_opaytests', 'proxy_read_timeout 2s')
+    . proxy_location('= /_notify', 'notify', '/outcomes')
+    . "    }\n";
 $t->write_conf($conf, workers => 2);
 $t->run;
 
@@ -117,12 +100,6 @@ sub pay {
 }
 
 sub charges { scalar @{ $stripe->charges } }
-sub charged { [ grep { $_->{payment_intent} eq $_[0] } @{ $stripe->charges } ] }
-sub intents_of {
-    my ($invoice) = @_;
-    return [ grep { ($_->{metadata}{invoice} // '') eq $invoice }
-             values %{ $stripe->intents } ];
-}
 sub confirms { scalar grep { $_->{path} =~ m{/confirm$} } @{ $stripe->requests } }
 
 # 1. A decline is not final: the payer's next card is charged, once.
@@ -135,8 +112,8 @@ is($r->{json}{result}, 'success', 'another card: success');
 my $pi = $r->{json}{entity}{confirmationNumber} // '';
 like($pi, qr/^pi_\w+$/, 'confirmation: the PaymentIntent');
 is(charges() - $before, 1, 'another card: one charge');
-is(scalar @{ charged($pi) }, 1, 'of that PaymentIntent');
-is(scalar @{ intents_of('I-1') }, 1, 'one PaymentIntent for the invoice');
+is(scalar @{ $stripe->intent_charges($pi) }, 1, 'of that PaymentIntent');
+is(scalar @{ $stripe->invoice_intents('I-1') }, 1, 'one PaymentIntent for the invoice');
 my $confirms = confirms();
 $r = pay($t, 'I-1', 'tok_mastercard');
 is($r->{json}{entity}{confirmationNumber}, $pi, 'a third card: the same success');
@@ -258,7 +235,7 @@ is($r->{json}{error}{innererror}{code}, 'card_declined',
    '3-D Secure: card_declined');
 like($r->{json}{error}{innererror}{message}, qr/another card/,
      '3-D Secure: a message the payer understands');
-my ($a1) = @{ intents_of('A-1') };
+my ($a1) = @{ $stripe->invoice_intents('A-1') };
 is($a1->{status}, 'requires_payment_method', 'nothing left half-done');
 $r = pay($t, 'A-1', 'tok_visa');
 is($r->{json}{result}, 'success', 'then another card: success');

@@ -8,7 +8,7 @@ use warnings;
 use Test::More;
 use MIME::Base64 ();
 use OpayTest qw(loadentity_body reference_invoice json_response b64u
-                PAY_METHOD);
+                PAY_METHOD proxy_location stripe_location);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -28,7 +28,7 @@ $t->backend('invoice', sub {
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
 
-my $conf = <<'EOF';
+my $conf = <<'EOF'
     log_format workers '$pid $request_uri $status';
 
     opay_merchant_id   merchant-0001;
@@ -58,17 +58,10 @@ my $conf = <<'EOF';
             deny all;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . stripe_location('/_stripe/', 'sk_test_opaytests')
+    . "    }\n";
 my $long = 'x' x 120;
 $conf =~ s/%%LONG%%/$long/;
 $t->write_conf($conf, workers => 2);
@@ -77,18 +70,8 @@ $t->run;
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 my $forged = $t->token($other, claims => { aud => 'merchant-0001' });
 
-# name{labels} => value, from one scrape
-sub scrape {
-    my $r = $t->request('/metrics', method => 'GET');
-    die "scrape: $r->{status}" if $r->{status} != 200;
-    my %m;
-    for (split /\n/, $r->{content}) {
-        next if /^#/;
-        my ($k, $v) = /^(\S+) (\S+)$/ or die "bad line: $_";
-        $m{$k} = $v;
-    }
-    return (\%m, $r);
-}
+# name{labels} => value, and the answer, from one scrape
+sub scrape { $t->scrape }
 
 sub delta {
     my ($before, $after) = @_;
@@ -202,6 +185,23 @@ is($t->request('/metrics-closed', method => 'GET')->{status}, 403,
    'deny all: the operator restricts access');
 is($t->request('/metrics', method => 'POST', body => '{}')->{status}, 405,
    'only GET');
+
+# The whole page, the quoted location's labels included, as Prometheus'
+# own checker reads it (promtool, from Debian's prometheus package).
+SKIP: {
+    my ($promtool) = grep { defined && -x } $ENV{PROMTOOL},
+        map { "$_/promtool" } split(/:/, $ENV{PATH} // ''), '/usr/bin';
+    skip 'promtool not found (make test gets it: scripts/promtool.sh)', 1
+        unless $promtool;
+    my $page = $t->request('/metrics', method => 'GET')->{content};
+    my $out = $t->dir . '/promtool.out';
+    open(my $p, '|-', "$promtool check metrics >$out 2>&1")
+        or die "promtool: $!";
+    print $p $page;
+    close $p;
+    is($?, 0, 'promtool check metrics: a valid exposition, no lint')
+        or diag($t->read_file('promtool.out'));
+}
 
 $t->stop;
 $t->check_error_log;

@@ -7,7 +7,7 @@
 use strict;
 use warnings;
 use Test::More;
-use OpayTest qw(reference_invoice json_response json_decode json_encode
+use OpayTest qw(json_decode json_encode
                 b64u PAY_METHOD);
 use StripeMock;
 use MIME::Base64 ();
@@ -21,13 +21,7 @@ my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
 
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
-    return json_response(200, $inv);
-});
+$t->invoice_backend;
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
 $t->backend('notify', sub { [ 204, {}, '' ] });

@@ -8,7 +8,7 @@ use warnings;
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP ();
-use OpayTest qw(reference_invoice json_response json_decode);
+use OpayTest qw(json_response json_decode proxy_location stripe_location);
 use StripeMock;
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -21,14 +21,10 @@ my $other = $t->make_key('key-1');
 my $other_pem = $t->write_file('other.pem',
                                $other->{pk}->export_key_pem('private'));
 
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
+$t->invoice_backend(sub {
+    my ($id, $inv) = @_;
     $inv->{requestShipping} = $id !~ /^NOSHIP/ ? JSON::PP::true
                                                : JSON::PP::false;
-    return json_response(200, $inv);
 });
 $t->backend('shipping', sub {
     my ($req) = @_;
@@ -69,7 +65,7 @@ $t->backend('broken', sub {
     return json_response($res->{status}, $answer);
 });
 
-$t->write_conf(<<'EOF', workers => 2);
+$t->write_conf(<<'EOF'
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
@@ -85,21 +81,11 @@ $t->write_conf(<<'EOF', workers => 2);
         location = /opay/payment-request  { opay_payment_request; }
         location = /opay/payment-complete { opay_payment_complete; }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-        location = /_shipping {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_shipping%%/rates;
-        }
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . proxy_location('= /_shipping', 'shipping', '/rates')
+    . stripe_location('/_stripe/', 'sk_test_opaytests')
+    . "    }\n", workers => 2);
 $t->run;
 
 my $base = "http://127.0.0.1:$http_port";

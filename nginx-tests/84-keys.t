@@ -67,17 +67,7 @@ sub last_access {
 }
 
 # name{labels} => value, from one opay_status scrape
-sub scrape {
-    my $res = $t->request('/metrics', method => 'GET');
-    die "scrape: $res->{status}" if $res->{status} != 200;
-    my %m;
-    for (split /\n/, $res->{content}) {
-        next if /^#/;
-        my ($k, $v) = /^(\S+) (\S+)$/ or die "bad line: $_";
-        $m{$k} = $v;
-    }
-    return \%m;
-}
+sub scrape { scalar $t->scrape }
 
 # the changed opay_keys_refresh_total series of one URL: result => delta
 sub refresh_delta {

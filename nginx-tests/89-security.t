@@ -35,15 +35,9 @@ $t->write_jwks('jwks.json', $key);
 # given the request line's path and the body.
 sub raw_backend {
     my ($handler) = @_;
-    my $port = $t->port('raw');
     my $dir = $t->dir;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        setpgrp(0, 0);
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        my $server = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
-            Proto => 'tcp', Listen => 64, ReuseAddr => 1) or die;
+    $t->server('raw', sub {
+        my ($server) = @_;
         my $n = 0;
         while (1) {
             my $c = $server->accept or next;
@@ -76,9 +70,7 @@ sub raw_backend {
                 "Connection: close\r\n\r\n", $content;
             close $c;
         }
-    }
-    push @{ $t->{children} }, $pid;
-    $t->wait_port($port) or die 'raw backend did not start';
+    });
 }
 
 # every connection the raw backend saw since the last call

@@ -17,8 +17,8 @@ use IO::Select;
 use IO::Socket::INET;
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
-use OpayTest qw(reference_invoice json_response json_decode json_encode
-                b64u PAY_METHOD);
+use OpayTest qw(json_decode json_encode
+                b64u PAY_METHOD proxy_location stripe_location);
 use StripeMock;
 
 use constant { F_SETLEASE => 1024, F_GETLEASE => 1025 };
@@ -29,14 +29,7 @@ my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
 
-$t->backend('invoice', sub {
-    my ($req) = @_;
-    my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
-    my $inv = reference_invoice();
-    $inv->{entity}{identifier} = $id;
-    $inv->{requestShipping} = JSON::PP::false;
-    return json_response(200, $inv);
-});
+$t->invoice_backend(sub { $_[1]{requestShipping} = JSON::PP::false });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
 $t->backend('notify', sub { [ 204, {}, '' ] });
@@ -47,7 +40,7 @@ my $mirror = IO::Socket::INET->new(LocalAddr => '127.0.0.1:'
                                    . $t->port('mirror'),
                                    Listen => 8, ReuseAddr => 1) or die $!;
 
-my $conf = <<'EOF';
+my $conf = <<'EOF'
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
     opay_invoice_uri   /_invoices/$opay_ctx_invoiceId;
@@ -78,23 +71,11 @@ my $conf = <<'EOF';
             return 444;
         }
 
-        location /_invoices/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
-        }
-
-        location /_stripe/ {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_stripe%%/;
-            proxy_set_header Authorization "Bearer sk_test_opaytests";
-        }
-
-        location = /_notify {
-            internal;
-            proxy_pass http://127.0.0.1:%%PORT_notify%%/outcomes;
-        }
-    }
 EOF
+    . proxy_location('/_invoices/', 'invoice', '/invoices/')
+    . stripe_location('/_stripe/', 'sk_test_opaytests')
+    . proxy_location('= /_notify', 'notify', '/outcomes')
+    . "    }\n";
 $t->write_conf($conf);
 $t->run;
 

@@ -15,7 +15,7 @@ use warnings;
 use Test::More;
 use POSIX ();
 use OpayTest qw(loadentity_body reference_invoice json_response json_encode
-                b64u PAY_METHOD);
+                b64u PAY_METHOD wait_or_kill);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -160,15 +160,7 @@ sub within_10s {
         setpgrp(0, 0);
         POSIX::_exit($code->() ? 0 : 1);
     }
-    my $done;
-    for (1 .. 200) {
-        $done = waitpid($pid, POSIX::WNOHANG()) == $pid;
-        last if $done;
-        select undef, undef, undef, 0.05;
-    }
-    if (!$done) {
-        kill 'KILL', -$pid;
-        waitpid($pid, 0);
+    if (!wait_or_kill($pid, 10)) {
         fail("$name: hung");
         return;
     }

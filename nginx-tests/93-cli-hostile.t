@@ -14,7 +14,7 @@ use warnings;
 use Test::More;
 use IO::Socket::INET;
 use POSIX ();
-use OpayTest qw(json_response);
+use OpayTest qw(json_response wait_or_kill);
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
 
@@ -90,15 +90,9 @@ like($out, qr/\\u001B\[1A.*\\u009B/, 'simulate --json: escaped as JSON');
 # 4. simulate: a huge answer, streamed (no Content-Length) or announced
 sub stream_server {
     my ($name, $announce) = @_;
-    my $port = $t->port($name);
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        setpgrp(0, 0);
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
+    $t->server($name, sub {
+        my ($server) = @_;
         $SIG{PIPE} = 'IGNORE';
-        my $server = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
-            Proto => 'tcp', Listen => 8, ReuseAddr => 1) or die;
         while (my $c = $server->accept) {
             local $/ = "\r\n\r\n";
             my $head = <$c>;
@@ -118,11 +112,8 @@ sub stream_server {
             print $c "0\r\n\r\n" if !$announce;
             close $c;
         }
-        POSIX::_exit(0);
-    }
-    push @{ $t->{children} }, $pid;
-    $t->wait_port($port) or die "$name did not start";
-    return "http://127.0.0.1:$port";
+    }, listen => 8);
+    return 'http://127.0.0.1:' . $t->port($name);
 }
 
 # peak memory (KiB) and output of one opay run, through GNU time
@@ -201,16 +192,7 @@ if ($pid == 0) {
            '--url', "http://127.0.0.1:$closed/outcomes" };
     POSIX::_exit(127);
 }
-my $done;
-for (1 .. 100) {
-    $done = waitpid($pid, POSIX::WNOHANG()) == $pid;
-    last if $done;
-    select undef, undef, undef, 0.05;
-}
-if (!$done) {
-    kill 'KILL', -$pid;
-    waitpid($pid, 0);
-}
+my $done = wait_or_kill($pid, 5);
 ok($done, 'journal replay of a FIFO: returns at once');
 is($done ? $? >> 8 : -1, 2, 'journal replay of a FIFO: refused');
 

@@ -14,4 +14,5 @@ use StripeMock;
 
 my ($addr, $dir) = @ARGV;
 die "usage: $0 ADDR:PORT STATE-DIR\n" if !$dir;
-OpayTest::serve($addr, StripeMock->new($dir)->handler, undef);
+OpayTest::serve(OpayTest::listen_on($addr), StripeMock->new($dir)->handler,
+                undef);

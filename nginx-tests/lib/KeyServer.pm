@@ -45,15 +45,8 @@ sub make_cert {
 sub start {
     my ($t, $name, $cert) = @_;
     my $dir = $t->dir;
-    my $port = $t->port($name);
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        setpgrp(0, 0);
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', "$dir/keyserver-$name.err";
-        my $server = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port",
-            Proto => 'tcp', Listen => 64, ReuseAddr => 1)
-            or die "127.0.0.1:$port: $!";
+    return $t->server($name, sub {
+        my ($server) = @_;
         $SIG{CHLD} = 'IGNORE';
         while (1) {
             my $c = $server->accept or next;
@@ -69,10 +62,7 @@ sub start {
             }
             close $c;
         }
-    }
-    push @{ $t->{children} }, $pid;
-    $t->wait_port($port) or die "key server $name did not start";
-    return $pid;
+    }, stderr => "$dir/keyserver-$name.err");
 }
 
 # Stops the server NAME started by start() (the issuer goes down).

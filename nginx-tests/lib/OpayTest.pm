@@ -34,7 +34,8 @@ use Crypt::PK::RSA;
 my $JSON = JSON::PP->new->canonical->allow_nonref;
 
 our @EXPORT_OK = qw(free_port json_decode json_encode loadentity_body
-                    reference_invoice json_response b64u PAY_METHOD);
+                    reference_invoice json_response b64u PAY_METHOD
+                    proxy_location stripe_location wait_or_kill);
 
 use constant PAY_METHOD => 'https://pay.microsoft.com/microsoftpay';
 
@@ -211,6 +212,27 @@ sub http_conf_prefix {
         qw(client_body proxy fastcgi uwsgi scgi);
 }
 
+# An internal location of a configuration (MATCH: "/_invoices/",
+# "= /_notify") that proxies to the test's backend NAME at URI, with more
+# DIRECTIVES; its text, for a write_conf body.
+sub proxy_location {
+    my ($match, $name, $uri, @directives) = @_;
+    return "        location $match {\n"
+        . "            internal;\n"
+        . "            proxy_pass http://127.0.0.1:%%PORT_${name}%%$uri;\n"
+        . join('', map { "            $_;\n" } @directives)
+        . "        }\n";
+}
+
+# The processor's location (PREFIX, as opay_processor names it): the
+# backend "stripe" (StripeMock), with the secret key SECRET as a merchant
+# sets it there, and more DIRECTIVES.
+sub stripe_location {
+    my ($prefix, $secret, @directives) = @_;
+    return proxy_location($prefix, 'stripe', '/',
+        qq{proxy_set_header Authorization "Bearer $secret"}, @directives);
+}
+
 # Writes nginx.conf from an http{} body. %%PORT_name%% and %%DIR%% are
 # replaced.
 sub write_conf {
@@ -299,6 +321,20 @@ sub reload {
     }
 }
 
+# Waits up to SECONDS for the child PID to exit: true, with its status in
+# $?, if it did; otherwise kills its process group (the child calls
+# setpgrp) and returns false.
+sub wait_or_kill {
+    my ($pid, $seconds) = @_;
+    for (1 .. 20 * $seconds) {
+        return 1 if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', -$pid;
+    waitpid($pid, 0);
+    return 0;
+}
+
 sub stop {
     my ($self) = @_;
     if (my $pid = delete $self->{nginx_pid}) {
@@ -324,28 +360,62 @@ sub stop {
 # request is logged (one JSON line) to backend-NAME.log.
 sub backend {
     my ($self, $name, $handler) = @_;
-    my $port = $self->port($name);
     my $log = "$self->{dir}/backend-$name.log";
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        # own process group, and off the TAP pipe, so that stop() can kill
-        # hanging request handlers and prove never waits for them
-        setpgrp(0, 0);
-        open STDOUT, '>', '/dev/null';
-        open STDERR, '>', '/dev/null';
-        serve("127.0.0.1:$port", $handler, $log);
-    }
-    push @{ $self->{children} }, $pid;
-    $self->wait_port($port) or die "backend $name did not start";
-    return $port;
+    $self->server($name, sub { serve($_[0], $handler, $log) });
+    return $self->port($name);
 }
 
-# Serves HTTP/1.1 on ADDR forever, one forked process per connection.
-sub serve {
-    my ($addr, $handler, $log) = @_;
-    my $server = IO::Socket::INET->new(LocalAddr => $addr, Proto => 'tcp',
-                                       Listen => 64, ReuseAddr => 1)
+# A server NAME on its loopback port, in a process of its own:
+# SERVE->($listener) with the listening socket. Its own process group, and
+# off the TAP pipe, so that stop() can kill it with hanging request
+# handlers and prove never waits for them. %opt: listen (the backlog, 64),
+# stderr (a file for its errors, else none). Returns its pid once the port
+# accepts connections.
+sub server {
+    my ($self, $name, $serve, %opt) = @_;
+    my $port = $self->port($name);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        setpgrp(0, 0);
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', $opt{stderr} // '/dev/null';
+        $serve->(listen_on("127.0.0.1:$port", $opt{listen}));
+        POSIX::_exit(0);
+    }
+    push @{ $self->{children} }, $pid;
+    $self->wait_port($port) or die "server $name did not start";
+    return $pid;
+}
+
+# The invoice backend of most tests: GET /invoices/ID answers the
+# reference invoice (reference_invoice) with identifier ID, as CHANGE (if
+# any) makes it the test's: CHANGE->($id, $inv).
+sub invoice_backend {
+    my ($self, $change) = @_;
+    return $self->backend('invoice', sub {
+        my ($req) = @_;
+        my ($id) = $req->{path} =~ m{^/invoices/(.+)$};
+        my $inv = reference_invoice();
+        $inv->{entity}{identifier} = $id;
+        $change->($id, $inv) if $change;
+        return json_response(200, $inv);
+    });
+}
+
+# A socket listening on ADDR (host:port), with BACKLOG (64).
+sub listen_on {
+    my ($addr, $backlog) = @_;
+    my $socket = IO::Socket::INET->new(LocalAddr => $addr, Proto => 'tcp',
+                                       Listen => $backlog // 64,
+                                       ReuseAddr => 1)
         or die "$addr: $!";
+    return $socket;
+}
+
+# Serves HTTP/1.1 on the listening socket forever, one forked process per
+# connection.
+sub serve {
+    my ($server, $handler, $log) = @_;
     $SIG{CHLD} = 'IGNORE';
     while (1) {
         # accept() returns undef when a child's exit interrupts it
@@ -426,6 +496,21 @@ sub request {
     $res->{json} = json_decode($res->{content})
         if ($res->{headers}{'content-type'} // '') =~ m{application/json};
     return $res;
+}
+
+# One scrape of opay_status at PATH (/metrics): name{labels} => value;
+# in list context, and the answer.
+sub scrape {
+    my ($self, $path) = @_;
+    my $res = $self->request($path // '/metrics', method => 'GET');
+    die "scrape: $res->{status}" if $res->{status} != 200;
+    my %m;
+    for (split /\n/, $res->{content}) {
+        next if /^#/;
+        my ($k, $v) = /^(\S+) (\S+)$/ or die "bad line: $_";
+        $m{$k} = $v;
+    }
+    return wantarray ? (\%m, $res) : \%m;
 }
 
 # The race harness, for deliveries that meet at one nginx or across nodes.

@@ -298,6 +298,23 @@ sub all {
 sub intent { $_[0]->load(pi => $_[1]) }
 sub intents { $_[0]->all('pi') }
 
+# The charges of one PaymentIntent; the PaymentIntents of one invoice (its
+# metadata[invoice], as the module sets it) and their charges.
+sub intent_charges {
+    my ($self, $pi) = @_;
+    return [ grep { $_->{payment_intent} eq $pi } @{ $self->charges } ];
+}
+sub invoice_intents {
+    my ($self, $invoice) = @_;
+    return [ grep { ($_->{metadata}{invoice} // '') eq $invoice }
+             values %{ $self->intents } ];
+}
+sub invoice_charges {
+    my ($self, $invoice) = @_;
+    my %pi = map { $_->{id} => 1 } @{ $self->invoice_intents($invoice) };
+    return [ grep { $pi{ $_->{payment_intent} } } @{ $self->charges } ];
+}
+
 # One PaymentMethod by id; all of them ({ id => object }).
 sub payment_method { $_[0]->load(pm => $_[1]) }
 sub payment_methods { $_[0]->all('pm') }

@@ -9,6 +9,7 @@
 
 #include "ascii.h"
 #include "jwt.h"
+#include "outcome.h"
 
 namespace opay {
 
@@ -39,13 +40,13 @@ bool is_json_media_type(std::string_view ct) {
 
 bool Flow::admit(const Input& in) {
     if (in.method != "POST") {
-        refuse(405, "method_not_allowed", "only POST is allowed",
+        refuse(405, OPAY_REFUSAL_METHOD_NOT_ALLOWED, "only POST is allowed",
                OPAY_LOG_INFO, "method " + std::string(in.method) +
                                   " not allowed");
         return false;
     }
     if (in.too_large) {
-        refuse(413, "body_too_large", "request body is too large",
+        refuse(413, OPAY_REFUSAL_BODY_TOO_LARGE, "request body is too large",
                OPAY_LOG_INFO, "request body exceeds opay_max_body_size");
         return false;
     }
@@ -59,7 +60,7 @@ bool Flow::admit(const Input& in) {
     } else if (auto token = bearer_token(header)) {
         if (config_.remote_keys && in.keys == nullptr &&
             config_.keys.keys.empty()) {
-            refuse(503, "no_signing_keys",
+            refuse(503, OPAY_REFUSAL_NO_SIGNING_KEYS,
                    "no signing keys yet: " + std::string(in.keys_error),
                    OPAY_LOG_NONE, {});  // logged once per fetch, not here
             response_->keys_wait = OPAY_KEYS_WAIT_NO_KEYS;
@@ -86,7 +87,7 @@ bool Flow::admit(const Input& in) {
     if (!reason.empty()) {
         // Before verification every part of the token is the caller's: the
         // log gets the fixed reason code only (opay verify-token says more).
-        error_ = reason;
+        error_ = token_refusal(reason);
         response_ = Response{401, error_body("invalid_token", reason), true,
                              OPAY_LOG_INFO, "bearer token refused: " + reason};
         // a kid the fetched keys lack may be a rotation: refresh and retry
@@ -96,14 +97,15 @@ bool Flow::admit(const Input& in) {
     }
 
     if (!is_json_media_type(in.content_type)) {
-        refuse(415, "unsupported_media_type",
+        refuse(415, OPAY_REFUSAL_UNSUPPORTED_MEDIA_TYPE,
                "request body must be application/json", OPAY_LOG_INFO,
                "content type is not application/json");
         return false;
     }
     request_.emplace(in.arenas);
     if (auto err = json::parse(in.body, request_->doc())) {
-        refuse(400, "malformed_json", "request body is not valid JSON",
+        refuse(400, OPAY_REFUSAL_MALFORMED_JSON,
+               "request body is not valid JSON",
                OPAY_LOG_INFO, "request body is not valid JSON: " +
                                   err->reason);
         return false;
@@ -138,13 +140,14 @@ bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
     if (r.status == 200) return false;
     std::string who = std::string(backend) + " backend";
     if (r.status == 504) {
-        refuse(504, "backend_timeout", who + " timed out", OPAY_LOG_ERROR,
+        refuse(504, OPAY_REFUSAL_BACKEND_TIMEOUT,
+               who + " timed out", OPAY_LOG_ERROR,
                who + " timed out");
     } else if (r.status == OPAY_FETCH_FAILED) {
-        refuse(502, "backend_error", who + " failed", OPAY_LOG_ERROR,
+        refuse(502, OPAY_REFUSAL_BACKEND_ERROR, who + " failed", OPAY_LOG_ERROR,
                who + " request failed (response too big, or see above)");
     } else {
-        refuse(502, "backend_error", who + " failed", OPAY_LOG_ERROR,
+        refuse(502, OPAY_REFUSAL_BACKEND_ERROR, who + " failed", OPAY_LOG_ERROR,
                who + " answered status " + std::to_string(r.status));
     }
     return true;
@@ -152,14 +155,16 @@ bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
 
 std::optional<Invoice> Flow::read_invoice(const Result& r) {
     if (r.status == 404) {
-        refuse(404, "unknown_invoice", "no such invoice", OPAY_LOG_INFO,
+        refuse(404, OPAY_REFUSAL_UNKNOWN_INVOICE,
+               "no such invoice", OPAY_LOG_INFO,
                "invoice backend: no such invoice");
         return std::nullopt;
     }
     if (refuse_backend_failure("invoice", r)) return std::nullopt;
     auto parsed = parse_invoice(r.body);
     if (auto* e = std::get_if<InvoiceError>(&parsed)) {
-        refuse(502, "backend_error", "invoice backend gave an invalid invoice",
+        refuse(502, OPAY_REFUSAL_BACKEND_ERROR,
+               "invoice backend gave an invalid invoice",
                OPAY_LOG_ERROR, e->message);
         return std::nullopt;
     }
@@ -186,7 +191,8 @@ void Flow::respond(int status, std::string body, bool store) {
 // Every step must lead somewhere: an answer, an action or fetches.
 void Flow::ensure_progress() {
     if (!responding() && !action_ && !waiting_) {
-        refuse(500, "internal_error", "internal error", OPAY_LOG_ERROR,
+        refuse(500, OPAY_REFUSAL_INTERNAL_ERROR,
+               "internal error", OPAY_LOG_ERROR,
                "flow ended without an answer");
     }
 }
@@ -221,15 +227,15 @@ bool Flow::check_product_context() {
 }
 
 void Flow::invalid(const std::string& what) {
-    refuse(400, "invalid_payload", what, OPAY_LOG_INFO,
+    refuse(400, OPAY_REFUSAL_INVALID_PAYLOAD, what, OPAY_LOG_INFO,
            "invalid payload: " + what);
 }
 
-void Flow::refuse(int status, std::string_view code, std::string_view message,
+void Flow::refuse(int status, opay_refusal_e code, std::string_view message,
                   opay_log_e log, std::string log_message) {
-    error_ = std::string(code);
+    error_ = code;
     finish(Response{status,
-                    error_body(code, message,
+                    error_body(refusal_name(code), message,
                                echo_request_id_ ? request_id_ : ""),
                     status == 401, log,
                     std::move(log_message)},
@@ -242,19 +248,19 @@ void Flow::finish(Response r, bool /*store*/) {
 }
 
 std::optional<std::string_view> Flow::variable(opay_var_e var) const {
-    const std::string* s = nullptr;
+    std::string_view s;
     switch (var) {
-    case OPAY_VAR_EVENT: s = &event_; break;
-    case OPAY_VAR_SUB: s = &sub_; break;
-    case OPAY_VAR_SENDER: s = &sender_; break;
-    case OPAY_VAR_REQUEST_ID: s = &request_id_; break;
-    case OPAY_VAR_RESULT: s = &result_; break;
-    case OPAY_VAR_ERROR: s = &error_; break;
-    case OPAY_VAR_CHARGE: s = &charge_kind_; break;
-    case OPAY_VAR_CHARGE_CODE: s = &charge_code_; break;
+    case OPAY_VAR_EVENT: s = event_; break;
+    case OPAY_VAR_SUB: s = sub_; break;
+    case OPAY_VAR_SENDER: s = sender_; break;
+    case OPAY_VAR_REQUEST_ID: s = request_id_; break;
+    case OPAY_VAR_RESULT: s = result_name(result_); break;
+    case OPAY_VAR_ERROR: s = refusal_name(error_); break;
+    case OPAY_VAR_CHARGE: s = charge_name(charge_kind_); break;
+    case OPAY_VAR_CHARGE_CODE: s = charge_code_; break;
     }
-    if (s == nullptr || s->empty()) return std::nullopt;
-    return *s;
+    if (s.empty()) return std::nullopt;
+    return s;
 }
 
 std::optional<std::string_view> Flow::context_field(

@@ -86,6 +86,11 @@ class Flow {
     void resolve(int result, std::string_view data);
 
     std::optional<std::string_view> variable(opay_var_e var) const;
+    // What the call came to, typed: the variables' and metrics' values.
+    opay_result_e result() const { return result_; }
+    opay_refusal_e refusal() const { return error_; }
+    opay_charge_e charge() const { return charge_kind_; }
+    std::string_view charge_code() const { return charge_code_; }
     std::optional<std::string_view> context_field(std::string_view name) const;
 
     // The arena the request body was parsed into; nullptr: a fresh pool.
@@ -119,7 +124,7 @@ class Flow {
     // Every answer goes out here; store says whether it is final (a
     // payment's outcome to replay).
     virtual void finish(Response r, bool store);
-    void refuse(int status, std::string_view code, std::string_view message,
+    void refuse(int status, opay_refusal_e code, std::string_view message,
                 opay_log_e log, std::string log_message);
     // 400 invalid_payload: what is wrong, for the caller and the log.
     void invalid(const std::string& what);
@@ -151,9 +156,9 @@ class Flow {
     std::string sub_;
     std::string sender_;
     std::string request_id_;
-    std::string result_;
-    std::string error_;
-    std::string charge_kind_;  // what a charge this call made came to
+    opay_result_e result_ = OPAY_RESULT_NONE;     // success or fail
+    opay_refusal_e error_ = OPAY_REFUSAL_NONE;
+    opay_charge_e charge_kind_ = OPAY_CHARGE_NONE;  // a charge this call made
     std::string charge_code_;  // its inner error code
     // Refusals carry request_id_ (PaymentComplete, once it is read).
     bool echo_request_id_ = false;

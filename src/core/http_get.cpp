@@ -24,15 +24,15 @@ size_t on_data(char* data, size_t size, size_t n, void* user) {
     return n * size;
 }
 
-std::string error_kind(CURLcode rc) {
+opay_key_result_e error_kind(CURLcode rc) {
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
-        return "dns";
+        return OPAY_KEY_DNS;
     case CURLE_COULDNT_CONNECT:
-        return "connect";
+        return OPAY_KEY_CONNECT;
     case CURLE_OPERATION_TIMEDOUT:
-        return "timeout";
+        return OPAY_KEY_TIMEOUT;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
@@ -40,13 +40,18 @@ std::string error_kind(CURLcode rc) {
     case CURLE_SSL_CIPHER:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        return "tls";
+        return OPAY_KEY_TLS;
     case CURLE_TOO_MANY_REDIRECTS:
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return "redirect";
+        return OPAY_KEY_REDIRECT;
     default:
-        return "http";
+        return OPAY_KEY_HTTP;
     }
+}
+
+void fail(HttpAnswer& out, opay_key_result_e kind, std::string_view detail) {
+    out.kind = kind;
+    out.error = failure_text(kind, detail);
 }
 
 }  // namespace
@@ -60,7 +65,7 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
     std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(
         curl_easy_init(), curl_easy_cleanup);
     if (!curl) {
-        out.error = "http: cannot start libcurl";
+        fail(out, OPAY_KEY_HTTP, "cannot start libcurl");
         return out;
     }
     Transfer t{{}, source.max_size, false};
@@ -94,12 +99,12 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
 
     CURLcode rc = curl_easy_perform(c);
     if (t.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-        out.error = "size: over opay_jwks_max_size";
+        fail(out, OPAY_KEY_SIZE, "over opay_jwks_max_size");
         return out;
     }
     if (rc != CURLE_OK) {
-        out.error = error_kind(rc) + ": " +
-                    (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        fail(out, error_kind(rc),
+             errbuf[0] ? errbuf : curl_easy_strerror(rc));
         return out;
     }
     long status = 0;

@@ -672,4 +672,9 @@ std::string write(const Value& v) {
     return out;
 }
 
+std::optional<std::string_view> string_text(const Value* v) {
+    if (v == nullptr || !v->IsString() || is_number(*v)) return std::nullopt;
+    return std::string_view(v->GetString(), v->GetStringLength());
+}
+
 }  // namespace opay::json

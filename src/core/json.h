@@ -167,6 +167,9 @@ Value make_number(std::string_view text, Allocator& a);
 const Value* member(const Value& obj, std::string_view name);
 std::optional<std::string_view> string_member(const Value& obj,
                                               std::string_view name);
+// What string_member says of a value already found: its text if it is a
+// string (not a number); nullopt for null or anything else.
+std::optional<std::string_view> string_text(const Value* v);
 const Value* object_member(const Value& obj, std::string_view name);
 const Value* array_member(const Value& obj, std::string_view name);
 // Mutable twins, for answers built by changing the incoming payload.

@@ -133,6 +133,23 @@ TEST(Json, StringsOutliveTheInputText) {
     EXPECT_EQ(write(d), R"({"name":"value","n":42})");
 }
 
+// A string's text, never a number's (kept as tagged text) nor anything
+// else's: string_member of a value already in hand.
+TEST(Json, StringTextIsOnlyAStringsText) {
+    Document d;
+    ASSERT_FALSE(parse(R"({"s":"7","e":"","n":7,"b":true,"o":{},"z":null})",
+                       d));
+    EXPECT_EQ(string_text(member(d, "s")), "7");
+    EXPECT_EQ(string_text(member(d, "e")), "");
+    for (const char* name : {"n", "b", "o", "z", "missing"}) {
+        EXPECT_FALSE(string_text(member(d, name))) << name;
+        EXPECT_EQ(string_text(member(d, name)), string_member(d, name))
+            << name;
+    }
+    EXPECT_EQ(string_text(member(d, "s")), string_member(d, "s"));
+    EXPECT_FALSE(string_text(nullptr));
+}
+
 // A value copied into another document keeps its strings after the
 // document it came from is gone.
 TEST(Json, CopiedValuesOutliveTheirDocument) {

@@ -41,14 +41,23 @@ bool has_prefix(std::string_view s, std::string_view p) {
     return s.size() >= p.size() && iequals(s.substr(0, p.size()), p);
 }
 
-std::string http_error(const std::string& what, const HttpAnswer& a) {
-    if (a.status == 0) return a.error + " (" + what + ")";
-    return "http: status " + std::to_string(a.status) + " (" + what + ")";
+void fail(Fetched& out, opay_key_result_e kind, std::string_view detail) {
+    out.result = kind;
+    out.error = failure_text(kind, detail);
 }
 
-}  // namespace
-
-namespace {
+// No answer keeps the kind the client saw; an answer other than 200 is
+// "http".
+void fail_http(Fetched& out, const std::string& what, const HttpAnswer& a) {
+    if (a.status != 0) {
+        fail(out, OPAY_KEY_HTTP,
+             "status " + std::to_string(a.status) + " (" + what + ")");
+        return;
+    }
+    // a client that names no kind: still a failure, never ok
+    out.result = a.kind == OPAY_KEY_OK ? OPAY_KEY_OTHER : a.kind;
+    out.error = a.error + " (" + what + ")";
+}
 
 constexpr std::string_view kResultNames[OPAY_KEY_RESULTS] = {
     "ok",   "dns",  "connect", "tls",    "timeout", "redirect",
@@ -62,14 +71,11 @@ std::string_view result_name(opay_key_result_e result) {
     return kResultNames[result];
 }
 
-opay_key_result_e result_kind(const Fetched& fetched) {
-    if (fetched.ok) return OPAY_KEY_OK;
-    std::string_view error = fetched.error;
-    std::string_view kind = error.substr(0, error.find(':'));
-    for (int r = OPAY_KEY_OK + 1; r < OPAY_KEY_OTHER; r++) {
-        if (kResultNames[r] == kind) return static_cast<opay_key_result_e>(r);
-    }
-    return OPAY_KEY_OTHER;
+std::string failure_text(opay_key_result_e kind, std::string_view detail) {
+    std::string text(result_name(kind));
+    text += ": ";
+    text += detail;
+    return text;
 }
 
 std::optional<std::string> url_problem(std::string_view url) {
@@ -126,26 +132,26 @@ Fetched fetch_keys(const KeySource& source, const Fetcher& get,
     if (!source.openid_url.empty()) {
         HttpAnswer meta = get(source.openid_url);
         if (meta.status != 200) {
-            out.error = http_error("OpenID metadata", meta);
+            fail_http(out, "OpenID metadata", meta);
             return out;
         }
         if (meta.body.size() > source.max_size) {
-            out.error = "size: OpenID metadata over opay_jwks_max_size";
+            fail(out, OPAY_KEY_SIZE, "OpenID metadata over opay_jwks_max_size");
             return out;
         }
         json::Document doc;
         if (auto err = json::parse(meta.body, doc)) {
-            out.error = "parse: OpenID metadata: " + err->reason;
+            fail(out, OPAY_KEY_PARSE, "OpenID metadata: " + err->reason);
             return out;
         }
         auto uri = doc.IsObject() ? json::string_member(doc, "jwks_uri")
                                   : std::nullopt;
         if (!uri) {
-            out.error = "parse: OpenID metadata has no jwks_uri";
+            fail(out, OPAY_KEY_PARSE, "OpenID metadata has no jwks_uri");
             return out;
         }
         if (auto bad = jwks_uri_problem(*uri, source.openid_url)) {
-            out.error = "parse: jwks_uri: " + *bad;
+            fail(out, OPAY_KEY_PARSE, "jwks_uri: " + *bad);
             return out;
         }
         url = std::string(*uri);
@@ -153,18 +159,18 @@ Fetched fetch_keys(const KeySource& source, const Fetcher& get,
     out.url = url;
     HttpAnswer keys = get(url);
     if (keys.status != 200) {
-        out.error = http_error("JWKS", keys);
+        fail_http(out, "JWKS", keys);
         return out;
     }
     if (keys.body.size() > source.max_size) {
-        out.error = "size: JWKS over opay_jwks_max_size";
+        fail(out, OPAY_KEY_SIZE, "JWKS over opay_jwks_max_size");
         return out;
     }
     if (auto bad = check_document(keys.body, &out.kids)) {
-        out.error = "checks: " + *bad;
+        fail(out, OPAY_KEY_CHECKS, *bad);
         return out;
     }
-    out.ok = true;
+    out.result = OPAY_KEY_OK;
     out.document = std::move(keys.body);
     out.fetched_at = now;
     if (!source.cache_path.empty()) {
@@ -299,7 +305,7 @@ Fetched read_cache(const KeySource& source,
         out.document.clear();
         return out;
     }
-    out.ok = true;
+    out.result = OPAY_KEY_OK;
     return out;
 }
 

@@ -31,32 +31,37 @@ struct KeySource {
     int64_t timeout_ms = OPAY_DEFAULT_JWKS_TIMEOUT;
 };
 
-// One HTTP GET. status 0 means no answer; error then says why, starting
-// with its kind: "dns", "connect", "tls", "timeout", "size", "redirect".
+// One HTTP GET. status 0 means no answer; kind then says why ("dns",
+// "connect", "tls", "timeout", "size", "redirect", "http"), set where the
+// failure is seen, and error says it for the log (failure_text).
 struct HttpAnswer {
     int status = 0;
     std::string body;
+    opay_key_result_e kind = OPAY_KEY_OTHER;
     std::string error;
 };
 
 using Fetcher = std::function<HttpAnswer(const std::string& url)>;
 
-// The outcome of a fetch or of reading the cache.
+// The outcome of a fetch or of reading the cache. result is set where the
+// failure is seen; a cache that cannot be read is OPAY_KEY_OTHER.
 struct Fetched {
-    bool ok = false;
+    opay_key_result_e result = OPAY_KEY_OTHER;  // OPAY_KEY_OK: keys good
     std::string document;  // the JWKS text, checked
     std::string kids;      // "k1,k2": for the log
     std::string url;       // where the JWKS came from
-    std::string error;     // kind first: "http: status 404", "checks: ..."
+    // for the log: failure_text's "http: status 404 (JWKS)", or
+    // "cache: ..." (also when ok: the keys are good, only the cache is not)
+    std::string error;
     int64_t fetched_at = 0;
+
+    bool ok() const { return result == OPAY_KEY_OK; }
 };
 
-// The kind of a fetch's result: the word before the ":" of its error
-// (OPAY_KEY_OTHER when no kind fits); OPAY_KEY_OK when the keys are good,
-// even if only the cache failed ("cache: ...").
-opay_key_result_e result_kind(const Fetched& fetched);
-// Its name, as opay_status labels it; "other" out of range.
+// The name of a result, as opay_status labels it; "other" out of range.
 std::string_view result_name(opay_key_result_e result);
+// A failure's text for the log: its kind's name, ": ", the detail.
+std::string failure_text(opay_key_result_e kind, std::string_view detail);
 
 // nullopt if url may be fetched: https, or http to a loopback address.
 std::optional<std::string> url_problem(std::string_view url);

@@ -5,8 +5,11 @@
 #include <map>
 #include <memory>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +31,26 @@ const TestKey& key2() {
     return k;
 }
 
+// An answer with STATUS and BODY.
+HttpAnswer answer(int status, std::string body) {
+    HttpAnswer a;
+    a.status = status;
+    a.body = std::move(body);
+    return a;
+}
+
+// A JWKS document of the keys given as JWK text.
+std::string jwks(const std::vector<std::string>& jwk) {
+    std::string out = "{\"keys\":[";
+    for (const auto& k : jwk) out += (out.back() == '[' ? "" : ",") + k;
+    return out + "]}";
+}
+
+// What the client says when no answer came: the kind, and the text.
+HttpAnswer no_answer(opay_key_result_e kind, const std::string& detail) {
+    return {0, "", kind, failure_text(kind, detail)};
+}
+
 // An HTTP server in a map: URL to answer; every GET is counted.
 struct FakeServer {
     std::map<std::string, HttpAnswer> answers;
@@ -37,7 +60,7 @@ struct FakeServer {
         return [this](const std::string& url) {
             asked.push_back(url);
             auto it = answers.find(url);
-            if (it == answers.end()) return HttpAnswer{0, "", "dns: no host"};
+            if (it == answers.end()) return no_answer(OPAY_KEY_DNS, "no host");
             return it->second;
         };
     }
@@ -67,12 +90,12 @@ TEST(KeyUrl, HttpsOrLoopbackHttpOnly) {
 
 TEST(KeyFetch, FetchesAndChecksTheJwks) {
     FakeServer server;
-    server.answers[kJwksUrl] = {200, "{\"keys\":[" + key1().jwk() + "," +
-                                         key2().jwk() + "]}", ""};
+    server.answers[kJwksUrl] = answer(200, "{\"keys\":[" + key1().jwk() + "," +
+                                         key2().jwk() + "]}");
     KeySource source;
     source.jwks_url = kJwksUrl;
     Fetched f = fetch_keys(source, server.fetcher(), 1000);
-    ASSERT_TRUE(f.ok) << f.error;
+    ASSERT_TRUE(f.ok()) << f.error;
     EXPECT_EQ(f.kids, "k1,k2");
     EXPECT_EQ(f.url, kJwksUrl);
     EXPECT_EQ(f.fetched_at, 1000);
@@ -81,26 +104,26 @@ TEST(KeyFetch, FetchesAndChecksTheJwks) {
 
 TEST(KeyFetch, FollowsOpenIdMetadataToJwksUri) {
     FakeServer server;
-    server.answers[kMetaUrl] = {
-        200, std::string("{\"issuer\":\"x\",\"jwks_uri\":\"") + kJwksUrl + "\"}",
-        ""};
-    server.answers[kJwksUrl] = {200, key1().jwks(), ""};
+    server.answers[kMetaUrl] = answer(
+        200,
+        std::string("{\"issuer\":\"x\",\"jwks_uri\":\"") + kJwksUrl + "\"}");
+    server.answers[kJwksUrl] = answer(200, key1().jwks());
     KeySource source;
     source.openid_url = kMetaUrl;
     Fetched f = fetch_keys(source, server.fetcher(), 0);
-    ASSERT_TRUE(f.ok) << f.error;
+    ASSERT_TRUE(f.ok()) << f.error;
     EXPECT_EQ(f.url, kJwksUrl);
     EXPECT_EQ(server.asked, (std::vector<std::string>{kMetaUrl, kJwksUrl}));
 }
 
 TEST(KeyFetch, RefusesAPlainHttpJwksUriInMetadata) {
     FakeServer server;
-    server.answers[kMetaUrl] = {
-        200, "{\"jwks_uri\":\"http://login.example.com/keys\"}", ""};
+    server.answers[kMetaUrl] = answer(
+        200, "{\"jwks_uri\":\"http://login.example.com/keys\"}");
     KeySource source;
     source.openid_url = kMetaUrl;
     Fetched f = fetch_keys(source, server.fetcher(), 0);
-    EXPECT_FALSE(f.ok);
+    EXPECT_FALSE(f.ok());
     EXPECT_EQ(f.error.rfind("parse: jwks_uri", 0), 0u) << f.error;
     EXPECT_EQ(server.asked.size(), 1u);
 }
@@ -109,12 +132,12 @@ TEST(KeyFetch, RefusesAPlainHttpJwksUriInMetadata) {
 // loopback http is for a loopback http test issuer only.
 TEST(KeyFetch, RefusesALoopbackHttpJwksUriFromAnHttpsDocument) {
     FakeServer server;
-    server.answers[kMetaUrl] = {
-        200, "{\"jwks_uri\":\"http://127.0.0.1:9/internal/admin?x=1\"}", ""};
+    server.answers[kMetaUrl] = answer(
+        200, "{\"jwks_uri\":\"http://127.0.0.1:9/internal/admin?x=1\"}");
     KeySource source;
     source.openid_url = kMetaUrl;
     Fetched f = fetch_keys(source, server.fetcher(), 0);
-    EXPECT_FALSE(f.ok);
+    EXPECT_FALSE(f.ok());
     EXPECT_EQ(f.error, "parse: jwks_uri: must be https://");
     EXPECT_EQ(server.asked.size(), 1u);
 
@@ -128,43 +151,126 @@ TEST(KeyFetch, RefusesALoopbackHttpJwksUriFromAnHttpsDocument) {
                                  "http://localhost:8/openid"));
 }
 
-TEST(KeyFetch, NamesTheReasonOfEachFailure) {
-    KeySource source;
-    source.jwks_url = kJwksUrl;
-    source.max_size = 4096;
+// Every way a fetch fails has its kind, set where the failure is seen (no
+// text is parsed for it), and a log text that starts with the kind's name.
+TEST(KeyFetch, EachFailureHasItsKind) {
     struct Case {
-        HttpAnswer answer;
-        std::string starts;
+        std::optional<HttpAnswer> meta;  // none: a JWKS URL alone
+        HttpAnswer jwks;
         opay_key_result_e kind;
+        std::string text;  // what the error starts with
     } cases[] = {
-        {{0, "", "tls: certificate verify failed"}, "tls: ", OPAY_KEY_TLS},
-        {{0, "", "dns: no such host"}, "dns: ", OPAY_KEY_DNS},
-        {{404, "nope", ""}, "http: status 404", OPAY_KEY_HTTP},
-        {{200, "{\"keys\":[", ""}, "checks: JWKS is not valid JSON",
-         OPAY_KEY_CHECKS},
-        {{200, std::string(5000, ' '), ""}, "size: ", OPAY_KEY_SIZE},
-        {{200, "{\"keys\":[" + TestKey("weak", 1024).jwk() + "]}", ""},
-         "checks: key \"weak\": RSA key is 1024 bits", OPAY_KEY_CHECKS},
-        {{200, "{\"keys\":[" + key1().jwk() + "," + key1().jwk() + "]}", ""},
-         "checks: key \"k1\": kid used by more than one key",
-         OPAY_KEY_CHECKS},
-        {{200, "{\"keys\":[" + key1().jwk("\"use\":\"enc\"") + "]}", ""},
-         "checks: JWKS holds no RS256 signature key", OPAY_KEY_CHECKS},
+        // the JWKS URL alone: what the client saw, passed on
+        {{}, no_answer(OPAY_KEY_DNS, "no such host"), OPAY_KEY_DNS,
+         "dns: no such host (JWKS)"},
+        {{}, no_answer(OPAY_KEY_CONNECT, "refused"), OPAY_KEY_CONNECT,
+         "connect: refused (JWKS)"},
+        {{}, no_answer(OPAY_KEY_TLS, "certificate verify failed"),
+         OPAY_KEY_TLS, "tls: certificate verify failed (JWKS)"},
+        {{}, no_answer(OPAY_KEY_TIMEOUT, "after 5000 ms"), OPAY_KEY_TIMEOUT,
+         "timeout: after 5000 ms (JWKS)"},
+        {{}, no_answer(OPAY_KEY_REDIRECT, "to http"), OPAY_KEY_REDIRECT,
+         "redirect: to http (JWKS)"},
+        {{}, no_answer(OPAY_KEY_SIZE, "over opay_jwks_max_size"),
+         OPAY_KEY_SIZE, "size: over opay_jwks_max_size (JWKS)"},
+        {{}, no_answer(OPAY_KEY_HTTP, "cannot start libcurl"), OPAY_KEY_HTTP,
+         "http: cannot start libcurl (JWKS)"},
+        // a client that names no kind is still a failure
+        {{}, {0, "", OPAY_KEY_OK, "?"}, OPAY_KEY_OTHER, "? (JWKS)"},
+        // the JWKS' own answer
+        {{}, answer(404, "nope"), OPAY_KEY_HTTP, "http: status 404 (JWKS)"},
+        {{}, answer(200, std::string(5000, ' ')), OPAY_KEY_SIZE,
+         "size: JWKS over opay_jwks_max_size"},
+        {{}, answer(200, "{\"keys\":["), OPAY_KEY_CHECKS,
+         "checks: JWKS is not valid JSON"},
+        {{}, answer(200, jwks({TestKey("weak", 1024).jwk()})), OPAY_KEY_CHECKS,
+         "checks: key \"weak\": RSA key is 1024 bits"},
+        {{}, answer(200, jwks({key1().jwk(), key1().jwk()})), OPAY_KEY_CHECKS,
+         "checks: key \"k1\": kid used by more than one key"},
+        {{}, answer(200, jwks({key1().jwk("\"use\":\"enc\"")})),
+         OPAY_KEY_CHECKS, "checks: JWKS holds no RS256 signature key"},
+        // OpenID metadata first
+        {no_answer(OPAY_KEY_TLS, "bad certificate"), {}, OPAY_KEY_TLS,
+         "tls: bad certificate (OpenID metadata)"},
+        {answer(500, "{}"), {}, OPAY_KEY_HTTP,
+         "http: status 500 (OpenID metadata)"},
+        {answer(200, std::string(5000, ' ')), {}, OPAY_KEY_SIZE,
+         "size: OpenID metadata over opay_jwks_max_size"},
+        {answer(200, "{\"jwks_uri\":"), {}, OPAY_KEY_PARSE,
+         "parse: OpenID metadata: "},
+        {answer(200, "[]"), {}, OPAY_KEY_PARSE,
+         "parse: OpenID metadata has no jwks_uri"},
+        {answer(200, "{\"jwks_uri\":\"ftp://x/\"}"), {}, OPAY_KEY_PARSE,
+         "parse: jwks_uri: URL must start with https://"},
+        // the metadata is good; its jwks_uri is not served (FakeServer: dns)
+        {answer(200, "{\"jwks_uri\":\"https://elsewhere.example/k\"}"), {},
+         OPAY_KEY_DNS, "dns: no host (JWKS)"},
     };
     for (const auto& c : cases) {
+        KeySource source;
+        source.max_size = 4096;
         FakeServer server;
-        server.answers[kJwksUrl] = c.answer;
+        if (!c.meta) {
+            source.jwks_url = kJwksUrl;
+            server.answers[kJwksUrl] = c.jwks;
+        } else {
+            source.openid_url = kMetaUrl;
+            server.answers[kMetaUrl] = *c.meta;
+        }
         Fetched f = fetch_keys(source, server.fetcher(), 0);
-        EXPECT_FALSE(f.ok);
+        EXPECT_FALSE(f.ok()) << c.text;
+        EXPECT_EQ(f.result, c.kind) << f.error;
         EXPECT_TRUE(f.document.empty());
-        EXPECT_EQ(f.error.rfind(c.starts, 0), 0u) << f.error;
-        EXPECT_EQ(result_kind(f), c.kind) << f.error;
-        EXPECT_EQ(std::string(result_name(c.kind)) + ": ",
-                  c.starts.substr(0, c.starts.find(':') + 2));
+        EXPECT_EQ(f.error.rfind(c.text, 0), 0u) << f.error;
+        if (c.kind != OPAY_KEY_OTHER) {
+            EXPECT_EQ(f.error.rfind(std::string(result_name(c.kind)) + ": ",
+                                    0),
+                      0u)
+                << f.error;
+        }
     }
 }
 
-// opay_status labels every kind; what fits none is "other".
+// libcurl's failures carry their kind from http_get through the C API.
+TEST(KeyFetch, TheClientsFailuresKeepTheirKindThroughTheCApi) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    std::string port = std::to_string(ntohs(addr.sin_port));
+    std::string url = "http://127.0.0.1:" + port + "/keys";
+    struct Case {
+        // bound, not listening: refused; listening, never answering: the
+        // timeout
+        bool listening;
+        opay_key_result_e kind;
+        const char* text;
+    } cases[] = {{false, OPAY_KEY_CONNECT, "connect: "},
+                 {true, OPAY_KEY_TIMEOUT, "timeout: "}};
+    for (const auto& c : cases) {
+        if (c.listening) {
+            ASSERT_EQ(listen(fd, 4), 0);
+        }
+        opay_source_t src{};
+        src.jwks_url = {url.data(), url.size()};
+        src.max_size = kDefaultJwksMaxSize;
+        src.timeout_ms = 300;
+        opay_fetched_t f;
+        opay_keys_fetch(&src, 0, &f);
+        std::string error(f.error.data, f.error.len);
+        EXPECT_FALSE(f.ok) << error;
+        EXPECT_EQ(f.result, c.kind) << error;
+        EXPECT_EQ(error.rfind(c.text, 0), 0u) << error;
+        opay_fetched_free(&f);
+    }
+    close(fd);
+}
+
+// opay_status labels every kind; what is out of range is "other".
 TEST(KeyFetch, ResultKindsAndTheirNames) {
     const char* names[] = {"ok",   "dns",  "connect", "tls",    "timeout",
                            "redirect", "http", "size", "parse", "checks",
@@ -175,34 +281,25 @@ TEST(KeyFetch, ResultKindsAndTheirNames) {
         EXPECT_EQ(result_name(kind), names[r]);
         opay_str_t c = opay_key_result_name(kind);
         EXPECT_EQ(std::string(c.data, c.len), names[r]);
-        Fetched f;
-        f.error = std::string(names[r]) + ": detail";
-        EXPECT_EQ(result_kind(f), r == 0 ? OPAY_KEY_OTHER : kind) << f.error;
+        EXPECT_EQ(failure_text(kind, "detail"),
+                  std::string(names[r]) + ": detail");
     }
     EXPECT_EQ(result_name(OPAY_KEY_RESULTS), "other");
-    Fetched f;
-    for (const char* e : {"", "cache: \"/x\" not used", "dnsx: y",
-                          "DNS: y", ":"}) {
-        f.error = e;
-        EXPECT_EQ(result_kind(f), OPAY_KEY_OTHER) << e;
-    }
-    f.ok = true;  // good keys, only the cache failed
-    f.error = "cache: cannot create";
-    EXPECT_EQ(result_kind(f), OPAY_KEY_OK);
+    EXPECT_FALSE(Fetched().ok());  // nothing fetched is not ok
 }
 
 TEST(KeyCache, WrittenOnSuccessAndReadBack) {
     FakeServer server;
-    server.answers[kJwksUrl] = {200, key1().jwks(), ""};
+    server.answers[kJwksUrl] = answer(200, key1().jwks());
     KeySource source;
     source.jwks_url = kJwksUrl;
     source.cache_path = temp_path("cache.json");
     Fetched f = fetch_keys(source, server.fetcher(), 1234);
-    ASSERT_TRUE(f.ok) << f.error;
+    ASSERT_TRUE(f.ok()) << f.error;
     EXPECT_TRUE(f.error.empty()) << f.error;
 
     Fetched c = read_cache(source, owners());
-    ASSERT_TRUE(c.ok) << c.error;
+    ASSERT_TRUE(c.ok()) << c.error;
     EXPECT_EQ(c.document, key1().jwks());
     EXPECT_EQ(c.fetched_at, 1234);
     EXPECT_EQ(c.url, kJwksUrl);
@@ -215,25 +312,26 @@ TEST(KeyCache, AFailedFetchLeavesTheCacheAlone) {
     source.jwks_url = kJwksUrl;
     source.cache_path = temp_path("kept.json");
     FakeServer good;
-    good.answers[kJwksUrl] = {200, key1().jwks(), ""};
-    ASSERT_TRUE(fetch_keys(source, good.fetcher(), 1).ok);
+    good.answers[kJwksUrl] = answer(200, key1().jwks());
+    ASSERT_TRUE(fetch_keys(source, good.fetcher(), 1).ok());
     FakeServer bad;
-    bad.answers[kJwksUrl] = {200, "{\"keys\":[]}", ""};
-    EXPECT_FALSE(fetch_keys(source, bad.fetcher(), 2).ok);
+    bad.answers[kJwksUrl] = answer(200, "{\"keys\":[]}");
+    EXPECT_FALSE(fetch_keys(source, bad.fetcher(), 2).ok());
     Fetched c = read_cache(source, owners());
-    ASSERT_TRUE(c.ok) << c.error;
+    ASSERT_TRUE(c.ok()) << c.error;
     EXPECT_EQ(c.fetched_at, 1);
     std::remove(source.cache_path.c_str());
 }
 
 TEST(KeyCache, UnwritableCacheIsReportedButKeysAreKept) {
     FakeServer server;
-    server.answers[kJwksUrl] = {200, key1().jwks(), ""};
+    server.answers[kJwksUrl] = answer(200, key1().jwks());
     KeySource source;
     source.jwks_url = kJwksUrl;
     source.cache_path = "/nonexistent-dir/opay/cache.json";
     Fetched f = fetch_keys(source, server.fetcher(), 1);
-    EXPECT_TRUE(f.ok);
+    EXPECT_TRUE(f.ok());
+    EXPECT_EQ(f.result, OPAY_KEY_OK);
     EXPECT_EQ(f.error.rfind("cache: cannot create", 0), 0u) << f.error;
 }
 
@@ -260,7 +358,8 @@ TEST(KeyCache, RefusesAForeignOrBadFile) {
     write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
                          kJwksUrl + "\n{\"keys\":[]}");
     Fetched f = read_cache(source, owners());
-    EXPECT_FALSE(f.ok);
+    EXPECT_FALSE(f.ok());
+    EXPECT_EQ(f.result, OPAY_KEY_OTHER);  // no fetch's kind: only logged
     EXPECT_NE(f.error.find("no RS256 signature key"), std::string::npos)
         << f.error;
     // the format of old versions, which did not record the configured URL
@@ -268,7 +367,7 @@ TEST(KeyCache, RefusesAForeignOrBadFile) {
                          key1().jwks());
     EXPECT_NE(read_cache(source, owners()).error.find("not an opay key cache"),
               std::string::npos);
-    EXPECT_FALSE(read_cache(cached("missing.json"), owners()).ok);
+    EXPECT_FALSE(read_cache(cached("missing.json"), owners()).ok());
     std::remove(path.c_str());
 }
 
@@ -277,7 +376,7 @@ TEST(KeyCache, RefusesAForeignOrBadFile) {
 TEST(KeyCache, WrittenPrivateWhateverTheUmask) {
     KeySource source = cached("private.json");
     Fetched f;
-    f.ok = true;
+    f.result = OPAY_KEY_OK;
     f.url = kJwksUrl;
     f.document = key1().jwks();
     mode_t old = umask(0);
@@ -289,7 +388,7 @@ TEST(KeyCache, WrittenPrivateWhateverTheUmask) {
     ASSERT_EQ(stat(source.cache_path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0600u);
     EXPECT_EQ(st.st_uid, geteuid());
-    EXPECT_TRUE(read_cache(source, owners()).ok);
+    EXPECT_TRUE(read_cache(source, owners()).ok());
     std::string dir = testing::TempDir();
     std::string base = source.cache_path.substr(dir.size()) + ".tmp.";
     std::unique_ptr<DIR, decltype(&closedir)> d(opendir(dir.c_str()),
@@ -308,19 +407,19 @@ TEST(KeyCache, RefusesAFileOthersCouldHaveWritten) {
     std::string good = std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
                        kJwksUrl + "\n" + key1().jwks();
     write_file(path, good, 0600);
-    ASSERT_TRUE(read_cache(source, owners()).ok);
+    ASSERT_TRUE(read_cache(source, owners()).ok());
 
     for (mode_t mode : {0666, 0620, 0602}) {
         write_file(path, good, mode);
         Fetched f = read_cache(source, owners());
-        EXPECT_FALSE(f.ok) << mode;
+        EXPECT_FALSE(f.ok()) << mode;
         EXPECT_NE(f.error.find("writable by group or others"),
                   std::string::npos) << f.error;
     }
 
     write_file(path, good, 0600);
     Fetched f = read_cache(source, {geteuid() + 1, geteuid() + 2});
-    EXPECT_FALSE(f.ok);
+    EXPECT_FALSE(f.ok());
     EXPECT_NE(f.error.find("owned by uid"), std::string::npos) << f.error;
 
     std::string link = path + ".link";
@@ -329,7 +428,7 @@ TEST(KeyCache, RefusesAFileOthersCouldHaveWritten) {
     KeySource via_link = source;
     via_link.cache_path = link;
     f = read_cache(via_link, owners());
-    EXPECT_FALSE(f.ok);
+    EXPECT_FALSE(f.ok());
     EXPECT_NE(f.error.find("cannot open"), std::string::npos) << f.error;
     std::remove(link.c_str());
 
@@ -356,15 +455,15 @@ TEST(KeyCache, RefusesAFileOthersCouldHaveWritten) {
 // shares the path) is not used.
 TEST(KeyCache, RefusesACacheRecordedForAnotherUrl) {
     FakeServer server;
-    server.answers[kJwksUrl] = {200, key1().jwks(), ""};
+    server.answers[kJwksUrl] = answer(200, key1().jwks());
     KeySource source = cached("moved.json");
-    ASSERT_TRUE(fetch_keys(source, server.fetcher(), 1).ok);
-    ASSERT_TRUE(read_cache(source, owners()).ok);
+    ASSERT_TRUE(fetch_keys(source, server.fetcher(), 1).ok());
+    ASSERT_TRUE(read_cache(source, owners()).ok());
 
     KeySource moved = source;
     moved.jwks_url = "https://new.example.com/keys";
     Fetched f = read_cache(moved, owners());
-    EXPECT_FALSE(f.ok);
+    EXPECT_FALSE(f.ok());
     EXPECT_NE(f.error.find("not from the configured URL"), std::string::npos)
         << f.error;
 
@@ -372,7 +471,7 @@ TEST(KeyCache, RefusesACacheRecordedForAnotherUrl) {
     KeySource meta = source;
     meta.jwks_url.clear();
     meta.openid_url = kMetaUrl;
-    EXPECT_FALSE(read_cache(meta, owners()).ok);
+    EXPECT_FALSE(read_cache(meta, owners()).ok());
     std::remove(source.cache_path.c_str());
 }
 

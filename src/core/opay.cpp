@@ -2,6 +2,7 @@
 // practice std::bad_alloc) into an error value.
 #include "opay.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <new>
@@ -11,7 +12,9 @@
 #include "config.h"
 #include "flow.h"
 #include "keyset.h"
+#include "metrics.h"
 #include "opay_str.h"
+#include "outcome.h"
 #include "payment_complete_flow.h"
 #include "payment_request_flow.h"
 #include "uri.h"
@@ -31,6 +34,8 @@ struct opay_flow_s {
     std::vector<opay_fetch_t> fetches;  // views into flow->fetches()
     bool broken = false;                // out of memory mid-flow
     std::string log;                    // the answer's log line, escaped
+    opay_webhook_e webhook = OPAY_PAYMENT_REQUEST;
+    std::vector<opay::metrics::Metric> metrics;  // opay_flow_metrics' keys
 };
 
 namespace {
@@ -84,6 +89,18 @@ const char* opay_target_name(opay_target_e target) noexcept {
     if (target < OPAY_TARGET_INVOICE || target > OPAY_TARGET_NOTIFY)
         return "unknown";
     return kNames[target];
+}
+
+opay_str_t opay_result_name(opay_result_e result) noexcept {
+    return str(opay::result_name(result));
+}
+
+opay_str_t opay_refusal_name(opay_refusal_e refusal) noexcept {
+    return str(opay::refusal_name(refusal));
+}
+
+opay_str_t opay_charge_name(opay_charge_e charge) noexcept {
+    return str(opay::charge_name(charge));
 }
 
 size_t opay_escape_len(opay_str_t value, int how) noexcept {
@@ -146,7 +163,8 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
             flow = std::make_unique<opay::PaymentRequestFlow>(conf->config,
                                                               input);
         }
-        return new opay_flow_s{std::move(flow), {}, false, {}};
+        return new opay_flow_s{std::move(flow), {}, false, {}, in->webhook,
+                               {}};
     } catch (...) {
         return nullptr;
     }
@@ -240,6 +258,61 @@ int opay_flow_ctx(const opay_flow_t* f, opay_str_t name,
     if (!v) return 0;
     *out = str(*v);
     return 1;
+}
+
+size_t opay_flow_metrics(opay_flow_t* f, opay_str_t location, int status,
+                         opay_metric_t out[OPAY_METRICS_CALL_MAX]) noexcept {
+    const opay::Flow& flow = *f->flow;
+    opay::metrics::Call call;
+    call.location = view(location);
+    call.webhook = f->webhook;
+    call.event = flow.variable(OPAY_VAR_EVENT).value_or("");
+    call.result = flow.result();
+    call.status = status;
+    call.refusal = flow.refusal();
+    call.charge = flow.charge();
+    call.charge_code = flow.charge_code();
+    try {
+        f->metrics = opay::metrics::call_series(call);
+    } catch (...) {
+        f->metrics.clear();
+    }
+    size_t n = 0;
+    for (const auto& m : f->metrics) {
+        if (n == OPAY_METRICS_CALL_MAX) break;
+        out[n++] = opay_metric_t{str(m.key), m.histogram ? 1 : 0};
+    }
+    return n;
+}
+
+size_t opay_metrics_fetch_key(opay_target_e target, char* buf,
+                              size_t size) noexcept {
+    try {
+        std::string key = opay::metrics::fetch_key(target);
+        if (key.size() > size) return 0;
+        key.copy(buf, key.size());
+        return key.size();
+    } catch (...) {
+        return 0;
+    }
+}
+
+void opay_series_count(opay_series_t* s, uint64_t us) noexcept {
+    opay::metrics::count(*s, us);
+}
+
+size_t opay_metrics_write(char* buf, size_t size, const opay_series_t* series,
+                          size_t n, const opay_key_stats_t* keys,
+                          size_t n_keys, uint64_t dropped,
+                          int64_t now) noexcept {
+    try {
+        std::string page =
+            opay::metrics::write(series, n, keys, n_keys, dropped, now);
+        if (size > 0) page.copy(buf, std::min(page.size(), size));
+        return page.size();
+    } catch (...) {
+        return 0;
+    }
 }
 
 }  // extern "C"

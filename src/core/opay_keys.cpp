@@ -36,8 +36,8 @@ void hand_out(opay::Fetched&& fetched, opay_fetched_t* out) {
     fetched.url = opay::log_line(fetched.url);
     fetched.error = opay::log_line(fetched.error);
     auto owned = std::make_unique<opay::Fetched>(std::move(fetched));
-    out->ok = owned->ok ? 1 : 0;
-    out->result = opay::result_kind(*owned);
+    out->ok = owned->ok() ? 1 : 0;
+    out->result = owned->result;
     out->document = str(owned->document);
     out->kids = str(owned->kids);
     out->url = str(owned->url);

@@ -134,6 +134,49 @@ TEST_F(CApiTest, FlowsMayOutliveTheirArenasHandle) {
     EXPECT_EQ(answer(f.get()), expected);
 }
 
+// the series of a call, labelled by the core: the shim adds no value
+TEST_F(CApiTest, FlowMetricsLabelEveryValue) {
+    FlowPtr ok = start(nullptr);
+    answer(ok.get());
+    opay_metric_t m[OPAY_METRICS_CALL_MAX];
+    ASSERT_EQ(opay_flow_metrics(ok.get(), str("/pr"), 200, m), 2u);
+    EXPECT_EQ(opay::view(m[0].key),
+              "opay_requests_total{location=\"/pr\",webhook=\"payment_"
+              "request\",event=\"loadentity\",outcome=\"ok\",status=\"200\"}");
+    EXPECT_EQ(m[0].histogram, 0);
+    EXPECT_EQ(opay::view(m[1].key),
+              "opay_request_duration_seconds{location=\"/pr\"}");
+    EXPECT_EQ(m[1].histogram, 1);
+
+    // no token: refused before the event is read
+    bearer.clear();
+    FlowPtr refused = start(nullptr);
+    opay_step_t step;
+    opay_flow_next(refused.get(), &step);
+    ASSERT_EQ(step.status, 401);
+    ASSERT_EQ(opay_flow_metrics(refused.get(), str("/pr"), 401, m), 3u);
+    EXPECT_NE(opay::view(m[0].key).find(
+                  "event=\"none\",outcome=\"refused\",status=\"401\"}"),
+              std::string_view::npos);
+    EXPECT_EQ(opay::view(m[1].key),
+              "opay_refusals_total{location=\"/pr\",reason=\"missing_token\"}");
+
+    // a location too long for a series: an empty key, counted as dropped
+    std::string long_location(OPAY_METRICS_KEY_MAX, 'x');
+    ASSERT_EQ(opay_flow_metrics(ok.get(), str(long_location), 200, m), 2u);
+    EXPECT_EQ(m[0].key.len, 0u);
+    EXPECT_EQ(m[1].key.len, 0u);
+}
+
+TEST(CApi, OutcomeNames) {
+    EXPECT_EQ(opay::view(opay_result_name(OPAY_RESULT_SUCCESS)), "success");
+    EXPECT_EQ(opay::view(opay_result_name(OPAY_RESULT_NONE)), "");
+    EXPECT_EQ(opay::view(opay_refusal_name(OPAY_REFUSAL_MISSING_TOKEN)),
+              "missing_token");
+    EXPECT_EQ(opay::view(opay_charge_name(OPAY_CHARGE_OTHER_PAYER)),
+              "other_payer");
+}
+
 // the names opay_status and the error log use for each backend
 TEST(CApi, TargetNames) {
     EXPECT_STREQ(opay_target_name(OPAY_TARGET_INVOICE), "invoice");

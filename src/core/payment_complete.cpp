@@ -1,6 +1,7 @@
 #include "payment_complete.h"
 
 #include "config.h"
+#include "outcome.h"
 #include "payment_request.h"
 #include "shipping.h"
 
@@ -119,7 +120,8 @@ std::string notify_record(const CompletePayload& p, std::string_view invoice,
     // one found again): the record names the charge only, never this
     // caller's details or address, so a merchant fulfilling on records
     // cannot be sent to whoever resent a paid invoice's amount
-    bool other = o.kind == "other_payer" || o.kind == "already_paid";
+    bool other = o.kind == OPAY_CHARGE_OTHER_PAYER ||
+                 o.kind == OPAY_CHARGE_ALREADY_PAID;
     json::Document d(rapidjson::kObjectType);
     auto& a = d.GetAllocator();
     d.AddMember("requestId", json::str(p.request_id, a), a);
@@ -127,7 +129,7 @@ std::string notify_record(const CompletePayload& p, std::string_view invoice,
     d.AddMember("productContext", json::Value(*p.product_context, a), a);
     d.AddMember("mode", test_mode ? "test" : "live", a);
     d.AddMember("result", json::str(o.result, a), a);
-    d.AddMember("kind", json::str(o.kind, a), a);
+    d.AddMember("kind", json::str(charge_name(o.kind), a), a);
     if (!o.payment_intent.empty()) {
         d.AddMember("paymentIntent", json::str(o.payment_intent, a), a);
     }
@@ -198,7 +200,7 @@ std::string journal_outcome(const Outcome& o, std::string_view request_id,
     auto& a = d.GetAllocator();
     d.AddMember("entry", json::str(o.entry, a), a);
     d.AddMember("requestId", json::str(request_id, a), a);
-    d.AddMember("kind", json::str(o.kind, a), a);
+    d.AddMember("kind", json::str(charge_name(o.kind), a), a);
     d.AddMember("paymentIntent", json::str(o.payment_intent, a), a);
     // record is notify_record()'s JSON text: spliced in, not parsed again
     std::string line = json::write(d);

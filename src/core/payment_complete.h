@@ -9,6 +9,7 @@
 #include "invoice.h"
 #include "json.h"
 #include "money.h"
+#include "opay.h"
 
 namespace opay {
 
@@ -54,7 +55,7 @@ struct Outcome {
     // success), declined,
     // requires_action, rejected (Stripe did nothing) or unknown (it could
     // not be learned)
-    std::string kind;
+    opay_charge_e kind = OPAY_CHARGE_NONE;
     std::string payment_intent;
     // On success: what was charged, read from the succeeded PaymentIntent.
     Money amount{};

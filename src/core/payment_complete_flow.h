@@ -6,7 +6,9 @@
 // it back whenever an answer does not say what happened; journal the
 // outcome, notify, journal the notify, settle the claim, answer. Its
 // payload, replies and journal lines are built in payment_complete.h;
-// Stripe's wire format in stripe.h.
+// Stripe's wire format in stripe.h. The class is written in four files by
+// role (payment_complete_flow.cpp and payment_complete_flow_charge,
+// _lookup and _outcome.cpp; payment_complete_flow_parts.h).
 #pragma once
 
 #include <cstdint>
@@ -49,7 +51,7 @@ class PaymentCompleteFlow final : public Flow {
     // What the processor's state came to, for the payer, the journal and
     // the notify target.
     struct Verdict {
-        std::string kind;        // Outcome::kind
+        opay_charge_e kind;      // Outcome::kind
         Answer answer = Answer::kFail;
         std::string inner_code;  // on failure
         std::string message;     // on failure, for the payer
@@ -61,6 +63,9 @@ class PaymentCompleteFlow final : public Flow {
     // A claimed payment is settled before its answer goes out.
     void finish(Response r, bool store) override;
     void ask(std::vector<Fetch> fetches, Stage next);
+    // A form POSTed to the processor under its idempotency key.
+    void post_processor(std::string form, std::string key, std::string path,
+                        Stage next);
     void act(Action a, Stage next);
 
     void start();
@@ -82,6 +87,10 @@ class PaymentCompleteFlow final : public Flow {
     // The intent is canceled (or its key can never make one): the next
     // generation's key, on every node alike.
     void next_generation(const std::string& why);
+    // No answer that made what was asked (what: "PaymentIntent", "payment
+    // method"), nothing of ours confirmed: 502 (504 on a timeout).
+    void processor_failed(int status, const char* what,
+                          const std::string& log);
     // Stripe takes no placeholder for this invoice: a final refusal.
     void no_placeholder(const std::string& why);
     // Whether this call made the intent: a fresh 200 to its create, or a

@@ -12,7 +12,7 @@ TEST(Journal, LinesAreOneJsonObjectEach) {
     o.entry = "12345/1/ab";
     o.result = "success";
     o.confirmation = "pi_1";
-    o.kind = "succeeded";
+    o.kind = OPAY_CHARGE_SUCCEEDED;
     json::Document d;
     std::string line = journal_outcome(o, "12345", R"({"result":"success"})", 7);
     ASSERT_FALSE(json::parse(line, d)) << line;
@@ -41,7 +41,7 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
     Outcome o;
     o.result = "success";
     o.confirmation = o.payment_intent = "pi_1";
-    o.kind = "other_payer";
+    o.kind = OPAY_CHARGE_OTHER_PAYER;
     o.amount = Money{1300, *parse_currency("USD")};
     o.payment_method = "pm_2";
     o.shipping_option = "priority";
@@ -56,7 +56,7 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
     EXPECT_FALSE(d.HasMember("payer"));
     EXPECT_FALSE(d.HasMember("shippingAddress"));
     // this payer's decline: the payload's amount, the payer, no method
-    o.kind = "declined";
+    o.kind = OPAY_CHARGE_DECLINED;
     o.result = "fail";
     o.confirmation.clear();
     ASSERT_FALSE(json::parse(

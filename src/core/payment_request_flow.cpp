@@ -37,7 +37,8 @@ void PaymentRequestFlow::start() {
 
 void PaymentRequestFlow::start_shipping_event() {
     if (!config_.shipping) {
-        refuse(400, "unsupported_event", "shipping is not asked for here",
+        refuse(400, OPAY_REFUSAL_UNSUPPORTED_EVENT,
+               "shipping is not asked for here",
                OPAY_LOG_INFO,
                "event " + event_ + " but opay_shipping_uri is not set");
         return;
@@ -96,7 +97,7 @@ void PaymentRequestFlow::respond_answer(Answer answer,
                                         bool shipping_backend) {
     if (answer.error.empty()) return respond(200, std::move(answer.body));
     std::string name = "invoice \"" + log_value(invoice.identifier) + "\"";
-    refuse(502, "backend_error", message, OPAY_LOG_ERROR,
+    refuse(502, OPAY_REFUSAL_BACKEND_ERROR, message, OPAY_LOG_ERROR,
            (shipping_backend ? "shipping backend for " + name + ": "
                              : name + ": answer would break a W3C rule: ") +
                answer.error);
@@ -116,7 +117,8 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
     if (!invoice) return;
     std::string name = "invoice \"" + log_value(invoice->identifier) + "\"";
     if (invoice->identifier != echo_.details_id) {
-        refuse(400, "invalid_payload", "details.id does not match the invoice",
+        refuse(400, OPAY_REFUSAL_INVALID_PAYLOAD,
+               "details.id does not match the invoice",
                OPAY_LOG_INFO, "invalid payload: details.id \"" +
                                   log_value(echo_.details_id) + "\" but " +
                                   name);
@@ -124,7 +126,8 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
     }
     if (answer_not_due(*invoice)) return;
     if (invoice->request_shipping == false) {
-        refuse(400, "unsupported_event", "this invoice is not shipped",
+        refuse(400, OPAY_REFUSAL_UNSUPPORTED_EVENT,
+               "this invoice is not shipped",
                OPAY_LOG_INFO, name + " does not ask for shipping");
         return;
     }
@@ -134,7 +137,7 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
         auto parsed =
             parse_shipping_options(options->body, invoice->total.currency);
         if (auto* e = std::get_if<std::string>(&parsed)) {
-            refuse(502, "backend_error",
+            refuse(502, OPAY_REFUSAL_BACKEND_ERROR,
                    "shipping backend gave invalid options", OPAY_LOG_ERROR,
                    "shipping backend for " + name + ": " + *e);
             return;

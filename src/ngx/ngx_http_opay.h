@@ -44,15 +44,6 @@ typedef struct {
 /* one issuer key URL and its shared zone (ngx_http_opay_keys.c) */
 typedef struct ngx_http_opay_keys_s  ngx_http_opay_keys_t;
 
-/* a key source's state for opay_status, copied under the zone's lock */
-typedef struct {
-    ngx_str_t                  url;
-    time_t                     fetched_at;     /* the set in use; 0: none */
-    time_t                     refreshed_at;   /* last fetch end; 0: none */
-    ngx_uint_t                 results[OPAY_KEY_RESULTS];
-} ngx_http_opay_keys_stats_t;
-
-
 /* one payment's state in the shared zone, keyed by merchant and requestId */
 
 typedef struct {
@@ -202,7 +193,7 @@ ngx_int_t ngx_http_opay_keys_wait(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, opay_step_t *step);
 ngx_str_t *ngx_http_opay_keys_url(ngx_http_opay_keys_t *keys);
 void ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys,
-    ngx_http_opay_keys_stats_t *st);
+    opay_key_stats_t *st);
 ngx_int_t ngx_http_opay_keys_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

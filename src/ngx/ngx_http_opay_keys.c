@@ -253,20 +253,26 @@ ngx_http_opay_keys_url(ngx_http_opay_keys_t *keys)
 /* for opay_status: the set's age and the fetches' results, at scrape */
 
 void
-ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys,
-    ngx_http_opay_keys_stats_t *st)
+ngx_http_opay_keys_stats(ngx_http_opay_keys_t *keys, opay_key_stats_t *st)
 {
+    ngx_str_t                *url;
+    ngx_uint_t                i;
     ngx_http_opay_keys_sh_t  *sh;
 
     sh = keys->sh;
+    url = ngx_http_opay_keys_url(keys);
 
-    st->url = *ngx_http_opay_keys_url(keys);
+    st->url.data = (const char *) url->data;
+    st->url.len = url->len;
 
     ngx_shmtx_lock(&keys->shpool->mutex);
 
     st->fetched_at = sh->doc ? sh->fetched_at : 0;
     st->refreshed_at = sh->refreshed_at;
-    ngx_memcpy(st->results, sh->results, sizeof(st->results));
+
+    for (i = 0; i < OPAY_KEY_RESULTS; i++) {
+        st->results[i] = sh->results[i];
+    }
 
     ngx_shmtx_unlock(&keys->shpool->mutex);
 }
@@ -667,8 +673,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
     }
 
     if (!f->ok) {
-        sh->error_len = ngx_min(f->error.len, NGX_HTTP_OPAY_KEYS_ERRLEN);
-        ngx_memcpy(sh->error, f->error.data, sh->error_len);
+        sh->failure = f->result;
     }
 
     age = sh->doc ? ngx_time() - sh->fetched_at : -1;
@@ -756,28 +761,25 @@ ngx_http_opay_keys_now(void)
 static void
 ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys)
 {
-    u_char                   *colon;
-    size_t                    len;
-    ngx_http_opay_keys_sh_t  *sh;
-
-    sh = keys->sh;
+    size_t              len;
+    opay_str_t          name;
+    opay_key_result_e   failure;
 
     ngx_shmtx_lock(&keys->shpool->mutex);
+    failure = keys->sh->failure;
+    ngx_shmtx_unlock(&keys->shpool->mutex);
 
-    if (sh->error_len == 0) {
+    if (failure == OPAY_KEY_OK) {
         len = ngx_cpymem(keys->why_data, "the first fetch has not ended",
                          sizeof("the first fetch has not ended") - 1)
               - keys->why_data;
 
     } else {
-        colon = ngx_strlchr(sh->error, sh->error + sh->error_len, ':');
-        len = (colon ? (size_t) (colon - sh->error) : sh->error_len);
-        len = ngx_min(len, sizeof(keys->why_data) - 32);
-        len = ngx_sprintf(keys->why_data, "key server failed (%*s)",
-                          len, sh->error) - keys->why_data;
+        name = opay_key_result_name(failure);
+        len = ngx_snprintf(keys->why_data, sizeof(keys->why_data),
+                           "key server failed (%*s)", name.len, name.data)
+              - keys->why_data;
     }
-
-    ngx_shmtx_unlock(&keys->shpool->mutex);
 
     keys->why.data = keys->why_data;
     keys->why.len = len;
@@ -810,7 +812,7 @@ ngx_http_opay_keys_store(ngx_http_opay_keys_sh_t *sh,
     sh->fetched_at = (time_t) f->fetched_at;
     sh->source = source;
     sh->generation++;
-    sh->error_len = 0;
+    sh->failure = OPAY_KEY_OK;
 
     return NGX_OK;
 }

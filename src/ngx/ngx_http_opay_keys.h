@@ -38,8 +38,8 @@ typedef struct {
     ngx_uint_t                 results[OPAY_KEY_RESULTS];
     size_t                     doc_len;
     u_char                    *doc;
-    size_t                     error_len;
-    u_char                     error[NGX_HTTP_OPAY_KEYS_ERRLEN];
+    opay_key_result_e          failure;        /* OPAY_KEY_OK: none since
+                                                  the last document */
     ngx_pid_t                  fetcher;        /* while schedule.fetching */
 } ngx_http_opay_keys_sh_t;
 

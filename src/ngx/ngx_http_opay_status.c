@@ -4,8 +4,10 @@
  * is counted in the shared zone "opay_status" -- by location, webhook,
  * event and outcome; refusals by reason code; charges by result and inner
  * code; latency histograms of the whole call, of the backends and of the
- * processor -- across all workers and kept across reloads, and answered
- * in Prometheus' text exposition format 0.0.4.
+ * processor -- across all workers and kept across reloads.  The core
+ * names the series and writes the page (Prometheus' text exposition
+ * format 0.0.4, opay_metrics_write); the zone, its lock and the table of
+ * series are here.
  */
 
 
@@ -18,102 +20,21 @@
 
 #define NGX_HTTP_OPAY_STATUS_ZONE_SIZE  (256 * 1024)
 #define NGX_HTTP_OPAY_STATUS_SERIES     512
-#define NGX_HTTP_OPAY_STATUS_KEYLEN     200
-#define NGX_HTTP_OPAY_STATUS_BUCKETS    11
-
-
-/* one series: a counter, or a histogram; key is name{labels} */
-
-typedef struct {
-    uint32_t                   hash;
-    u_short                    len;            /* 0: a free slot */
-    u_char                     histogram;
-    u_char                     key[NGX_HTTP_OPAY_STATUS_KEYLEN];
-    uint64_t                   value;          /* counter, histogram count */
-    uint64_t                   sum;            /* microseconds */
-    uint64_t                   buckets[NGX_HTTP_OPAY_STATUS_BUCKETS];
-} ngx_http_opay_series_t;
 
 
 typedef struct {
-    uint64_t                   dropped;        /* series that did not fit */
-    ngx_http_opay_series_t     series[NGX_HTTP_OPAY_STATUS_SERIES];
+    uint64_t                   dropped;        /* calls not in a series */
+    opay_series_t              series[NGX_HTTP_OPAY_STATUS_SERIES];
 } ngx_http_opay_status_sh_t;
 
 
-typedef struct {
-    const char                *name;
-    const char                *type;
-    const char                *help;
-} ngx_http_opay_family_t;
-
-
-static size_t ngx_http_opay_status_key(u_char *buf, size_t size,
-    const char *name, const char **names, ngx_str_t *values, ngx_uint_t n);
 static void ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh,
-    u_char *key, size_t len, ngx_uint_t histogram, uint64_t us);
+    opay_str_t key, ngx_uint_t histogram, uint64_t us);
 static ngx_int_t ngx_http_opay_status_handler(ngx_http_request_t *r);
-static int ngx_libc_cdecl ngx_http_opay_series_cmp(const void *one,
-    const void *two);
-static size_t ngx_http_opay_family_len(ngx_http_opay_series_t *s);
-static u_char *ngx_http_opay_status_family(u_char *p, u_char *key,
-    size_t len);
-static u_char *ngx_http_opay_status_series(u_char *p,
-    ngx_http_opay_series_t *s);
-static size_t ngx_http_opay_status_keys_size(ngx_array_t *sources);
-static u_char *ngx_http_opay_status_keys(ngx_http_request_t *r, u_char *p,
+static opay_key_stats_t *ngx_http_opay_status_keys(ngx_http_request_t *r,
     ngx_array_t *sources);
 static ngx_int_t ngx_http_opay_status_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-
-
-/* upper bounds of the finite buckets, in microseconds, and as printed */
-
-static uint64_t  ngx_http_opay_bucket_us[NGX_HTTP_OPAY_STATUS_BUCKETS] = {
-    5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
-    5000000, 10000000
-};
-
-static const char  *ngx_http_opay_bucket_le[NGX_HTTP_OPAY_STATUS_BUCKETS] = {
-    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
-    "10"
-};
-
-
-static ngx_http_opay_family_t  ngx_http_opay_families[] = {
-    { "opay_requests_total", "counter",
-      "Webhook calls answered, by location, webhook, event, outcome and "
-      "HTTP status." },
-    { "opay_refusals_total", "counter",
-      "Webhook calls refused, by location and reason code." },
-    { "opay_charges_total", "counter",
-      "Charges made through the processor, by result and inner error "
-      "code." },
-    { "opay_request_duration_seconds", "histogram",
-      "Time from the webhook call to its answer, by location." },
-    { "opay_backend_duration_seconds", "histogram",
-      "Time of the invoice, shipping and notify subrequests, by backend." },
-    { "opay_processor_duration_seconds", "histogram",
-      "Time of the processor subrequests." },
-    { "opay_keys_age_seconds", "gauge",
-      "Age of the signing key set in use, since it was fetched, by key "
-      "URL." },
-    { "opay_keys_last_refresh_timestamp_seconds", "gauge",
-      "When the last key fetch ended, whatever its result, by key URL." },
-    { "opay_keys_refresh_total", "counter",
-      "Key fetches that ended, by key URL and result." },
-    { NULL, NULL, NULL }
-};
-
-
-static const char  *ngx_http_opay_request_labels[] = {
-    "location", "webhook", "event", "outcome", "status"
-};
-
-static const char  *ngx_http_opay_refusal_labels[] = { "location", "reason" };
-static const char  *ngx_http_opay_charge_labels[] = { "result", "code" };
-static const char  *ngx_http_opay_backend_labels[] = { "backend" };
-static const char  *ngx_http_opay_keys_labels[] = { "url", "result" };
 
 
 /*
@@ -136,27 +57,20 @@ ngx_http_opay_status_clock(void)
 }
 
 
-/* counts one answered webhook call */
+/* counts one answered webhook call in the series the core names */
 
 void
 ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     ngx_uint_t status)
 {
-    u_char                      buf[NGX_INT_T_LEN];
-    ngx_str_t                   labels[5], location;
-    opay_str_t                  s;
+    size_t                      i, n;
+    uint64_t                    us;
+    opay_str_t                  location;
+    opay_metric_t               metrics[OPAY_METRICS_CALL_MAX];
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *zone;
-    ngx_http_opay_status_sh_t  *sh;
     ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_opay_loc_conf_t   *olcf;
     ngx_http_opay_main_conf_t  *omcf;
-    u_char                      request[NGX_HTTP_OPAY_STATUS_KEYLEN];
-    u_char                      refusal[NGX_HTTP_OPAY_STATUS_KEYLEN];
-    u_char                      charge[NGX_HTTP_OPAY_STATUS_KEYLEN];
-    u_char                      duration[NGX_HTTP_OPAY_STATUS_KEYLEN];
-    size_t                      request_len, refusal_len, charge_len,
-                                duration_len;
 
     omcf = ngx_http_get_module_main_conf(r, ngx_http_opay_module);
     zone = omcf->status_zone;
@@ -166,92 +80,21 @@ ngx_http_opay_status_respond(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-    olcf = ngx_http_get_module_loc_conf(r, ngx_http_opay_module);
 
-    location = clcf->name;
+    location.data = (const char *) clcf->name.data;
+    location.len = clcf->name.len;
 
-    labels[0] = location;
-
-    if (olcf->webhook == NGX_HTTP_OPAY_COMPLETE) {
-        ngx_str_set(&labels[1], "payment_complete");
-    } else {
-        ngx_str_set(&labels[1], "payment_request");
-    }
-
-    if (opay_flow_var(ctx->flow, OPAY_VAR_EVENT, &s)) {
-        labels[2].data = (u_char *) s.data;
-        labels[2].len = s.len;
-    } else {
-        ngx_str_set(&labels[2], "none");
-    }
-
-    /* success or fail of a PaymentComplete; ok or refused otherwise */
-
-    if (opay_flow_var(ctx->flow, OPAY_VAR_RESULT, &s)) {
-        labels[3].data = (u_char *) s.data;
-        labels[3].len = s.len;
-
-    } else if (status == NGX_HTTP_OK) {
-        ngx_str_set(&labels[3], "ok");
-
-    } else {
-        ngx_str_set(&labels[3], "refused");
-    }
-
-    labels[4].data = buf;
-    labels[4].len = ngx_sprintf(buf, "%ui", status) - buf;
-
-    request_len = ngx_http_opay_status_key(request, sizeof(request),
-                                           "opay_requests_total",
-                                           ngx_http_opay_request_labels,
-                                           labels, 5);
-
-    refusal_len = 0;
-
-    if (opay_flow_var(ctx->flow, OPAY_VAR_ERROR, &s)) {
-        labels[1].data = (u_char *) s.data;
-        labels[1].len = s.len;
-        refusal_len = ngx_http_opay_status_key(refusal, sizeof(refusal),
-                                               "opay_refusals_total",
-                                               ngx_http_opay_refusal_labels,
-                                               labels, 2);
-    }
-
-    charge_len = 0;
-
-    if (opay_flow_var(ctx->flow, OPAY_VAR_CHARGE, &s)) {
-        labels[0].data = (u_char *) s.data;
-        labels[0].len = s.len;
-
-        if (opay_flow_var(ctx->flow, OPAY_VAR_CHARGE_CODE, &s)) {
-            labels[1].data = (u_char *) s.data;
-            labels[1].len = s.len;
-        } else {
-            ngx_str_null(&labels[1]);
-        }
-
-        charge_len = ngx_http_opay_status_key(charge, sizeof(charge),
-                                              "opay_charges_total",
-                                              ngx_http_opay_charge_labels,
-                                              labels, 2);
-    }
-
-    labels[0] = location;
-    duration_len = ngx_http_opay_status_key(duration, sizeof(duration),
-                                            "opay_request_duration_seconds",
-                                            ngx_http_opay_request_labels,
-                                            labels, 1);
+    n = opay_flow_metrics(ctx->flow, location, (int) status, metrics);
+    us = ngx_http_opay_status_clock() - ctx->start;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
-    sh = zone->data;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    ngx_http_opay_status_add(sh, request, request_len, 0, 0);
-    ngx_http_opay_status_add(sh, refusal, refusal_len, 0, 0);
-    ngx_http_opay_status_add(sh, charge, charge_len, 0, 0);
-    ngx_http_opay_status_add(sh, duration, duration_len, 1,
-                             ngx_http_opay_status_clock() - ctx->start);
+    for (i = 0; i < n; i++) {
+        ngx_http_opay_status_add(zone->data, metrics[i].key,
+                                 metrics[i].histogram, us);
+    }
 
     ngx_shmtx_unlock(&shpool->mutex);
 }
@@ -263,9 +106,8 @@ void
 ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
     uint64_t start)
 {
-    size_t                      len;
-    u_char                      key[NGX_HTTP_OPAY_STATUS_KEYLEN];
-    ngx_str_t                   label;
+    char                        buf[OPAY_METRICS_KEY_MAX];
+    opay_str_t                  key;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *zone;
     ngx_http_opay_main_conf_t  *omcf;
@@ -277,177 +119,80 @@ ngx_http_opay_status_fetch(ngx_http_request_t *r, ngx_uint_t target,
         return;
     }
 
-    if (target == OPAY_TARGET_PROCESSOR) {
-        len = ngx_http_opay_status_key(key, sizeof(key),
-                                       "opay_processor_duration_seconds",
-                                       NULL, NULL, 0);
-
-    } else {
-        label.data = (u_char *) opay_target_name((opay_target_e) target);
-        label.len = ngx_strlen(label.data);
-        len = ngx_http_opay_status_key(key, sizeof(key),
-                                       "opay_backend_duration_seconds",
-                                       ngx_http_opay_backend_labels,
-                                       &label, 1);
-    }
+    key.data = buf;
+    key.len = opay_metrics_fetch_key((opay_target_e) target, buf,
+                                     sizeof(buf));
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
     ngx_shmtx_lock(&shpool->mutex);
-    ngx_http_opay_status_add(zone->data, key, len, 1,
+    ngx_http_opay_status_add(zone->data, key, 1,
                              ngx_http_opay_status_clock() - start);
     ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
 /*
- * Writes name{n1="v1",n2="v2"} into buf, the values escaped as the
- * exposition format wants (\\, \", \n); returns its length, or size + 1
- * when it does not fit (a long location name): that call is counted as
+ * adds one to a counter, or one observation to a histogram; under lock.
+ * An empty key (labels too long) or a full zone: the call is counted as
  * dropped, not lost without a trace.
  */
 
-static size_t
-ngx_http_opay_status_key(u_char *buf, size_t size, const char *name,
-    const char **names, ngx_str_t *values, ngx_uint_t n)
-{
-    u_char      *p, *last, c;
-    size_t       len;
-    ngx_uint_t   i, k;
-
-    p = buf;
-    last = buf + size;
-
-    len = ngx_strlen(name);
-    if (len + 2 > (size_t) (last - p)) {
-        return size + 1;
-    }
-
-    p = ngx_cpymem(p, name, len);
-
-    for (k = 0; k < n; k++) {
-        len = ngx_strlen(names[k]);
-
-        /* ",name=\"" before, "\"}" after */
-
-        if (len + 5 > (size_t) (last - p)) {
-            return size + 1;
-        }
-
-        *p++ = k ? ',' : '{';
-        p = ngx_cpymem(p, names[k], len);
-        *p++ = '=';
-        *p++ = '"';
-
-        for (i = 0; i < values[k].len; i++) {
-            c = values[k].data[i];
-
-            if (last - p < 4) {
-                return size + 1;
-            }
-
-            if (c == '\\' || c == '"') {
-                *p++ = '\\';
-                *p++ = c;
-
-            } else if (c == '\n') {
-                *p++ = '\\';
-                *p++ = 'n';
-
-            } else {
-                *p++ = c;
-            }
-        }
-
-        *p++ = '"';
-    }
-
-    if (n) {
-        *p++ = '}';
-    }
-
-    return p - buf;
-}
-
-
-/* adds one to a counter, or one observation to a histogram; under lock */
-
 static void
-ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, u_char *key,
-    size_t len, ngx_uint_t histogram, uint64_t us)
+ngx_http_opay_status_add(ngx_http_opay_status_sh_t *sh, opay_str_t key,
+    ngx_uint_t histogram, uint64_t us)
 {
-    uint32_t                 hash;
-    ngx_uint_t               i, n;
-    ngx_http_opay_series_t  *s;
+    uint32_t        hash;
+    ngx_uint_t      n;
+    opay_series_t  *s;
 
-    if (len == 0) {
-        return;
-    }
-
-    if (len > NGX_HTTP_OPAY_STATUS_KEYLEN) {
+    if (key.len == 0 || key.len > OPAY_METRICS_KEY_MAX) {
         sh->dropped++;
         return;
     }
 
-    hash = ngx_crc32_short(key, len);
+    hash = ngx_crc32_short((u_char *) key.data, key.len);
 
     /* open addressing: the first slot that holds the key or is free */
-
-    s = NULL;
 
     for (n = 0; n < NGX_HTTP_OPAY_STATUS_SERIES; n++) {
         s = &sh->series[(hash + n) % NGX_HTTP_OPAY_STATUS_SERIES];
 
         if (s->len == 0) {
             s->hash = hash;
-            s->len = (u_short) len;
-            s->histogram = (u_char) histogram;
-            ngx_memcpy(s->key, key, len);
-            break;
+            s->len = (uint16_t) key.len;
+            s->histogram = (uint8_t) histogram;
+            ngx_memcpy(s->key, key.data, key.len);
+            opay_series_count(s, us);
+            return;
         }
 
-        if (s->hash == hash && s->len == len
-            && ngx_memcmp(s->key, key, len) == 0)
+        if (s->hash == hash && s->len == key.len
+            && ngx_memcmp(s->key, key.data, key.len) == 0)
         {
-            break;
+            opay_series_count(s, us);
+            return;
         }
     }
 
-    if (n == NGX_HTTP_OPAY_STATUS_SERIES || s == NULL) {
-        sh->dropped++;
-        return;
-    }
-
-    s->value++;
-
-    if (!histogram) {
-        return;
-    }
-
-    s->sum += us;
-
-    for (i = 0; i < NGX_HTTP_OPAY_STATUS_BUCKETS; i++) {
-        if (us <= ngx_http_opay_bucket_us[i]) {
-            s->buckets[i]++;
-            break;
-        }
-    }
+    sh->dropped++;
 }
 
 
 static ngx_int_t
 ngx_http_opay_status_handler(ngx_http_request_t *r)
 {
-    size_t                      size;
-    u_char                     *p;
+    size_t                      len, n_keys;
+    time_t                      now;
     uint64_t                    dropped;
     ngx_int_t                   rc;
     ngx_buf_t                  *b;
     ngx_uint_t                  i, n;
     ngx_chain_t                 out;
+    opay_series_t              *copy;
     ngx_slab_pool_t            *shpool;
     ngx_shm_zone_t             *zone;
-    ngx_http_opay_series_t     *copy;
+    opay_key_stats_t           *keys;
     ngx_http_opay_status_sh_t  *sh;
     ngx_http_opay_main_conf_t  *omcf;
 
@@ -486,56 +231,39 @@ ngx_http_opay_status_handler(ngx_http_request_t *r)
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    ngx_qsort(copy, n, sizeof(ngx_http_opay_series_t),
-              ngx_http_opay_series_cmp);
+    n_keys = omcf->key_sources ? omcf->key_sources->nelts : 0;
+    keys = NULL;
 
-    /* per series at most its buckets, +Inf, _sum and _count lines */
+    if (n_keys) {
+        keys = ngx_http_opay_status_keys(r, omcf->key_sources);
+        if (keys == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
-    size = sizeof(ngx_http_opay_families) / sizeof(ngx_http_opay_family_t)
-           * 256
-           + n * (NGX_HTTP_OPAY_STATUS_BUCKETS + 3)
-               * (NGX_HTTP_OPAY_STATUS_KEYLEN + 64)
-           + ngx_http_opay_status_keys_size(omcf->key_sources)
-           + 256;
+    /* the page's length first, then the page */
 
-    b = ngx_create_temp_buf(r->pool, size);
+    now = ngx_time();
+    len = opay_metrics_write(NULL, 0, copy, n, keys, n_keys, dropped, now);
+
+    b = (len == 0) ? NULL : ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = b->last;
-
-    for (i = 0; i < n; i++) {
-        if (i == 0
-            || ngx_memn2cmp(copy[i - 1].key, copy[i].key,
-                            ngx_http_opay_family_len(&copy[i - 1]),
-                            ngx_http_opay_family_len(&copy[i]))
-               != 0)
-        {
-            /* the first series of its family: HELP and TYPE first */
-            p = ngx_http_opay_status_family(p, copy[i].key, copy[i].len);
-        }
-
-        p = ngx_http_opay_status_series(p, &copy[i]);
-    }
-
-    p = ngx_http_opay_status_keys(r, p, omcf->key_sources);
-    if (p == NULL) {
+    if (opay_metrics_write((char *) b->pos, len, copy, n, keys, n_keys,
+                           dropped, now)
+        != len)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(p, "# HELP opay_status_dropped_total Calls not counted"
-                       " in a series: the opay_status zone was full,"
-                       " or the labels too long.\n"
-                       "# TYPE opay_status_dropped_total counter\n"
-                       "opay_status_dropped_total %uL\n", dropped);
-
-    b->last = p;
+    b->last = b->pos + len;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_length_n = len;
     ngx_str_set(&r->headers_out.content_type,
                 "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -553,234 +281,27 @@ ngx_http_opay_status_handler(ngx_http_request_t *r)
 }
 
 
-/* by key: the series of one family come together, in a stable order */
+/* the key sources' state, read from their zones at scrape time */
 
-static int ngx_libc_cdecl
-ngx_http_opay_series_cmp(const void *one, const void *two)
+static opay_key_stats_t *
+ngx_http_opay_status_keys(ngx_http_request_t *r, ngx_array_t *sources)
 {
-    const ngx_http_opay_series_t  *a = one;
-    const ngx_http_opay_series_t  *b = two;
-
-    return ngx_memn2cmp((u_char *) a->key, (u_char *) b->key, a->len, b->len);
-}
-
-
-/* the length of the family name: the key up to "{" */
-
-static size_t
-ngx_http_opay_family_len(ngx_http_opay_series_t *s)
-{
-    size_t  len;
-
-    for (len = 0; len < s->len && s->key[len] != '{'; len++) {
-        /* void */
-    }
-
-    return len;
-}
-
-
-static u_char *
-ngx_http_opay_status_family(u_char *p, u_char *key, size_t len)
-{
-    size_t                   name_len;
-    ngx_http_opay_family_t  *f;
-
-    for (name_len = 0; name_len < len && key[name_len] != '{'; name_len++) {
-        /* void */
-    }
-
-    for (f = ngx_http_opay_families; f->name; f++) {
-        if (ngx_strlen(f->name) == name_len
-            && ngx_strncmp(f->name, key, name_len) == 0)
-        {
-            return ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
-                               f->name, f->help, f->name, f->type);
-        }
-    }
-
-    return p;
-}
-
-
-static u_char *
-ngx_http_opay_status_series(u_char *p, ngx_http_opay_series_t *s)
-{
-    size_t      name_len, labels_len;
-    u_char     *labels;
-    uint64_t    cumulative;
-    ngx_uint_t  i;
-
-    if (!s->histogram) {
-        return ngx_sprintf(p, "%*s %uL\n", (size_t) s->len, s->key,
-                           s->value);
-    }
-
-    /* name{labels} -> name_bucket{labels,le="..."} and so on */
-
-    for (name_len = 0; name_len < s->len && s->key[name_len] != '{';
-         name_len++)
-    {
-        /* void */
-    }
-
-    labels = s->key + name_len;
-    labels_len = s->len - name_len;     /* "{a=\"b\"}" or empty */
-
-    cumulative = 0;
-
-    for (i = 0; i <= NGX_HTTP_OPAY_STATUS_BUCKETS; i++) {
-        if (i < NGX_HTTP_OPAY_STATUS_BUCKETS) {
-            cumulative += s->buckets[i];
-        } else {
-            cumulative = s->value;
-        }
-
-        p = ngx_sprintf(p, "%*s_bucket", name_len, s->key);
-
-        if (labels_len) {
-            p = ngx_sprintf(p, "%*s,", labels_len - 1, labels);
-        } else {
-            *p++ = '{';
-        }
-
-        p = ngx_sprintf(p, "le=\"%s\"} %uL\n",
-                        i < NGX_HTTP_OPAY_STATUS_BUCKETS
-                        ? ngx_http_opay_bucket_le[i] : "+Inf",
-                        cumulative);
-    }
-
-    p = ngx_sprintf(p, "%*s_sum%*s %uL.%06uL\n", name_len, s->key,
-                    labels_len, labels, s->sum / 1000000, s->sum % 1000000);
-
-    return ngx_sprintf(p, "%*s_count%*s %uL\n", name_len, s->key,
-                       labels_len, labels, s->value);
-}
-
-
-/* room for the key sources' lines: a URL is at most doubled by escaping */
-
-static size_t
-ngx_http_opay_status_keys_size(ngx_array_t *sources)
-{
-    size_t                  size;
     ngx_uint_t              i;
+    opay_key_stats_t       *st;
     ngx_http_opay_keys_t  **keys;
 
-    if (sources == NULL) {
-        return 0;
-    }
-
-    size = 3 * 256;
-    keys = sources->elts;
-
-    for (i = 0; i < sources->nelts; i++) {
-        size += (OPAY_KEY_RESULTS + 2)
-                * (2 * ngx_http_opay_keys_url(keys[i])->len + 128);
-    }
-
-    return size;
-}
-
-
-/*
- * Per key URL, read from its zone at scrape time: the age of the set in
- * use, when the last fetch ended, and the fetches by result (every result
- * written, 0 or not, so that a rate needs no first sample).
- */
-
-static u_char *
-ngx_http_opay_status_keys(ngx_http_request_t *r, u_char *p,
-    ngx_array_t *sources)
-{
-    size_t                       len, size;
-    u_char                      *key;
-    time_t                       now;
-    ngx_str_t                    labels[2];
-    opay_str_t                   name;
-    ngx_uint_t                   i, k, family;
-    ngx_http_opay_keys_t       **keys;
-    ngx_http_opay_keys_stats_t  *st;
-
-    static const char  *names[] = {
-        "opay_keys_age_seconds",
-        "opay_keys_last_refresh_timestamp_seconds",
-        "opay_keys_refresh_total"
-    };
-
-    if (sources == NULL || sources->nelts == 0) {
-        return p;
-    }
-
-    st = ngx_pcalloc(r->pool, sources->nelts * sizeof(*st));
+    st = ngx_pcalloc(r->pool, sources->nelts * sizeof(opay_key_stats_t));
     if (st == NULL) {
         return NULL;
     }
 
     keys = sources->elts;
-    size = 0;
 
     for (i = 0; i < sources->nelts; i++) {
         ngx_http_opay_keys_stats(keys[i], &st[i]);
-        size = ngx_max(size, 2 * st[i].url.len + 128);
     }
 
-    key = ngx_pnalloc(r->pool, size);
-    if (key == NULL) {
-        return NULL;
-    }
-
-    now = ngx_time();
-
-    /* a family's lines together, as the format wants */
-
-    for (family = 0; family < 3; family++) {
-
-        p = ngx_http_opay_status_family(p, (u_char *) names[family],
-                                        ngx_strlen(names[family]));
-
-        for (i = 0; i < sources->nelts; i++) {
-            labels[0] = st[i].url;
-
-            if (family == 0) {
-                if (st[i].fetched_at == 0) {
-                    continue;
-                }
-
-                len = ngx_http_opay_status_key(key, size, names[family],
-                                               ngx_http_opay_keys_labels,
-                                               labels, 1);
-                p = ngx_sprintf(p, "%*s %T\n", len, key,
-                                ngx_max(now - st[i].fetched_at, 0));
-                continue;
-            }
-
-            if (family == 1) {
-                if (st[i].refreshed_at == 0) {
-                    continue;
-                }
-
-                len = ngx_http_opay_status_key(key, size, names[family],
-                                               ngx_http_opay_keys_labels,
-                                               labels, 1);
-                p = ngx_sprintf(p, "%*s %T\n", len, key,
-                                st[i].refreshed_at);
-                continue;
-            }
-
-            for (k = 0; k < OPAY_KEY_RESULTS; k++) {
-                name = opay_key_result_name((opay_key_result_e) k);
-                labels[1].data = (u_char *) name.data;
-                labels[1].len = name.len;
-                len = ngx_http_opay_status_key(key, size, names[family],
-                                               ngx_http_opay_keys_labels,
-                                               labels, 2);
-                p = ngx_sprintf(p, "%*s %ui\n", len, key, st[i].results[k]);
-            }
-        }
-    }
-
-    return p;
+    return st;
 }
 
 

@@ -12,13 +12,6 @@ namespace opay {
 
 namespace {
 
-std::optional<std::string_view> text(const json::Value* v) {
-    if (v == nullptr || !v->IsString() || json::is_number(*v)) {
-        return std::nullopt;
-    }
-    return json::scalar_text(*v);
-}
-
 // Collects violations of one answer, each naming the field it is about.
 class Rules {
   public:
@@ -41,7 +34,7 @@ std::optional<Money> w3c_amount(const json::Value* amount,
                        where + " is missing or not an object")) {
         return std::nullopt;
     }
-    auto value = text(json::member(*amount, "value"));
+    auto value = json::string_member(*amount, "value");
     if (!rules.require(value.has_value(),
                        where + ".value is not a string (W3C: DOMString)")) {
         return std::nullopt;
@@ -69,8 +62,8 @@ void check_refusal(const EndpointAnswer& a, Rules& rules) {
     bool parsed = !json::parse(a.body, d) && d.IsObject();
     const json::Value* error = parsed ? json::object_member(d, "error")
                                       : nullptr;
-    auto code = error ? text(json::member(*error, "code")) : std::nullopt;
-    auto message = error ? text(json::member(*error, "message"))
+    auto code = error ? json::string_member(*error, "code") : std::nullopt;
+    auto message = error ? json::string_member(*error, "message")
                          : std::nullopt;
     rules.require(a.content_type.rfind("application/json", 0) == 0,
                   "refusal Content-Type is \"" + a.content_type +
@@ -87,6 +80,18 @@ void check_refusal(const EndpointAnswer& a, Rules& rules) {
     rules.say("refused: " + std::to_string(a.status) + " " +
               std::string(code.value_or("?")) +
               (message ? " (" + std::string(*message) + ")" : ""));
+}
+
+// A 200 is in JSON; any other status is checked as a refusal (false).
+bool check_success_status(const EndpointAnswer& a, Rules& rules) {
+    if (a.status != 200) {
+        check_refusal(a, rules);
+        return false;
+    }
+    rules.require(a.content_type.rfind("application/json", 0) == 0,
+                  "Content-Type is \"" + a.content_type +
+                      "\", not application/json");
+    return true;
 }
 
 // Adds "currencySystem": null to an amount, as the service's echoes do.
@@ -225,13 +230,7 @@ StepReport Simulator::feed(const EndpointAnswer& answer) {
 void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     Rules rules(r);
     const std::string event = pending_.event;
-    if (a.status != 200) {
-        check_refusal(a, rules);
-        return;
-    }
-    rules.require(a.content_type.rfind("application/json", 0) == 0,
-                  "Content-Type is \"" + a.content_type +
-                      "\", not application/json");
+    if (!check_success_status(a, rules)) return;
     json::Document d;
     if (auto e = json::parse(a.body, d)) {
         rules.require(false, "answer is not valid JSON (" + e->reason + ")");
@@ -246,7 +245,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
         return;
     }
     const json::Value& m0 = (*md)[0];
-    rules.require(text(json::member(m0, "supportedMethods")) ==
+    rules.require(json::string_member(m0, "supportedMethods") ==
                       std::optional<std::string_view>(kPayMethod),
                   "methodData[0].supportedMethods is not " +
                       std::string(kPayMethod));
@@ -254,7 +253,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     if (!rules.require(data != nullptr, "methodData[0].data is missing")) {
         return;
     }
-    auto got_event = text(json::member(*data, "event"));
+    auto got_event = json::string_member(*data, "event");
     rules.require(got_event == std::optional<std::string_view>(event),
                   "data.event is \"" +
                       std::string(got_event.value_or("(none)")) +
@@ -275,14 +274,15 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
             continue;
         }
         for (const auto& v : list->GetArray()) {
-            auto t = text(&v);
+            auto t = json::string_text(&v);
             rules.require(t && ok(*t), std::string("data.") + name + " has \"" +
                                            std::string(t.value_or("?")) +
                                            "\", not a documented value");
         }
     }
     if (const json::Value* mode = json::member(*data, "mode")) {
-        rules.require(text(mode) == std::optional<std::string_view>("TEST"),
+        rules.require(json::string_text(mode) ==
+                          std::optional<std::string_view>("TEST"),
                       "data.mode is present but not \"TEST\"");
     }
     bool test_mode = json::member(*data, "mode") != nullptr;
@@ -291,10 +291,10 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     const json::Value* entity = json::object_member(*data, "entity");
     std::optional<Money> entity_due;
     if (rules.require(entity != nullptr, "data.entity is missing")) {
-        rules.require(text(json::member(*entity, "@type")) ==
+        rules.require(json::string_member(*entity, "@type") ==
                           std::optional<std::string_view>("Invoice"),
                       "data.entity.@type is not Invoice");
-        auto id = text(json::member(*entity, "identifier"));
+        auto id = json::string_member(*entity, "identifier");
         if (rules.require(id.has_value(),
                           "data.entity.identifier is missing")) {
             if (identifier_.empty()) identifier_ = *id;
@@ -344,7 +344,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     }
     if (options != nullptr && options->IsObject()) {
         if (auto* st = json::member(*options, "shippingType")) {
-            auto t = text(st);
+            auto t = json::string_text(st);
             rules.require(t && (*t == "shipping" || *t == "delivery" ||
                                 *t == "pickup"),
                           "options.shippingType is not shipping, delivery "
@@ -355,7 +355,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     // details
     const json::Value* details = json::object_member(d, "details");
     if (!rules.require(details != nullptr, "details is missing")) return;
-    auto id = text(json::member(*details, "id"));
+    auto id = json::string_member(*details, "id");
     if (rules.require(id && !id->empty(), "details.id is missing")) {
         if (event == "loadentity") request_id_ = *id;
         rules.require(*id == request_id_, "details.id changed from \"" +
@@ -364,7 +364,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
     const json::Value* total = json::object_member(*details, "total");
     std::optional<Money> total_money;
     if (rules.require(total != nullptr, "details.total is missing")) {
-        rules.require(text(json::member(*total, "label")).has_value(),
+        rules.require(json::string_member(*total, "label").has_value(),
                       "details.total.label is missing");
         total_money = w3c_amount(json::member(*total, "amount"),
                                  "details.total.amount", rules);
@@ -386,7 +386,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
                                     std::to_string(i) + "]";
                 const json::Value& item = (*items)[i];
                 auto label = item.IsObject()
-                                 ? text(json::member(item, "label"))
+                                 ? json::string_member(item, "label")
                                  : std::nullopt;
                 rules.require(label.has_value(), where + ".label is missing");
                 auto m = item.IsObject()
@@ -443,12 +443,12 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
                 std::string where = "details.shippingOptions[" +
                                     std::to_string(i) + "]";
                 const json::Value& o = (*so)[i];
-                auto oid = o.IsObject() ? text(json::member(o, "id"))
+                auto oid = o.IsObject() ? json::string_member(o, "id")
                                         : std::nullopt;
                 if (!rules.require(oid.has_value(), where + ".id is missing")) {
                     continue;
                 }
-                rules.require(text(json::member(o, "label")).has_value(),
+                rules.require(json::string_member(o, "label").has_value(),
                               where + ".label is missing");
                 for (const auto& [seen, _] : offered) {
                     rules.require(seen != *oid, where + ".id \"" +
@@ -471,7 +471,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
             }
         }
     }
-    auto error = text(json::member(*details, "error"));
+    auto error = json::string_member(*details, "error");
     if (error) rules.say("error for the payer: " + std::string(*error));
 
     // what each event must do
@@ -516,7 +516,7 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
                               "shippingOption refused (null) without "
                               "details.error");
             } else {
-                rules.require(text(got_option) ==
+                rules.require(json::string_text(got_option) ==
                                   std::optional<std::string_view>(
                                       chosen_option_),
                               "shippingOption is not the \"" +
@@ -586,41 +586,35 @@ void Simulator::check_request_answer(const EndpointAnswer& a, StepReport& r) {
 
 void Simulator::check_complete_answer(const EndpointAnswer& a, StepReport& r) {
     Rules rules(r);
-    if (a.status != 200) {
-        check_refusal(a, rules);
-        return;
-    }
-    rules.require(a.content_type.rfind("application/json", 0) == 0,
-                  "Content-Type is \"" + a.content_type +
-                      "\", not application/json");
+    if (!check_success_status(a, rules)) return;
     json::Document d;
     if (json::parse(a.body, d) || !d.IsObject()) {
         rules.require(false, "answer is not a JSON object");
         return;
     }
-    rules.require(text(json::member(d, "requestId")) ==
+    rules.require(json::string_member(d, "requestId") ==
                       std::optional<std::string_view>(request_id_),
                   "requestId is not the \"" + request_id_ + "\" sent");
-    auto result = text(json::member(d, "result"));
+    auto result = json::string_member(d, "result");
     if (!rules.require(result && (*result == "success" || *result == "fail"),
                        "result is not \"success\" or \"fail\"")) {
         return;
     }
-    rules.require(text(json::member(d, "details")).has_value(),
+    rules.require(json::string_member(d, "details").has_value(),
                   "details is not a string");
     if (*result == "success") {
         rules.require(json::member(d, "error") == nullptr,
                       "a success carries an error");
         const json::Value* entity = json::object_member(d, "entity");
         if (rules.require(entity != nullptr, "entity is missing")) {
-            auto status = text(json::member(*entity, "paymentStatus"));
+            auto status = json::string_member(*entity, "paymentStatus");
             rules.require(status && bare_payment_status(*status) ==
                                         "PaymentComplete",
                           "entity.paymentStatus is not PaymentComplete");
-            rules.require(text(json::member(*entity, "identifier")) ==
+            rules.require(json::string_member(*entity, "identifier") ==
                               std::optional<std::string_view>(identifier_),
                           "entity.identifier is not \"" + identifier_ + "\"");
-            auto conf = text(json::member(*entity, "confirmationNumber"));
+            auto conf = json::string_member(*entity, "confirmationNumber");
             rules.say("success, " + show(*total_) + " paid" +
                       (conf ? ", confirmation " + std::string(*conf) : ""));
         }
@@ -628,17 +622,17 @@ void Simulator::check_complete_answer(const EndpointAnswer& a, StepReport& r) {
     }
     const json::Value* error = json::object_member(d, "error");
     if (!rules.require(error != nullptr, "a fail without error")) return;
-    rules.require(text(json::member(*error, "code")) ==
+    rules.require(json::string_member(*error, "code") ==
                       std::optional<std::string_view>("card_error"),
                   "error.code is not card_error");
-    rules.require(text(json::member(*error, "message")).has_value(),
+    rules.require(json::string_member(*error, "message").has_value(),
                   "error.message is missing");
     const json::Value* inner = json::object_member(*error, "innererror");
-    auto inner_code = inner ? text(json::member(*inner, "code"))
+    auto inner_code = inner ? json::string_member(*inner, "code")
                             : std::nullopt;
     rules.require(inner_code && is_inner_error_code(*inner_code),
                   "error.innererror.code is not one of the documented codes");
-    rules.require(inner && text(json::member(*inner, "message")).has_value(),
+    rules.require(inner && json::string_member(*inner, "message").has_value(),
                   "error.innererror.message is missing");
     rules.say("fail: card_error/" + std::string(inner_code.value_or("?")));
 }
