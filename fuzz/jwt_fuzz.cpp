@@ -100,7 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bool all_ok = true;
     for (const TokenCheck& c : r.checks) all_ok = all_ok && c.ok;
     fuzz::require(r.ok() == all_ok);
-    fuzz::require(r.ok() || !r.reason.empty());
+    fuzz::require(r.ok() != (r.reason != OPAY_REFUSAL_NONE));
+    fuzz::require(r.ok() || !r.reason_name().empty());
     if (r.ok() && !policy.signature_only &&
         !policy.allowed_senders.empty()) {
         // a good token names a listed sender when senders are restricted

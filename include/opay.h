@@ -218,8 +218,8 @@ typedef enum {
 } opay_var_e;
 
 /*
- * What a call came to, typed; opay_*_name() gives the text that
- * $opay_result, $opay_error and the metric labels show.
+ * What a call came to, typed: the core names each (src/core/outcome.cpp)
+ * for $opay_result, $opay_error, $opay_charge and the metric labels.
  */
 
 typedef enum {
@@ -280,11 +280,6 @@ typedef enum {
     OPAY_CHARGE_UNKNOWN,        /* may have charged: it could not be learned */
     OPAY_CHARGES
 } opay_charge_e;
-
-/* "" for *_NONE and out-of-range values */
-opay_str_t opay_result_name(opay_result_e result) OPAY_NOEXCEPT;
-opay_str_t opay_refusal_name(opay_refusal_e refusal) OPAY_NOEXCEPT;
-opay_str_t opay_charge_name(opay_charge_e charge) OPAY_NOEXCEPT;
 
 
 /*

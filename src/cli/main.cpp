@@ -87,8 +87,9 @@ int verify_token(const Args& a) {
                                      std::get<KeySet>(loaded), policy,
                                      now);
     std::cout << "{\"ok\":" << (result.ok() ? "true" : "false");
-    if (!result.reason.empty()) {
-        std::cout << ",\"reason\":" << escape(result.reason);
+    if (result.reason != OPAY_REFUSAL_NONE) {
+        std::cout << ",\"reason\":"
+                  << escape(std::string(result.reason_name()));
     }
     std::cout << ",\"checks\":[";
     for (std::size_t i = 0; i < result.checks.size(); ++i) {

@@ -54,9 +54,9 @@ bool Flow::admit(const Input& in) {
     std::string_view header = !in.authorization.empty()
                                    ? in.authorization
                                    : in.action_authorization;
-    std::string reason;
+    opay_refusal_e reason = OPAY_REFUSAL_NONE;
     if (header.empty()) {
-        reason = "missing_token";
+        reason = OPAY_REFUSAL_MISSING_TOKEN;
     } else if (auto token = bearer_token(header)) {
         if (config_.remote_keys && in.keys == nullptr &&
             config_.keys.keys.empty()) {
@@ -70,7 +70,7 @@ bool Flow::admit(const Input& in) {
         // the reason is all a refusal says: no detail text is made
         TokenResult t = verify_token(*token, in.keys ? *in.keys : config_.keys,
                                      config_.token, in.now, false);
-        if (in.keys != nullptr && t.reason == "unknown_key" &&
+        if (in.keys != nullptr && t.reason == OPAY_REFUSAL_UNKNOWN_KEY &&
             !config_.keys.keys.empty()) {
             t = verify_token(*token, config_.keys, config_.token, in.now,
                              false);
@@ -82,16 +82,18 @@ bool Flow::admit(const Input& in) {
             sender_ = std::move(t.sender);
         }
     } else {
-        reason = "bad_scheme";
+        reason = OPAY_REFUSAL_BAD_SCHEME;
     }
-    if (!reason.empty()) {
+    if (reason != OPAY_REFUSAL_NONE) {
         // Before verification every part of the token is the caller's: the
         // log gets the fixed reason code only (opay verify-token says more).
-        error_ = token_refusal(reason);
-        response_ = Response{401, error_body("invalid_token", reason), true,
-                             OPAY_LOG_INFO, "bearer token refused: " + reason};
+        error_ = reason;
+        std::string_view code = refusal_name(reason);
+        response_ = Response{401, error_body("invalid_token", code), true,
+                             OPAY_LOG_INFO,
+                             "bearer token refused: " + std::string(code)};
         // a kid the fetched keys lack may be a rotation: refresh and retry
-        if (config_.remote_keys && reason == "unknown_key")
+        if (config_.remote_keys && reason == OPAY_REFUSAL_UNKNOWN_KEY)
             response_->keys_wait = OPAY_KEYS_WAIT_UNKNOWN_KEY;
         return false;
     }
@@ -136,9 +138,9 @@ void Flow::resolve(int result, std::string_view data) {
     ensure_progress();
 }
 
-bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
+bool Flow::refuse_backend_failure(opay_target_e backend, const Result& r) {
     if (r.status == 200) return false;
-    std::string who = std::string(backend) + " backend";
+    std::string who = std::string(opay_target_name(backend)) + " backend";
     if (r.status == 504) {
         refuse(504, OPAY_REFUSAL_BACKEND_TIMEOUT,
                who + " timed out", OPAY_LOG_ERROR,
@@ -160,7 +162,7 @@ std::optional<Invoice> Flow::read_invoice(const Result& r) {
                "invoice backend: no such invoice");
         return std::nullopt;
     }
-    if (refuse_backend_failure("invoice", r)) return std::nullopt;
+    if (refuse_backend_failure(OPAY_TARGET_INVOICE, r)) return std::nullopt;
     auto parsed = parse_invoice(r.body);
     if (auto* e = std::get_if<InvoiceError>(&parsed)) {
         refuse(502, OPAY_REFUSAL_BACKEND_ERROR,

@@ -133,7 +133,7 @@ class Flow {
     bool check_text(std::string_view field, std::string_view value);
     bool check_product_context();
     // Fetch failed or answered other than 200: refuses and returns true.
-    bool refuse_backend_failure(const char* backend, const Result& r);
+    bool refuse_backend_failure(opay_target_e backend, const Result& r);
     // Reads the invoice backend's answer; on failure responds and returns
     // nullopt.
     std::optional<Invoice> read_invoice(const Result& r);

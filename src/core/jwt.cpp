@@ -40,8 +40,8 @@ class Report {
     bool details() const { return details_; }
     template <typename Detail>
     bool check(const char* name, bool ok, Detail&& detail,
-               const char* reason) {
-        if (!ok && r_.reason.empty()) r_.reason = reason;
+               opay_refusal_e reason) {
+        if (!ok && r_.reason == OPAY_REFUSAL_NONE) r_.reason = reason;
         r_.checks.push_back({name, ok, details_ ? detail() : std::string()});
         return ok;
     }
@@ -99,7 +99,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      return iss ? "iss \"" + std::string(*iss) + "\""
                                 : std::string("iss missing");
                  },
-                 "bad_issuer");
+                 OPAY_REFUSAL_BAD_ISSUER);
 
     bool aud_ok = false;
     const json::Value* aud = json::member(claims, "aud");
@@ -131,7 +131,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      return std::string(
                          "aud is neither a string nor an array");
                  },
-                 "bad_audience");
+                 OPAY_REFUSAL_BAD_AUDIENCE);
 
     if (policy.appid) {
         auto appid = json::string_member(claims, "appid");
@@ -140,7 +140,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                          return appid ? "appid \"" + log_value(*appid) + "\""
                                       : std::string("appid missing");
                      },
-                     "bad_appid");
+                     OPAY_REFUSAL_BAD_APPID);
     }
     if (policy.version) {
         auto ver = json::string_member(claims, "ver");
@@ -149,7 +149,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                          return ver ? "ver \"" + log_value(*ver) + "\""
                                     : std::string("ver missing");
                      },
-                     "bad_version");
+                     OPAY_REFUSAL_BAD_VERSION);
     }
 
     auto exp = numeric_date(json::member(claims, "exp"));
@@ -159,14 +159,14 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                          return std::string(
                              "exp missing or not a NumericDate");
                      },
-                     "missing_exp");
+                     OPAY_REFUSAL_MISSING_EXP);
     } else {
         report.check("exp", now < *exp + policy.leeway,
                      [&] {
                          return "exp " + std::to_string(*exp) + ", now " +
                                 std::to_string(now);
                      },
-                     "expired");
+                     OPAY_REFUSAL_EXPIRED);
     }
     if (const json::Value* v = json::member(claims, "nbf")) {
         auto nbf = numeric_date(v);
@@ -175,7 +175,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                          return nbf ? "nbf " + std::to_string(*nbf)
                                     : std::string("nbf malformed");
                      },
-                     "not_yet_valid");
+                     OPAY_REFUSAL_NOT_YET_VALID);
     }
     if (const json::Value* v = json::member(claims, "iat")) {
         auto iat = numeric_date(v);
@@ -184,7 +184,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                          return iat ? "iat " + std::to_string(*iat)
                                     : std::string("iat malformed");
                      },
-                     "issued_in_future");
+                     OPAY_REFUSAL_ISSUED_IN_FUTURE);
     }
 
     if (auto sub = json::string_member(claims, "sub")) result.sub = *sub;
@@ -199,7 +199,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                                     ? std::string("sender missing")
                                     : "sender \"" + result.sender + "\"";
                      },
-                     "bad_sender");
+                     OPAY_REFUSAL_BAD_SENDER);
     }
 }
 
@@ -289,7 +289,7 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
                                      ? std::string("compact JWS, JSON header")
                                      : parse_error;
                       },
-                      "malformed")) {
+                      OPAY_REFUSAL_MALFORMED)) {
         return result;
     }
 
@@ -307,7 +307,7 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
                                                  ? "RS256"
                                                  : "crit header not supported");
                       },
-                      "bad_alg")) {
+                      OPAY_REFUSAL_BAD_ALG)) {
         return result;
     }
 
@@ -315,7 +315,7 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
     const Jwk* key =
         select_key(keys, header, report.details() ? &key_detail : nullptr);
     if (!report.check("key", key != nullptr, [&] { return key_detail; },
-                      "unknown_key")) {
+                      OPAY_REFUSAL_UNKNOWN_KEY)) {
         return result;
     }
 
@@ -326,7 +326,7 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
                           return std::string(sig_ok ? "valid"
                                                     : "does not verify");
                       },
-                      "bad_signature")) {
+                      OPAY_REFUSAL_BAD_SIGNATURE)) {
         return result;
     }
     if (!policy.signature_only) check_claims(claims, policy, now, report, result);

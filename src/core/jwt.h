@@ -10,6 +10,7 @@
 
 #include "jwks.h"
 #include "opay.h"
+#include "outcome.h"
 
 namespace opay {
 
@@ -31,13 +32,16 @@ struct TokenCheck {
 
 struct TokenResult {
     std::vector<TokenCheck> checks;
-    // Short reason code of the first failed check ("expired",
-    // "bad_signature", ...); empty when the token is good.
-    std::string reason;
+    // The first failed check's refusal (OPAY_REFUSAL_EXPIRED,
+    // OPAY_REFUSAL_BAD_SIGNATURE, ...); OPAY_REFUSAL_NONE when the token
+    // is good.
+    opay_refusal_e reason = OPAY_REFUSAL_NONE;
     std::string sub;
     std::string sender;
 
-    bool ok() const { return reason.empty() && !checks.empty(); }
+    bool ok() const { return reason == OPAY_REFUSAL_NONE && !checks.empty(); }
+    // its short code ("expired", "bad_signature", ...); "" when good
+    std::string_view reason_name() const { return refusal_name(reason); }
 };
 
 // Runs every check and records each in checks. details: whether each

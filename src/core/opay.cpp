@@ -91,18 +91,6 @@ const char* opay_target_name(opay_target_e target) noexcept {
     return kNames[target];
 }
 
-opay_str_t opay_result_name(opay_result_e result) noexcept {
-    return str(opay::result_name(result));
-}
-
-opay_str_t opay_refusal_name(opay_refusal_e refusal) noexcept {
-    return str(opay::refusal_name(refusal));
-}
-
-opay_str_t opay_charge_name(opay_charge_e charge) noexcept {
-    return str(opay::charge_name(charge));
-}
-
 size_t opay_escape_len(opay_str_t value, int how) noexcept {
     return opay::uri::escaped_size(view(value), escape_kind(how));
 }

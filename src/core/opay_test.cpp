@@ -179,15 +179,6 @@ TEST_F(CApiTest, FlowMetricsLabelEveryValue) {
     EXPECT_EQ(m[1].key.len, 0u);
 }
 
-TEST(CApi, OutcomeNames) {
-    EXPECT_EQ(opay::view(opay_result_name(OPAY_RESULT_SUCCESS)), "success");
-    EXPECT_EQ(opay::view(opay_result_name(OPAY_RESULT_NONE)), "");
-    EXPECT_EQ(opay::view(opay_refusal_name(OPAY_REFUSAL_MISSING_TOKEN)),
-              "missing_token");
-    EXPECT_EQ(opay::view(opay_charge_name(OPAY_CHARGE_OTHER_PAYER)),
-              "other_payer");
-}
-
 // the names opay_status and the error log use for each backend
 TEST(CApi, TargetNames) {
     EXPECT_STREQ(opay_target_name(OPAY_TARGET_INVOICE), "invoice");

@@ -67,18 +67,4 @@ std::string_view charge_name(opay_charge_e charge) noexcept {
     return name_of(kCharges, charge);
 }
 
-opay_result_e result_kind(std::string_view name) noexcept {
-    if (name == kResults[OPAY_RESULT_SUCCESS]) return OPAY_RESULT_SUCCESS;
-    if (name == kResults[OPAY_RESULT_FAIL]) return OPAY_RESULT_FAIL;
-    return OPAY_RESULT_NONE;
-}
-
-opay_refusal_e token_refusal(std::string_view reason) noexcept {
-    for (int r = OPAY_REFUSAL_MISSING_TOKEN; r < OPAY_REFUSAL_INVALID_TOKEN;
-         r++) {
-        if (kRefusals[r] == reason) return static_cast<opay_refusal_e>(r);
-    }
-    return OPAY_REFUSAL_INVALID_TOKEN;
-}
-
 }  // namespace opay

@@ -14,11 +14,4 @@ std::string_view result_name(opay_result_e result) noexcept;
 std::string_view refusal_name(opay_refusal_e refusal) noexcept;
 std::string_view charge_name(opay_charge_e charge) noexcept;
 
-// The result "success" or "fail" names; OPAY_RESULT_NONE for another.
-opay_result_e result_kind(std::string_view name) noexcept;
-
-// The refusal a token check's reason code (TokenResult::reason) names;
-// OPAY_REFUSAL_INVALID_TOKEN for a code the table lacks.
-opay_refusal_e token_refusal(std::string_view reason) noexcept;
-
 }  // namespace opay

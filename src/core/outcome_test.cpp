@@ -40,30 +40,5 @@ TEST(Outcome, NamesAreTheVariablesTexts) {
     EXPECT_EQ(charge_name(OPAY_CHARGE_UNKNOWN), "unknown");
 }
 
-TEST(Outcome, ResultKindReadsAStoredReply) {
-    EXPECT_EQ(result_kind("success"), OPAY_RESULT_SUCCESS);
-    EXPECT_EQ(result_kind("fail"), OPAY_RESULT_FAIL);
-    EXPECT_EQ(result_kind(""), OPAY_RESULT_NONE);
-    EXPECT_EQ(result_kind("ok"), OPAY_RESULT_NONE) << "not a payment result";
-}
-
-// jwt.cpp's reason codes (TokenResult::reason), each its own refusal
-TEST(Outcome, TokenReasonsAreRefusals) {
-    for (const char* reason :
-         {"missing_token", "bad_scheme", "malformed", "bad_alg", "unknown_key",
-          "bad_signature", "bad_issuer", "bad_audience", "bad_appid",
-          "bad_version", "missing_exp", "expired", "not_yet_valid",
-          "issued_in_future", "bad_sender"}) {
-        opay_refusal_e r = token_refusal(reason);
-        EXPECT_NE(r, OPAY_REFUSAL_INVALID_TOKEN) << reason;
-        EXPECT_EQ(refusal_name(r), reason);
-    }
-    // a code the table lacks is still a token refusal, never "none"
-    EXPECT_EQ(token_refusal("new_check"), OPAY_REFUSAL_INVALID_TOKEN);
-    EXPECT_EQ(token_refusal("backend_error"), OPAY_REFUSAL_INVALID_TOKEN)
-        << "only token reasons";
-    EXPECT_EQ(token_refusal(""), OPAY_REFUSAL_INVALID_TOKEN);
-}
-
 }  // namespace
 }  // namespace opay

@@ -113,6 +113,15 @@ std::string fail_reply(std::string_view request_id, std::string_view inner_code,
     return json::write(d);
 }
 
+std::string_view recorded_name(Recorded r) noexcept {
+    switch (r) {
+    case Recorded::kSuccess: return "success";
+    case Recorded::kUnknown: return "unknown";
+    case Recorded::kFail: break;
+    }
+    return "fail";
+}
+
 std::string notify_record(const CompletePayload& p, std::string_view invoice,
                           const Money& amount, const Outcome& o,
                           std::string_view sub, bool test_mode) {
@@ -128,12 +137,12 @@ std::string notify_record(const CompletePayload& p, std::string_view invoice,
     d.AddMember("invoice", json::str(invoice, a), a);
     d.AddMember("productContext", json::Value(*p.product_context, a), a);
     d.AddMember("mode", test_mode ? "test" : "live", a);
-    d.AddMember("result", json::str(o.result, a), a);
+    d.AddMember("result", json::str(recorded_name(o.result), a), a);
     d.AddMember("kind", json::str(charge_name(o.kind), a), a);
     if (!o.payment_intent.empty()) {
         d.AddMember("paymentIntent", json::str(o.payment_intent, a), a);
     }
-    bool charged = o.result == "success";
+    bool charged = o.result == Recorded::kSuccess;
     d.AddMember("amount", amount_json(charged ? o.amount : amount, a), a);
     if (charged && !o.payment_method.empty()) {
         d.AddMember("paymentMethod", json::str(o.payment_method, a), a);

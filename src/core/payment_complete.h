@@ -43,9 +43,16 @@ std::string success_reply(std::string_view request_id,
 std::string fail_reply(std::string_view request_id, std::string_view inner_code,
                        std::string_view message);
 
+// What the invoice's record says happened: a charge (whoever's pair it
+// was), none, or not known (the processor could not be asked).
+enum class Recorded { kFail, kSuccess, kUnknown };
+
+// "fail", "success", "unknown": the record's "result"
+std::string_view recorded_name(Recorded r) noexcept;
+
 struct Outcome {
     std::string entry;          // journal entry id of this outcome
-    std::string result;         // "success", "fail", or "unknown"
+    Recorded result = Recorded::kFail;
     std::string confirmation;   // the PaymentIntent's id on success
     std::string error_code;     // inner code on failure
     // succeeded (this payer's amount and card were charged by this

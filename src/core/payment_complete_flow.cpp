@@ -191,11 +191,8 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
             return;
         }
         std::string_view reply = stored.substr(nl + 1);
-        json::Document d;
-        if (!json::parse(reply, d)) {
-            result_ = result_kind(
-                json::string_member(d, "result").value_or(""));
-        }
+        // only a success is stored (settle's store, finish_payment)
+        result_ = OPAY_RESULT_SUCCESS;
         finish(Response{200, std::string(reply), false, OPAY_LOG_INFO,
                         "replayed the stored outcome of " + rid()},
                false);
@@ -256,7 +253,7 @@ void PaymentCompleteFlow::on_complete_fetch(const Result& invoice_result,
     }
     bool ships = config_.shipping && invoice->request_shipping.value_or(true);
     if (ships && options != nullptr &&
-        refuse_backend_failure("shipping", *options)) {
+        refuse_backend_failure(OPAY_TARGET_SHIPPING, *options)) {
         return;
     }
     ShippingDue shipping =

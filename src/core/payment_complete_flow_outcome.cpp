@@ -28,12 +28,12 @@ void PaymentCompleteFlow::conclude(Verdict v) {
                    v.kind == OPAY_CHARGE_ALREADY_PAID ||
                    v.kind == OPAY_CHARGE_OTHER_PAYER;
     if (charged) {
-        outcome_.result = "success";
+        outcome_.result = Recorded::kSuccess;
         outcome_.confirmation = intent_id_;
     } else if (v.answer == Answer::kUnknown) {
-        outcome_.result = "unknown";
+        outcome_.result = Recorded::kUnknown;
     } else {
-        outcome_.result = "fail";
+        outcome_.result = Recorded::kFail;
         outcome_.error_code = v.inner_code;
     }
     if (v.answer == Answer::kSuccess) {
@@ -91,7 +91,7 @@ void PaymentCompleteFlow::on_notify(const Result& r) {
 
 void PaymentCompleteFlow::finish_payment() {
     std::string log = rid() + " " + outcome_log_;
-    bool fine = outcome_.result == "success" ||
+    bool fine = outcome_.result == Recorded::kSuccess ||
                 outcome_.kind == OPAY_CHARGE_DECLINED ||
                 outcome_.kind == OPAY_CHARGE_REQUIRES_ACTION;
     opay_log_e level = fine ? OPAY_LOG_INFO : OPAY_LOG_ERROR;
@@ -108,7 +108,7 @@ void PaymentCompleteFlow::finish_payment() {
         // the record itself (payer's name, e-mail, phone, address) is for
         // the journal and the notify backend only, never the error log
         const Money& m =
-            outcome_.result == "success" ? outcome_.amount : due_;
+            outcome_.result == Recorded::kSuccess ? outcome_.amount : due_;
         log += "; journal write failed, outcome entry \"" +
                log_value(outcome_.entry, 128) + "\" (" +
                std::string(charge_name(outcome_.kind)) +

@@ -10,7 +10,7 @@ namespace {
 TEST(Journal, LinesAreOneJsonObjectEach) {
     Outcome o;
     o.entry = "12345/1/ab";
-    o.result = "success";
+    o.result = Recorded::kSuccess;
     o.confirmation = "pi_1";
     o.kind = OPAY_CHARGE_SUCCEEDED;
     json::Document d;
@@ -39,7 +39,7 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
                              payload));
     auto p = std::get<CompletePayload>(read_complete_payload(payload));
     Outcome o;
-    o.result = "success";
+    o.result = Recorded::kSuccess;
     o.confirmation = o.payment_intent = "pi_1";
     o.kind = OPAY_CHARGE_OTHER_PAYER;
     o.amount = Money{1300, *parse_currency("USD")};
@@ -57,7 +57,7 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
     EXPECT_FALSE(d.HasMember("shippingAddress"));
     // this payer's decline: the payload's amount, the payer, no method
     o.kind = OPAY_CHARGE_DECLINED;
-    o.result = "fail";
+    o.result = Recorded::kFail;
     o.confirmation.clear();
     ASSERT_FALSE(json::parse(
         notify_record(p, "1", p.amount, o, "p@x", true), d));
@@ -67,6 +67,15 @@ TEST(NotifyRecord, TheChargeAndTheMode) {
     EXPECT_FALSE(d.HasMember("paymentMethod"));
     EXPECT_EQ(json::write(d["payer"]["sub"]), "\"p@x\"");
     EXPECT_EQ(json::write(d["shippingOption"]), "\"norush\"");
+    // each recorded result by its name; only a success carries a method
+    EXPECT_EQ(json::write(d["result"]), "\"fail\"");
+    o.kind = OPAY_CHARGE_UNKNOWN;
+    o.result = Recorded::kUnknown;
+    o.payment_method = "pm_2";
+    ASSERT_FALSE(json::parse(
+        notify_record(p, "1", p.amount, o, "p@x", true), d));
+    EXPECT_EQ(json::write(d["result"]), "\"unknown\"");
+    EXPECT_FALSE(d.HasMember("paymentMethod"));
 }
 
 // shippingAddress / shippingOption: null (what our own answers say when

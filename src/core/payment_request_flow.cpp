@@ -133,7 +133,7 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
     }
     ShippingOptions offered;
     if (options != nullptr) {
-        if (refuse_backend_failure("shipping", *options)) return;
+        if (refuse_backend_failure(OPAY_TARGET_SHIPPING, *options)) return;
         auto parsed =
             parse_shipping_options(options->body, invoice->total.currency);
         if (auto* e = std::get_if<std::string>(&parsed)) {

@@ -347,9 +347,9 @@ void check_signed(const json::Value& card, const KeySet* keys, int64_t now,
     if (r.ok()) {
         report.signature = "verified";
     } else {
-        report.signature = "bad: " + r.reason;
+        report.signature = "bad: " + std::string(r.reason_name());
         sp.add("", "signature does not verify with the given key (" +
-                       r.reason + ")");
+                       std::string(r.reason_name()) + ")");
     }
 }
 
