@@ -7,10 +7,9 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body json_response json_decode
-                json_encode b64u PAY_METHOD proxy_location
+                payment_token complete_body proxy_location
                 stripe_location);
 use StripeMock;
 
@@ -90,35 +89,10 @@ $t->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 
-sub payment_token {
-    my ($source, %header) = @_;
-    my $h = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true,
-                          %header });
-    return join '.', b64u($h), b64u($source), b64u('not-verifiable');
-}
-
-sub complete_body {
-    my ($rid, $source, %opt) = @_;
-    return {
-        requestId => $rid,
-        methodName => PAY_METHOD,
-        details => {
-            productContext => { invoiceId => $rid },
-            paymentToken => $opt{token} // payment_token($source),
-            amount => { currency => $opt{currency} // 'USD',
-                        value => $opt{value} // '10.00',
-                        currencySystem => undef },
-        },
-        payerName => 'Patti Fernandez', payerEmail => 'patti@contoso.com',
-        payerPhone => '+14255551212',
-        %{ $opt{extra} || {} },
-    };
-}
-
 sub pay {
     my ($rid, $source, %opt) = @_;
     return $t->request($opt{path} // '/complete', token => $token,
-                       body => complete_body($rid, $source, %opt));
+                       body => complete_body($rid, source => $source, %opt));
 }
 
 sub stripe_calls {
@@ -356,7 +330,7 @@ my $t2 = $t->second_node($conf,
 $before = scalar @{ $stripe->charges };
 my $r1 = pay('TWO-1', 'tok_visa');
 my $r2 = $t2->request('/complete', token => $token,
-                      body => complete_body('TWO-1', 'tok_visa'));
+                      body => complete_body('TWO-1'));
 is($r1->{json}{result}, 'success', 'first node: success');
 is($r2->{json}{result}, 'success', 'second node: success');
 is($r2->{json}{entity}{confirmationNumber},

@@ -11,7 +11,8 @@ use Test::More;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use KeyServer;
-use OpayTest qw(loadentity_body reference_invoice json_response json_encode);
+use OpayTest qw(loadentity_body reference_invoice json_response json_encode
+                wait_for);
 
 sub jwks { json_encode({ keys => [ map { $_->{jwk} } @_ ] }) }
 
@@ -22,16 +23,6 @@ sub serve {
         $t->write_file("keys-$name.$part", $what{$part})
             if defined $what{$part};
     }
-}
-
-sub wait_for {
-    my ($cond, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return 0;
 }
 
 sub pay {
