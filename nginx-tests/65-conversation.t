@@ -22,7 +22,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use OpayTest qw(loadentity_body json_response json_decode
                 json_encode complete_body PAY_METHOD proxy_location
-                stripe_location);
+                stripe_location shipping_option us_shipping);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -43,22 +43,17 @@ $t->invoice_backend(sub {
     $inv->{requestShipping} = JSON::PP::false if $id =~ /^DIGI-/;
 });
 
-sub opt {
-    my ($id, $label, $value) = @_;
-    return { id => $id, label => $label,
-             amount => { currency => 'USD', value => $value } };
-}
 # The US offers priority; Great Britain does not; Antarctica nothing.
 $t->backend('shipping', sub {
     my ($req) = @_;
     my $in = json_decode($req->{body}) || {};
     my $country = $in->{shippingAddress}{country} // '';
     return json_response(200, { shippingOptions => [
-        opt('norush', 'Regular Shipping', '0.00'),
-        opt('priority', 'Priority Shipping', '3.00') ] }) if $country eq 'US';
+        us_shipping() ] }) if $country eq 'US';
     return json_response(200, { shippingOptions => [
-        opt('economy', 'Economy to the UK', '5.00'),
-        opt('express', 'Express to the UK', '9.00') ] }) if $country eq 'GB';
+        shipping_option('economy', 'Economy to the UK', 'USD', '5.00'),
+        shipping_option('express', 'Express to the UK', 'USD', '9.00') ] })
+        if $country eq 'GB';
     return json_response(200, { shippingOptions => [] });
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');

@@ -10,7 +10,7 @@ use File::Basename qw(dirname);
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body json_response json_decode
                 payment_token complete_body proxy_location
-                stripe_location);
+                stripe_location us_shipping wait_for);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -31,11 +31,7 @@ $t->invoice_backend(sub {
         if $id =~ /^LATE/;
 });
 $t->backend('shipping', sub {
-    json_response(200, { shippingOptions => [
-        { id => 'norush', label => 'Regular',
-          amount => { currency => 'USD', value => '0.00' } },
-        { id => 'priority', label => 'Priority',
-          amount => { currency => 'USD', value => '3.00' } } ] });
+    json_response(200, { shippingOptions => [ us_shipping() ] });
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
@@ -299,8 +295,7 @@ unlike($t->error_log, qr/tok_visa|\Q$token\E/, 'nor in the error log');
 $stripe->mode('charge-then-hang');
 $before = scalar @{ $stripe->charges };
 my $kid = $t->in_background(sub { pay('K-1', 'tok_visa') });
-my $deadline = time + 10;
-sleep 0.1 while @{ $stripe->charges } == $before && time < $deadline;
+wait_for(sub { @{ $stripe->charges } > $before }, 10, 0.1);
 is(scalar(@{ $stripe->charges }) - $before, 1, 'K-1 charged at the processor');
 kill 'KILL', $t->workers;
 $t->answers($kid);

@@ -23,7 +23,7 @@ use warnings;
 
 use Exporter 'import';
 use OpayTest qw(json_response json_decode payment_token complete_body
-                proxy_location stripe_location);
+                proxy_location stripe_location us_shipping);
 use StripeMock;
 
 our @EXPORT = qw(payer pay at_once intents_of charges_of success
@@ -46,11 +46,7 @@ sub start {
         $hook{invoice}->($id, $inv, $t->dir) if $hook{invoice};
     });
     $t->backend('shipping', sub {
-        return json_response(200, { shippingOptions => [
-            { id => 'norush', label => 'Regular Shipping',
-              amount => { currency => 'USD', value => '0.00' } },
-            { id => 'priority', label => 'Priority Shipping',
-              amount => { currency => 'USD', value => '3.00' } } ] });
+        return json_response(200, { shippingOptions => [ us_shipping() ] });
     });
     $stripe = StripeMock->new($t->dir . '/stripe');
     my $mock = $stripe->handler;

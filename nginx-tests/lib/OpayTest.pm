@@ -36,6 +36,7 @@ my $JSON = JSON::PP->new->canonical->allow_nonref;
 our @EXPORT_OK = qw(free_port json_decode json_encode loadentity_body
                     reference_invoice json_response b64u PAY_METHOD
                     payment_token complete_body unescape
+                    shipping_option us_shipping
                     proxy_location stripe_location wait_or_kill wait_for);
 
 use constant PAY_METHOD => 'https://pay.microsoft.com/microsoftpay';
@@ -121,6 +122,21 @@ sub reference_invoice {
               amount => { currency => 'USD', value => '3.00' } },
         ],
     };
+}
+
+# A shipping option of a shipping backend's answer: ID, LABEL, the amount
+# in CURRENCY and VALUE, and %more fields (selected).
+sub shipping_option {
+    my ($id, $label, $currency, $value, %more) = @_;
+    return { id => $id, label => $label,
+             amount => { currency => $currency, value => $value }, %more };
+}
+
+# The options the tests' shipping backends offer in the US: norush at
+# 0.00 and priority at 3.00 USD.
+sub us_shipping {
+    return (shipping_option('norush', 'Regular Shipping', 'USD', '0.00'),
+            shipping_option('priority', 'Priority Shipping', 'USD', '3.00'));
 }
 
 # A backend answer: [status, headers, body] with a JSON body.
@@ -589,7 +605,8 @@ sub second_node {
 # in_background(sub { ...->request(...) }): the call runs in a process of
 # its own, which keeps the answer ({status, json}) in this test's directory;
 # answers(@jobs) waits for those processes and returns their answers in
-# order (undef for a call that died); at_once(@calls) starts the calls
+# order (undef for a call that died); answered($job) says whether a call
+# has its answer yet, without waiting; at_once(@calls) starts the calls
 # together and returns their answers.
 sub in_background {
     my ($self, $call) = @_;
@@ -613,6 +630,11 @@ sub answers {
     waitpid $_->{pid}, 0 for @jobs;
     return map { json_decode($self->read_file("answer-$_->{n}.json")) }
         @jobs;
+}
+
+sub answered {
+    my ($self, $job) = @_;
+    return -e "$self->{dir}/answer-$job->{n}.json";
 }
 
 sub at_once {
