@@ -51,6 +51,17 @@ sub keys_since {
     return scalar keys %keys;
 }
 
+# pay(@args) under Stripe's fault MODE, then normal again: the answer, and
+# the number of creates before it (for keys_since).
+sub pay_in_mode {
+    my ($mode, @args) = @_;
+    $stripe->mode($mode);
+    my $before = @{ creates() };
+    my $r = pay(@args);
+    $stripe->mode('normal');
+    return ($r, $before);
+}
+
 # 1. Two payers, two amounts, at once, on two nodes, 50 rounds: one charge
 # per invoice, of one payer's own pair, and every answer true.
 my ($bad, $wins, $busy) = (0, 0, 0);
@@ -154,10 +165,8 @@ is($other && "$other->{result} $other->{amount}{value} $other->{shippingOption}"
 # never moves the generation.
 for my $case ([ 'S-1', 'create-500=1' ], [ 'S-2', 'create-then-500=1' ]) {
     my ($rid, $mode) = @$case;
-    $stripe->mode($mode);
-    my $before = @{ creates() };
-    $r = pay($t, $rid, payer('tok_visa', 'norush'));
-    $stripe->mode('normal');
+    ($r, my $before) = pay_in_mode($mode, $t, $rid,
+                                   payer('tok_visa', 'norush'));
     ok(success($r), "$mode: the payment succeeds") or diag(json_encode($r));
     is(keys_since($before), 2, "$mode: the next generation's key");
     is(scalar @{ charges_of($rid) }, 1, "$mode: one charge");
@@ -167,10 +176,8 @@ for my $case ([ 'S-1', 'create-500=1' ], [ 'S-2', 'create-then-500=1' ]) {
 }
 # the replayed 500 cut short: its status line and Idempotent-Replayed
 # are enough to move on
-$stripe->mode('create-500=1');
-my $before_cut = @{ creates() };
-$r = pay($t, 'CUT-1', payer('tok_visa', 'norush'));
-$stripe->mode('normal');
+($r, my $before_cut) = pay_in_mode('create-500=1', $t, 'CUT-1',
+                                   payer('tok_visa', 'norush'));
 ok(success($r), 'a replayed 500 with its body cut: the payment succeeds')
     or diag(json_encode($r));
 is(keys_since($before_cut), 2,
@@ -191,10 +198,8 @@ is(scalar @{ charges_of('N-CUT-2') }, 1,
    'a replayed 200 with its body cut: still one charge');
 for my $case ([ 'F-1', 'create-fresh-500=1' ], [ 'F-2', 'create-503=1' ]) {
     my ($rid, $mode) = @$case;
-    $stripe->mode($mode);
-    my $before = @{ creates() };
-    $r = pay($t, $rid, payer('tok_visa', 'norush'));
-    $stripe->mode('normal');
+    ($r, my $before) = pay_in_mode($mode, $t, $rid,
+                                   payer('tok_visa', 'norush'));
     ok(success($r), "$mode: the payment succeeds") or diag(json_encode($r));
     is(keys_since($before), 1, "$mode: the same key, no new generation");
 }
