@@ -67,9 +67,10 @@ sub payment_token {
 }
 
 # A PaymentComplete body for invoice RID (its requestId too), by the
-# reference's payer (name, e-mail and phone). %opt: source (the Stripe token, tok_visa) or token (the whole
-# paymentToken); currency (USD) and value (10.00); extra => { field =>
-# value }, more top-level fields (undef removes one).
+# reference's payer (name, e-mail and phone). %opt: source (the Stripe
+# token, tok_visa) or token (the whole paymentToken); currency (USD) and
+# value (10.00); extra => { field => value }, more top-level fields (undef
+# removes one).
 sub complete_body {
     my ($rid, %opt) = @_;
     my $body = {
