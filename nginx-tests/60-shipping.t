@@ -6,7 +6,8 @@ use strict;
 use warnings;
 use Test::More;
 use OpayTest qw(loadentity_body reference_invoice json_response json_decode
-                json_encode PAY_METHOD proxy_location);
+                json_encode PAY_METHOD proxy_location shipping_option
+                us_shipping);
 
 my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
@@ -31,41 +32,39 @@ $t->backend('invoice', sub {
                           : json_response(404, {});
 });
 
-sub opt {
-    my ($id, $label, $currency, $value, %more) = @_;
-    return { id => $id, label => $label,
-             amount => { currency => $currency, value => $value }, %more };
-}
-
-my @usd = (opt('norush', 'Regular Shipping', 'USD', '0.00'),
-           opt('priority', 'Priority Shipping', 'USD', '3.00'));
+my @usd = us_shipping();
 $t->backend('shipping', sub {
     my ($req) = @_;
     my $in = json_decode($req->{body}) || {};
     my $country = $in->{shippingAddress}{country} // '';
     my $invoice = $in->{invoice} // '';
     return json_response(200, { shippingOptions => [
-        opt('std', 'Standard', 'JPY', '500') ] }) if $invoice eq 'JP-1';
+        shipping_option('std', 'Standard', 'JPY', '500') ] })
+        if $invoice eq 'JP-1';
     return json_response(200, { shippingOptions => [
-        opt('std', 'Standard', 'BHD', '1.250') ] }) if $invoice eq 'BH-1';
+        shipping_option('std', 'Standard', 'BHD', '1.250') ] })
+        if $invoice eq 'BH-1';
     return json_response(200, { shippingOptions => \@usd }) if $country eq 'US';
     return json_response(200, { shippingOptions => [] }) if $country eq 'AQ';
     return json_response(200, { shippingOptions => [],
         error => 'We cannot ship to Canada yet.' }) if $country eq 'CA';
     return json_response(200, { shippingOptions => [
-        opt('a', 'A', 'USD', '1.00', selected => JSON::PP::true),
-        opt('b', 'B', 'USD', '2.00', selected => JSON::PP::true),
-        opt('c', 'C', 'USD', '4.00') ] }) if $country eq 'SE';
+        shipping_option('a', 'A', 'USD', '1.00', selected => JSON::PP::true),
+        shipping_option('b', 'B', 'USD', '2.00', selected => JSON::PP::true),
+        shipping_option('c', 'C', 'USD', '4.00') ] })
+        if $country eq 'SE';
     return json_response(200, { shippingOptions => [
-        opt('x', 'X', 'USD', '1.00'), opt('x', 'Y', 'USD', '2.00') ] })
+        shipping_option('x', 'X', 'USD', '1.00'),
+        shipping_option('x', 'Y', 'USD', '2.00') ] })
         if $country eq 'DE';
     return json_response(200, { shippingOptions => [
-        opt('x', 'X', 'EUR', '1.00') ] }) if $country eq 'FR';
+        shipping_option('x', 'X', 'EUR', '1.00') ] }) if $country eq 'FR';
     return json_response(200, { shippingOptions => [
-        opt('x', 'X', 'USD', '-11.00', selected => JSON::PP::true) ] })
+        shipping_option('x', 'X', 'USD', '-11.00',
+                        selected => JSON::PP::true) ] })
         if $country eq 'NL';
     return json_response(200, { shippingOptions => [
-        opt('x', 'X', 'USD', '1.005') ] }) if $country eq 'IT';
+        shipping_option('x', 'X', 'USD', '1.005') ] }) if $country eq 'IT';
     return [ 500, {}, 'oops' ] if $country eq 'ES';
     return 'hang' if $country eq 'PT';
     return json_response(200, '{"shippingOptions": ') if $country eq 'BE';

@@ -20,10 +20,9 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use MIME::Base64 ();
 use OpayTest qw(loadentity_body json_response json_decode
-                json_encode b64u PAY_METHOD proxy_location
-                stripe_location);
+                json_encode complete_body PAY_METHOD proxy_location
+                stripe_location shipping_option us_shipping);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -44,22 +43,17 @@ $t->invoice_backend(sub {
     $inv->{requestShipping} = JSON::PP::false if $id =~ /^DIGI-/;
 });
 
-sub opt {
-    my ($id, $label, $value) = @_;
-    return { id => $id, label => $label,
-             amount => { currency => 'USD', value => $value } };
-}
 # The US offers priority; Great Britain does not; Antarctica nothing.
 $t->backend('shipping', sub {
     my ($req) = @_;
     my $in = json_decode($req->{body}) || {};
     my $country = $in->{shippingAddress}{country} // '';
     return json_response(200, { shippingOptions => [
-        opt('norush', 'Regular Shipping', '0.00'),
-        opt('priority', 'Priority Shipping', '3.00') ] }) if $country eq 'US';
+        us_shipping() ] }) if $country eq 'US';
     return json_response(200, { shippingOptions => [
-        opt('economy', 'Economy to the UK', '5.00'),
-        opt('express', 'Express to the UK', '9.00') ] }) if $country eq 'GB';
+        shipping_option('economy', 'Economy to the UK', 'USD', '5.00'),
+        shipping_option('express', 'Express to the UK', 'USD', '9.00') ] })
+        if $country eq 'GB';
     return json_response(200, { shippingOptions => [] });
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
@@ -149,18 +143,8 @@ sub event_of { $_[0]{methodData}[0]{data}{event} }
 # PaymentComplete as the service sends it after the conversation.
 sub complete {
     my ($rid, $value, %shipping) = @_;
-    my $header = json_encode({ Format => 'Stripe',
-                               TestMode => JSON::PP::true });
-    return call('/complete', {
-        requestId => $rid, methodName => PAY_METHOD,
-        details => {
-            productContext => { invoiceId => $rid },
-            paymentToken => join('.', b64u($header), b64u('tok_visa'),
-                                 b64u('not-verifiable')),
-            amount => { currency => 'USD', value => $value,
-                        currencySystem => undef } },
-        payerEmail => 'patti@contoso.com',
-        %shipping });
+    return call('/complete', complete_body($rid, value => $value,
+                                           extra => \%shipping));
 }
 
 sub charges { scalar @{ $stripe->charges } }
@@ -444,14 +428,9 @@ for my $case ([ 'load', loadentity_body() ],
     is(call('/v2', $body)->{status}, 401, "ver: $step, V2 location: V1 refused");
 }
 $calls = charges();
-my $header = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true });
-$r = $t->request('/complete', token => $v2, body => {
-    requestId => '12345', methodName => PAY_METHOD,
-    details => { productContext => { invoiceId => '12345' },
-                 paymentToken => join('.', b64u($header), b64u('tok_visa'),
-                                      b64u('x')),
-                 amount => { currency => 'USD', value => '13.00' } },
-    shippingAddress => $us, shippingOption => 'priority' });
+$r = $t->request('/complete', token => $v2,
+    body => complete_body('12345', value => '13.00', extra => {
+        shippingAddress => $us, shippingOption => 'priority' }));
 is($r->{status}, 401, 'ver: complete with another ver: 401');
 is(charges(), $calls, 'ver: nothing charged');
 like($t->error_log, qr/bearer token refused: bad_version, client/,

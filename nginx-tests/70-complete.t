@@ -7,11 +7,10 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
-use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body json_response json_decode
-                json_encode b64u PAY_METHOD proxy_location
-                stripe_location);
+                payment_token complete_body proxy_location
+                stripe_location us_shipping wait_for);
 use StripeMock;
 
 my $root = abs_path(dirname(__FILE__) . '/..');
@@ -32,11 +31,7 @@ $t->invoice_backend(sub {
         if $id =~ /^LATE/;
 });
 $t->backend('shipping', sub {
-    json_response(200, { shippingOptions => [
-        { id => 'norush', label => 'Regular',
-          amount => { currency => 'USD', value => '0.00' } },
-        { id => 'priority', label => 'Priority',
-          amount => { currency => 'USD', value => '3.00' } } ] });
+    json_response(200, { shippingOptions => [ us_shipping() ] });
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);
@@ -91,35 +86,10 @@ $t->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 
-sub payment_token {
-    my ($source, %header) = @_;
-    my $h = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true,
-                          %header });
-    return join '.', b64u($h), b64u($source), b64u('not-verifiable');
-}
-
-sub complete_body {
-    my ($rid, $source, %opt) = @_;
-    return {
-        requestId => $rid,
-        methodName => PAY_METHOD,
-        details => {
-            productContext => { invoiceId => $rid },
-            paymentToken => $opt{token} // payment_token($source),
-            amount => { currency => $opt{currency} // 'USD',
-                        value => $opt{value} // '10.00',
-                        currencySystem => undef },
-        },
-        payerName => 'Patti Fernandez', payerEmail => 'patti@contoso.com',
-        payerPhone => '+14255551212',
-        %{ $opt{extra} || {} },
-    };
-}
-
 sub pay {
     my ($rid, $source, %opt) = @_;
     return $t->request($opt{path} // '/complete', token => $token,
-                       body => complete_body($rid, $source, %opt));
+                       body => complete_body($rid, source => $source, %opt));
 }
 
 sub stripe_calls {
@@ -326,8 +296,7 @@ unlike($t->error_log, qr/tok_visa|\Q$token\E/, 'nor in the error log');
 $stripe->mode('charge-then-hang');
 $before = scalar @{ $stripe->charges };
 my $kid = $t->in_background(sub { pay('K-1', 'tok_visa') });
-my $deadline = time + 10;
-sleep 0.1 while @{ $stripe->charges } == $before && time < $deadline;
+wait_for(sub { @{ $stripe->charges } > $before }, 10, 0.1);
 is(scalar(@{ $stripe->charges }) - $before, 1, 'K-1 charged at the processor');
 kill 'KILL', $t->workers;
 $t->answers($kid);
@@ -357,7 +326,7 @@ my $t2 = $t->second_node($conf,
 $before = scalar @{ $stripe->charges };
 my $r1 = pay('TWO-1', 'tok_visa');
 my $r2 = $t2->request('/complete', token => $token,
-                      body => complete_body('TWO-1', 'tok_visa'));
+                      body => complete_body('TWO-1'));
 is($r1->{json}{result}, 'success', 'first node: success');
 is($r2->{json}{result}, 'success', 'second node: success');
 is($r2->{json}{entity}{confirmationNumber},

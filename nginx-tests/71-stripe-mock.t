@@ -9,9 +9,8 @@
 use strict;
 use warnings;
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(sleep time);
-use OpayTest qw(json_decode json_encode);
+use OpayTest qw(json_decode json_encode wait_for);
 use StripeMock;
 
 # OpayTest->new only records the nginx binary; this test never starts it.
@@ -672,43 +671,27 @@ $stripe->mode('normal');
 
 # The lock: slow holds it 1 s; a concurrent confirm or update meets 429
 # lock_timeout, which is not stored for the key.
-sub in_background {
-    my ($name, $code) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        my $res = $code->();
-        $t->write_file("$name.json", json_encode({ status => $res->{status},
-            body => json_decode($res->{content}) }));
-        POSIX::_exit(0);
-    }
-    return $pid;
-}
-sub result { json_decode($t->read_file("$_[0].json")) }
-
 $stripe->mode('slow');
 my $c = create_id();
 update($c, [ payment_method => pm('tok_visa') ]);
-my @kids = map { my $i = $_;
-    in_background("slow-$i", sub { confirm($c, key => "k-slow-$i") }) } 1, 2;
-waitpid $_, 0 for @kids;
-my @res = map { result("slow-$_") } 1, 2;
+my @res = $t->at_once(map { my $i = $_;
+    sub { confirm($c, key => "k-slow-$i") } } 1, 2);
 is_deeply([ sort map { $_->{status} } @res ], [ 200, 429 ],
           'slow: one 200, one 429');
 my ($locked) = grep { $_->{status} == 429 } @res;
-is($locked->{body}{error}{code}, 'lock_timeout', '429: lock_timeout');
-is($locked->{body}{error}{type}, 'invalid_request_error', '429: type');
+is($locked->{json}{error}{code}, 'lock_timeout', '429: lock_timeout');
+is($locked->{json}{error}{type}, 'invalid_request_error', '429: type');
 is(@{ $stripe->intent_charges($c) }, 1, 'slow: one charge');
 my $lu = create_id();
 update($lu, [ payment_method => pm('tok_visa') ]);
-my $kid = in_background('slow-confirm', sub { confirm($lu) });
-my $deadline = time + 5;
-sleep 0.01 while !$stripe->locked($lu) && time < $deadline;
-ok($stripe->locked($lu), 'locked(): the confirm holds the lock');
+my $job = $t->in_background(sub { confirm($lu) });
+ok(wait_for(sub { $stripe->locked($lu) }, 5, 0.01),
+   'locked(): the confirm holds the lock');
 $r = update($lu, [ amount => 4242 ], key => 'k-locked-update');
 diag(explain($r->{json})) if $r->{status} != 429;
 is($r->{status}, 429, 'an update while a confirm holds the lock: 429');
 is(err($r)->{code}, 'lock_timeout', 'update: lock_timeout');
-waitpid $kid, 0;
+$t->answers($job);
 $stripe->mode('normal');
 is($stripe->intent($lu)->{amount}, 1000, 'the locked update changed nothing');
 $r = update($lu, [ amount => 4242 ], key => 'k-locked-update');
@@ -722,18 +705,17 @@ my $pa = pm('tok_visa');
 my $pb = pm('tok_mastercard');
 update($il, [ amount => 1000, payment_method => $pa ]);
 $stripe->mode('pause=confirm');
-$kid = in_background('payer-a', sub { confirm($il, key => 'k-a') });
+$job = $t->in_background(sub { confirm($il, key => 'k-a') });
 ok($stripe->wait_paused(1, 5), 'pause=confirm: the confirm waits');
 $r = update($il, [ amount => 1300, payment_method => $pb ]);
 is($r->{status}, 200, 'pause: the other payer\'s update lands');
 is($stripe->release, 1, 'release(): one request let go');
-waitpid $kid, 0;
+my ($pay_a) = $t->answers($job);
 $stripe->mode('normal');
-my $pay_a = result('payer-a');
 is($pay_a->{status}, 200, 'the paused confirm: 200');
 is_deeply([ @{ $stripe->intent_charges($il)->[0] }{qw(amount payment_method)} ],
           [ 1300, $pb ], 'the charge: the pair set last (B\'s)');
-is($pay_a->{body}{payment_method}, $pb, 'the answer names B\'s card');
+is($pay_a->{json}{payment_method}, $pb, 'the answer names B\'s card');
 
 $stripe->mode('delay=confirm:300');
 my $dl = create_id();

@@ -6,10 +6,8 @@
 use strict;
 use warnings;
 use Test::More;
-use MIME::Base64 ();
 use Time::HiRes qw(sleep);
-use OpayTest qw(json_decode json_encode
-                b64u PAY_METHOD proxy_location stripe_location);
+use OpayTest qw(json_decode complete_body proxy_location stripe_location);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -80,23 +78,11 @@ my $t2 = $t->second_node($conf, [qw(invoice stripe notify)], workers => 2);
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 
-sub complete_body {
-    my ($rid, $source, $currency, $value) = @_;
-    my $pt = join '.', b64u(json_encode({ Format => 'Stripe',
-                                          TestMode => JSON::PP::true })),
-        b64u($source), b64u('not-verifiable');
-    return { requestId => $rid, methodName => PAY_METHOD,
-             details => { productContext => { invoiceId => $rid },
-                          paymentToken => $pt,
-                          amount => { currency => $currency // 'USD',
-                                      value => $value // '10.00' } },
-             payerName => 'Patti Fernandez' };
-}
-
 sub pay {
-    my ($node, $rid, $source, @amount) = @_;
+    my ($node, $rid, $source, $currency, $value) = @_;
     return $node->request('/complete', token => $token,
-                          body => complete_body($rid, $source, @amount));
+        body => complete_body($rid, source => $source, currency => $currency,
+                              value => $value));
 }
 
 sub charges { scalar @{ $stripe->charges } }

@@ -43,6 +43,25 @@ sub creates {
              @{ $stripe->requests } ];
 }
 
+# How many Idempotency-Keys the creates after the first BEFORE used.
+sub keys_since {
+    my ($before) = @_;
+    my %keys = map { $_->{idempotency_key} => 1 }
+        @{ creates() }[$before .. $#{ creates() }];
+    return scalar keys %keys;
+}
+
+# pay(@args) under Stripe's fault MODE, then normal again: the answer, and
+# the number of creates before it (for keys_since).
+sub pay_in_mode {
+    my ($mode, @args) = @_;
+    $stripe->mode($mode);
+    my $before = @{ creates() };
+    my $r = pay(@args);
+    $stripe->mode('normal');
+    return ($r, $before);
+}
+
 # 1. Two payers, two amounts, at once, on two nodes, 50 rounds: one charge
 # per invoice, of one payer's own pair, and every answer true.
 my ($bad, $wins, $busy) = (0, 0, 0);
@@ -146,14 +165,10 @@ is($other && "$other->{result} $other->{amount}{value} $other->{shippingOption}"
 # never moves the generation.
 for my $case ([ 'S-1', 'create-500=1' ], [ 'S-2', 'create-then-500=1' ]) {
     my ($rid, $mode) = @$case;
-    $stripe->mode($mode);
-    my $before = @{ creates() };
-    $r = pay($t, $rid, payer('tok_visa', 'norush'));
-    $stripe->mode('normal');
+    ($r, my $before) = pay_in_mode($mode, $t, $rid,
+                                   payer('tok_visa', 'norush'));
     ok(success($r), "$mode: the payment succeeds") or diag(json_encode($r));
-    my @keys = map { $_->{idempotency_key} } @{ creates() }[$before .. $#{ creates() }];
-    my %distinct = map { $_ => 1 } @keys;
-    is(scalar keys %distinct, 2, "$mode: the next generation's key");
+    is(keys_since($before), 2, "$mode: the next generation's key");
     is(scalar @{ charges_of($rid) }, 1, "$mode: one charge");
     $r = pay($t2, $rid, payer('tok_mastercard', 'norush'));
     ok(success($r), "$mode: the other node, later: the same success");
@@ -161,15 +176,12 @@ for my $case ([ 'S-1', 'create-500=1' ], [ 'S-2', 'create-then-500=1' ]) {
 }
 # the replayed 500 cut short: its status line and Idempotent-Replayed
 # are enough to move on
-$stripe->mode('create-500=1');
-my $before_cut = @{ creates() };
-$r = pay($t, 'CUT-1', payer('tok_visa', 'norush'));
-$stripe->mode('normal');
+($r, my $before_cut) = pay_in_mode('create-500=1', $t, 'CUT-1',
+                                   payer('tok_visa', 'norush'));
 ok(success($r), 'a replayed 500 with its body cut: the payment succeeds')
     or diag(json_encode($r));
-my %cut = map { $_->{idempotency_key} => 1 }
-    @{ creates() }[$before_cut .. $#{ creates() }];
-is(scalar keys %cut, 2, 'a replayed 500 with its body cut: the next generation');
+is(keys_since($before_cut), 2,
+   'a replayed 500 with its body cut: the next generation');
 is(scalar @{ charges_of('CUT-1') }, 1, 'a replayed 500 with its body cut: one charge');
 # a replayed 200 cut short is no answer: never a reason to move on (its
 # PaymentIntent exists and was paid)
@@ -180,21 +192,16 @@ $r = pay($t2, 'N-CUT-2', payer('tok_mastercard', 'priority'));
 ok(!success($r), 'a replayed 200 with its body cut: not a success')
     or diag(json_encode($r));
 isnt($r->{status}, 200, 'a replayed 200 with its body cut: the processor\'s failure');
-%cut = map { $_->{idempotency_key} => 1 }
-    @{ creates() }[$before_cut .. $#{ creates() }];
-is(scalar keys %cut, 1, 'a replayed 200 with its body cut: the same key');
+is(keys_since($before_cut), 1,
+   'a replayed 200 with its body cut: the same key');
 is(scalar @{ charges_of('N-CUT-2') }, 1,
    'a replayed 200 with its body cut: still one charge');
 for my $case ([ 'F-1', 'create-fresh-500=1' ], [ 'F-2', 'create-503=1' ]) {
     my ($rid, $mode) = @$case;
-    $stripe->mode($mode);
-    my $before = @{ creates() };
-    $r = pay($t, $rid, payer('tok_visa', 'norush'));
-    $stripe->mode('normal');
+    ($r, my $before) = pay_in_mode($mode, $t, $rid,
+                                   payer('tok_visa', 'norush'));
     ok(success($r), "$mode: the payment succeeds") or diag(json_encode($r));
-    my %distinct = map { $_->{idempotency_key} => 1 }
-        @{ creates() }[$before .. $#{ creates() }];
-    is(scalar keys %distinct, 1, "$mode: the same key, no new generation");
+    is(keys_since($before), 1, "$mode: the same key, no new generation");
 }
 
 # 5. Test and live locations of one merchant: neither answers for the

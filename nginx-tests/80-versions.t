@@ -7,10 +7,8 @@
 use strict;
 use warnings;
 use Test::More;
-use OpayTest qw(json_decode json_encode
-                b64u PAY_METHOD);
+use OpayTest qw(json_decode json_encode complete_body);
 use StripeMock;
-use MIME::Base64 ();
 
 # glibc fills fresh allocations with this byte, so that a header field the
 # module left unset is garbage, not a lucky zero (nginx's pools come from
@@ -86,18 +84,6 @@ $quic_listen
     }
 EOF
 $t->run;
-
-sub complete_body {
-    my ($rid) = @_;
-    my $pt = join '.', b64u(json_encode({ Format => 'Stripe',
-                                          TestMode => JSON::PP::true })),
-        b64u('tok_visa'), b64u('not-verifiable');
-    return { requestId => $rid, methodName => PAY_METHOD,
-             details => { productContext => { invoiceId => $rid },
-                          paymentToken => $pt,
-                          amount => { currency => 'USD', value => '10.00',
-                                      currencySystem => undef } } };
-}
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 

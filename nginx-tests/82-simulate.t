@@ -8,7 +8,8 @@ use warnings;
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP ();
-use OpayTest qw(json_response json_decode proxy_location stripe_location);
+use OpayTest qw(json_response json_decode proxy_location stripe_location
+                us_shipping);
 use StripeMock;
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -32,11 +33,7 @@ $t->backend('shipping', sub {
     return json_response(200, { shippingOptions => [],
                                 error => 'We do not ship there.' })
         if $body->{shippingAddress}{country} ne 'US';
-    json_response(200, { shippingOptions => [
-        { id => 'norush', label => 'Regular',
-          amount => { currency => 'USD', value => '0.00' } },
-        { id => 'priority', label => 'Priority',
-          amount => { currency => 'USD', value => '3.00' } } ] });
+    json_response(200, { shippingOptions => [ us_shipping() ] });
 });
 my $stripe = StripeMock->new($t->dir . '/stripe');
 $t->backend('stripe', $stripe->handler);

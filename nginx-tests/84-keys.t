@@ -9,10 +9,10 @@
 use strict;
 use warnings;
 use Test::More;
-use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use KeyServer;
-use OpayTest qw(loadentity_body reference_invoice json_response json_encode);
+use OpayTest qw(loadentity_body reference_invoice json_response json_encode
+                wait_for);
 
 my $t = OpayTest->new;
 my $dir = $t->dir;
@@ -37,12 +37,7 @@ sub fetches { scalar @{ $t->backend_requests($_[0]) } }
 
 sub wait_log {
     my ($re, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (time < $deadline) {
-        return 1 if $t->error_log =~ $re;
-        sleep 0.05;
-    }
-    return 0;
+    return wait_for(sub { $t->error_log =~ $re }, $timeout);
 }
 
 my $logged = 0;    # access log lines before the last pay()
@@ -56,13 +51,9 @@ sub pay {
 
 # the access log line of the last pay(), written just after its answer
 sub last_access {
-    my $deadline = time + 5;
     my @lines;
-    while (time < $deadline) {
-        @lines = split /\n/, $t->read_file('keys.log');
-        last if @lines > $logged;
-        sleep 0.02;
-    }
+    wait_for(sub { (@lines = split /\n/, $t->read_file('keys.log'))
+                   > $logged }, 5, 0.02);
     return $lines[-1] // '';
 }
 
@@ -325,14 +316,9 @@ like(last_access(), qr/^200 - cache \d+$/, '$opay_keys_source is cache');
 my $before = fetches('issuer');
 serve('issuer', json => jwks($key1, $key2, $key3), sleep => 10);
 $issuer = KeyServer::start($t, 'issuer', 'issuer');
-my $waiter = fork // die;
-if ($waiter == 0) {
-    $t->write_file('waiter', pay($key3)->{status});
-    POSIX::_exit(0);
-}
+my $waiter = $t->in_background(sub { pay($key3) });
 # the back-off retry or the unknown kid: either fetch now hangs 10 s
-my $deadline = time + 5;
-sleep 0.05 while fetches('issuer') == $before && time < $deadline;
+wait_for(sub { fetches('issuer') > $before }, 5);
 ok(fetches('issuer') > $before, 'slow issuer: a fetch has started');
 my (@ms, $failed);
 for (1 .. 100) {
@@ -341,14 +327,13 @@ for (1 .. 100) {
     push @ms, (time - $start) * 1000;
 }
 ok(!$failed, 'slow issuer: 100 known-kid requests answered');
-ok(waitpid($waiter, WNOHANG) == 0 && !-e "$dir/waiter",
+ok(!$t->answered($waiter),
    'slow issuer: ... while the fetch hangs and the new kid still waits');
 @ms = sort { $a <=> $b } @ms;
 # measured, not asserted (make bench and README report it)
 note(sprintf 'slow issuer: known-kid latency p50 %.1f ms, p99 %.1f ms',
      $ms[49], $ms[98]);
-waitpid($waiter, 0);
-is($t->read_file('waiter'), '200',
+is(($t->answers($waiter))[0]{status}, 200,
    'slow issuer: the parked unknown-kid request is verified when it ends');
 
 $t->stop;

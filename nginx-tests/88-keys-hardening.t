@@ -11,7 +11,8 @@ use Test::More;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use KeyServer;
-use OpayTest qw(loadentity_body reference_invoice json_response json_encode);
+use OpayTest qw(loadentity_body reference_invoice json_response json_encode
+                wait_for);
 
 sub jwks { json_encode({ keys => [ map { $_->{jwk} } @_ ] }) }
 
@@ -22,16 +23,6 @@ sub serve {
         $t->write_file("keys-$name.$part", $what{$part})
             if defined $what{$part};
     }
-}
-
-sub wait_for {
-    my ($cond, $timeout) = @_;
-    my $deadline = time + ($timeout // 10);
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return 0;
 }
 
 sub pay {
@@ -386,15 +377,12 @@ EOF
     $t->check_error_log;
 }
 
-###########################################################################
-# 7. A reload while the only fetch hangs: the old worker's result reaches
-# the new worker, which does not wait for the shared flag to go stale.
-
-{
+# A node whose only key source, the issuer, answers each fetch in 3 s (as
+# long as keys-issuer.sleep is there); started: the test and its key.
+sub slow_issuer {
     my $t = OpayTest->new;
     my $key = $t->make_key('k1');
     serve($t, 'issuer', json => jwks($key), sleep => 3);
-    KeyServer::start($t, 'issuer', 'issuer');
     setup($t, <<'EOF');
         location = /pay {
             opay_payment_request;
@@ -402,7 +390,17 @@ EOF
             opay_jwks_timeout 10s;
         }
 EOF
+    KeyServer::start($t, 'issuer', 'issuer');
     $t->run;
+    return ($t, $key);
+}
+
+###########################################################################
+# 7. A reload while the only fetch hangs: the old worker's result reaches
+# the new worker, which does not wait for the shared flag to go stale.
+
+{
+    my ($t, $key) = slow_issuer();
     ok(wait_for(sub { @{ $t->backend_requests('issuer') } }, 5),
        'slow fetch: started at start-up');
     my @old = $t->workers;
@@ -432,18 +430,7 @@ EOF
 # master starts in its place fetches at once.
 
 {
-    my $t = OpayTest->new;
-    my $key = $t->make_key('k1');
-    serve($t, 'issuer', json => jwks($key), sleep => 3);
-    setup($t, <<'EOF');
-        location = /pay {
-            opay_payment_request;
-            opay_jwks_url https://127.0.0.1:%%PORT_issuer%%/keys;
-            opay_jwks_timeout 10s;
-        }
-EOF
-    KeyServer::start($t, 'issuer', 'issuer');
-    $t->run;
+    my ($t, $key) = slow_issuer();
     ok(wait_for(sub { @{ $t->backend_requests('issuer') } }, 5),
        'killed fetcher: a fetch started');
     unlink $t->dir . '/keys-issuer.sleep';    # the next fetch is quick

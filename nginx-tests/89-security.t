@@ -17,11 +17,10 @@ use warnings;
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
-use MIME::Base64 ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 use OpayTest qw(loadentity_body reference_invoice json_decode json_encode
-                b64u PAY_METHOD);
+                complete_body unescape wait_for);
 use StripeMock;
 
 my $opay = $ENV{OPAY} or plan skip_all => 'OPAY (the opay tool) not set';
@@ -84,8 +83,6 @@ sub raw_requests {
     }
     return @out;
 }
-
-sub unescape { my $s = shift; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
 
 my $json = JSON::PP->new->canonical;
 
@@ -207,25 +204,12 @@ sub load {
                        %opt);
 }
 
-sub complete_body {
-    my ($rid, %opt) = @_;
-    my $h = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true });
-    return {
-        requestId => $rid,
-        methodName => PAY_METHOD,
-        details => {
-            productContext => { invoiceId => $rid },
-            paymentToken => join('.', b64u($h), b64u('tok_visa'), b64u('s')),
-            amount => { currency => 'USD', value => '10.00',
-                        currencySystem => undef },
-        },
-        payerName => 'Patti Fernandez', payerEmail => 'patti@contoso.com',
-        payerPhone => '+14255551212',
-        # the invoices ask for shipping: a payment names where and how
+# the invoices ask for shipping: a payment names where and how
+sub shipped_body {
+    my ($rid) = @_;
+    return complete_body($rid, extra => {
         shippingAddress => { country => 'US', addressLine => [ '1 Main St' ] },
-        shippingOption => 'o1',
-        %{ $opt{extra} || {} },
-    };
+        shippingOption => 'o1' });
 }
 
 sub shipping_change {
@@ -304,7 +288,7 @@ unlike($head, qr/caller|attacker|2099|gzip|10\.6\.6\.6/,
        'invoice backend: no caller value anywhere');
 
 $r = $t->request('/complete', token => $token, headers => \%caller,
-                 body => complete_body('H-1'));
+                 body => shipped_body('H-1'));
 is($r->{json}{result}, 'success', 'caller headers: the charge went through');
 my ($call) = grep { $_->{path} eq '/v1/payment_intents' }
     @{ $t->backend_requests('stripe') };
@@ -333,7 +317,7 @@ like($sub, qr{^/_stripe/v1/payment_intents\|\Q$h->{'idempotency-key'}\E\|applica
 
 # 4. Lone surrogates are malformed JSON; nothing is charged.
 my $before = scalar @{ $stripe->charges };
-my $text = json_encode(complete_body('S-1'));
+my $text = json_encode(shipped_body('S-1'));
 $text =~ s/"Patti Fernandez"/"\\udc00"/;
 $r = $t->request('/complete', token => $token, body => $text);
 is($r->{status}, 400, 'payerName "\udc00": 400');
@@ -419,7 +403,7 @@ $stripe->mode('slow');
 raw_requests();
 my $charges_before = scalar @{ $stripe->charges };
 {
-    my $body = json_encode(complete_body('HUP-1'));
+    my $body = json_encode(shipped_body('HUP-1'));
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port('http'))
         or die;
     print $s "POST /complete HTTP/1.1\r\nHost: x\r\n"
@@ -429,13 +413,9 @@ my $charges_before = scalar @{ $stripe->charges };
     sleep 0.6;    # the processor call is under way (Stripe answers in 1s)
     close $s;
 }
-my $deadline = time + 10;
 my @hup;
-while (time < $deadline) {
-    @hup = grep { m{^POST /api/outcomes} } raw_requests();
-    last if @hup;
-    sleep 0.2;
-}
+wait_for(sub { @hup = grep { m{^POST /api/outcomes} } raw_requests() },
+         10, 0.2);
 $stripe->mode('normal');
 is(scalar @{ $stripe->charges }, $charges_before + 1,
    'client gone: Stripe charged once');
@@ -449,7 +429,7 @@ like($t->read_file('journal.log'),
 
 # 8. Limits.
 $r = $t->request('/complete-tiny', token => $token,
-                 body => complete_body('TINY-1'));
+                 body => shipped_body('TINY-1'));
 is($r->{json}{result}, 'success',
    'a Stripe answer over subrequest_output_buffer_size is still read');
 

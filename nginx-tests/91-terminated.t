@@ -15,10 +15,9 @@ use Test::More;
 use Fcntl qw(F_RDLCK F_UNLCK);
 use IO::Select;
 use IO::Socket::INET;
-use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
-use OpayTest qw(json_decode json_encode
-                b64u PAY_METHOD proxy_location stripe_location);
+use OpayTest qw(json_encode complete_body proxy_location stripe_location
+                wait_for);
 use StripeMock;
 
 use constant { F_SETLEASE => 1024, F_GETLEASE => 1025 };
@@ -81,33 +80,7 @@ $t->run;
 
 my $token = $t->token($key, claims => { aud => 'merchant-0001' });
 
-sub complete_body {
-    my ($rid) = @_;
-    my $h = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true });
-    return json_encode({
-        requestId => $rid,
-        methodName => PAY_METHOD,
-        details => {
-            productContext => { invoiceId => $rid },
-            paymentToken => join('.', b64u($h), b64u('tok_visa'), b64u('s')),
-            amount => { currency => 'USD', value => '10.00',
-                        currencySystem => undef },
-        },
-        payerName => 'Patti Fernandez',
-    });
-}
-
 sub lease { my $l = fcntl($_[0], F_GETLEASE, 0); $l eq '0 but true' ? 0 : $l }
-
-sub wait_for {
-    my ($cond, $seconds) = @_;
-    my $deadline = time + $seconds;
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-    return 0;
-}
 
 # The journal exists (nginx created it at start-up), and a lease holds
 # every open() for writing until the test lets it go. The break of the
@@ -116,7 +89,7 @@ local $SIG{IO} = 'IGNORE';
 open my $held, '<', $t->dir . '/journal.log' or die $!;
 fcntl($held, F_SETLEASE, F_RDLCK) or die "F_SETLEASE: $!";
 
-my $body = complete_body('TERM-1');
+my $body = json_encode(complete_body('TERM-1'));
 my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port('http'))
     or die $!;
 print $c "POST /mirrored HTTP/1.1\r\nHost: x\r\n"
@@ -165,7 +138,7 @@ unlike($t->read_file('journal.log'), qr/"type":"outcome"[^\n]*"TERM-1"/,
 
 # The worker goes on serving payments.
 my $r = $t->request('/complete', token => $token,
-                    body => json_decode(complete_body('TERM-2')));
+                    body => complete_body('TERM-2'));
 is($r->{json}{result}, 'success', 'the next payment succeeds');
 is(scalar @{ $stripe->charges }, 1, 'and is charged once');
 

@@ -14,15 +14,13 @@ use strict;
 use warnings;
 use Test::More;
 use POSIX ();
-use OpayTest qw(loadentity_body reference_invoice json_response json_encode
-                b64u PAY_METHOD wait_or_kill);
+use OpayTest qw(loadentity_body reference_invoice json_response
+                complete_body unescape wait_or_kill);
 use StripeMock;
 
 my $t = OpayTest->new;
 my $key = $t->make_key('key-1');
 $t->write_jwks('jwks.json', $key);
-
-sub unescape { my $s = shift; $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge; $s }
 
 # answers any invoice path with the reference invoice
 $t->backend('invoice', sub { json_response(200, reference_invoice()) });
@@ -207,16 +205,9 @@ my $journal = $t->dir . '/journal.log';
 unlink $journal;
 POSIX::mkfifo($journal, 0600) or die "mkfifo: $!";
 my $stripe_calls = @{ $t->backend_requests('stripe') };
-my $pt = join '.', b64u(json_encode({ Format => 'Stripe',
-                                      TestMode => JSON::PP::true })),
-                   b64u('tok_visa'), b64u('not-verifiable');
 my $t0 = time;
-$r = $t->request('/complete', token => $token, timeout => 15, body => {
-    requestId => '12345', methodName => PAY_METHOD,
-    details => { productContext => { invoiceId => '12345' },
-                 paymentToken => $pt,
-                 amount => { currency => 'USD', value => '10.00',
-                             currencySystem => undef } } });
+$r = $t->request('/complete', token => $token, timeout => 15,
+                 body => complete_body('12345'));
 ok($r->{status} != 599 && time - $t0 < 10,
    'a FIFO journal in a worker: answered, not hung')
     or diag("status $r->{status}: $r->{content}");

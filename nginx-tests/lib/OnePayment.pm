@@ -22,8 +22,8 @@ use strict;
 use warnings;
 
 use Exporter 'import';
-use OpayTest qw(json_response json_decode json_encode
-                b64u PAY_METHOD proxy_location stripe_location);
+use OpayTest qw(json_response json_decode payment_token complete_body
+                proxy_location stripe_location us_shipping);
 use StripeMock;
 
 our @EXPORT = qw(payer pay at_once intents_of charges_of success
@@ -46,11 +46,7 @@ sub start {
         $hook{invoice}->($id, $inv, $t->dir) if $hook{invoice};
     });
     $t->backend('shipping', sub {
-        return json_response(200, { shippingOptions => [
-            { id => 'norush', label => 'Regular Shipping',
-              amount => { currency => 'USD', value => '0.00' } },
-            { id => 'priority', label => 'Priority Shipping',
-              amount => { currency => 'USD', value => '3.00' } } ] });
+        return json_response(200, { shippingOptions => [ us_shipping() ] });
     });
     $stripe = StripeMock->new($t->dir . '/stripe');
     my $mock = $stripe->handler;
@@ -130,20 +126,17 @@ sub payer {
 # unless name/city say else.
 sub pay {
     my ($node, $rid, $p, %opt) = @_;
-    my $pt = join '.', b64u(json_encode({ Format => 'Stripe',
-            TestMode => $p->{live} ? JSON::PP::false : JSON::PP::true })),
-        b64u($p->{token}), b64u('not-verifiable');
-    my $body = { requestId => $rid, methodName => PAY_METHOD,
-        details => { productContext => { invoiceId => $rid },
-                     paymentToken => $pt,
-                     amount => { currency => $opt{currency} // 'USD',
-                                 value => $opt{value}
-                                     // $VALUE{ $p->{option} } } },
-        shippingAddress => { country => 'US',
-                             city => $opt{city} // 'Redmond',
-                             addressLine => [ 'One Microsoft Way' ] },
-        shippingOption => $p->{option},
-        payerName => $opt{name} // 'Patti Fernandez' };
+    my $body = complete_body($rid,
+        token => payment_token($p->{token}, TestMode => $p->{live}
+                                   ? JSON::PP::false : JSON::PP::true),
+        currency => $opt{currency},
+        value => $opt{value} // $VALUE{ $p->{option} },
+        extra => {
+            shippingAddress => { country => 'US',
+                                 city => $opt{city} // 'Redmond',
+                                 addressLine => [ 'One Microsoft Way' ] },
+            shippingOption => $p->{option},
+            (defined $opt{name} ? (payerName => $opt{name}) : ()) });
     return $node->request($p->{live} ? '/complete-live' : '/complete',
                           token => $token, body => $body);
 }

@@ -35,7 +35,9 @@ my $JSON = JSON::PP->new->canonical->allow_nonref;
 
 our @EXPORT_OK = qw(free_port json_decode json_encode loadentity_body
                     reference_invoice json_response b64u PAY_METHOD
-                    proxy_location stripe_location wait_or_kill);
+                    payment_token complete_body unescape
+                    shipping_option us_shipping
+                    proxy_location stripe_location wait_or_kill wait_for);
 
 use constant PAY_METHOD => 'https://pay.microsoft.com/microsoftpay';
 
@@ -45,6 +47,52 @@ sub b64u {
     $e =~ tr{+/}{-_};
     $e =~ s/=+$//;
     return $e;
+}
+
+# %XX escapes decoded, as a backend reads a path segment.
+sub unescape {
+    my ($s) = @_;
+    $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+    return $s;
+}
+
+# A PaymentComplete's paymentToken for Stripe as the service passes it:
+# a header (Format Stripe, TestMode true; %header changes or adds fields),
+# the Stripe token SOURCE and a signature, which the module does not check.
+sub payment_token {
+    my ($source, %header) = @_;
+    my $h = json_encode({ Format => 'Stripe', TestMode => JSON::PP::true,
+                          %header });
+    return join '.', b64u($h), b64u($source), b64u('not-verifiable');
+}
+
+# A PaymentComplete body for invoice RID (its requestId too), by the
+# reference's payer (name, e-mail and phone). %opt: source (the Stripe
+# token, tok_visa) or token (the whole paymentToken); currency (USD) and
+# value (10.00); extra => { field => value }, more top-level fields (undef
+# removes one).
+sub complete_body {
+    my ($rid, %opt) = @_;
+    my $body = {
+        requestId => $rid,
+        methodName => PAY_METHOD,
+        details => {
+            productContext => { invoiceId => $rid },
+            paymentToken => $opt{token}
+                            // payment_token($opt{source} // 'tok_visa'),
+            amount => { currency => $opt{currency} // 'USD',
+                        value => $opt{value} // '10.00',
+                        currencySystem => undef },
+        },
+        payerName => 'Patti Fernandez', payerEmail => 'patti@contoso.com',
+        payerPhone => '+14255551212',
+    };
+    my $extra = $opt{extra} || {};
+    for my $k (keys %$extra) {
+        if (defined $extra->{$k}) { $body->{$k} = $extra->{$k} }
+        else { delete $body->{$k} }
+    }
+    return $body;
 }
 
 # The PaymentRequest webhook's loadentity call, as the reference shows it.
@@ -75,6 +123,21 @@ sub reference_invoice {
               amount => { currency => 'USD', value => '3.00' } },
         ],
     };
+}
+
+# A shipping option of a shipping backend's answer: ID, LABEL, the amount
+# in CURRENCY and VALUE, and %more fields (selected).
+sub shipping_option {
+    my ($id, $label, $currency, $value, %more) = @_;
+    return { id => $id, label => $label,
+             amount => { currency => $currency, value => $value }, %more };
+}
+
+# The options the tests' shipping backends offer in the US: norush at
+# 0.00 and priority at 3.00 USD.
+sub us_shipping {
+    return (shipping_option('norush', 'Regular Shipping', 'USD', '0.00'),
+            shipping_option('priority', 'Priority Shipping', 'USD', '3.00'));
 }
 
 # A backend answer: [status, headers, body] with a JSON body.
@@ -335,6 +398,18 @@ sub wait_or_kill {
     return 0;
 }
 
+# Polls COND (every STEP s, 0.05) for up to SECONDS (10): true once it
+# holds, false if it never did.
+sub wait_for {
+    my ($cond, $seconds, $step) = @_;
+    my $deadline = time + ($seconds // 10);
+    while (time < $deadline) {
+        return 1 if $cond->();
+        sleep $step // 0.05;
+    }
+    return 0;
+}
+
 sub stop {
     my ($self) = @_;
     if (my $pid = delete $self->{nginx_pid}) {
@@ -531,7 +606,8 @@ sub second_node {
 # in_background(sub { ...->request(...) }): the call runs in a process of
 # its own, which keeps the answer ({status, json}) in this test's directory;
 # answers(@jobs) waits for those processes and returns their answers in
-# order (undef for a call that died); at_once(@calls) starts the calls
+# order (undef for a call that died); answered($job) says whether a call
+# has its answer yet, without waiting; at_once(@calls) starts the calls
 # together and returns their answers.
 sub in_background {
     my ($self, $call) = @_;
@@ -555,6 +631,11 @@ sub answers {
     waitpid $_->{pid}, 0 for @jobs;
     return map { json_decode($self->read_file("answer-$_->{n}.json")) }
         @jobs;
+}
+
+sub answered {
+    my ($self, $job) = @_;
+    return -e "$self->{dir}/answer-$job->{n}.json";
 }
 
 sub at_once {
