@@ -1,4 +1,5 @@
-// Fuzzes the strict JSON parser and the writer: whatever parse() accepts,
+// Fuzzes the strict JSON parser and the writer: parse_in_place() answers
+// as parse() does; whatever parse() accepts,
 // write() must turn into text that parse() accepts again and that writes
 // back to the same text (the module re-reads what it writes: journal lines,
 // answers).
@@ -14,8 +15,18 @@ using namespace opay;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view in = fuzz::text(data, size);
     json::Document doc;
-    if (json::parse(in, doc)) return 0;
+    auto refused = json::parse(in, doc);
+    // parse_in_place: the same parse over a buffer of the caller's
+    std::string buffer(in);
+    json::Document in_place;
+    auto refused_in_place = json::parse_in_place(buffer, in_place);
+    fuzz::require(refused.has_value() == refused_in_place.has_value());
+    if (refused) {
+        fuzz::require(refused->reason == refused_in_place->reason);
+        return 0;
+    }
     std::string out = json::write(doc);
+    fuzz::require(json::write(in_place) == out);
     json::Document again;
     fuzz::require(!json::parse(out, again));
     fuzz::require(json::write(again) == out);

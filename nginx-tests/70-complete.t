@@ -46,7 +46,8 @@ $t->backend('notify', sub {
 });
 
 my $conf = <<'EOF'
-    log_format pay '$opay_request_id $opay_result $opay_error';
+    log_format pay '$opay_request_id $opay_result $opay_error '
+                   '$opay_charge $opay_charge_code';
 
     opay_merchant_id   merchant-0001;
     opay_jwks_file     %%DIR%%/jwks.json;
@@ -387,7 +388,15 @@ is($r->{json}{result}, 'success', 'journal back: the same payment goes through')
 
 $t->stop;
 my @log = split /\n/, $t->read_file('pay.log');
-ok(grep({ $_ eq 'V-1 success -' } @log), '$opay_request_id and $opay_result');
+ok(grep({ $_ eq 'V-1 success - succeeded -' } @log),
+   '$opay_request_id, $opay_result and $opay_charge');
+ok(grep({ $_ eq 'D-1 fail - declined card_declined' } @log)
+   && grep({ $_ eq 'D-6 fail - declined expired_card' } @log),
+   '$opay_charge and $opay_charge_code of a declined card');
+ok(grep({ $_ eq 'R-1 fail payment_refused - -' } @log),
+   'refused before any charge: $opay_charge unset');
+ok(grep({ $_ eq 'E-2 - payment_in_progress unknown -' } @log),
+   'a charge that may have happened: $opay_charge unknown, a 409');
 $t->check_error_log(expected =>
     qr/worker process \d+ exited on signal 9|opay: cannot write journal/);
 done_testing;

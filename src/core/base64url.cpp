@@ -21,6 +21,23 @@ constexpr std::array<int8_t, 256> make_table() {
 
 constexpr auto kTable = make_table();
 
+// kTable's values already shifted to their place in a group of four
+// letters (the first letter's at bits 18-23, ...), a letter outside the
+// alphabet as bit 24: a group is four look-ups and three ORs.
+constexpr std::array<std::array<uint32_t, 256>, 4> make_shifted() {
+    std::array<std::array<uint32_t, 256>, 4> t{};
+    for (int k = 0; k < 4; ++k) {
+        for (int c = 0; c < 256; ++c) {
+            t[k][c] = kTable[c] < 0 ? 1u << 24
+                                    : static_cast<uint32_t>(kTable[c])
+                                          << (18 - 6 * k);
+        }
+    }
+    return t;
+}
+
+constexpr auto kShifted = make_shifted();
+
 }  // namespace
 
 std::optional<std::string> base64url_decode(std::string_view in) {
@@ -31,14 +48,11 @@ std::optional<std::string> base64url_decode(std::string_view in) {
     char* o = out.data();
     std::size_t full = in.size() / 4;
     // Four letters to three bytes; any letter outside the alphabet sets
-    // the sign bit of the OR of the four values.
+    // bit 24 of the OR of the four values.
     for (std::size_t i = 0; i < full; ++i, p += 4, o += 3) {
-        int a = kTable[p[0]], b = kTable[p[1]], c = kTable[p[2]],
-            d = kTable[p[3]];
-        if ((a | b | c | d) < 0) return std::nullopt;
-        uint32_t v = (static_cast<uint32_t>(a) << 18) |
-                     (static_cast<uint32_t>(b) << 12) |
-                     (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+        uint32_t v = kShifted[0][p[0]] | kShifted[1][p[1]] |
+                     kShifted[2][p[2]] | kShifted[3][p[3]];
+        if (v >> 24 != 0) return std::nullopt;
         o[0] = static_cast<char>(v >> 16);
         o[1] = static_cast<char>((v >> 8) & 0xff);
         o[2] = static_cast<char>(v & 0xff);

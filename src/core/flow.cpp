@@ -5,6 +5,7 @@
 #include "flow.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "ascii.h"
 #include "jwt.h"
@@ -77,8 +78,8 @@ bool Flow::admit(const Input& in) {
         if (!t.ok()) {
             reason = t.reason;
         } else {
-            sub_ = t.sub;
-            sender_ = t.sender;
+            sub_ = std::move(t.sub);
+            sender_ = std::move(t.sender);
         }
     } else {
         reason = "bad_scheme";
@@ -136,8 +137,8 @@ void Flow::resolve(int result, std::string_view data) {
 }
 
 bool Flow::refuse_backend_failure(const char* backend, const Result& r) {
-    std::string who = std::string(backend) + " backend";
     if (r.status == 200) return false;
+    std::string who = std::string(backend) + " backend";
     if (r.status == 504) {
         refuse(504, OPAY_REFUSAL_BACKEND_TIMEOUT,
                who + " timed out", OPAY_LOG_ERROR,

@@ -92,62 +92,66 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
         return InvoiceError{"invoice has no \"identifier\""};
     }
     inv.identifier = std::string(*id_text);
-    std::string name = "invoice \"" + inv.identifier + "\"";
+    // the log's text, made only for a refusal
+    auto name = [&inv] { return "invoice \"" + inv.identifier + "\""; };
     if (!type || bare_payment_status(*type) != "Invoice") {
-        return InvoiceError{name + ": \"@type\" is not \"Invoice\""};
+        return InvoiceError{name() + ": \"@type\" is not \"Invoice\""};
     }
     if (json::member(entity, "paymentStatus") != nullptr) {
         auto text = json::string_member(entity, "paymentStatus");
         if (!text) {
-            return InvoiceError{name + ": \"paymentStatus\" is not a string"};
+            return InvoiceError{name() + ": \"paymentStatus\" is not a string"};
         }
         inv.payment_status = std::string(bare_payment_status(*text));
     }
 
     const json::Value* due = json::object_member(entity, "totalPaymentDue");
     if (due == nullptr) {
-        return InvoiceError{name + ": \"totalPaymentDue\" missing"};
+        return InvoiceError{name() + ": \"totalPaymentDue\" missing"};
     }
     auto total = read_money(json::member(*due, "price"),
                             json::member(*due, "priceCurrency"));
     if (auto* e = std::get_if<std::string>(&total)) {
-        return InvoiceError{name + ": totalPaymentDue: " + *e};
+        return InvoiceError{name() + ": totalPaymentDue: " + *e};
     }
     inv.total = std::get<Money>(total);
     if (inv.total.minor < 0) {
-        return InvoiceError{name + ": total due is negative"};
+        return InvoiceError{name() + ": total due is negative"};
     }
 
     if (items != nullptr) {
         int64_t sum = 0;
         std::size_t i = 0;
         for (const auto& item : items->GetArray()) {
-            std::string where = name + ": displayItems[" +
-                                std::to_string(i++) + "]";
+            auto where = [&name, i] {
+                return name() + ": displayItems[" + std::to_string(i) + "]";
+            };
+            ++i;
             auto label = json::string_member(item, "label");
             const json::Value* amount = json::member(item, "amount");
             if (!label || amount == nullptr) {
-                return InvoiceError{where + " needs \"label\" and \"amount\""};
+                return InvoiceError{where() +
+                                    " needs \"label\" and \"amount\""};
             }
             auto money = parse_amount(*amount);
             if (auto* e = std::get_if<std::string>(&money)) {
-                return InvoiceError{where + ": " + *e};
+                return InvoiceError{where() + ": " + *e};
             }
             const Money& m = std::get<Money>(money);
             if (m.currency != inv.total.currency) {
-                return InvoiceError{where + ": currency " +
+                return InvoiceError{where() + ": currency " +
                                     std::string(m.currency.view()) +
                                     " differs from the total's " +
                                     std::string(inv.total.currency.view())};
             }
             auto next = checked_add(sum, m.minor);
-            if (!next) return InvoiceError{where + ": sum overflows"};
+            if (!next) return InvoiceError{where() + ": sum overflows"};
             sum = *next;
             inv.display_items.push_back({std::string(*label), m});
         }
         if (sum != inv.total.minor) {
             return InvoiceError{
-                name + ": display items add up to " +
+                name() + ": display items add up to " +
                 format_value(Money{sum, inv.total.currency}) +
                 " but the total due is " + format_value(inv.total)};
         }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <memory_resource>
 #include <new>
 #include <vector>
 
@@ -31,7 +32,16 @@ constexpr std::size_t kPairwiseMembers = 16;
 // invalid UTF-8 (the text itself was checked before parsing): such text is
 // refused here.
 bool encodes_surrogate(const char* s, std::size_t n) {
-    for (std::size_t i = 0; i + 1 < n; ++i) {
+    std::size_t i = 0;
+    // ASCII (most of any string) eight bytes at a time: a word without a
+    // byte >= 0x80 holds no 0xED; the byte-wise check takes over at the
+    // first word with one
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s + i, 8);
+        if ((w & 0x8080808080808080ULL) != 0) break;
+    }
+    for (; i + 1 < n; ++i) {
         if (static_cast<unsigned char>(s[i]) == 0xED &&
             static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
             return true;
@@ -51,9 +61,16 @@ struct CheckingHandler
     std::size_t depth = 0;
     bool too_deep = false;
     bool duplicate = false;
-    std::vector<std::string_view> names;  // of the open objects, in order
-    std::vector<std::size_t> firsts;      // where each open object's start
-    std::vector<std::string_view> sorted;  // scratch for large objects
+    // The lists below start in memory on the stack, enough for the
+    // documents of a call (payload, token, invoice): no malloc unless a
+    // document outgrows it.
+    alignas(std::max_align_t) char memory[1024];
+    std::pmr::monotonic_buffer_resource resource{memory, sizeof(memory)};
+    // of the open objects, in order
+    std::pmr::vector<std::string_view> names{&resource};
+    // where each open object's names start
+    std::pmr::vector<std::size_t> firsts{&resource};
+    std::pmr::vector<std::string_view> sorted{&resource};  // large objects
     const char* error = nullptr;  // why a string was refused
     std::string scratch;          // a number behind its tag
 
@@ -67,11 +84,12 @@ struct CheckingHandler
     }
 
     explicit CheckingHandler(Document& d) : doc(d) {
-        // enough for the documents of a call (payload, token, invoice):
         // one allocation each, not one per doubling
         names.reserve(32);
         firsts.reserve(kMaxDepth + 1);
     }
+    CheckingHandler(const CheckingHandler&) = delete;
+    CheckingHandler& operator=(const CheckingHandler&) = delete;
 
     bool open() {
         if (++depth > kMaxDepth) {
@@ -208,41 +226,130 @@ bool plain8(const char* p) {
     return (flags & (k1 * 0x80)) == 0;
 }
 
-// One pass over the text: ASCII bytes escaped as the table says, UTF-8
-// sequences copied, each byte of an invalid one written as U+FFFD.
-void write_string(const char* p, std::size_t n, std::string& out) {
-    std::string_view s(p, n);
-    out += '"';
-    std::size_t run = 0;  // start of the bytes not yet copied
-    for (std::size_t i = 0; i < s.size();) {
-        if (s.size() - i >= 8 && plain8(s.data() + i)) {
-            i += 8;
-            continue;
+// The writer's output: a string grown by doubling and written through a
+// pointer, its length set once at the end. Appending byte by byte to a
+// std::string (a capacity check and a terminator per byte) was most of
+// what writing an answer cost.
+class Sink {
+  public:
+    explicit Sink(std::string& s) : s_(s) {
+        // most of what is written (answers, records, journal lines) fits
+        s_.resize(2048);
+    }
+    // At least n bytes free at the returned pointer; then advance().
+    char* room(std::size_t n) {
+        if (s_.size() - used_ < n) {
+            s_.resize(std::max(2 * s_.size(), used_ + n));
         }
-        auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) {
-            std::size_t len = utf8_sequence(s, i);
-            if (len != 0) {
-                i += len;
+        return s_.data() + used_;
+    }
+    void advance(char* to) { used_ = static_cast<std::size_t>(to - s_.data()); }
+    void put(char c) {
+        *room(1) = c;
+        ++used_;
+    }
+    void put(std::string_view t) {
+        std::memcpy(room(t.size()), t.data(), t.size());
+        used_ += t.size();
+    }
+    void done() { s_.resize(used_); }
+
+  private:
+    std::string& s_;
+    std::size_t used_ = 0;
+};
+
+bool tagged_number(const Value& v) {
+    return v.IsString() && v.GetStringLength() > 1 &&
+           v.GetString()[0] == kNumberTag;
+}
+
+// The n < 8 bytes at p in a word padded with a plain letter, byte by
+// byte: a memcpy of variable length would be a call into libc.
+void tail_word(const char* p, std::size_t n, char* word) {
+    std::memset(word, 'a', 8);
+    switch (n) {
+    case 7: word[6] = p[6]; [[fallthrough]];
+    case 6: word[5] = p[5]; [[fallthrough]];
+    case 5: word[4] = p[4]; [[fallthrough]];
+    case 4: word[3] = p[3]; [[fallthrough]];
+    case 3: word[2] = p[2]; [[fallthrough]];
+    case 2: word[1] = p[1]; [[fallthrough]];
+    case 1: word[0] = p[0]; [[fallthrough]];
+    default: break;
+    }
+}
+
+// Input bytes per block of write_string: room for the worst case is made
+// a block at a time, so a long string never asks for six times its size.
+constexpr std::size_t kWriteBlock = 4096;
+
+// One pass over the text: ASCII bytes escaped as the table says, UTF-8
+// sequences copied, each byte of an invalid one written as U+FFFD. No
+// byte takes more than six (\u00XX); a step may run up to 7 bytes past
+// its block and a short tail is stored as a whole word: 16 bytes spare,
+// and two for the quotes.
+void write_string(const char* p, std::size_t n, Sink& out) {
+    std::string_view s(p, n);
+    char* d = out.room(6 * std::min(n, kWriteBlock) + 18);
+    *d++ = '"';
+    for (std::size_t i = 0;;) {
+        std::size_t end = std::min(n, i + kWriteBlock);
+        while (i < end) {
+            std::size_t left = n - i;
+            if (left >= 8) {
+                if (plain8(p + i)) {
+                    std::memcpy(d, p + i, 8);
+                    d += 8;
+                    i += 8;
+                    continue;
+                }
+            } else {
+                // most strings are short or end in a short plain run
+                char word[8];
+                tail_word(p + i, left, word);
+                if (plain8(word)) {
+                    std::memcpy(d, word, 8);  // the padding is overwritten
+                    d += left;
+                    i = n;
+                    break;
+                }
+            }
+            auto c = static_cast<unsigned char>(p[i]);
+            if (c >= 0x80) {
+                std::size_t len = utf8_sequence(s, i);
+                if (len != 0) {
+                    std::memcpy(d, p + i, len);
+                    d += len;
+                    i += len;
+                } else {
+                    std::memcpy(d, "\xEF\xBF\xBD", 3);
+                    d += 3;
+                    ++i;
+                }
                 continue;
             }
-            out.append(s.data() + run, i - run);
-            out += "\xEF\xBF\xBD";
-            run = ++i;
-            continue;
-        }
-        char e = kEscape[c];
-        if (e == 0) {
+            char e = kEscape[c];
             ++i;
-            continue;
+            if (e == 0) {
+                *d++ = static_cast<char>(c);
+                continue;
+            }
+            *d++ = '\\';
+            *d++ = e;
+            if (e == 'u') {
+                *d++ = '0';
+                *d++ = '0';
+                *d++ = kHex[c >> 4];
+                *d++ = kHex[c & 0xF];
+            }
         }
-        out.append(s.data() + run, i - run);
-        run = ++i;
-        char seq[6] = {'\\', e, '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(seq, e == 'u' ? 6 : 2);
+        if (i >= n) break;
+        out.advance(d);
+        d = out.room(6 * std::min(n - i, kWriteBlock) + 18);
     }
-    out.append(s.data() + run, s.size() - run);
-    out += '"';
+    *d++ = '"';
+    out.advance(d);
 }
 
 // std::string as RapidJSON's output stream, for numbers built in code.
@@ -253,53 +360,55 @@ struct StringOut {
     void Flush() {}
 };
 
-void write_value(const Value& v, std::string& out) {
+void write_value(const Value& v, Sink& out) {
     switch (v.GetType()) {
     case rapidjson::kNullType:
-        out += "null";
+        out.put("null");
         break;
     case rapidjson::kFalseType:
-        out += "false";
+        out.put("false");
         break;
     case rapidjson::kTrueType:
-        out += "true";
+        out.put("true");
         break;
     case rapidjson::kStringType:
-        if (is_number(v)) {
-            out += number_text(v);
+        if (tagged_number(v)) {
+            out.put({v.GetString() + 1, v.GetStringLength() - 1});
         } else {
             write_string(v.GetString(), v.GetStringLength(), out);
         }
         break;
     case rapidjson::kNumberType: {
         // Only reached for values built in code, never for parsed input.
-        StringOut stream{out};
+        std::string number;
+        StringOut stream{number};
         rapidjson::Writer<StringOut> w(stream);
         v.Accept(w);
+        out.put(number);
         break;
     }
     case rapidjson::kObjectType: {
-        out += '{';
+        out.put('{');
         bool first = true;
         for (const auto& m : v.GetObject()) {
-            if (!first) out += ',';
+            if (!first) out.put(',');
             first = false;
             write_string(m.name.GetString(), m.name.GetStringLength(), out);
-            out += ':';
+            out.put(':');
             write_value(m.value, out);
         }
-        out += '}';
+        out.put('}');
         break;
     }
     case rapidjson::kArrayType: {
-        out += '[';
+        out.put('[');
         bool first = true;
         for (const auto& e : v.GetArray()) {
-            if (!first) out += ',';
+            if (!first) out.put(',');
             first = false;
             write_value(e, out);
         }
-        out += ']';
+        out.put(']');
         break;
     }
     }
@@ -370,15 +479,14 @@ ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
     doc_.emplace(pool_ ? &*pool_ : nullptr);
 }
 
-std::optional<ParseError> parse(std::string_view text, Document& doc) {
-    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
-    // The in-situ copy lives as long as the document's allocator, like the
-    // strings that point into it.
-    auto* buffer =
-        static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
-    if (buffer == nullptr) return ParseError{"out of memory"};
-    std::memcpy(buffer, text.data(), text.size());
-    buffer[text.size()] = '\0';
+namespace {
+
+// The parse itself, over size bytes of valid UTF-8 at buffer (NUL after
+// them), which it overwrites: RapidJSON unescapes strings in situ. Every
+// string is copied into the document's pool, so the buffer need only live
+// for the call.
+std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
+                                       Document& doc) {
     rapidjson::Reader reader;
     rapidjson::InsituStringStream stream(buffer);
     rapidjson::ParseResult result;
@@ -401,9 +509,11 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
                           " at offset " + std::to_string(result.Offset())};
     }
     // Only whitespace may follow the value (a NUL byte inside the text
-    // ends the in-situ stream early and is caught here as well).
-    for (std::size_t i = stream.Tell(); i < text.size(); ++i) {
-        char c = text[i];
+    // ends the in-situ stream early and is caught here as well). The
+    // parser never writes at or beyond where it stopped: these bytes are
+    // the text's own.
+    for (std::size_t i = stream.Tell(); i < size; ++i) {
+        char c = buffer[i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             return ParseError{"trailing data after the JSON value"};
         }
@@ -411,10 +521,28 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     return std::nullopt;
 }
 
-bool is_number(const Value& v) {
-    return v.IsString() && v.GetStringLength() > 1 &&
-           v.GetString()[0] == kNumberTag;
+}  // namespace
+
+std::optional<ParseError> parse(std::string_view text, Document& doc) {
+    // Checked before the copy, as parse_in_place checks it: bad text
+    // costs no memory.
+    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    // The in-situ copy is taken from the document's allocator: in an
+    // arena or on the stack it costs no malloc.
+    auto* buffer =
+        static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
+    if (buffer == nullptr) return ParseError{"out of memory"};
+    std::memcpy(buffer, text.data(), text.size());
+    buffer[text.size()] = '\0';
+    return parse_buffer(buffer, text.size(), doc);
 }
+
+std::optional<ParseError> parse_in_place(std::string& text, Document& doc) {
+    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    return parse_buffer(text.data(), text.size(), doc);
+}
+
+bool is_number(const Value& v) { return tagged_number(v); }
 
 std::string_view number_text(const Value& v) {
     return {v.GetString() + 1, v.GetStringLength() - 1};
@@ -427,11 +555,20 @@ Value make_number(std::string_view text, Allocator& a) {
                  a);
 }
 
+// A plain scan, size and first byte before memcmp: FindMember's
+// temporary name value and its string comparison cost twice as much.
+// Parsed objects hold no duplicate names, so the first match is the one.
 const Value* member(const Value& obj, std::string_view name) {
     if (!obj.IsObject()) return nullptr;
-    auto it = obj.FindMember(
-        Value(rapidjson::StringRef(name.data(), name.size())));
-    return it == obj.MemberEnd() ? nullptr : &it->value;
+    for (const auto& m : obj.GetObject()) {
+        if (m.name.GetStringLength() != name.size()) continue;
+        const char* s = m.name.GetString();
+        if (name.empty() || (s[0] == name[0] &&
+                             std::memcmp(s, name.data(), name.size()) == 0)) {
+            return &m.value;
+        }
+    }
+    return nullptr;
 }
 
 std::optional<std::string_view> string_member(const Value& obj,
@@ -533,9 +670,9 @@ bool valid_utf8(std::string_view text) {
 
 std::string write(const Value& v) {
     std::string out;
-    // most of what is written (answers, records, journal lines) fits
-    out.reserve(2048);
-    write_value(v, out);
+    Sink sink(out);
+    write_value(v, sink);
+    sink.done();
     return out;
 }
 

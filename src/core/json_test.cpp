@@ -227,6 +227,29 @@ TEST(Json, WritesWhatRapidJsonsWriterWrites) {
     EXPECT_EQ(write(Value(rapidjson::kArrayType)), "[]");
 }
 
+// Long strings are written a block of 4096 bytes at a time: escapes and
+// multi-byte characters across every place of a block's end come out as
+// RapidJSON's Writer writes them.
+TEST(Json, WritesLongStringsAcrossBlocks) {
+    const std::string pieces[] = {"\xc3\xa9", "\xe2\x82\xac",
+                                  "\xf0\x9f\x98\x80", "\x01", "\"", "\\",
+                                  "\n", "abcdefgh"};
+    for (std::size_t shift = 0; shift < 9; ++shift) {
+        for (const auto& piece : pieces) {
+            Document d(rapidjson::kArrayType);
+            auto& a = d.GetAllocator();
+            std::string text(4096 - shift, 'x');
+            while (text.size() < 3 * 4096 + 7) text += piece + "yz";
+            d.PushBack(str(text, a), a);
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            d.Accept(w);
+            ASSERT_EQ(write(d), std::string(sb.GetString(), sb.GetSize()))
+                << shift << " " << piece;
+        }
+    }
+}
+
 TEST(Json, RefusesLoneAndMisorderedSurrogates) {
     Document d;
     auto err = parse(R"({"payerName":"\udc00"})", d);
@@ -242,6 +265,51 @@ TEST(Json, RefusesLoneAndMisorderedSurrogates) {
     EXPECT_FALSE(parses("[\"\xed\xa0\x80\"]"));      // raw surrogate
     EXPECT_TRUE(parses(R"(["\ud83d\ude00"])"));      // a real pair
     EXPECT_TRUE(parses(R"(["\ud7ff\ue000"])"));      // around the range
+}
+
+// The check skips ASCII eight bytes at a time: an escaped surrogate is
+// found at every offset behind a plain run, in values and names.
+TEST(Json, FindsEscapedSurrogatesAtEveryOffset) {
+    for (std::size_t at = 0; at < 20; ++at) {
+        std::string run(at, 'x');
+        EXPECT_FALSE(parses("[\"" + run + "\\udc00\"]")) << at;
+        EXPECT_FALSE(parses("[\"" + run + "\\ud800y\"]")) << at;
+        EXPECT_FALSE(parses("{\"" + run + "\\udfff\":1}")) << at;
+        EXPECT_TRUE(parses("[\"" + run + "\\ud83d\\ude00" + run + "\"]"))
+            << at;
+        EXPECT_TRUE(parses("[\"" + run + "\\ud7ff\\ue000\"]")) << at;
+    }
+}
+
+// parse_in_place is the same parse over the caller's buffer: the same
+// answer (the same reason when refused) and the same document.
+TEST(Json, ParsesInPlaceAsParseDoes) {
+    const std::string texts[] = {
+        R"({"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9"}})",
+        R"(  ["x", 1.5e3, -0]  )",
+        R"({"a":1,"a":2})",
+        R"(["\udc00"])",
+        "[1] x",
+        std::string("[1]\0", 4),
+        std::string("[\"a\0b\"]", 7),
+        "[\"\xc3\x28\"]",
+        "",
+        std::string(40, '[') + std::string(40, ']'),
+        R"({"s":"plain text, long enough to be read a word at a time"})",
+    };
+    for (const auto& text : texts) {
+        Document by_copy;
+        Document in_place;
+        auto a = parse(text, by_copy);
+        std::string buffer = text;
+        auto b = parse_in_place(buffer, in_place);
+        ASSERT_EQ(a.has_value(), b.has_value()) << text;
+        if (a) {
+            EXPECT_EQ(a->reason, b->reason) << text;
+        } else {
+            EXPECT_EQ(write(by_copy), write(in_place)) << text;
+        }
+    }
 }
 
 TEST(Json, RefusesLongStrings) {

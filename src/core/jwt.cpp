@@ -270,12 +270,13 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
         signature = base64url_decode(token.substr(d2 + 1));
         if (!header_text || !payload || !signature) {
             parse_error = "parts must be unpadded base64url";
-        } else if (auto e = json::parse(*header_text, header)) {
+        } else if (auto e = json::parse_in_place(*header_text, header)) {
+            // the decoded parts are ours: parsed where they lie
             parse_error = "header: " + e->reason;
         } else if (!header.IsObject()) {
             parse_error = "header is not a JSON object";
         } else if (!policy.signature_only) {
-            if (auto pe = json::parse(*payload, claims)) {
+            if (auto pe = json::parse_in_place(*payload, claims)) {
                 parse_error = "payload: " + pe->reason;
             } else if (!claims.IsObject()) {
                 parse_error = "payload is not a JSON object";

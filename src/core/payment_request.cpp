@@ -268,43 +268,44 @@ Answer shipping_answer(const Config& c, const json::Value& request,
 }
 
 std::optional<std::string> check_details(const json::Value& details) {
-    auto check_amount = [](const json::Value* holder, const std::string& where,
+    // where() names the amount's holder: text made only for a refusal
+    auto check_amount = [](const json::Value* holder, auto&& where,
                            bool total) -> std::optional<std::string> {
         const json::Value* amount =
             holder ? json::object_member(*holder, "amount") : nullptr;
-        if (amount == nullptr) return where + ".amount is missing";
+        if (amount == nullptr) return where() + ".amount is missing";
         auto parsed = parse_amount(*amount);
         if (auto* e = std::get_if<std::string>(&parsed)) {
-            return where + ".amount: " + *e;
+            return where() + ".amount: " + *e;
         }
         if (total && std::get<Money>(parsed).minor < 0) {
-            return where + " must not be negative";
+            return where() + " must not be negative";
         }
         return std::nullopt;
     };
     if (auto e = check_amount(json::object_member(details, "total"),
-                              "details.total", true)) {
+                              [] { return std::string("details.total"); },
+                              true)) {
         return e;
     }
     if (const json::Value* items = json::array_member(details, "displayItems")) {
         for (rapidjson::SizeType i = 0; i < items->Size(); ++i) {
-            if (auto e = check_amount(&(*items)[i],
-                                      "details.displayItems[" +
-                                          std::to_string(i) + "]",
-                                      false)) {
-                return e;
-            }
+            auto where = [i] {
+                return "details.displayItems[" + std::to_string(i) + "]";
+            };
+            if (auto e = check_amount(&(*items)[i], where, false)) return e;
         }
     }
     if (const json::Value* opts =
             json::array_member(details, "shippingOptions")) {
         std::set<std::string_view> ids;
         for (rapidjson::SizeType i = 0; i < opts->Size(); ++i) {
-            std::string where =
-                "details.shippingOptions[" + std::to_string(i) + "]";
+            auto where = [i] {
+                return "details.shippingOptions[" + std::to_string(i) + "]";
+            };
             auto id = json::string_member((*opts)[i], "id");
             if (!id || !ids.insert(*id).second) {
-                return where + ": ids must be present and unique";
+                return where() + ": ids must be present and unique";
             }
             if (auto e = check_amount(&(*opts)[i], where, false)) return e;
         }

@@ -78,8 +78,9 @@ bool PaymentRequestFlow::answer_not_due(const Invoice& invoice) {
     Answer answer = not_due_answer(config_, echo_.event, *product_context_,
                                    invoice);
     if (!answer.error.empty()) {
-        respond_answer(answer, "invoice backend gave an invalid invoice",
-                       name + ": answer would break a W3C rule: ");
+        respond_answer(std::move(answer),
+                       "invoice backend gave an invalid invoice", invoice,
+                       false);
         return true;
     }
     finish(Response{200, std::move(answer.body), false, OPAY_LOG_INFO,
@@ -89,21 +90,25 @@ bool PaymentRequestFlow::answer_not_due(const Invoice& invoice) {
     return true;
 }
 
-void PaymentRequestFlow::respond_answer(const Answer& answer,
+// The log's text is made only for a refusal.
+void PaymentRequestFlow::respond_answer(Answer answer,
                                         std::string_view message,
-                                        const std::string& log_prefix) {
-    if (answer.error.empty()) return respond(200, answer.body);
+                                        const Invoice& invoice,
+                                        bool shipping_backend) {
+    if (answer.error.empty()) return respond(200, std::move(answer.body));
+    std::string name = "invoice \"" + log_value(invoice.identifier) + "\"";
     refuse(502, OPAY_REFUSAL_BACKEND_ERROR, message, OPAY_LOG_ERROR,
-           log_prefix + answer.error);
+           (shipping_backend ? "shipping backend for " + name + ": "
+                             : name + ": answer would break a W3C rule: ") +
+               answer.error);
 }
 
 void PaymentRequestFlow::on_invoice(const Result& r) {
     auto invoice = read_invoice(r);
     if (!invoice || answer_not_due(*invoice)) return;
     respond_answer(loadentity_answer(config_, *product_context_, *invoice),
-                   "invoice backend gave an invalid invoice",
-                   "invoice \"" + invoice->identifier +
-                       "\": answer would break a W3C rule: ");
+                   "invoice backend gave an invalid invoice", *invoice,
+                   false);
 }
 
 void PaymentRequestFlow::on_shipping(const Result& invoice_result,
@@ -141,8 +146,7 @@ void PaymentRequestFlow::on_shipping(const Result& invoice_result,
     }
     respond_answer(
         shipping_answer(config_, request_->doc(), echo_, *invoice, offered),
-        "shipping backend gave invalid options",
-        "shipping backend for " + name + ": ");
+        "shipping backend gave invalid options", *invoice, true);
 }
 
 }  // namespace opay

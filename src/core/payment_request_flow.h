@@ -36,9 +36,10 @@ class PaymentRequestFlow final : public Flow {
     // answered so.
     bool answer_not_due(const Invoice& invoice);
     // A built answer, or 502 when the backends' data would break a W3C
-    // rule (message for the caller, log_prefix + the rule for the log).
-    void respond_answer(const Answer& answer, std::string_view message,
-                        const std::string& log_prefix);
+    // rule (message for the caller; the log names the invoice, or the
+    // shipping backend, and the rule).
+    void respond_answer(Answer answer, std::string_view message,
+                        const Invoice& invoice, bool shipping_backend);
 
     Stage stage_ = Stage::kLoadInvoice;
     Echo echo_;

@@ -42,6 +42,12 @@ static ngx_http_variable_t  ngx_http_opay_vars[] = {
     { ngx_string("opay_error"), NULL, ngx_http_opay_variable,
       OPAY_VAR_ERROR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("opay_charge"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_CHARGE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("opay_charge_code"), NULL, ngx_http_opay_variable,
+      OPAY_VAR_CHARGE_CODE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("opay_keys_age"), NULL, ngx_http_opay_keys_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
