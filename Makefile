@@ -94,7 +94,9 @@ MODULE_SO := $(DYNAMIC_DIR)/ngx_http_opay_module.so
 OPAY := $(CMAKE_DIR)/opay
 # Prometheus' checker for 75-status.t (scripts/promtool.sh; empty: skipped)
 PROMTOOL_ENV = PROMTOOL="$$(bash $(ROOT)/scripts/promtool.sh)"
-OPAY_VERSION := 0.1.0
+# the version is defined once, in the C API (nginx, opay and the package)
+OPAY_VERSION := $(shell sed -n 's/^.define OPAY_VERSION *"\(.*\)"$$/\1/p' \
+    $(ROOT)/include/opay.h)
 DEB_VERSION := $(OPAY_VERSION)-1
 DEB_DIR := $(BUILD)/deb
 DEB := $(DEB_DIR)/libnginx-mod-http-opay_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb

@@ -70,10 +70,10 @@ ConfPtr make_conf(std::string_view flags) {
     opay_settings_t s{};
     s.merchant_id = str("merchant-0001");
     s.jwks_file = str(OPAY_TESTDATA "/../conf-examples/demo-only-jwks.json");
-    s.jwt_issuer = str("https://substrate.office.com/sts/");
-    s.jwt_appid = str("48af08dc-f6d2-435f-b2a7-069abd99c086");
-    s.jwt_version = str("STI.ExternalAccessToken.V1");
-    s.jwt_leeway = 300;
+    s.jwt_issuer = str(OPAY_DEFAULT_JWT_ISSUER);
+    s.jwt_appid = str(OPAY_DEFAULT_JWT_APPID);
+    s.jwt_version = str(OPAY_DEFAULT_JWT_VERSION);
+    s.jwt_leeway = OPAY_DEFAULT_JWT_LEEWAY;
     s.allowed_senders = senders;
     s.n_allowed_senders = 1;
     s.test_mode = has('t');

@@ -75,11 +75,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view in = fuzz::text(data + 2, size - 2);
 
     TokenPolicy policy;
-    policy.issuer = "https://substrate.office.com/sts/";
+    policy.issuer = OPAY_DEFAULT_JWT_ISSUER;
     policy.audience = "merchant-0001";
     if (!(data[1] & 2)) {
-        policy.appid = "48af08dc-f6d2-435f-b2a7-069abd99c086";
-        policy.version = "STI.ExternalAccessToken.V1";
+        policy.appid = OPAY_DEFAULT_JWT_APPID;
+        policy.version = OPAY_DEFAULT_JWT_VERSION;
     }
     if (!(data[1] & 4)) policy.allowed_senders = {"billing@contoso.com"};
     policy.signature_only = data[1] & 1;

@@ -2,10 +2,11 @@
 // event, a charge code, key URLs, any bytes) in arbitrary series sets
 // never make an invalid page. A small validator of the text format 0.0.4
 // reads every page back: each line a HELP or TYPE comment or a sample
-// name{labels} value, label values escaped (\\ \" \n only) and read back
-// to the bytes that went in, one HELP and TYPE per family before its
-// samples, a family's lines together, histogram buckets cumulative up to
-// +Inf = _count; a key is never over OPAY_METRICS_KEY_MAX.
+// name{labels} value, label values escaped (\\ \" \n only), valid UTF-8
+// (Prometheus rejects a page with any other) and read back to the bytes
+// that went in when those were valid UTF-8, one HELP and TYPE per family
+// before its samples, a family's lines together, histogram buckets
+// cumulative up to +Inf = _count; a key is never over OPAY_METRICS_KEY_MAX.
 // Input: parts separated by "\n--\n"; the first byte of a part picks its
 // series' family and kind, the rest is a label value.
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
+#include "json.h"
 #include "metrics.h"
 #include "opay_str.h"
 
@@ -77,6 +79,7 @@ Sample read_sample(std::string_view line) {
                 }
                 value += c;
             }
+            fuzz::require(json::valid_utf8(value));
             s.labels.emplace_back(label, value);
             fuzz::require(at < line.size());
             if (line[at] == '}') {
@@ -255,10 +258,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    : metrics::key(name, {{"a", value},
                                                          {"b", parts[0]}});
         if (!(b & 0x80)) values.emplace_back(value);
-        // read back: the labels are the values that went in
+        // read back: the labels are the values that went in, when those
+        // were valid UTF-8
         Sample s = read_sample(key + " 0");
         fuzz::require(s.name == name);
-        if (!(b & 0x80)) {
+        if (!(b & 0x80) && json::valid_utf8(value) &&
+            json::valid_utf8(parts[0])) {
             fuzz::require(s.labels.size() == 2 && s.labels[0].second == value &&
                           s.labels[1].second == parts[0]);
         }

@@ -25,9 +25,13 @@ typedef struct {
 } opay_str_t;
 
 
-/* the module's version and the directives' defaults, for nginx and opay */
+/*
+ * the module's version, the User-Agent of its subrequests and key fetches,
+ * and the directives' defaults, for nginx and opay
+ */
 
 #define OPAY_VERSION                   "0.1.0"
+#define OPAY_USER_AGENT                "opay/" OPAY_VERSION
 #define OPAY_DEFAULT_JWT_ISSUER        "https://substrate.office.com/sts/"
 #define OPAY_DEFAULT_JWT_APPID         "48af08dc-f6d2-435f-b2a7-069abd99c086"
 #define OPAY_DEFAULT_JWT_VERSION       "STI.ExternalAccessToken.V1"
@@ -106,6 +110,24 @@ void opay_arenas_stats(const opay_arenas_t *arenas, size_t *lent,
     size_t *made) OPAY_NOEXCEPT;
 
 
+/* the kind of a key fetch's result, as opay_status counts them */
+typedef enum {
+    OPAY_KEY_OK = 0,
+    OPAY_KEY_DNS,
+    OPAY_KEY_CONNECT,
+    OPAY_KEY_TLS,
+    OPAY_KEY_TIMEOUT,
+    OPAY_KEY_REDIRECT,
+    OPAY_KEY_HTTP,
+    OPAY_KEY_SIZE,
+    OPAY_KEY_PARSE,
+    OPAY_KEY_CHECKS,
+    OPAY_KEY_MEMORY,
+    OPAY_KEY_OTHER,
+    OPAY_KEY_RESULTS            /* how many kinds */
+} opay_key_result_e;
+
+
 /* one webhook call */
 
 typedef enum {
@@ -122,9 +144,12 @@ typedef struct {
     int             too_large;          /* body over opay_max_body_size */
     opay_str_t      body;
     int64_t         now;                /* seconds since the epoch */
-    /* with opay_jwks_url: the fetched keys (NULL: none yet, and why) */
+    /*
+     * with opay_jwks_url: the fetched keys, or NULL and the last fetch's
+     * failure (OPAY_KEY_OK: no fetch has ended yet); the core says it
+     */
     const struct opay_keys_s  *keys;
-    opay_str_t      keys_error;
+    opay_key_result_e  keys_failure;
     opay_arenas_t  *arenas;             /* NULL: a fresh pool per flow */
 } opay_input_t;
 
@@ -354,35 +379,18 @@ typedef struct {
     int64_t              timeout_ms;
 } opay_source_t;
 
-/* the kind of a key fetch's result, as opay_status counts them */
-typedef enum {
-    OPAY_KEY_OK = 0,
-    OPAY_KEY_DNS,
-    OPAY_KEY_CONNECT,
-    OPAY_KEY_TLS,
-    OPAY_KEY_TIMEOUT,
-    OPAY_KEY_REDIRECT,
-    OPAY_KEY_HTTP,
-    OPAY_KEY_SIZE,
-    OPAY_KEY_PARSE,
-    OPAY_KEY_CHECKS,
-    OPAY_KEY_MEMORY,
-    OPAY_KEY_OTHER,
-    OPAY_KEY_RESULTS            /* how many kinds */
-} opay_key_result_e;
-
 /* "ok", "dns", ...: the metric label, and an error's first word */
 opay_str_t opay_key_result_name(opay_key_result_e result) OPAY_NOEXCEPT;
 
 typedef struct {
-    int          ok;
-    opay_key_result_e  result;  /* OPAY_KEY_OK when ok */
-    opay_str_t   document;      /* the checked JWKS, when ok */
-    opay_str_t   kids;          /* "k1,k2", for the log */
-    opay_str_t   url;           /* where the JWKS came from */
-    opay_str_t   error;         /* kind first: "tls: ...", "checks: ..." */
-    int64_t      fetched_at;    /* seconds since the epoch */
-    void        *priv;          /* owns the strings */
+    int                ok;
+    opay_key_result_e  result;      /* OPAY_KEY_OK when ok */
+    opay_str_t         document;    /* the checked JWKS, when ok */
+    opay_str_t         kids;        /* "k1,k2", for the log */
+    opay_str_t         url;         /* where the JWKS came from */
+    opay_str_t         error;       /* kind first: "tls: ...", "checks: ..." */
+    int64_t            fetched_at;  /* seconds since the epoch */
+    void              *priv;        /* owns the strings */
 } opay_fetched_t;
 
 /* 1 and err set if url may not be fetched (not https, not loopback) */
@@ -409,6 +417,8 @@ void opay_keys_fetch(const opay_source_t *src, int64_t now,
  */
 void opay_keys_read_cache(const opay_source_t *src, const uid_t *owners,
     size_t n_owners, opay_fetched_t *out) OPAY_NOEXCEPT;
+/* a good set the key zone could not hold: f becomes a memory failure */
+void opay_fetched_zone_full(opay_fetched_t *f) OPAY_NOEXCEPT;
 void opay_fetched_free(opay_fetched_t *f) OPAY_NOEXCEPT;
 
 /* the refresh schedule: a plain struct, kept in shared memory */
@@ -427,10 +437,10 @@ typedef struct {
     int64_t    stale_ms;        /* a fetch older than this has died */
 } opay_refresh_t;
 
-/* 1: the caller fetches now (the schedule marks it fetching) */
 /* seconds a client waits for the next refresh: Retry-After, at least 1 */
 int64_t opay_schedule_retry_after(const opay_schedule_t *s, int64_t now_ms)
     OPAY_NOEXCEPT;
+/* 1: the caller fetches now (the schedule marks it fetching) */
 int opay_schedule_start(opay_schedule_t *s, const opay_refresh_t *policy,
     int64_t now_ms, int unknown_kid) OPAY_NOEXCEPT;
 void opay_schedule_done(opay_schedule_t *s, const opay_refresh_t *policy,

@@ -145,8 +145,14 @@ for my $opt ($usage =~ /(--[a-z][a-z-]*)/g) {
     next if $seen{$opt}++;
     ok($man_text =~ /(?<![\w-])\Q$opt\E(?![\w-])/, "opay(1) has $opt");
 }
-like($man, qr/^\.TH OPAY 1 "[^"]+" "opay \Q$var{OPAY_VERSION}\E"/m,
-     "opay(1) is of version $var{OPAY_VERSION}");
+# the version: defined once, in include/opay.h (the Makefile reads it)
+my ($version) = slurp("$root/include/opay.h")
+    =~ /^#define OPAY_VERSION\s+"([^"]+)"$/m;
+ok(defined $version, 'include/opay.h defines OPAY_VERSION');
+like($makefile, qr{^OPAY_VERSION := \$\(shell .*\\\n\s+\$\(ROOT\)/include/opay\.h\)$}m,
+     'the Makefile takes OPAY_VERSION from include/opay.h');
+like($man, qr/^\.TH OPAY 1 "[^"]+" "opay \Q$version\E"/m,
+     "opay(1) is of version $version");
 
 # Links: a relative link reaches a file, and a #fragment a heading of it.
 sub anchors {

@@ -45,6 +45,7 @@ my $conf = <<'EOF'
         location = /opay/payment-request  { opay_payment_request; }
         location = /opay/payment-complete { opay_payment_complete; }
         location = "/opay/q\"uo\\te"   { opay_payment_request; }
+        location = /opay/caf%%E9%%      { opay_payment_request; }
         location = /opay/%%LONG%%       { opay_payment_request; }
 
         location = /metrics {
@@ -64,6 +65,7 @@ EOF
     . "    }\n";
 my $long = 'x' x 120;
 $conf =~ s/%%LONG%%/$long/;
+$conf =~ s/%%E9%%/\xe9/;    # a name in Latin-1: not UTF-8
 $t->write_conf($conf, workers => 2);
 $t->run;
 
@@ -165,10 +167,13 @@ is_deeply(delta($reloaded, $more), {
     q(opay_backend_duration_seconds_count{backend="invoice"}) => 1,
 }, 'and counting on after it');
 
-# Label values escaped as the exposition format wants (\\ and \"); a call
-# whose labels do not fit a series is counted as dropped, never lost.
+# Label values escaped as the exposition format wants (\\ and \"), and
+# UTF-8 (a byte of an invalid sequence written as U+FFFD); a call whose
+# labels do not fit a series is counted as dropped, never lost.
 is($t->request('/opay/q%22uo%5Cte', token => $token,
                body => loadentity_body())->{status}, 200, 'quoted location');
+is($t->request('/opay/caf%E9', token => $token,
+               body => loadentity_body())->{status}, 200, 'Latin-1 location');
 is($t->request("/opay/$long", token => $token,
                body => loadentity_body())->{status}, 200, 'long location');
 my ($escaped) = scrape();
@@ -176,9 +181,11 @@ is_deeply(delta($more, $escaped), {
     qq(opay_requests_total{location="/opay/q\\"uo\\\\te",webhook="payment_request",event="loadentity",outcome="ok",status="200"}) => 1,
     qq(opay_request_duration_seconds_count{location="/opay/q\\"uo\\\\te"}) => 1,
     qq(opay_request_duration_seconds_count{location="/opay/$long"}) => 1,
-    q(opay_backend_duration_seconds_count{backend="invoice"}) => 2,
+    qq(opay_requests_total{location="/opay/caf\xef\xbf\xbd",webhook="payment_request",event="loadentity",outcome="ok",status="200"}) => 1,
+    qq(opay_request_duration_seconds_count{location="/opay/caf\xef\xbf\xbd"}) => 1,
+    q(opay_backend_duration_seconds_count{backend="invoice"}) => 3,
     q(opay_status_dropped_total) => 1,
-}, 'label values escaped; a key too long is counted as dropped')
+}, 'label values escaped and UTF-8; a key too long is counted as dropped')
     or diag(explain(delta($more, $escaped)));
 
 is($t->request('/metrics-closed', method => 'GET')->{status}, 403,
@@ -186,8 +193,9 @@ is($t->request('/metrics-closed', method => 'GET')->{status}, 403,
 is($t->request('/metrics', method => 'POST', body => '{}')->{status}, 405,
    'only GET');
 
-# The whole page, the quoted location's labels included, as Prometheus'
-# own checker reads it (promtool, from Debian's prometheus package).
+# The whole page, the quoted and the Latin-1 locations' labels included,
+# as Prometheus' own checker reads it (promtool, from Debian's prometheus
+# package): one byte that is not UTF-8 would make it refuse the page.
 SKIP: {
     my ($promtool) = grep { defined && -x } $ENV{PROMTOOL},
         map { "$_/promtool" } split(/:/, $ENV{PATH} // ''), '/usr/bin';

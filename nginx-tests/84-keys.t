@@ -155,6 +155,9 @@ my $issuer_url = 'https://127.0.0.1:' . $t->port('issuer') . '/keys';
 ok(wait_log(qr/keys refreshed from "\Q$issuer_url\E": kids k1/),
    'start: keys fetched and logged with their kids');
 is(fetches('issuer'), 1, 'start: one fetch for the whole nginx (2 workers)');
+like($t->backend_requests('issuer')->[0]{headers}{'user-agent'},
+     qr{^opay/\d+\.\d+\.\d+$},
+     'start: the fetch says User-Agent opay/<version>, as subrequests do');
 my $r = pay($key1);
 is($r->{status}, 200, 'start: token signed by the fetched key is accepted');
 like(last_access(), qr/^200 - url \d+$/,

@@ -48,8 +48,8 @@ ok(-x '/usr/bin/opay', 'opay in /usr/bin');
 my $doc = "/usr/share/doc/$pkg";
 sub slurp { open(my $fh, '<', $_[0]) or return ''; local $/; <$fh> }
 for (['README.md', 'README.md.gz'],
-     map({ ["docs/$_.md", "$_.md.gz"] } qw(ngx_http_opay_module backends
-         payment-complete operations security)),
+     map({ ["docs/$_.md", "docs/$_.md.gz"] } qw(README ngx_http_opay_module
+         backends payment-complete operations security)),
      ['CHANGES', 'changelog.gz']) {
     my ($src, $shipped) = @$_;
     is(`gzip -dc '$doc/$shipped' 2>&1`, slurp("$root/$src"),

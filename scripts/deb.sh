@@ -61,17 +61,20 @@ printf '%s\n' "$pkg ($version) unstable; urgency=medium" '' \
         ' Copyright (C) 2015 THL A29 Limited, a Tencent company, and Milo Yip),' \
         ' OpenSSL and libcurl as packaged by Debian.'
 } > "$doc/copyright"
-# The operator's documentation (the contributors' docs/development.md is
-# not shipped), the change log and the manual page.
+# The operator's documentation in the repository's layout, so that
+# README.md's links to docs/ lead somewhere (the contributors'
+# docs/development.md is not shipped), the change log and the manual page.
 gzip -9nc "$root/README.md" > "$doc/README.md.gz"
-for page in ngx_http_opay_module backends payment-complete operations \
-            security; do
-    gzip -9nc "$root/docs/$page.md" > "$doc/$page.md.gz"
+install -d "$doc/docs"
+for page in README ngx_http_opay_module backends payment-complete \
+            operations security; do
+    gzip -9nc "$root/docs/$page.md" > "$doc/docs/$page.md.gz"
 done
 gzip -9nc "$root/CHANGES" > "$doc/changelog.gz"
 install -d "$stage/usr/share/man/man1"
 gzip -9nc "$root/docs/opay.1" > "$stage/usr/share/man/man1/opay.1.gz"
-chmod 644 "$doc"/* "$stage/usr/share/man/man1/opay.1.gz"
+find "$doc" -type f -exec chmod 644 {} +
+chmod 644 "$stage/usr/share/man/man1/opay.1.gz"
 
 # Maintainer scripts: dh_nginx's, as Debian's own module packages have them.
 cat > "$stage/DEBIAN/postinst" <<SCRIPT

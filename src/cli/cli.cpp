@@ -18,9 +18,6 @@ namespace opay::cli {
 
 namespace {
 
-constexpr const char* kDefaultIssuer = OPAY_DEFAULT_JWT_ISSUER;
-constexpr const char* kDefaultAppid = OPAY_DEFAULT_JWT_APPID;
-
 // Adds name: value to obj, value as JSON if it parses, else as a string.
 void add_typed(json::Value& obj, const std::string& name,
                const std::string& value, json::Allocator& alloc) {
@@ -149,9 +146,9 @@ std::optional<std::string> mint(EVP_PKEY* key, const std::string& kid,
     int64_t now = std::time(nullptr);
     json::Document body(rapidjson::kObjectType);
     auto& ca = body.GetAllocator();
-    body.AddMember("iss", rapidjson::StringRef(kDefaultIssuer), ca);
-    body.AddMember("appid", rapidjson::StringRef(kDefaultAppid), ca);
-    body.AddMember("ver", "STI.ExternalAccessToken.V1", ca);
+    body.AddMember("iss", OPAY_DEFAULT_JWT_ISSUER, ca);
+    body.AddMember("appid", OPAY_DEFAULT_JWT_APPID, ca);
+    body.AddMember("ver", OPAY_DEFAULT_JWT_VERSION, ca);
     body.AddMember("iat", json::make_number(std::to_string(now), ca), ca);
     body.AddMember("nbf", json::make_number(std::to_string(now), ca), ca);
     body.AddMember("exp", json::make_number(std::to_string(now + 3600), ca),

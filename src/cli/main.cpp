@@ -48,10 +48,6 @@ namespace opay::cli {
 
 namespace {
 
-constexpr const char* kDefaultIssuer = OPAY_DEFAULT_JWT_ISSUER;
-constexpr const char* kDefaultAppid = OPAY_DEFAULT_JWT_APPID;
-constexpr const char* kDefaultVersion = OPAY_DEFAULT_JWT_VERSION;
-
 // A JSON string for the terminal (a token's text is someone else's).
 std::string escape(const std::string& s) {
     json::Document d;
@@ -72,13 +68,13 @@ int verify_token(const Args& a) {
         return 2;
     }
     TokenPolicy policy;
-    policy.issuer = option(a, "--issuer", kDefaultIssuer);
+    policy.issuer = option(a, "--issuer", OPAY_DEFAULT_JWT_ISSUER);
     policy.audience = option(a, "--audience", "");
     if (!has_flag(a, "--no-appid")) {
-        policy.appid = option(a, "--appid", kDefaultAppid);
+        policy.appid = option(a, "--appid", OPAY_DEFAULT_JWT_APPID);
     }
     if (!has_flag(a, "--no-ver")) {
-        policy.version = option(a, "--ver", kDefaultVersion);
+        policy.version = option(a, "--ver", OPAY_DEFAULT_JWT_VERSION);
     }
     policy.signature_only = has_flag(a, "--signature-only");
     int64_t now = std::atoll(

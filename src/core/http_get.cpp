@@ -6,23 +6,23 @@
 
 namespace opay {
 
-namespace {
-
-struct Transfer {
-    std::string body;
-    std::size_t max_size;
-    bool too_big = false;
-};
-
-size_t on_data(char* data, size_t size, size_t n, void* user) {
-    auto* t = static_cast<Transfer*>(user);
+size_t http_on_data(char* data, size_t size, size_t n, void* user) noexcept {
+    auto* t = static_cast<HttpTransfer*>(user);
     if (t->body.size() + n * size > t->max_size) {
         t->too_big = true;
         return 0;  // curl stops with CURLE_WRITE_ERROR
     }
-    t->body.append(data, n * size);
+    // no exception may unwind through libcurl's C frames: out of memory
+    // ends the transfer as an error instead
+    try {
+        t->body.append(data, n * size);
+    } catch (...) {
+        return 0;
+    }
     return n * size;
 }
+
+namespace {
 
 opay_key_result_e error_kind(CURLcode rc) {
     switch (rc) {
@@ -68,7 +68,7 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
         fail(out, OPAY_KEY_HTTP, "cannot start libcurl");
         return out;
     }
-    Transfer t{{}, source.max_size, false};
+    HttpTransfer t{{}, source.max_size, false};
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -91,10 +91,10 @@ HttpAnswer http_get(const std::string& url, const KeySource& source) {
                      static_cast<long>(source.timeout_ms));
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
                      static_cast<curl_off_t>(source.max_size));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ngx_http_opay_module");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, OPAY_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 
     CURLcode rc = curl_easy_perform(c);

@@ -2,6 +2,7 @@
 // thread by the shim (never on nginx's event loop).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "keyset.h"
@@ -18,5 +19,14 @@ void http_cleanup();
 // or the system store), at most 3 redirects (https only), the body capped
 // at source.max_size, source.timeout_ms for the whole transfer.
 HttpAnswer http_get(const std::string& url, const KeySource& source);
+
+// libcurl's write callback, declared for its test: appends to an
+// HttpTransfer; 0 (curl ends the transfer) past max_size or out of memory.
+struct HttpTransfer {
+    std::string body;
+    std::size_t max_size;
+    bool too_big = false;
+};
+size_t http_on_data(char* data, size_t size, size_t n, void* transfer) noexcept;
 
 }  // namespace opay

@@ -167,6 +167,8 @@ struct CheckingHandler
     }
 };
 
+}  // namespace
+
 // Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629 table 4).
 std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     auto b = [&](std::size_t k) {
@@ -186,6 +188,8 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
     if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
     return 0;
 }
+
+namespace {
 
 // JSON escapes as RapidJSON's Writer writes them (UTF-8 to UTF-8): the
 // two-letter forms, \u00XX for other control bytes, every other byte as it

@@ -189,5 +189,8 @@ std::string write(const Value& v);
 
 // Whether s is valid UTF-8 (no surrogates, no overlong forms).
 bool valid_utf8(std::string_view s);
+// Length of the valid UTF-8 sequence at s[i] (i < s.size()), or 0: where
+// a writer puts U+FFFD instead.
+std::size_t utf8_sequence(std::string_view s, std::size_t i);
 
 }  // namespace opay::json

@@ -78,6 +78,16 @@ std::string failure_text(opay_key_result_e kind, std::string_view detail) {
     return text;
 }
 
+std::string no_keys_text(opay_key_result_e last_failure) {
+    if (last_failure == OPAY_KEY_OK) return "the first fetch has not ended";
+    return "key server failed (" + std::string(result_name(last_failure)) +
+           ")";
+}
+
+std::string zone_full_text() {
+    return failure_text(OPAY_KEY_MEMORY, "the key zone is full");
+}
+
 std::optional<std::string> url_problem(std::string_view url) {
     if (has_prefix(url, "https://")) {
         if (url_host(url).empty()) return "URL has no host";

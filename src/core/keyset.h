@@ -62,6 +62,11 @@ struct Fetched {
 std::string_view result_name(opay_key_result_e result);
 // A failure's text for the log: its kind's name, ": ", the detail.
 std::string failure_text(opay_key_result_e kind, std::string_view detail);
+// Why a request finds no keys, as its 503 says: "the first fetch has not
+// ended" (last_failure OPAY_KEY_OK), or "key server failed (tls)".
+std::string no_keys_text(opay_key_result_e last_failure);
+// A good set that the shim's key zone could not hold, for the log.
+std::string zone_full_text();
 
 // nullopt if url may be fetched: https, or http to a loopback address.
 std::optional<std::string> url_problem(std::string_view url);

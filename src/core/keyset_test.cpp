@@ -288,6 +288,19 @@ TEST(KeyFetch, ResultKindsAndTheirNames) {
     EXPECT_FALSE(Fetched().ok());  // nothing fetched is not ok
 }
 
+// What a 503 for want of keys says, from the kind the shim keeps.
+TEST(KeyFetch, NoKeysTextNamesTheLastFailure) {
+    EXPECT_EQ(no_keys_text(OPAY_KEY_OK), "the first fetch has not ended");
+    EXPECT_EQ(no_keys_text(OPAY_KEY_TLS), "key server failed (tls)");
+    for (int r = 1; r < OPAY_KEY_RESULTS; r++) {
+        auto kind = static_cast<opay_key_result_e>(r);
+        EXPECT_EQ(no_keys_text(kind),
+                  "key server failed (" + std::string(result_name(kind)) +
+                      ")");
+    }
+    EXPECT_EQ(no_keys_text(OPAY_KEY_RESULTS), "key server failed (other)");
+}
+
 TEST(KeyCache, WrittenOnSuccessAndReadBack) {
     FakeServer server;
     server.answers[kJwksUrl] = answer(200, key1().jwks());
@@ -477,6 +490,34 @@ TEST(KeyCache, RefusesACacheRecordedForAnotherUrl) {
 
 // What the shim logs (kids, URLs, reasons) comes out of the C API as one
 // line of printable ASCII: a kid cannot forge a log line.
+// A good set the shim's zone cannot hold: a memory failure, the core's
+// text for the log.
+TEST(KeyCache, ASetTheZoneCannotHoldIsAMemoryFailure) {
+    std::string path = temp_path("zone-full.json");
+    write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
+                         kJwksUrl + "\n" + key1().jwks());
+    opay_source_t src{};
+    src.jwks_url = {kJwksUrl, sizeof(kJwksUrl) - 1};
+    src.cache_path = {path.c_str(), path.size()};
+    src.max_size = kDefaultJwksMaxSize;
+    uid_t me = geteuid();
+    opay_fetched_t f;
+    opay_keys_read_cache(&src, &me, 1, &f);
+    ASSERT_TRUE(f.ok) << std::string(f.error.data, f.error.len);
+    opay_fetched_zone_full(&f);
+    EXPECT_FALSE(f.ok);
+    EXPECT_EQ(f.result, OPAY_KEY_MEMORY);
+    EXPECT_EQ(std::string(f.error.data, f.error.len),
+              "memory: the key zone is full");
+    opay_fetched_free(&f);
+    std::remove(path.c_str());
+
+    opay_fetched_t none{};  // nothing owned: the kind alone
+    opay_fetched_zone_full(&none);
+    EXPECT_EQ(none.result, OPAY_KEY_MEMORY);
+    EXPECT_EQ(none.error.len, 0u);
+}
+
 TEST(KeyCache, TheCApiEscapesWhatGoesToTheLog) {
     TestKey forger("k\n2026/12/06 [emerg] forged");
     std::string jwk = forger.jwk();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "json.h"
 #include "opay_str.h"
 #include "outcome.h"
 
@@ -37,8 +38,8 @@ constexpr Family kFamilies[] = {
     {"opay_keys_refresh_total", "counter",
      "Key fetches that ended, by key URL and result."},
     {"opay_status_dropped_total", "counter",
-     "Calls not counted in a series: the opay_status zone was full, or the "
-     "labels too long."},
+     "Observations not recorded, one per series left out: the opay_status "
+     "zone was full, or the labels too long."},
 };
 
 constexpr std::string_view kRequests = "opay_requests_total";
@@ -146,10 +147,24 @@ std::string_view series_key(const opay_series_t& s) noexcept {
 
 }  // namespace
 
+// The text format is UTF-8: a byte of an invalid sequence is written as
+// U+FFFD, as json::write does, or Prometheus refuses the whole page.
 std::string escape(std::string_view value) {
     std::string out;
     out.reserve(value.size());
-    for (char c : value) {
+    for (std::size_t i = 0; i < value.size();) {
+        char c = value[i];
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            std::size_t len = json::utf8_sequence(value, i);
+            if (len == 0) {
+                out += "\xEF\xBF\xBD";
+                i++;
+            } else {
+                out.append(value, i, len);
+                i += len;
+            }
+            continue;
+        }
         if (c == '\\' || c == '"') {
             out += '\\';
             out += c;
@@ -158,6 +173,7 @@ std::string escape(std::string_view value) {
         } else {
             out += c;
         }
+        i++;
     }
     return out;
 }

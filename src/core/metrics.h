@@ -21,7 +21,8 @@ struct Label {
     std::string_view value;
 };
 
-// A label value as the text format wants it: \ " and newline escaped.
+// A label value as the text format wants it: \ " and newline escaped,
+// each byte of an invalid UTF-8 sequence written as U+FFFD.
 std::string escape(std::string_view value);
 // name{n1="v1",n2="v2"}, or name alone without labels.
 std::string key(std::string_view name, std::initializer_list<Label> labels);

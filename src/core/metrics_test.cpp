@@ -33,8 +33,9 @@ size_t count_of(const std::string& text, const std::string& what) {
 }
 
 constexpr char kDroppedLines[] =
-    "# HELP opay_status_dropped_total Calls not counted in a series: the "
-    "opay_status zone was full, or the labels too long.\n"
+    "# HELP opay_status_dropped_total Observations not recorded, one per "
+    "series left out: the opay_status zone was full, or the labels too "
+    "long.\n"
     "# TYPE opay_status_dropped_total counter\n";
 
 TEST(Metrics, EscapesBackslashQuoteAndNewline) {
@@ -45,6 +46,20 @@ TEST(Metrics, EscapesBackslashQuoteAndNewline) {
     // nothing else is special in a label value
     EXPECT_EQ(escape("{x=\ty,}\r\xc3\xa9#"), "{x=\ty,}\r\xc3\xa9#");
     EXPECT_EQ(escape(""), "");
+}
+
+// Prometheus reads label values as UTF-8 and refuses a page with anything
+// else: a byte of an invalid sequence becomes U+FFFD, valid ones stay.
+TEST(Metrics, EscapeReplacesInvalidUtf8) {
+    EXPECT_EQ(escape("/caf\xe9"), "/caf\xef\xbf\xbd");
+    EXPECT_EQ(escape("/caf\xc3\xa9"), "/caf\xc3\xa9");
+    EXPECT_EQ(escape("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
+    EXPECT_EQ(escape("a\xc3"), "a\xef\xbf\xbd");            // cut
+    EXPECT_EQ(escape("\xed\xa0\x80"),                        // a surrogate
+              "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    EXPECT_EQ(escape("\xc0\xaf\"\n"), "\xef\xbf\xbd\xef\xbf\xbd\\\"\\n");
+    EXPECT_EQ(key("m", {{"location", "/x\xff"}}),
+              "m{location=\"/x\xef\xbf\xbd\"}");
 }
 
 TEST(Metrics, KeyIsNameAndEscapedLabels) {

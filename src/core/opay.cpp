@@ -141,7 +141,11 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
         input.body = view(in->body);
         input.now = in->now;
         input.keys = opay::key_set(in->keys);
-        input.keys_error = view(in->keys_error);
+        std::string keys_error;  // read while the flow starts
+        if (in->keys == nullptr && conf->config.remote_keys) {
+            keys_error = opay::no_keys_text(in->keys_failure);
+            input.keys_error = keys_error;
+        }
         if (in->arenas != nullptr) input.arenas = in->arenas->arenas;
         std::unique_ptr<opay::Flow> flow;
         if (in->webhook == OPAY_PAYMENT_COMPLETE) {

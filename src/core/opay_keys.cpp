@@ -144,6 +144,21 @@ void opay_keys_read_cache(const opay_source_t* src, const uid_t* owners,
     }
 }
 
+void opay_fetched_zone_full(opay_fetched_t* f) noexcept {
+    f->ok = 0;
+    f->result = OPAY_KEY_MEMORY;
+    f->error = {};
+    auto* owned = static_cast<opay::Fetched*>(f->priv);
+    if (owned == nullptr) return;
+    owned->result = OPAY_KEY_MEMORY;
+    try {
+        owned->error = opay::zone_full_text();
+        f->error = str(owned->error);
+    } catch (...) {
+        // the kind alone, as counted; no text for the log
+    }
+}
+
 void opay_fetched_free(opay_fetched_t* f) noexcept {
     std::unique_ptr<opay::Fetched> owned(
         static_cast<opay::Fetched*>(f->priv));

@@ -209,6 +209,48 @@ TEST(CApi, EscapeAndSplit) {
     EXPECT_EQ(opay_uri_split(opay_str_t{"/../a", 5}, buf, &len, &args), -1);
 }
 
+// With opay_jwks_url and no keys yet, the shim passes the last fetch's
+// kind; the 503's text is the core's.
+TEST(CApi, NoKeysYetNamesTheLastFailure) {
+    TestKey key{"k1"};
+    opay_settings_t s{};
+    s.merchant_id = str("m1");
+    s.jwt_issuer = str("iss");
+    s.jwt_appid_off = 1;
+    s.jwt_version_off = 1;
+    s.jwt_leeway = 300;
+    s.jwks_remote = 1;
+    char err[256] = "";
+    std::unique_ptr<opay_conf_t, ConfFree> conf(
+        opay_conf_create(&s, err, sizeof(err)));
+    ASSERT_NE(conf, nullptr) << err;
+    std::string bearer = "Bearer " + key.token(R"({"iss":"iss","aud":"m1",
+        "exp":1700003600})");
+    const std::pair<opay_key_result_e, std::string> cases[] = {
+        {OPAY_KEY_OK, "the first fetch has not ended"},
+        {OPAY_KEY_TLS, "key server failed (tls)"},
+        {OPAY_KEY_MEMORY, "key server failed (memory)"}};
+    for (const auto& [kind, text] : cases) {
+        opay_input_t in{};
+        in.webhook = OPAY_PAYMENT_REQUEST;
+        in.method = str("POST");
+        in.content_type = str("application/json");
+        in.authorization = str(bearer);
+        in.body = str(kLoad);
+        in.now = kNow;
+        in.keys_failure = kind;
+        FlowPtr f(opay_flow_start(conf.get(), &in));
+        ASSERT_NE(f, nullptr);
+        opay_step_t step;
+        opay_flow_next(f.get(), &step);
+        ASSERT_EQ(step.kind, OPAY_STEP_RESPOND);
+        EXPECT_EQ(step.status, 503);
+        EXPECT_EQ(std::string(step.body.data, step.body.len),
+                  R"({"error":{"code":"no_signing_keys","message":)"
+                  R"("no signing keys yet: )" + text + R"("}})");
+    }
+}
+
 TEST(CApi, ArenasRefuseZeroAndFreeNull) {
     EXPECT_EQ(opay_arenas_create(0, 65536), nullptr);
     opay_arenas_free(nullptr);

@@ -22,8 +22,6 @@
 #define NGX_HTTP_OPAY_REQUEST   1
 #define NGX_HTTP_OPAY_COMPLETE  2
 
-#define NGX_HTTP_OPAY_USER_AGENT  "opay/" OPAY_VERSION
-
 
 typedef struct {
     ngx_flag_t                 complete;       /* a complete handler exists */
@@ -105,6 +103,16 @@ typedef struct {
 } ngx_http_opay_loc_conf_t;
 
 
+/*
+ * cmd->post of a list of names, as nginx's ngx_conf_num_bounds_t: the
+ * handler (ngx_http_opay_names_check) and the core's predicate it calls
+ */
+typedef struct {
+    ngx_conf_post_handler_pt   post_handler;
+    int                      (*known)(opay_str_t name);
+} ngx_http_opay_names_post_t;
+
+
 typedef struct ngx_http_opay_ctx_s  ngx_http_opay_ctx_t;
 
 typedef struct {
@@ -144,6 +152,7 @@ char *ngx_http_opay_payment_complete(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_opay_names_check(ngx_conf_t *cf, void *post, void *data);
 char *ngx_http_opay_request_payer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -114,8 +114,8 @@ ngx_http_opay_processor(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * A list of names kept as opay_str_t, checked by cmd->post (a predicate of
- * the core) when one is given.
+ * A list of names kept as opay_str_t, each checked by cmd->post's handler
+ * when one is given.
  */
 
 char *
@@ -123,11 +123,12 @@ ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    int           (*known)(opay_str_t);
-    ngx_str_t      *value;
-    ngx_uint_t      i;
-    opay_str_t     *name;
-    ngx_array_t   **a;
+    char              *rv;
+    ngx_str_t         *value;
+    ngx_uint_t         i;
+    opay_str_t        *name;
+    ngx_array_t      **a;
+    ngx_conf_post_t   *post;
 
     a = (ngx_array_t **) (p + cmd->offset);
 
@@ -140,7 +141,7 @@ ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    known = (int (*)(opay_str_t)) cmd->post;
+    post = cmd->post;
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
@@ -152,15 +153,31 @@ ngx_http_opay_names(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         name->data = (const char *) value[i].data;
         name->len = value[i].len;
 
-        if (known && !known(*name)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown name \"%V\" in \"%V\"",
-                               &value[i], &cmd->name);
+        if (post == NULL) {
+            continue;
+        }
+
+        rv = post->post_handler(cf, post, name);
+        if (rv != NGX_CONF_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s \"%V\" in \"%V\"",
+                               rv, &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* cmd->post's handler of a list of names: one name, data an opay_str_t */
+
+char *
+ngx_http_opay_names_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_opay_names_post_t  *np = post;
+    opay_str_t                  *name = data;
+
+    return np->known(*name) ? NGX_CONF_OK : "unknown name";
 }
 
 

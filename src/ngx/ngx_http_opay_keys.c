@@ -43,7 +43,7 @@ static void ngx_http_opay_keys_unpark(void *data);
 static int64_t ngx_http_opay_keys_now(void);
 static void ngx_http_opay_keys_policy(ngx_http_opay_keys_t *keys,
     opay_refresh_t *policy);
-static void ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys);
+static void ngx_http_opay_keys_set_failure(ngx_http_opay_keys_t *keys);
 
 
 static ngx_str_t  ngx_http_opay_keys_sources[] = {
@@ -92,7 +92,7 @@ ngx_http_opay_keys_init_process(ngx_cycle_t *cycle)
         k->tick.cancelable = 1;
 
         ngx_http_opay_keys_pick_up(k, cycle->log);
-        ngx_http_opay_keys_set_why(k);
+        ngx_http_opay_keys_set_failure(k);
 
         /* the first look at the schedule right away, on the event loop */
         ngx_add_timer(&k->tick, 1);
@@ -153,8 +153,7 @@ ngx_http_opay_keys_input(ngx_http_request_t *r, opay_input_t *in)
     }
 
     in->keys = keys->current;
-    in->keys_error.data = (const char *) keys->why.data;
-    in->keys_error.len = keys->why.len;
+    in->keys_failure = keys->failure;
 }
 
 
@@ -416,7 +415,7 @@ ngx_http_opay_keys_pick_up(ngx_http_opay_keys_t *keys, ngx_log_t *log)
 
     if (attempts != keys->attempts) {
         keys->attempts = attempts;
-        ngx_http_opay_keys_set_why(keys);
+        ngx_http_opay_keys_set_failure(keys);
     }
 
     if (copy == NULL) {
@@ -666,10 +665,7 @@ ngx_http_opay_keys_done(ngx_http_opay_keys_t *keys, ngx_log_t *log)
                                     NGX_HTTP_OPAY_KEYS_URL)
            != NGX_OK)
     {
-        f->ok = 0;
-        f->result = OPAY_KEY_MEMORY;
-        f->error.data = "memory: the key zone is full";
-        f->error.len = sizeof("memory: the key zone is full") - 1;
+        opay_fetched_zone_full(f);
     }
 
     if (!f->ok) {
@@ -756,33 +752,14 @@ ngx_http_opay_keys_now(void)
 }
 
 
-/* the short cause a 503 names: the kind of the last failure */
+/* the kind of the last failure: what a 503 for want of keys names */
 
 static void
-ngx_http_opay_keys_set_why(ngx_http_opay_keys_t *keys)
+ngx_http_opay_keys_set_failure(ngx_http_opay_keys_t *keys)
 {
-    size_t              len;
-    opay_str_t          name;
-    opay_key_result_e   failure;
-
     ngx_shmtx_lock(&keys->shpool->mutex);
-    failure = keys->sh->failure;
+    keys->failure = keys->sh->failure;
     ngx_shmtx_unlock(&keys->shpool->mutex);
-
-    if (failure == OPAY_KEY_OK) {
-        len = ngx_cpymem(keys->why_data, "the first fetch has not ended",
-                         sizeof("the first fetch has not ended") - 1)
-              - keys->why_data;
-
-    } else {
-        name = opay_key_result_name(failure);
-        len = ngx_snprintf(keys->why_data, sizeof(keys->why_data),
-                           "key server failed (%*s)", name.len, name.data)
-              - keys->why_data;
-    }
-
-    keys->why.data = keys->why_data;
-    keys->why.len = len;
 }
 
 

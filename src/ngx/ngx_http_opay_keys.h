@@ -74,8 +74,7 @@ struct ngx_http_opay_keys_s {
     ngx_uint_t                 attempts;
     ngx_uint_t                 source;
     time_t                     fetched_at;
-    ngx_str_t                  why;            /* no keys: the cause */
-    u_char                     why_data[64];
+    opay_key_result_e          failure;        /* the last fetch's */
     ngx_queue_t                parked;
     ngx_event_t                tick;
     ngx_thread_task_t         *task;

@@ -66,6 +66,14 @@ static ngx_conf_enum_t  ngx_http_opay_shipping_types[] = {
 };
 
 
+static ngx_http_opay_names_post_t  ngx_http_opay_networks_post =
+    { ngx_http_opay_names_check, opay_known_network };
+
+
+static ngx_http_opay_names_post_t  ngx_http_opay_types_post =
+    { ngx_http_opay_names_check, opay_known_type };
+
+
 static ngx_command_t  ngx_http_opay_commands[] = {
 
     { ngx_string("opay_payment_request"),
@@ -241,14 +249,14 @@ static ngx_command_t  ngx_http_opay_commands[] = {
       ngx_http_opay_names,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_opay_loc_conf_t, networks),
-      opay_known_network },
+      &ngx_http_opay_networks_post },
 
     { ngx_string("opay_supported_types"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_opay_names,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_opay_loc_conf_t, types),
-      opay_known_type },
+      &ngx_http_opay_types_post },
 
     { ngx_string("opay_request_payer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -545,7 +553,10 @@ ngx_http_opay_build_core(ngx_conf_t *cf, ngx_http_opay_loc_conf_t *conf)
     /* ngx_str_t and opay_str_t differ in layout: convert each */
 
 #define ngx_http_opay_str(dst, src)                                          \
-    (dst).data = (const char *) (src).data; (dst).len = (src).len
+    do {                                                                     \
+        (dst).data = (const char *) (src).data;                              \
+        (dst).len = (src).len;                                               \
+    } while (0)
 
     ngx_http_opay_str(s.merchant_id, conf->merchant_id);
     ngx_http_opay_str(s.jwt_issuer, conf->jwt_issuer);

@@ -293,8 +293,8 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     }
 
     h = ngx_http_opay_set_header(r, sr, "User-Agent", "user-agent",
-                                 (u_char *) NGX_HTTP_OPAY_USER_AGENT,
-                                 sizeof(NGX_HTTP_OPAY_USER_AGENT) - 1);
+                                 (u_char *) OPAY_USER_AGENT,
+                                 sizeof(OPAY_USER_AGENT) - 1);
     if (h == NULL) {
         return NGX_ERROR;
     }

@@ -2,7 +2,9 @@
 /*
  * ngx_http_opay_variables.c: the $opay_* variables ($opay_event,
  * $opay_sub, $opay_sender, $opay_request_id, $opay_result, $opay_error,
- * $opay_ctx_NAME), read from the request's flow for logs and backends.
+ * $opay_charge, $opay_charge_code, $opay_ctx_NAME), read from the
+ * request's flow for logs and backends, and $opay_keys_age and
+ * $opay_keys_source, read from the location's keys.
  */
 
 

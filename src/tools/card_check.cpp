@@ -322,7 +322,10 @@ void check_signed(const json::Value& card, const KeySet* keys, int64_t now,
     if (!nbf) cp.add("nbf", "missing or not a NumericDate");
     if (!exp) cp.add("exp", "missing or not a NumericDate");
     if (exp && *exp <= now) cp.add("exp", "has passed: the card expired");
-    if (nbf && *nbf > now + 300) cp.add("nbf", "is in the future");
+    // the clock skew a token check allows, as opay_jwt_leeway's default
+    if (nbf && *nbf > now + OPAY_DEFAULT_JWT_LEEWAY) {
+        cp.add("nbf", "is in the future");
+    }
     if (auto serialized = cp.string(claims, "actionRequestSerialized")) {
         if (auto e = json::parse(*serialized, inner); e || !inner.IsObject()) {
             cp.add("actionRequestSerialized", "is not a JSON object");
