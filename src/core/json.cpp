@@ -58,8 +58,9 @@ bool encodes_surrogate(const char* s, std::size_t n) {
 // aligned blocks, past the end of the text.
 struct WordStream {
     using Ch = char;
-    WordStream(char* text, const char* end)
-        : src_(text), dst_(nullptr), head_(text), end_(end) {}
+    WordStream(char* text, const char* end, bool* escaped)
+        : src_(text), dst_(nullptr), head_(text), end_(end),
+          escaped_(escaped) {}
     Ch Peek() const { return *src_; }
     Ch Take() { return *src_++; }
     std::size_t Tell() const { return static_cast<std::size_t>(src_ - head_); }
@@ -73,6 +74,11 @@ struct WordStream {
     Ch* dst_;
     Ch* head_;
     const char* end_;  // the text's terminating NUL
+    // Set when a string's plain run stops at a backslash: every byte of a
+    // string but its escapes passes ScanCopyUnescapedString, so a string
+    // that never set it is the text's own bytes. Shared by the reader's
+    // copies of the stream; the handler clears it after each string.
+    bool* escaped_;
 };
 
 // Whether any of the 8 bytes in w is '"', '\\' or below 0x20: what ends
@@ -128,7 +134,11 @@ GenericReader<UTF8<>, UTF8<>, CrtAllocator>::ScanCopyUnescapedString<
     }
     for (;;) {
         auto c = static_cast<unsigned char>(*p);
-        if (c == '"' || c == '\\' || c < 0x20) break;
+        if (c == '"' || c < 0x20) break;
+        if (c == '\\') {
+            *is.escaped_ = true;
+            break;
+        }
         *q++ = *p++;
     }
     is.src_ = p;
@@ -165,16 +175,24 @@ struct CheckingHandler
     const char* error = nullptr;  // why a string was refused
     std::string scratch;          // a number behind its tag
 
+    // Whether the string just read had an escape, or nullptr: unknown,
+    // every string is checked (parse_bytewise).
+    bool* escaped = nullptr;
+
+    // A string without escapes is the text's own bytes, valid UTF-8
+    // (checked before the parse): only an escape can encode a surrogate.
     bool check(const char* s, rapidjson::SizeType n) {
+        bool decoded = escaped == nullptr || *escaped;
+        if (escaped != nullptr) *escaped = false;
         if (n > kMaxStringLength) {
             error = "string longer than 16384 bytes";
-        } else if (encodes_surrogate(s, n)) {
+        } else if (decoded && encodes_surrogate(s, n)) {
             error = "lone or mis-ordered UTF-16 surrogate in a \\u escape";
         }
         return error == nullptr;
     }
 
-    explicit CheckingHandler(Document& d) : doc(d) {
+    CheckingHandler(Document& d, bool* e) : doc(d), escaped(e) {
         // one allocation each, not one per doubling
         names.reserve(32);
         firsts.reserve(kMaxDepth + 1);
@@ -536,10 +554,11 @@ ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
 namespace {
 
 template <typename Stream>
-Stream make_stream(char* buffer, std::size_t size) {
+Stream make_stream(char* buffer, std::size_t size, bool* escaped) {
     if constexpr (std::is_same_v<Stream, WordStream>) {
-        return WordStream(buffer, buffer + size);
+        return WordStream(buffer, buffer + size, escaped);
     } else {
+        (void)escaped;
         return Stream(buffer);
     }
 }
@@ -554,9 +573,11 @@ template <typename Stream>
 std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
                                        Document& doc) {
     rapidjson::Reader reader;
-    Stream stream = make_stream<Stream>(buffer, size);
+    bool escaped = false;
+    Stream stream = make_stream<Stream>(buffer, size, &escaped);
     rapidjson::ParseResult result;
-    CheckingHandler handler(doc);
+    CheckingHandler handler(
+        doc, std::is_same_v<Stream, WordStream> ? &escaped : nullptr);
     auto generator = [&](Document& d) {
         result = reader.Parse<kParseFlags>(stream, handler);
         (void)d;
