@@ -1,5 +1,6 @@
-// Fuzzes the strict JSON parser and the writer: parse_in_place() answers
-// as parse() does; whatever parse() accepts,
+// Fuzzes the strict JSON parser and the writer: parse_in_place() and
+// parse_bytewise() (RapidJSON's byte loop over strings) answer as parse()
+// does; whatever parse() accepts,
 // write() must turn into text that parse() accepts again and that writes
 // back to the same text (the module re-reads what it writes: journal lines,
 // answers).
@@ -21,12 +22,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     json::Document in_place;
     auto refused_in_place = json::parse_in_place(buffer, in_place);
     fuzz::require(refused.has_value() == refused_in_place.has_value());
+    // parse_bytewise: RapidJSON's own byte loop over strings, where
+    // parse() scans a word at a time
+    json::Document bytewise;
+    auto refused_bytewise = json::parse_bytewise(std::string(in), bytewise);
+    fuzz::require(refused.has_value() == refused_bytewise.has_value());
     if (refused) {
         fuzz::require(refused->reason == refused_in_place->reason);
+        fuzz::require(refused->reason == refused_bytewise->reason);
         return 0;
     }
     std::string out = json::write(doc);
     fuzz::require(json::write(in_place) == out);
+    fuzz::require(json::write(bytewise) == out);
     json::Document again;
     fuzz::require(!json::parse(out, again));
     fuzz::require(json::write(again) == out);

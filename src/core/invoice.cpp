@@ -4,32 +4,38 @@ namespace opay {
 
 namespace {
 
+std::string currency_problem(std::string_view code) {
+    return "currency \"" + std::string(code) + "\" is not an ISO 4217 code";
+}
+
 std::variant<Money, std::string> read_money(const json::Value* value,
                                             const json::Value* currency) {
     if (currency == nullptr || !currency->IsString() ||
         json::is_number(*currency)) {
         return std::string("currency missing or not a string");
     }
-    auto code = json::scalar_text(*currency);
-    auto cur = parse_currency(*code);
-    if (!cur) {
-        return "currency \"" + std::string(*code) +
-               "\" is not an ISO 4217 code";
-    }
+    auto code = *json::scalar_text(*currency);
+    if (!parse_currency(code)) return currency_problem(code);
     // A JSON number or a decimal string: both read from their exact text.
     if (value == nullptr || !value->IsString()) {
         return std::string("amount missing or not a number or string");
     }
-    auto text = *json::scalar_text(*value);
-    auto parsed = parse_money(text, *cur);
+    return read_amount(code, *json::scalar_text(*value));
+}
+
+}  // namespace
+
+std::variant<Money, std::string> read_amount(std::string_view currency,
+                                             std::string_view value) {
+    auto cur = parse_currency(currency);
+    if (!cur) return currency_problem(currency);
+    auto parsed = parse_money(value, *cur);
     if (!parsed.money) {
-        return "amount \"" + std::string(text) + "\": " +
+        return "amount \"" + std::string(value) + "\": " +
                to_string(parsed.error);
     }
     return *parsed.money;
 }
-
-}  // namespace
 
 std::string_view bare_payment_status(std::string_view s) {
     for (std::string_view prefix : {"http://schema.org/", "https://schema.org/"}) {

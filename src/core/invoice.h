@@ -41,6 +41,9 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body);
 
 // Reads a W3C PaymentCurrencyAmount {"currency", "value"}.
 std::variant<Money, std::string> parse_amount(const json::Value& amount);
+// The same reading of an amount's currency code and value text.
+std::variant<Money, std::string> read_amount(std::string_view currency,
+                                             std::string_view value);
 
 // "http://schema.org/PaymentDue" -> "PaymentDue".
 std::string_view bare_payment_status(std::string_view status);

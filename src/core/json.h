@@ -6,7 +6,10 @@
 // tagged strings back into bare JSON numbers.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -159,6 +162,11 @@ std::optional<ParseError> parse(std::string_view text, Document& doc);
 // parse() makes. Same checks, same answers.
 std::optional<ParseError> parse_in_place(std::string& text, Document& doc);
 
+// The same parse with RapidJSON's own byte-at-a-time string loop instead
+// of parse()'s word-at-a-time scan: for tests and fuzzing, which check
+// that both answer alike.
+std::optional<ParseError> parse_bytewise(std::string text, Document& doc);
+
 bool is_number(const Value& v);
 // Source text of a number value (without the tag).
 std::string_view number_text(const Value& v);
@@ -182,6 +190,76 @@ std::optional<std::string_view> scalar_text(const Value& v);
 Value str(std::string_view s, Allocator& a);
 // Sets obj[name] = v, replacing an existing member of that name.
 void set(Value& obj, std::string_view name, Value v, Allocator& a);
+
+// The writer's output: a string grown by doubling and written through a
+// pointer, its length set once at the end. Appending byte by byte to a
+// std::string (a capacity check and a terminator per byte) was most of
+// what writing an answer cost.
+class Sink {
+  public:
+    explicit Sink(std::string& s) : s_(s) {
+        // most of what is written (answers, records, journal lines) fits
+        s_.resize(2048);
+    }
+    // At least n bytes free at the returned pointer; then advance().
+    char* room(std::size_t n) {
+        if (s_.size() - used_ < n) {
+            s_.resize(std::max(2 * s_.size(), used_ + n));
+        }
+        return s_.data() + used_;
+    }
+    void advance(char* to) { used_ = static_cast<std::size_t>(to - s_.data()); }
+    void put(char c) {
+        *room(1) = c;
+        ++used_;
+    }
+    void put(std::string_view t) {
+        std::memcpy(room(t.size()), t.data(), t.size());
+        used_ += t.size();
+    }
+    void done() { s_.resize(used_); }
+
+  private:
+    std::string& s_;
+    std::size_t used_ = 0;
+};
+
+// Writes JSON text as it goes, byte for byte as write() would write the
+// same value built as a document: for answers made straight from what was
+// read (invoice, settings), without a document in between. Commas and
+// colons are its own: begin_object(); key("a"); string("b"); end_object()
+// writes {"a":"b"}. Nesting of its own (values passed to value() aside)
+// up to 63 levels.
+class Writer {
+  public:
+    Writer() : sink_(out_) {}
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    void begin_object();
+    void end_object();
+    void begin_array();
+    void end_array();
+    void key(std::string_view name);
+    void string(std::string_view s);
+    // A number's source text, written bare.
+    void number(std::string_view text);
+    void boolean(bool b);
+    void null();
+    // A whole value, as write() writes it.
+    void value(const Value& v);
+    // The text; the writer is spent.
+    std::string done();
+
+  private:
+    void separate();
+
+    std::string out_;
+    Sink sink_;
+    unsigned depth_ = 0;
+    std::uint64_t filled_ = 0;  // bit d: level d has an element
+    bool after_key_ = false;
+};
 
 // Always valid UTF-8: a string built in code that is not (text cut in the
 // middle of a character) has each invalid byte written as U+FFFD.

@@ -312,6 +312,56 @@ TEST(Json, ParsesInPlaceAsParseDoes) {
     }
 }
 
+// parse() scans strings a word at a time where RapidJSON walks them a
+// byte at a time: each byte that ends a plain run (quote, backslash
+// escapes, control bytes, NUL, the text's end) at every offset around the
+// 8-byte steps, in values and names, after an escape (copied down) or
+// not, must give the same answer: the same refusal at the same offset,
+// or the same document.
+TEST(Json, ScansStringsAsRapidJsonsByteLoopDoes) {
+    const std::string stops[] = {
+        "\"",        "\\n",        "\\\"",      "\\\\",
+        "\\u00e9",  "\\ud83d\\ude00", "\\x",  std::string(1, '\x01'),
+        std::string(1, '\x1f'), std::string(1, '\0'), "\x7f",
+        "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", " ",
+        "\\",       "\\u12",
+    };
+    int compared = 0;
+    int accepted = 0;
+    for (const auto& stop : stops) {
+        for (std::size_t before = 0; before <= 19; ++before) {
+            for (std::size_t after : {0u, 1u, 7u, 8u, 9u, 17u}) {
+                std::string plain = std::string(before, 'a');
+                std::string tail = std::string(after, 'b');
+                std::string body = plain + stop + tail;
+                const std::string texts[] = {
+                    "[\"" + body + "\"]",
+                    "{\"" + body + "\":\"\\t" + body + "\"}",
+                    "[\"" + body,  // the text ends inside the string
+                    "\"" + body + "\"",
+                };
+                for (const auto& text : texts) {
+                    Document word;
+                    Document byte;
+                    auto a = parse(text, word);
+                    auto b = parse_bytewise(text, byte);
+                    ASSERT_EQ(a.has_value(), b.has_value()) << text;
+                    if (a) {
+                        EXPECT_EQ(a->reason, b->reason) << text;
+                    } else {
+                        EXPECT_EQ(write(word), write(byte)) << text;
+                        ++accepted;
+                    }
+                    ++compared;
+                }
+            }
+        }
+    }
+    // both kinds were met
+    EXPECT_GT(accepted, 1000);
+    EXPECT_GT(compared - accepted, 1000);
+}
+
 TEST(Json, RefusesLongStrings) {
     std::string ok(kMaxStringLength, 'a');
     std::string tooLong(kMaxStringLength + 1, 'a');

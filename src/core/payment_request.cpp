@@ -15,94 +15,230 @@ constexpr const char* kNoAddress = "Please enter a shipping address.";
 constexpr const char* kUnknownOption =
     "The selected shipping option is not available.";
 
-json::Value string_array(const std::vector<std::string>& items,
-                         json::Allocator& a) {
-    json::Value arr(rapidjson::kArrayType);
-    for (const auto& s : items) arr.PushBack(json::str(s, a), a);
-    return arr;
+// Answers are written straight from the settings, the invoice and the
+// echo with json::Writer: no document is built only to be written (that
+// was a third of an answer's cost). What check_details would say of the
+// written details is checked on the values as they are written: the
+// same rules, the same words.
+
+// The name of a parsed member, as it came.
+std::string_view name_of(const json::Value& name) {
+    return {name.GetString(), name.GetStringLength()};
 }
 
-json::Value line_item(std::string_view label, const Money& m,
-                      json::Allocator& a) {
-    json::Value item(rapidjson::kObjectType);
-    item.AddMember("label", json::str(label, a), a);
-    item.AddMember("amount", amount_json(m, a), a);
-    item.AddMember("pending", false, a);
-    return item;
+void write_strings(json::Writer& w, const std::vector<std::string>& items) {
+    w.begin_array();
+    for (const auto& s : items) w.string(s);
+    w.end_array();
+}
+
+// What check_details says of one amount, read back: where() names its
+// holder (text made only for a refusal); a total may not be negative.
+template <typename Where>
+std::optional<std::string> amount_problem(
+    const std::variant<Money, std::string>& read, Where&& where, bool total) {
+    if (auto* e = std::get_if<std::string>(&read)) {
+        return where() + ".amount: " + *e;
+    }
+    if (total && std::get<Money>(read).minor < 0) {
+        return where() + " must not be negative";
+    }
+    return std::nullopt;
+}
+
+// {"currency": ..., "value": ...}, checked as check_details reads it.
+template <typename Where>
+std::optional<std::string> write_amount(json::Writer& w, const Money& m,
+                                        Where&& where, bool total) {
+    std::string value = format_value(m);
+    w.begin_object();
+    w.key("currency");
+    w.string(m.currency.view());
+    w.key("value");
+    w.string(value);
+    w.end_object();
+    return amount_problem(read_amount(m.currency.view(), value), where, total);
+}
+
+template <typename Where>
+std::optional<std::string> write_line_item(json::Writer& w,
+                                           std::string_view label,
+                                           const Money& m, Where&& where,
+                                           bool total = false) {
+    w.begin_object();
+    w.key("label");
+    w.string(label);
+    w.key("amount");
+    auto problem = write_amount(w, m, where, total);
+    w.key("pending");
+    w.boolean(false);
+    w.end_object();
+    return problem;
 }
 
 // The invoice's schema.org entity, its price set to total (a JSON number
 // if the backend wrote a number), as Microsoft's sample kept it in step
-// with details.total.
-json::Value entity_at(const Invoice& invoice, const Money& total,
-                      json::Allocator& a) {
-    json::Value entity(*invoice.entity, a);
-    json::Value* due = json::object_member(entity, "totalPaymentDue");
-    if (due == nullptr) return entity;
-    const json::Value* price = json::member(*due, "price");
+// with details.total: the price replaced where it stands, or added last.
+void write_entity_at(json::Writer& w, const json::Value& entity,
+                     const Money& total) {
+    const json::Value* due = json::object_member(entity, "totalPaymentDue");
+    if (due == nullptr) {
+        w.value(entity);
+        return;
+    }
     std::string value = format_value(total);
-    json::set(*due, "price",
-              price != nullptr && json::is_number(*price)
-                  ? json::make_number(value, a)
-                  : json::str(value, a),
-              a);
-    return entity;
+    w.begin_object();
+    for (const auto& m : entity.GetObject()) {
+        w.key(name_of(m.name));
+        if (&m.value != due) {
+            w.value(m.value);
+            continue;
+        }
+        w.begin_object();
+        bool priced = false;
+        for (const auto& d : due->GetObject()) {
+            w.key(name_of(d.name));
+            if (!priced && name_of(d.name) == "price") {
+                priced = true;
+                if (json::is_number(d.value)) {
+                    w.number(value);
+                } else {
+                    w.string(value);
+                }
+            } else {
+                w.value(d.value);
+            }
+        }
+        if (!priced) {
+            w.key("price");
+            w.string(value);
+        }
+        w.end_object();
+    }
+    w.end_object();
 }
 
-json::Value method_data(const Config& c, Event event,
-                        const json::Value& product_context,
-                        json::Value entity, json::Allocator& a) {
-    json::Value data(rapidjson::kObjectType);
-    data.AddMember("event", json::str(event_name(event), a), a);
-    data.AddMember("productContext", json::Value(product_context, a), a);
-    data.AddMember("supportedNetworks", string_array(c.networks, a), a);
-    data.AddMember("supportedTypes", string_array(c.types, a), a);
-    data.AddMember("entity", entity, a);
-    if (c.test_mode) data.AddMember("mode", "TEST", a);
-
-    json::Value method(rapidjson::kObjectType);
-    method.AddMember("supportedMethods",
-                     rapidjson::StringRef(kMicrosoftPayMethod), a);
-    method.AddMember("data", data, a);
-    json::Value methods(rapidjson::kArrayType);
-    methods.PushBack(method, a);
-    return methods;
+// methodData: our one payment method, with the entity as given.
+template <typename WriteEntity>
+void write_method_data(json::Writer& w, const Config& c, Event event,
+                       const json::Value& product_context,
+                       WriteEntity&& write_entity) {
+    w.begin_array();
+    w.begin_object();
+    w.key("supportedMethods");
+    w.string(kMicrosoftPayMethod);
+    w.key("data");
+    w.begin_object();
+    w.key("event");
+    w.string(event_name(event));
+    w.key("productContext");
+    w.value(product_context);
+    w.key("supportedNetworks");
+    write_strings(w, c.networks);
+    w.key("supportedTypes");
+    write_strings(w, c.types);
+    w.key("entity");
+    write_entity();
+    if (c.test_mode) {
+        w.key("mode");
+        w.string("TEST");
+    }
+    w.end_object();
+    w.end_object();
+    w.end_array();
 }
 
 // What the payer is asked for: the location's requestPayer* (unless
 // nothing is to be paid) and shipping when the invoice is shipped here.
-json::Value options_json(const Config& c, bool pay, bool shipping,
-                         json::Allocator& a) {
-    json::Value options(rapidjson::kObjectType);
-    options.AddMember("requestPayerName", pay && c.payer_name, a);
-    options.AddMember("requestPayerEmail", pay && c.payer_email, a);
-    options.AddMember("requestPayerPhone", pay && c.payer_phone, a);
-    options.AddMember("requestShipping", shipping, a);
+void write_options(json::Writer& w, const Config& c, bool pay,
+                   bool shipping) {
+    w.begin_object();
+    w.key("requestPayerName");
+    w.boolean(pay && c.payer_name);
+    w.key("requestPayerEmail");
+    w.boolean(pay && c.payer_email);
+    w.key("requestPayerPhone");
+    w.boolean(pay && c.payer_phone);
+    w.key("requestShipping");
+    w.boolean(shipping);
     if (shipping) {
-        options.AddMember("shippingType", json::str(c.shipping_type, a), a);
+        w.key("shippingType");
+        w.string(c.shipping_type);
     }
-    return options;
+    w.end_object();
 }
 
-// details: id, the total, the invoice's display items and, with an
-// option, one Shipping line. Built from the invoice each time, so repeated
-// changes never duplicate the Shipping line.
-json::Value details_json(const Invoice& invoice, const Money& total,
-                         const ShippingOption* shipping, json::Allocator& a) {
-    json::Value details(rapidjson::kObjectType);
-    details.AddMember("id", json::str(invoice.identifier, a), a);
-    details.AddMember("total", line_item("Total Due", total, a), a);
-    if (!invoice.display_items.empty() || shipping != nullptr) {
-        json::Value items(rapidjson::kArrayType);
-        for (const auto& item : invoice.display_items) {
-            items.PushBack(line_item(item.label, item.amount, a), a);
-        }
-        if (shipping != nullptr) {
-            items.PushBack(line_item("Shipping", shipping->amount, a), a);
-        }
-        details.AddMember("displayItems", items, a);
+// The members of details (its braces are the caller's): id, the total,
+// the invoice's display items and, with an option, one Shipping line.
+// Written from the invoice each time, so repeated changes never duplicate
+// the Shipping line.
+std::optional<std::string> write_details(json::Writer& w,
+                                         const Invoice& invoice,
+                                         const Money& total,
+                                         const ShippingOption* shipping) {
+    w.key("id");
+    w.string(invoice.identifier);
+    w.key("total");
+    if (auto e = write_line_item(w, "Total Due", total,
+                                 [] { return std::string("details.total"); },
+                                 true)) {
+        return e;
     }
-    return details;
+    if (invoice.display_items.empty() && shipping == nullptr) {
+        return std::nullopt;
+    }
+    w.key("displayItems");
+    w.begin_array();
+    std::size_t i = 0;
+    auto where = [&i] {
+        return "details.displayItems[" + std::to_string(i) + "]";
+    };
+    for (const auto& item : invoice.display_items) {
+        if (auto e = write_line_item(w, item.label, item.amount, where)) {
+            return e;
+        }
+        ++i;
+    }
+    if (shipping != nullptr) {
+        if (auto e = write_line_item(w, "Shipping", shipping->amount, where)) {
+            return e;
+        }
+    }
+    w.end_array();
+    return std::nullopt;
+}
+
+// details.shippingOptions, its ids checked unique as written.
+std::optional<std::string> write_shipping_options(
+    json::Writer& w, const ShippingOptions& options,
+    const ShippingOption* chosen, bool address_refused) {
+    w.key("shippingOptions");
+    w.begin_array();
+    if (!address_refused) {
+        std::set<std::string_view> ids;
+        std::size_t i = 0;
+        auto where = [&i] {
+            return "details.shippingOptions[" + std::to_string(i) + "]";
+        };
+        for (const auto& o : options.options) {
+            if (!ids.insert(o.id).second) {
+                return where() + ": ids must be present and unique";
+            }
+            w.begin_object();
+            w.key("id");
+            w.string(o.id);
+            w.key("label");
+            w.string(o.label);
+            w.key("amount");
+            if (auto e = write_amount(w, o.amount, where, false)) return e;
+            w.key("selected");
+            w.boolean(&o == chosen);
+            w.end_object();
+            ++i;
+        }
+    }
+    w.end_array();
+    return std::nullopt;
 }
 
 const ShippingOption* find_option(const ShippingOptions& options,
@@ -111,15 +247,6 @@ const ShippingOption* find_option(const ShippingOptions& options,
         if (o.id == id) return &o;
     }
     return nullptr;
-}
-
-// An answer is built, checked and written within one call: its document
-// starts on the stack (an invoice's entity and items fit in 8 KiB).
-using AnswerDocument = json::LocalDocument<8192>;
-
-Answer checked(const json::Document& out) {
-    if (auto broken = check_details(out["details"])) return {{}, *broken};
-    return {json::write(out), {}};
 }
 
 }  // namespace
@@ -133,19 +260,24 @@ json::Value amount_json(const Money& m, json::Allocator& a) {
 
 Answer loadentity_answer(const Config& c, const json::Value& product_context,
                          const Invoice& invoice) {
-    AnswerDocument answer(rapidjson::kObjectType);
-    json::Document& out = answer.doc();
-    auto& a = out.GetAllocator();
     bool shipping = c.shipping && invoice.request_shipping.value_or(true);
-    out.AddMember("id", json::str(invoice.identifier, a), a);
-    out.AddMember("methodData",
-                  method_data(c, Event::kLoadEntity, product_context,
-                              json::Value(*invoice.entity, a), a),
-                  a);
-    out.AddMember("options", options_json(c, true, shipping, a), a);
-    out.AddMember("details", details_json(invoice, invoice.total, nullptr, a),
-                  a);
-    return checked(out);
+    json::Writer w;
+    w.begin_object();
+    w.key("id");
+    w.string(invoice.identifier);
+    w.key("methodData");
+    write_method_data(w, c, Event::kLoadEntity, product_context,
+                      [&] { w.value(*invoice.entity); });
+    w.key("options");
+    write_options(w, c, true, shipping);
+    w.key("details");
+    w.begin_object();
+    if (auto e = write_details(w, invoice, invoice.total, nullptr)) {
+        return {{}, *e};
+    }
+    w.end_object();
+    w.end_object();
+    return {w.done(), {}};
 }
 
 std::string not_due_message(std::string_view status) {
@@ -161,24 +293,31 @@ std::string not_due_message(std::string_view status) {
 Answer not_due_answer(const Config& c, Event event,
                       const json::Value& product_context,
                       const Invoice& invoice) {
-    AnswerDocument answer(rapidjson::kObjectType);
-    json::Document& out = answer.doc();
-    auto& a = out.GetAllocator();
     Money nothing{0, invoice.total.currency};
-    json::Value details(rapidjson::kObjectType);
-    details.AddMember("id", json::str(invoice.identifier, a), a);
-    details.AddMember("total", line_item("Total Due", nothing, a), a);
-    details.AddMember("error",
-                      json::str(not_due_message(invoice.payment_status), a),
-                      a);
-    out.AddMember("id", json::str(invoice.identifier, a), a);
-    out.AddMember("methodData",
-                  method_data(c, event, product_context,
-                              entity_at(invoice, nothing, a), a),
-                  a);
-    out.AddMember("options", options_json(c, false, false, a), a);
-    out.AddMember("details", details, a);
-    return checked(out);
+    json::Writer w;
+    w.begin_object();
+    w.key("id");
+    w.string(invoice.identifier);
+    w.key("methodData");
+    write_method_data(w, c, event, product_context,
+                      [&] { write_entity_at(w, *invoice.entity, nothing); });
+    w.key("options");
+    write_options(w, c, false, false);
+    w.key("details");
+    w.begin_object();
+    w.key("id");
+    w.string(invoice.identifier);
+    w.key("total");
+    if (auto e = write_line_item(w, "Total Due", nothing,
+                                 [] { return std::string("details.total"); },
+                                 true)) {
+        return {{}, *e};
+    }
+    w.key("error");
+    w.string(not_due_message(invoice.payment_status));
+    w.end_object();
+    w.end_object();
+    return {w.done(), {}};
 }
 
 Answer shipping_answer(const Config& c, const json::Value& request,
@@ -215,30 +354,26 @@ Answer shipping_answer(const Config& c, const json::Value& request,
         }
     }
 
-    AnswerDocument answer(rapidjson::kObjectType);
-    json::Document& out = answer.doc();
-    auto& a = out.GetAllocator();
-    out.AddMember("id", json::str(invoice.identifier, a), a);
-    out.AddMember("methodData",
-                  method_data(c, echo.event, *echo.product_context,
-                              entity_at(invoice, total, a), a),
-                  a);
-    out.AddMember("options", options_json(c, true, true, a), a);
-    json::Value details = details_json(invoice, total, chosen, a);
-    json::Value list(rapidjson::kArrayType);
-    if (!address_refused) {
-        for (const auto& o : options.options) {
-            json::Value item(rapidjson::kObjectType);
-            item.AddMember("id", json::str(o.id, a), a);
-            item.AddMember("label", json::str(o.label, a), a);
-            item.AddMember("amount", amount_json(o.amount, a), a);
-            item.AddMember("selected", &o == chosen, a);
-            list.PushBack(item, a);
-        }
+    json::Writer w;
+    w.begin_object();
+    w.key("id");
+    w.string(invoice.identifier);
+    w.key("methodData");
+    write_method_data(w, c, echo.event, *echo.product_context,
+                      [&] { write_entity_at(w, *invoice.entity, total); });
+    w.key("options");
+    write_options(w, c, true, true);
+    w.key("details");
+    w.begin_object();
+    if (auto e = write_details(w, invoice, total, chosen)) return {{}, *e};
+    if (auto e = write_shipping_options(w, options, chosen, address_refused)) {
+        return {{}, *e};
     }
-    details.AddMember("shippingOptions", list, a);
-    if (payer_error) details.AddMember("error", json::str(*payer_error, a), a);
-    out.AddMember("details", details, a);
+    if (payer_error) {
+        w.key("error");
+        w.string(*payer_error);
+    }
+    w.end_object();
 
     // Members the protocol does not name are the service's, not ours:
     // they go back as they came.
@@ -246,25 +381,31 @@ Answer shipping_answer(const Config& c, const json::Value& request,
         "id", "methodData", "options", "details", "shippingAddress",
         "shippingOption"};
     for (const auto& m : request.GetObject()) {
-        std::string_view name(m.name.GetString(), m.name.GetStringLength());
+        std::string_view name = name_of(m.name);
         if (std::find(std::begin(kNamed), std::end(kNamed), name) ==
             std::end(kNamed)) {
-            out.AddMember(json::Value(m.name, a), json::Value(m.value, a), a);
+            w.key(name);
+            w.value(m.value);
         }
     }
 
     // What the payer said: the address (null once refused), the option
     // that applies (null when the one they had does not).
-    out.AddMember("shippingAddress",
-                  address_refused ? json::Value()
-                                  : json::Value(*echo.shipping_address, a),
-                  a);
-    if (chosen != nullptr) {
-        out.AddMember("shippingOption", json::str(chosen->id, a), a);
-    } else if (json::member(request, "shippingOption") != nullptr) {
-        out.AddMember("shippingOption", json::Value(), a);
+    w.key("shippingAddress");
+    if (address_refused) {
+        w.null();
+    } else {
+        w.value(*echo.shipping_address);
     }
-    return checked(out);
+    if (chosen != nullptr) {
+        w.key("shippingOption");
+        w.string(chosen->id);
+    } else if (json::member(request, "shippingOption") != nullptr) {
+        w.key("shippingOption");
+        w.null();
+    }
+    w.end_object();
+    return {w.done(), {}};
 }
 
 std::optional<std::string> check_details(const json::Value& details) {
@@ -274,14 +415,7 @@ std::optional<std::string> check_details(const json::Value& details) {
         const json::Value* amount =
             holder ? json::object_member(*holder, "amount") : nullptr;
         if (amount == nullptr) return where() + ".amount is missing";
-        auto parsed = parse_amount(*amount);
-        if (auto* e = std::get_if<std::string>(&parsed)) {
-            return where() + ".amount: " + *e;
-        }
-        if (total && std::get<Money>(parsed).minor < 0) {
-            return where() + " must not be negative";
-        }
-        return std::nullopt;
+        return amount_problem(parse_amount(*amount), where, total);
     };
     if (auto e = check_amount(json::object_member(details, "total"),
                               [] { return std::string("details.total"); },
