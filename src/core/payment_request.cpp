@@ -17,9 +17,9 @@ constexpr const char* kUnknownOption =
 
 // Answers are written straight from the settings, the invoice and the
 // echo with json::Writer: no document is built only to be written (that
-// was a third of an answer's cost). What check_details would say of the
-// written details is checked on the values as they are written: the
-// same rules, the same words.
+// was a third of an answer's cost). The W3C rules for what we own in the
+// details (amounts well formed, a total not negative, shipping option ids
+// present and unique) are checked on the values as they are written.
 
 // The name of a parsed member, as it came.
 std::string_view name_of(const json::Value& name) {
@@ -32,7 +32,7 @@ void write_strings(json::Writer& w, const std::vector<std::string>& items) {
     w.end_array();
 }
 
-// What check_details says of one amount, read back: where() names its
+// What the W3C rules say of one amount, read back: where() names its
 // holder (text made only for a refusal); a total may not be negative.
 template <typename Where>
 std::optional<std::string> amount_problem(
@@ -46,7 +46,7 @@ std::optional<std::string> amount_problem(
     return std::nullopt;
 }
 
-// {"currency": ..., "value": ...}, checked as check_details reads it.
+// {"currency": ..., "value": ...}, checked as a payer's wallet reads it.
 template <typename Where>
 std::optional<std::string> write_amount(json::Writer& w, const Money& m,
                                         Where&& where, bool total) {
@@ -406,45 +406,6 @@ Answer shipping_answer(const Config& c, const json::Value& request,
     }
     w.end_object();
     return {w.done(), {}};
-}
-
-std::optional<std::string> check_details(const json::Value& details) {
-    // where() names the amount's holder: text made only for a refusal
-    auto check_amount = [](const json::Value* holder, auto&& where,
-                           bool total) -> std::optional<std::string> {
-        const json::Value* amount =
-            holder ? json::object_member(*holder, "amount") : nullptr;
-        if (amount == nullptr) return where() + ".amount is missing";
-        return amount_problem(parse_amount(*amount), where, total);
-    };
-    if (auto e = check_amount(json::object_member(details, "total"),
-                              [] { return std::string("details.total"); },
-                              true)) {
-        return e;
-    }
-    if (const json::Value* items = json::array_member(details, "displayItems")) {
-        for (rapidjson::SizeType i = 0; i < items->Size(); ++i) {
-            auto where = [i] {
-                return "details.displayItems[" + std::to_string(i) + "]";
-            };
-            if (auto e = check_amount(&(*items)[i], where, false)) return e;
-        }
-    }
-    if (const json::Value* opts =
-            json::array_member(details, "shippingOptions")) {
-        std::set<std::string_view> ids;
-        for (rapidjson::SizeType i = 0; i < opts->Size(); ++i) {
-            auto where = [i] {
-                return "details.shippingOptions[" + std::to_string(i) + "]";
-            };
-            auto id = json::string_member((*opts)[i], "id");
-            if (!id || !ids.insert(*id).second) {
-                return where() + ": ids must be present and unique";
-            }
-            if (auto e = check_amount(&(*opts)[i], where, false)) return e;
-        }
-    }
-    return std::nullopt;
 }
 
 }  // namespace opay

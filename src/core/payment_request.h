@@ -49,10 +49,6 @@ Answer shipping_answer(const Config& c, const json::Value& request,
                        const Echo& echo, const Invoice& invoice,
                        const ShippingOptions& options);
 
-// Checks what we own in an outgoing details object against the W3C rules;
-// returns the broken rule, or nullopt.
-std::optional<std::string> check_details(const json::Value& details);
-
 // {"currency": "USD", "value": "10.00"}
 json::Value amount_json(const Money& m, json::Allocator& a);
 

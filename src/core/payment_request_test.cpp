@@ -249,7 +249,7 @@ TEST_F(AnswerTest, NegativeTotalIsRefused) {
 
 // The W3C checks of details run on the amounts and ids as they are
 // written (no document is read back): what the parsers upstream already
-// refuse, made here by hand, is still refused, in check_details' words,
+// refuse, made here by hand, is still refused, naming the broken rule,
 // and nothing is sent.
 TEST_F(AnswerTest, WrittenDetailsAreCheckedAsTheyAreWritten) {
     json::Document ctx;
@@ -305,21 +305,6 @@ TEST_F(AnswerTest, NotDueInvoiceIsNotOfferedForPayment) {
     EXPECT_EQ(not_due_message("PaymentAutomaticallyApplied"),
               "This invoice is paid automatically: nothing is due.");
     EXPECT_EQ(not_due_message("Draft"), "This invoice is not due for payment.");
-}
-
-TEST(CheckDetails, FindsBrokenRules) {
-    auto broken = [](const char* details) {
-        json::Document d;
-        EXPECT_FALSE(json::parse(details, d));
-        return check_details(d).value_or("");
-    };
-    EXPECT_EQ(broken(R"({"total":{"amount":{"currency":"USD","value":"1.00"}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"-1.00"}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"US","value":"1.00"}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"1."}}})"), "");
-    EXPECT_NE(broken(R"({"total":{"amount":{"currency":"USD","value":"1"}},
-        "shippingOptions":[{"id":"a","amount":{"currency":"USD","value":"1"}},
-                           {"id":"a","amount":{"currency":"USD","value":"1"}}]})"), "");
 }
 
 }  // namespace
