@@ -24,6 +24,11 @@ constexpr char kNumberTag = '\xff';
 constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag |
                                  rapidjson::kParseNumbersAsStringsFlag |
                                  rapidjson::kParseStopWhenDoneFlag;
+// The surrogate check runs only on strings the scan saw an escape in, and
+// RapidJSON calls that scan (ScanCopyUnescapedString) only without its
+// own encoding validation: adding the flag would skip the check silently.
+static_assert((kParseFlags & rapidjson::kParseValidateEncodingFlag) == 0,
+              "the escape-only surrogate check needs the scan hook");
 
 // Objects with at most this many members are checked for duplicate names
 // pairwise, without sorting.
@@ -785,6 +790,9 @@ void Writer::separate() {
     filled_ |= bit;
 }
 
+// depth_ indexes a 64-bit mask: what the module writes nests a few
+// levels, and a parsed value written back at most the parser's limit.
+static_assert(kMaxDepth + 8 < 64, "Writer's depth mask");
 void Writer::begin_object() {
     separate();
     sink_.put('{');
