@@ -4,6 +4,7 @@
 #include <iterator>
 #include <set>
 
+#include "ascii.h"
 #include "payment_complete.h"
 
 namespace opay {
@@ -349,7 +350,7 @@ Answer shipping_answer(const Config& c, const json::Value& request,
         total.minor = *sum;
         if (total.minor < 0) {
             return {{}, "total due must not be negative (shipping option \"" +
-                            chosen->id + "\" makes it " +
+                            log_value(chosen->id) + "\" makes it " +
                             format_value(total) + ")"};
         }
     }

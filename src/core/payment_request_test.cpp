@@ -247,6 +247,25 @@ TEST_F(AnswerTest, NegativeTotalIsRefused) {
     EXPECT_NE(a.error.find("must not be negative"), std::string::npos);
 }
 
+// The shipping backend's option id reaches the log as log_value makes it:
+// cut, its quotes and control characters escaped.
+TEST_F(AnswerTest, NegativeTotalNamesTheOptionEscaped) {
+    options.options[1].id = "p\"\n" + std::string(100, 'y');
+    options.options[1].amount.minor = -1001;
+    json::set(request["methodData"][0]["data"], "event",
+              json::str("shippingoptionchange", request.GetAllocator()),
+              request.GetAllocator());
+    std::string chosen = "\"p\\\"\\n" + std::string(100, 'y') + "\"";
+    Answer a = shipping_answer(config, request, echo_of(chosen.c_str()),
+                               invoice, options);
+    EXPECT_EQ(a.body, "");
+    EXPECT_NE(a.error.find("must not be negative"), std::string::npos);
+    EXPECT_EQ(a.error.find('\n'), std::string::npos) << a.error;
+    EXPECT_NE(a.error.find("p\\x22\\x0a"), std::string::npos) << a.error;
+    EXPECT_EQ(a.error.find(std::string(62, 'y')), std::string::npos)
+        << a.error;
+}
+
 // The W3C checks of details run on the amounts and ids as they are
 // written (no document is read back): what the parsers upstream already
 // refuse, made here by hand, is still refused, naming the broken rule,
