@@ -111,6 +111,19 @@ def by_part(fns):
     return parts
 
 
+TEMPLATE_ARGS = re.compile(r'<[^<>]*>')
+
+
+def short(fn):
+    """A function's name without its template arguments: C++ names of
+    RapidJSON's readers run to hundreds of letters."""
+    while True:
+        cut = TEMPLATE_ARGS.sub('\0', fn)
+        if cut == fn:
+            return fn.replace('\0', '<…>')
+        fn = cut
+
+
 def num(n):
     return '{:,.0f}'.format(n)
 
@@ -123,7 +136,7 @@ def top(title, fns, count):
     print('|---|---|---|')
     rows = sorted(fns.items(), key=lambda kv: -kv[1])[:count]
     for (obj, fn), n in rows:
-        print('| %s | %s | `%s` |' % (num(n), part(obj, fn), fn[:120]))
+        print('| %s | %s | `%s` |' % (num(n), part(obj, fn), short(fn)))
 
 
 def main():

@@ -50,6 +50,7 @@ NJS_SO=/usr/lib/nginx/modules/ngx_http_js_module.so
 # the order of a round: each module target near its reference
 ALL_TARGETS="proxy_pass-w1 proxy_pass-deb-w1 static-w1 dynamic-w1
              proxy_pass-w2 proxy_pass-deb-w2 static-w2 dynamic-w2 njs-w2"
+ALL_TARGETS=$(echo $ALL_TARGETS)
 SYSTEM_VERSION=$($SYSTEM_NGINX -v 2>&1 | sed -n 's|.*nginx/||p')
 if [ "$SYSTEM_VERSION" != "$NGINX_VERSION" ]; then
     # a dynamic module loads only into the nginx version it was built for
