@@ -48,15 +48,14 @@ OPAY=$(realpath "${BENCH_OPAY:-$BUILD/cmake/opay}")
 SYSTEM_NGINX=/usr/sbin/nginx
 NJS_SO=/usr/lib/nginx/modules/ngx_http_js_module.so
 # the order of a round: each module target near its reference
-ALL_TARGETS="proxy_pass-w1 proxy_pass-deb-w1 static-w1 dynamic-w1
-             proxy_pass-w2 proxy_pass-deb-w2 static-w2 dynamic-w2 njs-w2"
-ALL_TARGETS=$(echo $ALL_TARGETS)
+ALL_TARGETS="proxy_pass-w1 proxy_pass-deb-w1 static-w1 dynamic-w1"
+ALL_TARGETS+=" proxy_pass-w2 proxy_pass-deb-w2 static-w2 dynamic-w2 njs-w2"
 SYSTEM_VERSION=$($SYSTEM_NGINX -v 2>&1 | sed -n 's|.*nginx/||p')
 if [ "$SYSTEM_VERSION" != "$NGINX_VERSION" ]; then
     # a dynamic module loads only into the nginx version it was built for
     echo "bench-http: no dynamic target (Debian's nginx is $SYSTEM_VERSION," \
          "the module is built for $NGINX_VERSION)"
-    ALL_TARGETS=$(echo $ALL_TARGETS | sed 's/dynamic-w[12]//g')
+    ALL_TARGETS=${ALL_TARGETS//dynamic-w? /}
 fi
 
 # the reference of a module target: proxy_pass on the same nginx build,
@@ -75,17 +74,16 @@ if [ -n "${BENCH_TARGETS:-}" ]; then
     for t in $BENCH_TARGETS; do
         case " $ALL_TARGETS " in
         *" $t "*) wanted="$wanted $t $(reference "$t") " ;;
-        *) die "no target $t (of: $(echo $ALL_TARGETS))" ;;
+        *) die "no target $t (of: $ALL_TARGETS)" ;;
         esac
     done
     TARGETS=""
     for t in $ALL_TARGETS; do
-        case "$wanted" in *" $t "*) TARGETS="$TARGETS $t" ;; esac
+        case "$wanted" in *" $t "*) TARGETS+="${TARGETS:+ }$t" ;; esac
     done
 else
     TARGETS=$ALL_TARGETS
 fi
-TARGETS=$(echo $TARGETS)
 MODULES=""
 for t in $TARGETS; do
     case $t in static-*|dynamic-*) MODULES="$MODULES $t" ;; esac
@@ -220,7 +218,7 @@ verify_us() {
     echo "$us"
 }
 
-echo "== starting $(echo $TARGETS | wc -w) targets, each warmed up for 2 s"
+echo "== starting $(wc -w <<< "$TARGETS") targets, each warmed up for 2 s"
 for t in $TARGETS; do
     start "$t" "${BIN[$t]}"
     check_answer "$t" "${PORT[$t]}"
@@ -408,7 +406,7 @@ set yrange [0:*]
 set y2range [0:*]
 set ytics nomirror
 set y2tics
-set xtics rotate by -20
+set xtics rotate by 25 right
 set grid ytics
 set key outside bottom center horizontal maxrows 2
 plot "$RESULTS/bench-http.dat" using 3:6:7:xtic(1) title "CPU µs / request" lc rgb "#4a7ab5", \

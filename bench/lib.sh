@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (the callers use the variables)
 # Helpers shared by bench/http.sh and bench/instructions.sh (sourced, not
 # run). The caller sets ROOT (the repository), OUT (its work directory) and
 # BENCH (its name, for messages) before sourcing.
