@@ -722,12 +722,12 @@ std::optional<ParseError> parse_bytewise(std::string text, Document& doc) {
                                                          text.size(), doc);
 }
 
-std::optional<ParseError> read_members(std::string& text,
+std::optional<ParseError> read_members(char* text, std::size_t size,
                                        MemberReader& reader, bool& object) {
     object = false;
-    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    if (!valid_utf8({text, size})) return ParseError{"invalid UTF-8"};
     MemberTarget target(reader);
-    auto error = parse_buffer<WordStream>(text.data(), text.size(), target);
+    auto error = parse_buffer<WordStream>(text, size, target);
     object = !error && target.object;
     return error;
 }

@@ -54,7 +54,7 @@ struct Transcript : MemberReader {
 inline std::string by_reader(std::string text) {
     Transcript t;
     bool object = true;
-    if (auto e = read_members(text, t, object)) {
+    if (auto e = read_members(text.data(), text.size(), t, object)) {
         return "refused: " + e->reason + "\n";
     }
     return object ? "object\n" + t.out : "not an object\n";
