@@ -1,5 +1,6 @@
 #include "stripe.h"
 
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -144,6 +145,27 @@ TEST(Stripe, Forms) {
     EXPECT_EQ(intent_path("pi_1"), "v1/payment_intents/pi_1");
     EXPECT_EQ(confirm_path("pi_1"), "v1/payment_intents/pi_1/confirm");
     EXPECT_EQ(cancel_path("pi_1"), "v1/payment_intents/pi_1/cancel");
+}
+
+// Every byte: RFC 3986's unreserved ASCII as it is, every other byte
+// (UTF-8's included) as %XX in capitals.
+TEST(Stripe, FormEncodesEveryByte) {
+    const std::string unreserved =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~";
+    std::string all;
+    std::string want;
+    for (int c = 0; c < 256; ++c) {
+        all += static_cast<char>(c);
+        if (unreserved.find(static_cast<char>(c)) != std::string::npos) {
+            want += static_cast<char>(c);
+        } else {
+            char hex[4];
+            std::snprintf(hex, sizeof(hex), "%%%02X", c);
+            want += hex;
+        }
+    }
+    EXPECT_EQ(payment_method_form(all), "type=card&card%5Btoken%5D=" + want);
+    EXPECT_EQ(payment_method_form(""), "type=card&card%5Btoken%5D=");
 }
 
 TEST(Stripe, OnlyStripeIdsReachAPath) {
