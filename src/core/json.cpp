@@ -314,8 +314,8 @@ struct DocumentTarget {
 };
 
 // Tells a MemberReader the top-level object's members as they end, and
-// the scalars directly inside those that are arrays. Texts are views of
-// the in-situ buffer.
+// the scalars directly inside those that are arrays; nothing of any other
+// top-level value. Texts are views of the in-situ buffer.
 struct MemberTarget {
     explicit MemberTarget(MemberReader& r) : reader(r) {}
     MemberReader& reader;
@@ -325,6 +325,7 @@ struct MemberTarget {
     std::string_view name;       // the current member's name
 
     bool scalar(Kind kind, std::string_view text) {
+        if (!object) return true;
         if (depth == 1) {
             reader.member(name, kind, text);
         } else if (depth == 2 && in_array) {
@@ -350,16 +351,16 @@ struct MemberTarget {
         return true;
     }
     bool EndObject(rapidjson::SizeType) {
-        if (--depth == 1) reader.member(name, Kind::Object, {});
+        if (--depth == 1 && object) reader.member(name, Kind::Object, {});
         return true;
     }
     bool StartArray() {
-        if (depth == 1) in_array = true;
+        if (depth == 1 && object) in_array = true;
         ++depth;
         return true;
     }
     bool EndArray(rapidjson::SizeType) {
-        if (--depth == 1) {
+        if (--depth == 1 && object) {
             in_array = false;
             reader.member(name, Kind::Array, {});
         }

@@ -4,6 +4,7 @@
 #include <array>
 #include <limits>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "ascii.h"
@@ -80,10 +81,19 @@ void form_field(std::string& out, std::string_view name,
     form_encode(out, value);
 }
 
-std::string sha256_key(const std::string& input) {
+std::string sha256_key(const EVP_MD* sha256, const std::string& input) {
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(),
-           digest);
+    unsigned int size = 0;
+    // Without a fetched digest (a test's Config{} cannot lack one; a
+    // location's is checked by make_config) the one-shot call fetches
+    // its own: the same key either way.
+    if (sha256 == nullptr ||
+        EVP_Digest(input.data(), input.size(), digest, &size, sha256,
+                   nullptr) != 1 ||
+        size != sizeof(digest)) {
+        SHA256(reinterpret_cast<const unsigned char*>(input.data()),
+               input.size(), digest);
+    }
     std::string key = "opay-";
     append_hex(key, digest, sizeof(digest));
     return key;
@@ -171,21 +181,23 @@ StripeAmount placeholder_amount(const Money& due) {
     return StripeAmount{amount, std::move(currency)};
 }
 
-std::string intent_key(std::string_view merchant_id, std::string_view invoice,
-                       std::string_view currency, int generation) {
-    return sha256_key("intent\n" + std::string(merchant_id) + '\n' +
+std::string intent_key(const EVP_MD* sha256, std::string_view merchant_id,
+                       std::string_view invoice, std::string_view currency,
+                       int generation) {
+    return sha256_key(sha256, "intent\n" + std::string(merchant_id) + '\n' +
                       std::string(invoice) + '\n' + std::string(currency) +
                       '\n' + std::to_string(generation));
 }
 
-std::string payment_method_key(std::string_view token) {
-    return sha256_key("payment_method\n" + std::string(token));
+std::string payment_method_key(const EVP_MD* sha256, std::string_view token) {
+    return sha256_key(sha256, "payment_method\n" + std::string(token));
 }
 
-std::string attempt_key(std::string_view what, std::string_view intent_id,
-                        std::string_view nonce) {
-    return sha256_key(std::string(what) + '\n' + std::string(intent_id) +
-                      '\n' + std::string(nonce));
+std::string attempt_key(const EVP_MD* sha256, std::string_view what,
+                        std::string_view intent_id, std::string_view nonce) {
+    return sha256_key(sha256, std::string(what) + '\n' +
+                                  std::string(intent_id) + '\n' +
+                                  std::string(nonce));
 }
 
 std::string create_form(const IntentRequest& r) {
