@@ -8,6 +8,7 @@
 #include <string>
 
 #include "fuzz_util.h"
+#include "jwks.h"
 #include "stripe.h"
 
 using namespace opay;
@@ -81,6 +82,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                           a->amount * 100 == m.minor);
         }
     }
-    fuzz::require(intent_key("m", body, "usd", 0).size() == 5 + 64);
+    MdPtr sha256 = fetch_sha256();
+    fuzz::require(intent_key(sha256.get(), "m", body, "usd", 0).size() ==
+                  5 + 64);
     return 0;
 }

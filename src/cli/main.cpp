@@ -90,7 +90,7 @@ int verify_token(const Args& a) {
     std::cout << ",\"checks\":[";
     for (std::size_t i = 0; i < result.checks.size(); ++i) {
         const auto& c = result.checks[i];
-        std::cout << (i ? "," : "") << "{\"name\":" << escape(c.name)
+        std::cout << (i ? "," : "") << "{\"name\":" << escape(std::string(c.name))
                   << ",\"ok\":" << (c.ok ? "true" : "false")
                   << ",\"detail\":" << escape(c.detail) << "}";
     }

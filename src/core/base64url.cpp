@@ -40,19 +40,20 @@ constexpr auto kShifted = make_shifted();
 
 }  // namespace
 
-std::optional<std::string> base64url_decode(std::string_view in) {
-    if (in.size() % 4 == 1) return std::nullopt;
-    std::string out(in.size() / 4 * 3 + (in.size() % 4 == 0 ? 0 : in.size() % 4 - 1),
-                    '\0');
+std::size_t base64url_decoded_size(std::string_view in) {
+    return in.size() / 4 * 3 + (in.size() % 4 == 0 ? 0 : in.size() % 4 - 1);
+}
+
+bool base64url_decode_to(std::string_view in, char* o) {
+    if (in.size() % 4 == 1) return false;
     const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-    char* o = out.data();
     std::size_t full = in.size() / 4;
     // Four letters to three bytes; any letter outside the alphabet sets
     // bit 24 of the OR of the four values.
     for (std::size_t i = 0; i < full; ++i, p += 4, o += 3) {
         uint32_t v = kShifted[0][p[0]] | kShifted[1][p[1]] |
                      kShifted[2][p[2]] | kShifted[3][p[3]];
-        if (v >> 24 != 0) return std::nullopt;
+        if (v >> 24 != 0) return false;
         o[0] = static_cast<char>(v >> 16);
         o[1] = static_cast<char>((v >> 8) & 0xff);
         o[2] = static_cast<char>(v & 0xff);
@@ -64,18 +65,24 @@ std::optional<std::string> base64url_decode(std::string_view in) {
         uint32_t acc = 0;
         for (std::size_t i = 0; i < rest; ++i) {
             int v = kTable[p[i]];
-            if (v < 0) return std::nullopt;
+            if (v < 0) return false;
             acc = (acc << 6) | static_cast<uint32_t>(v);
         }
         if (rest == 2) {
-            if ((acc & 0xf) != 0) return std::nullopt;
+            if ((acc & 0xf) != 0) return false;
             o[0] = static_cast<char>(acc >> 4);
         } else {
-            if ((acc & 0x3) != 0) return std::nullopt;
+            if ((acc & 0x3) != 0) return false;
             o[0] = static_cast<char>(acc >> 10);
             o[1] = static_cast<char>((acc >> 2) & 0xff);
         }
     }
+    return true;
+}
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+    std::string out(base64url_decoded_size(in), '\0');
+    if (!base64url_decode_to(in, out.data())) return std::nullopt;
     return out;
 }
 

@@ -37,6 +37,20 @@ TEST(Base64url, RefusesStandardAlphabetAndWhitespace) {
     EXPECT_TRUE(base64url_decode("ab-_"));
 }
 
+// One letter outside the alphabet is found wherever it stands: in any
+// four-letter group or the tail.
+TEST(Base64url, RefusesABadLetterAnywhere) {
+    const std::string good = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo";  // A..Z
+    ASSERT_EQ(base64url_decode(good), "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    for (std::size_t at = 0; at < good.size(); ++at) {
+        for (char bad : {'=', '+', '/', '.', '\x80', '\0'}) {
+            std::string s = good;
+            s[at] = bad;
+            EXPECT_FALSE(base64url_decode(s)) << at << " " << int(bad);
+        }
+    }
+}
+
 TEST(Base64url, RefusesImpossibleLength) {
     EXPECT_FALSE(base64url_decode("a"));
     EXPECT_FALSE(base64url_decode("abcde"));
@@ -50,7 +64,7 @@ TEST(Base64url, RefusesNonZeroTrailingBits) {
 }
 
 // The decoder against a bit-at-a-time reference, on many strings of every
-// length up to 12 drawn from the alphabet and a few letters outside it.
+// length up to 24 drawn from the alphabet and a few letters outside it.
 TEST(Base64url, AgreesWithABitByBitReference) {
     const std::string letters =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -75,7 +89,7 @@ TEST(Base64url, AgreesWithABitByBitReference) {
     const std::string pool = letters + "=+/ .\x80";
     uint32_t seed = 12345;
     int compared = 0;
-    for (std::size_t len = 0; len <= 12; ++len) {
+    for (std::size_t len = 0; len <= 24; ++len) {
         for (int n = 0; n < 2000; ++n) {
             std::string s;
             for (std::size_t i = 0; i < len; ++i) {
@@ -88,7 +102,7 @@ TEST(Base64url, AgreesWithABitByBitReference) {
             ++compared;
         }
     }
-    EXPECT_EQ(compared, 13 * 2000);
+    EXPECT_EQ(compared, 25 * 2000);
 }
 
 }  // namespace

@@ -38,6 +38,7 @@ bool known_type(std::string_view name) {
 
 std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     Config c;
+    if (!c.sha256) return ConfigError{"OpenSSL has no SHA-256"};
     if (s.merchant_id.len == 0) {
         return ConfigError{"\"opay_merchant_id\" is not set"};
     }

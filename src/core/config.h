@@ -32,6 +32,9 @@ struct Config {
     bool notify = false;
     bool journal = false;
     std::string success_message = "Thank you for your payment.";
+    // SHA-256 fetched once (idempotency keys): a fetch by name on every
+    // key is OpenSSL 3's provider look-up, locks and name compares
+    MdPtr sha256 = fetch_sha256();
 };
 
 struct ConfigError {

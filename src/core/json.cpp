@@ -86,19 +86,21 @@ struct WordStream {
     bool* escaped_;
 };
 
-// Whether any of the 8 bytes in w is '"', '\\' or below 0x20: what ends
-// RapidJSON's plain copy of a string. Bytes of 0x80 and above (UTF-8,
-// checked before the parse) are plain. Exact for "any" (a false flag
-// would need a true one below it).
-bool stops_string(std::uint64_t w) {
+// The top bit of each of the 8 bytes in w (read from memory, little-
+// endian: the first byte lowest) that is '"', '\\' or below 0x20: what
+// ends RapidJSON's plain copy of a string. Bytes of 0x80 and above
+// (UTF-8, checked before the parse) are plain. The lowest flag is exact
+// (a borrow, the only source of a false flag, comes from a true one
+// below it): it marks the first byte that stops the run.
+std::uint64_t string_stops(std::uint64_t w) {
     constexpr std::uint64_t k1 = 0x0101010101010101ULL;
     constexpr std::uint64_t k80 = k1 * 0x80;
     std::uint64_t quote = w ^ (k1 * '"');
     std::uint64_t slash = w ^ (k1 * '\\');
-    std::uint64_t flags = ((w - k1 * 0x20) | (quote - k1) | (slash - k1)) &
-                          ~w & k80;
-    return flags != 0;
+    return ((w - k1 * 0x20) | (quote - k1) | (slash - k1)) & ~w & k80;
 }
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "string_stops reads the first byte as the lowest");
 
 }  // namespace
 
@@ -132,7 +134,18 @@ GenericReader<UTF8<>, UTF8<>, CrtAllocator>::ScanCopyUnescapedString<
     while (is.end_ - p >= 8) {
         std::uint64_t w;
         std::memcpy(&w, p, 8);
-        if (opay::json::stops_string(w)) break;
+        if (std::uint64_t stops = opay::json::string_stops(w)) {
+            // In place (nothing unescaped yet: q == p) the bytes before
+            // the first stop are already where they belong: skip them.
+            // Otherwise the byte loop below moves them down.
+            if (q == p) {
+                auto plain =
+                    static_cast<std::size_t>(__builtin_ctzll(stops)) / 8;
+                p += plain;
+                q += plain;
+            }
+            break;
+        }
         std::memcpy(q, &w, 8);  // q <= p: the word was read first
         p += 8;
         q += 8;
@@ -301,8 +314,8 @@ struct DocumentTarget {
 };
 
 // Tells a MemberReader the top-level object's members as they end, and
-// the scalars directly inside those that are arrays. Texts are views of
-// the in-situ buffer.
+// the scalars directly inside those that are arrays; nothing of any other
+// top-level value. Texts are views of the in-situ buffer.
 struct MemberTarget {
     explicit MemberTarget(MemberReader& r) : reader(r) {}
     MemberReader& reader;
@@ -312,6 +325,7 @@ struct MemberTarget {
     std::string_view name;       // the current member's name
 
     bool scalar(Kind kind, std::string_view text) {
+        if (!object) return true;
         if (depth == 1) {
             reader.member(name, kind, text);
         } else if (depth == 2 && in_array) {
@@ -337,16 +351,16 @@ struct MemberTarget {
         return true;
     }
     bool EndObject(rapidjson::SizeType) {
-        if (--depth == 1) reader.member(name, Kind::Object, {});
+        if (--depth == 1 && object) reader.member(name, Kind::Object, {});
         return true;
     }
     bool StartArray() {
-        if (depth == 1) in_array = true;
+        if (depth == 1 && object) in_array = true;
         ++depth;
         return true;
     }
     bool EndArray(rapidjson::SizeType) {
-        if (--depth == 1) {
+        if (--depth == 1 && object) {
             in_array = false;
             reader.member(name, Kind::Array, {});
         }
@@ -722,12 +736,12 @@ std::optional<ParseError> parse_bytewise(std::string text, Document& doc) {
                                                          text.size(), doc);
 }
 
-std::optional<ParseError> read_members(std::string& text,
+std::optional<ParseError> read_members(char* text, std::size_t size,
                                        MemberReader& reader, bool& object) {
     object = false;
-    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    if (!valid_utf8({text, size})) return ParseError{"invalid UTF-8"};
     MemberTarget target(reader);
-    auto error = parse_buffer<WordStream>(text.data(), text.size(), target);
+    auto error = parse_buffer<WordStream>(text, size, target);
     object = !error && target.object;
     return error;
 }

@@ -183,12 +183,13 @@ class MemberReader {
 };
 
 // The same parse as parse(), with the same checks and the same answers,
-// of text the caller owns and no longer needs: it is parsed where it lies
-// (its contents are left changed) and what it holds goes to reader
-// instead of a document. object: whether the text was good and a JSON
-// object. Members are told as they are read: a caller keeps what it was
-// told only when the whole text was good (no error).
-std::optional<ParseError> read_members(std::string& text,
+// of size bytes of text at text, followed by a NUL, that the caller owns
+// and no longer needs: it is parsed where it lies (its contents are left
+// changed) and what it holds goes to reader instead of a document.
+// object: whether the text was good and a JSON object. Members are told
+// as they are read: a caller keeps what it was told only when the whole
+// text was good (no error).
+std::optional<ParseError> read_members(char* text, std::size_t size,
                                        MemberReader& reader, bool& object);
 
 // The same parse with RapidJSON's own byte-at-a-time string loop instead

@@ -54,10 +54,12 @@ struct Transcript : MemberReader {
 inline std::string by_reader(std::string text) {
     Transcript t;
     bool object = true;
-    if (auto e = read_members(text, t, object)) {
+    if (auto e = read_members(text.data(), text.size(), t, object)) {
         return "refused: " + e->reason + "\n";
     }
-    return object ? "object\n" + t.out : "not an object\n";
+    // what was told of a text that is not an object is shown too: it
+    // must be nothing
+    return (object ? "object\n" : "not an object\n") + t.out;
 }
 
 inline Kind kind_of(const Value& v) {

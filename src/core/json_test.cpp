@@ -322,6 +322,9 @@ TEST(Json, ReadsMembersAsParseDoes) {
     EXPECT_EQ(check::by_reader(R"({"a":1,"a":2})"),
               "refused: duplicate member name\n");
     EXPECT_EQ(check::by_reader("[1]"), "not an object\n");
+    // nothing is told of a top-level array, however deep it goes
+    EXPECT_EQ(check::by_reader(R"(["m",1,[2,"y"],{"a":[1]},[["z"]]])"),
+              "not an object\n");
 }
 
 // parse() scans strings a word at a time where RapidJSON walks them a

@@ -25,7 +25,7 @@ struct TokenPolicy {
 };
 
 struct TokenCheck {
-    std::string name;    // "parse", "alg", "key", "signature", "exp", ...
+    std::string_view name;  // "parse", "alg", "key", "signature", "exp", ...
     bool ok = false;
     std::string detail;  // for the operator's tools; never sent to a peer
 };

@@ -279,7 +279,7 @@ TEST(Jwt, ReportsEveryCheck) {
     KeySet keys = keys_of(key().jwks());
     auto r = verify_token(token, keys, policy(), kNow);
     expect_same_without_details(r, token, keys, policy(), kNow);
-    std::vector<std::string> names;
+    std::vector<std::string_view> names;
     for (const auto& c : r.checks) names.push_back(c.name);
     for (const char* want : {"parse", "alg", "key", "signature", "iss", "aud",
                              "appid", "exp", "nbf", "iat"}) {

@@ -46,8 +46,9 @@ void PaymentCompleteFlow::create() {
         return;
     }
     placeholder_ = placeholder_amount(due_);
-    intent_key_ = intent_key(config_.token.audience, invoice_->identifier,
-                             placeholder_.currency, generation_);
+    intent_key_ = intent_key(config_.sha256.get(), config_.token.audience,
+                             invoice_->identifier, placeholder_.currency,
+                             generation_);
     // the identifier is the requestId: within Stripe's limits as it is
     static_assert(kMaxRequestId <= kStripeMetadataValueMax &&
                       kMaxRequestId + 8 <= kStripeDescriptionMax,
@@ -315,7 +316,8 @@ void PaymentCompleteFlow::pay() {
         return;
     }
     const std::string& token = payment_token_.processor_token;
-    post_processor(payment_method_form(token), payment_method_key(token),
+    post_processor(payment_method_form(token),
+                   payment_method_key(config_.sha256.get(), token),
                    std::string(kPaymentMethodsPath), Stage::kPaymentMethod);
 }
 
@@ -370,7 +372,9 @@ void PaymentCompleteFlow::update() {
     ++updates_;
     IntentUpdate u{amount_.amount, payment_method_,
                    shipping_option_, nonce_};
-    post_processor(update_form(u), attempt_key("update", intent_id_, nonce_),
+    post_processor(update_form(u),
+                   attempt_key(config_.sha256.get(), "update", intent_id_,
+                               nonce_),
                    intent_path(intent_id_), Stage::kUpdate);
 }
 
@@ -424,7 +428,9 @@ void PaymentCompleteFlow::confirm() {
         return;
     }
     ++confirms_;
-    post_processor(confirm_form(), attempt_key("confirm", intent_id_, nonce),
+    post_processor(confirm_form(),
+                   attempt_key(config_.sha256.get(), "confirm", intent_id_,
+                               nonce),
                    confirm_path(intent_id_), Stage::kConfirm);
 }
 

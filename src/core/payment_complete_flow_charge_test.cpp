@@ -42,7 +42,7 @@ TEST_F(CompleteTest, OnlyAReplayed5xxMovesTheGeneration) {
     PaymentCompleteFlow f(config, input());
     f.resolve(OPAY_CLAIM_NEW, {});
     f.feed(0, 200, kInvoice);
-    std::string key0 = intent_key("m1", "12345", "usd", 0);
+    std::string key0 = intent_key(test::sha256(), "m1", "12345", "usd", 0);
     ASSERT_EQ(f.fetches()[0].idempotency_key, key0);
     // a fresh 500 or the edge's 503 may hide a stored 200: the same key
     f.feed(0, 500, kApiError);
@@ -50,10 +50,10 @@ TEST_F(CompleteTest, OnlyAReplayed5xxMovesTheGeneration) {
     // now Stripe says the key's first answer was a 500 (even cut): next
     f.feed(0, 500, "", true);
     ASSERT_EQ(f.fetches()[0].idempotency_key,
-              intent_key("m1", "12345", "usd", 1));
+              intent_key(test::sha256(), "m1", "12345", "usd", 1));
     f.feed(0, 503, "");
     ASSERT_EQ(f.fetches()[0].idempotency_key,
-              intent_key("m1", "12345", "usd", 1));
+              intent_key(test::sha256(), "m1", "12345", "usd", 1));
     f.feed(0, 200, kCreated);
     EXPECT_EQ(f.fetches()[0].path, "v1/payment_methods");
     // two fresh failures in a row: the processor's failure, nothing moved
@@ -74,7 +74,7 @@ TEST_F(CompleteTest, GenerationsAreBounded) {
     for (int g = 0; g < kMaxGenerations; ++g) {
         ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
         ASSERT_EQ(f.fetches()[0].idempotency_key,
-                  intent_key("m1", "12345", "usd", g));
+                  intent_key(test::sha256(), "m1", "12345", "usd", g));
         // a canceled intent moves it as a stored 500 does
         if (g % 2) {
             f.feed(0, 500, kApiError, true);
@@ -209,7 +209,7 @@ TEST_F(CompleteTest, ACanceledIntentChargesNothingAndMovesOn) {
     g.feed(0, 200, intent("canceled", 1000, "pm_1"));
     ASSERT_EQ(kind(g), OPAY_STEP_FETCH);
     EXPECT_EQ(g.fetches()[0].idempotency_key,
-              intent_key("m1", "12345", "usd", 1));
+              intent_key(test::sha256(), "m1", "12345", "usd", 1));
     g.feed(0, 200, intent("requires_payment_method", 99999999, nullptr,
                           nullptr, "pi_2"));
     ASSERT_EQ(kind(g), OPAY_STEP_FETCH);
@@ -431,7 +431,7 @@ TEST_F(CompleteTest, ARefusedPlaceholderIsAFinalFailAndNothingElseIsCreated) {
         f.feed(0, 200, kInvoice);
         ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
         EXPECT_EQ(f.fetches()[0].idempotency_key,
-                  intent_key("m1", "12345", "usd", 0));
+                  intent_key(test::sha256(), "m1", "12345", "usd", 0));
         EXPECT_EQ(f.fetches()[0].body.find("amount=99999999&"), 0u);
         f.feed(0, 400, std::string(R"({"error":{"type":)") +
                            R"("invalid_request_error","code":")" + code +

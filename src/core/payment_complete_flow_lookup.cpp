@@ -32,7 +32,8 @@ void PaymentCompleteFlow::look_up_paid() {
 }
 
 void PaymentCompleteFlow::cancel() {
-    post_processor(cancel_form(), attempt_key("cancel", intent_id_, {}),
+    post_processor(cancel_form(),
+                   attempt_key(config_.sha256.get(), "cancel", intent_id_, {}),
                    cancel_path(intent_id_), Stage::kCancel);
 }
 

@@ -24,7 +24,7 @@ TEST_F(CompleteTest, APaidInvoiceIsLookedUpThroughItsOneIntent) {
     f.feed(0, 200, paid_invoice("0"));
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
     EXPECT_EQ(f.fetches()[0].idempotency_key,
-              intent_key("m1", "12345", "usd", 0));
+              intent_key(test::sha256(), "m1", "12345", "usd", 0));
     EXPECT_EQ(f.fetches()[0].body.find("amount=99999999&currency=usd"), 0u);
     EXPECT_EQ(f.fetches()[0].body.find("1000"), std::string::npos);
     f.feed(0, 200, kCreated, true);
@@ -95,7 +95,7 @@ TEST_F(CompleteTest, AnIntentMadeOnlyForALookupIsCanceled) {
     h.feed(0, 200, intent("canceled"));
     ASSERT_EQ(kind(h), OPAY_STEP_FETCH);
     EXPECT_EQ(h.fetches()[0].idempotency_key,
-              intent_key("m1", "12345", "usd", 1));
+              intent_key(test::sha256(), "m1", "12345", "usd", 1));
 }
 
 TEST_F(CompleteTest, APaidInvoiceWhoseIntentCannotBeReadIsNoFailure) {
@@ -146,7 +146,7 @@ TEST_F(CompleteTest, ALookupPastACanceledGenerationLeavesItsPlaceholder) {
     f.feed(0, 200, intent("canceled"), true);
     f.feed(0, 200, intent("canceled"));
     ASSERT_EQ(f.fetches().at(0).idempotency_key,
-              intent_key("m1", "12345", "usd", 1));
+              intent_key(test::sha256(), "m1", "12345", "usd", 1));
     f.feed(0, 200, intent("requires_payment_method", 99999999, nullptr,
                           nullptr, "pi_2"));  // made here, fresh
     answer(f);

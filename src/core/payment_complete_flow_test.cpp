@@ -35,7 +35,8 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     EXPECT_TRUE(create.post);
     EXPECT_EQ(create.path, "v1/payment_intents");
     EXPECT_EQ(create.content_type, "application/x-www-form-urlencoded");
-    EXPECT_EQ(create.idempotency_key, intent_key("m1", "12345", "usd", 0));
+    EXPECT_EQ(create.idempotency_key,
+              intent_key(test::sha256(), "m1", "12345", "usd", 0));
     // the placeholder: nothing a payer chose, nothing the backend said
     EXPECT_EQ(create.body,
               "amount=99999999&currency=usd&payment_method_types%5B%5D=card&"
@@ -46,7 +47,8 @@ TEST_F(CompleteTest, HappyPathRunsEveryStepInOrder) {
     EXPECT_TRUE(method.post);
     EXPECT_EQ(method.path, "v1/payment_methods");
     EXPECT_EQ(method.body, "type=card&card%5Btoken%5D=tok_visa");
-    EXPECT_EQ(method.idempotency_key, payment_method_key("tok_visa"));
+    EXPECT_EQ(method.idempotency_key,
+              payment_method_key(test::sha256(), "tok_visa"));
     f.feed(0, 200, kMethod);
     ASSERT_EQ(kind(f), OPAY_STEP_FETCH);
     const Fetch update = f.fetches()[0];

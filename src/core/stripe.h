@@ -10,6 +10,8 @@
 #include <string_view>
 #include <variant>
 
+#include <openssl/types.h>
+
 #include "money.h"
 
 namespace opay {
@@ -52,16 +54,18 @@ constexpr int kMaxGenerations = 8;
 
 // The create's key: one PaymentIntent per (merchant, invoice, currency,
 // generation), the same on every node and every retry.
-std::string intent_key(std::string_view merchant_id, std::string_view invoice,
-                       std::string_view currency, int generation);
+// Each key is SHA-256 (sha256: fetched, Config::sha256) of its parts.
+std::string intent_key(const EVP_MD* sha256, std::string_view merchant_id,
+                       std::string_view invoice, std::string_view currency,
+                       int generation);
 // The PaymentMethod's key is the token's: a token is single-use, so a
 // retry must replay the first PaymentMethod, never ask for a second.
-std::string payment_method_key(std::string_view token);
+std::string payment_method_key(const EVP_MD* sha256, std::string_view token);
 // Update and confirm keys: fresh per request (nonce), so that a retry
 // after an unknown answer is a new request and not the replay of a saved
 // 5xx; the PaymentIntent's own state keeps it to one charge.
-std::string attempt_key(std::string_view what, std::string_view intent_id,
-                        std::string_view nonce);
+std::string attempt_key(const EVP_MD* sha256, std::string_view what,
+                        std::string_view intent_id, std::string_view nonce);
 
 struct IntentRequest {
     StripeAmount amount;  // the placeholder

@@ -1,5 +1,6 @@
 #include "stripe.h"
 
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -74,12 +75,12 @@ TEST(StripeUnits, UnknownUnitsAndNonPositiveAmountsRefused) {
 }
 
 TEST(Stripe, IntentKeyPerMerchantInvoiceCurrencyGeneration) {
-    std::string k = intent_key("merchant-1", "12345", "usd", 0);
-    EXPECT_EQ(k, intent_key("merchant-1", "12345", "usd", 0));
-    EXPECT_NE(k, intent_key("merchant-2", "12345", "usd", 0));
-    EXPECT_NE(k, intent_key("merchant-1", "12346", "usd", 0));
-    EXPECT_NE(k, intent_key("merchant-1", "12345", "eur", 0));
-    EXPECT_NE(k, intent_key("merchant-1", "12345", "usd", 1));
+    std::string k = intent_key(test::sha256(), "merchant-1", "12345", "usd", 0);
+    EXPECT_EQ(k, intent_key(test::sha256(), "merchant-1", "12345", "usd", 0));
+    EXPECT_NE(k, intent_key(test::sha256(), "merchant-2", "12345", "usd", 0));
+    EXPECT_NE(k, intent_key(test::sha256(), "merchant-1", "12346", "usd", 0));
+    EXPECT_NE(k, intent_key(test::sha256(), "merchant-1", "12345", "eur", 0));
+    EXPECT_NE(k, intent_key(test::sha256(), "merchant-1", "12345", "usd", 1));
     EXPECT_EQ(k.rfind("opay-", 0), 0u);
     EXPECT_EQ(k.size(), 5u + 64u);  // "opay-" + hex SHA-256, under 255
 }
@@ -112,19 +113,38 @@ TEST(Stripe, StripeUnitsBack) {
 }
 
 TEST(Stripe, PaymentMethodKeyIsTheTokens) {
-    EXPECT_EQ(payment_method_key("tok_visa"), payment_method_key("tok_visa"));
-    EXPECT_NE(payment_method_key("tok_visa"), payment_method_key("tok_amex"));
+    EXPECT_EQ(payment_method_key(test::sha256(), "tok_visa"),
+              payment_method_key(test::sha256(), "tok_visa"));
+    EXPECT_NE(payment_method_key(test::sha256(), "tok_visa"),
+              payment_method_key(test::sha256(), "tok_amex"));
+}
+
+// Keys are what every node and every version computes, so that a retry
+// during a rolling upgrade replays the same request: SHA-256 of the parts
+// (here from Python's hashlib), with the fetched digest or without one.
+TEST(Stripe, KeysAreTheSha256OfTheirParts) {
+    for (const EVP_MD* md : {test::sha256(), (const EVP_MD*)nullptr}) {
+        EXPECT_EQ(intent_key(md, "m1", "12345", "usd", 0),
+                  "opay-691fcb3081577d338cdb58cbe898da13"
+                  "9271cd9f032351b668c81731a074d038");
+        EXPECT_EQ(payment_method_key(md, "tok_visa"),
+                  "opay-b03b8e1f92108f6bd0f78992688144b1"
+                  "0c59f944f988ae5bb2556a04d3695cb4");
+        EXPECT_EQ(attempt_key(md, "confirm", "pi_1", "a"),
+                  "opay-dc6a65f8ec5756f0b808a2530db5add4"
+                  "d2a40e1d65d879b04c236cc20de60e0d");
+    }
 }
 
 TEST(Stripe, AttemptKeysFreshPerNonce) {
-    EXPECT_EQ(attempt_key("confirm", "pi_1", "a"),
-              attempt_key("confirm", "pi_1", "a"));
-    EXPECT_NE(attempt_key("confirm", "pi_1", "a"),
-              attempt_key("confirm", "pi_1", "b"));
-    EXPECT_NE(attempt_key("confirm", "pi_1", "a"),
-              attempt_key("update", "pi_1", "a"));
-    EXPECT_NE(attempt_key("confirm", "pi_1", "a"),
-              attempt_key("confirm", "pi_2", "a"));
+    EXPECT_EQ(attempt_key(test::sha256(), "confirm", "pi_1", "a"),
+              attempt_key(test::sha256(), "confirm", "pi_1", "a"));
+    EXPECT_NE(attempt_key(test::sha256(), "confirm", "pi_1", "a"),
+              attempt_key(test::sha256(), "confirm", "pi_1", "b"));
+    EXPECT_NE(attempt_key(test::sha256(), "confirm", "pi_1", "a"),
+              attempt_key(test::sha256(), "update", "pi_1", "a"));
+    EXPECT_NE(attempt_key(test::sha256(), "confirm", "pi_1", "a"),
+              attempt_key(test::sha256(), "confirm", "pi_2", "a"));
 }
 
 TEST(Stripe, Forms) {
@@ -144,6 +164,27 @@ TEST(Stripe, Forms) {
     EXPECT_EQ(intent_path("pi_1"), "v1/payment_intents/pi_1");
     EXPECT_EQ(confirm_path("pi_1"), "v1/payment_intents/pi_1/confirm");
     EXPECT_EQ(cancel_path("pi_1"), "v1/payment_intents/pi_1/cancel");
+}
+
+// Every byte: RFC 3986's unreserved ASCII as it is, every other byte
+// (UTF-8's included) as %XX in capitals.
+TEST(Stripe, FormEncodesEveryByte) {
+    const std::string unreserved =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~";
+    std::string all;
+    std::string want;
+    for (int c = 0; c < 256; ++c) {
+        all += static_cast<char>(c);
+        if (unreserved.find(static_cast<char>(c)) != std::string::npos) {
+            want += static_cast<char>(c);
+        } else {
+            char hex[4];
+            std::snprintf(hex, sizeof(hex), "%%%02X", c);
+            want += hex;
+        }
+    }
+    EXPECT_EQ(payment_method_form(all), "type=card&card%5Btoken%5D=" + want);
+    EXPECT_EQ(payment_method_form(""), "type=card&card%5Btoken%5D=");
 }
 
 TEST(Stripe, OnlyStripeIdsReachAPath) {

@@ -46,8 +46,15 @@ inline std::string to_json(const rapidjson::Value& v) {
 #include <openssl/rsa.h>
 
 #include "base64url.h"
+#include "jwks.h"
 
 namespace opay::test {
+
+// SHA-256 fetched once for the tests' idempotency keys (as Config has it).
+inline const EVP_MD* sha256() {
+    static const MdPtr fetched = fetch_sha256();
+    return fetched.get();
+}
 
 // A fresh RSA key that signs test tokens and describes itself as a JWK.
 class TestKey {
