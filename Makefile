@@ -18,6 +18,9 @@
 #   make bench-instructions
 #                   callgrind instructions per request, module and proxy_pass
 #                   (bench/instructions.sh)
+#   make bench-profile
+#                   perf: CPU per request by part, kernel included, module
+#                   and proxy_pass (bench/profile.sh)
 #   make deb        libnginx-mod-http-opay_<version>_<arch>.deb for Debian's nginx
 #   make bench-keys known-kid latency while the key server hangs
 #
@@ -120,7 +123,7 @@ STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
     rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
 .PHONY: all deps nginx dynamic cli unit nginx-tests package-test test run stop \
-        bench bench-http bench-instructions bench-keys deb clean fuzzers fuzz \
+        bench bench-http bench-instructions bench-profile bench-keys deb clean fuzzers fuzz \
         fuzz-smoke valgrind card-preview card-test
 
 all: nginx cli
@@ -311,6 +314,10 @@ bench-http: all dynamic
 bench-instructions: nginx cli
 	BENCH_NGINX=$(NGINX) BENCH_OPAY=$(OPAY) \
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/instructions.sh
+
+bench-profile: nginx cli
+	BENCH_NGINX=$(NGINX) BENCH_OPAY=$(OPAY) \
+	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/profile.sh
 
 # known-kid request latency while a 10 s key server holds a fetch
 bench-keys: nginx cli

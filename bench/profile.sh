@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# `make bench-profile`: where a loadentity request's CPU time goes, by
+# part, for the module and for plain proxy_pass side by side, from
+# `perf record` of the loaded worker: the kernel, the RSA verify in
+# libcrypto, nginx, the core, libc, the shim. make bench-instructions
+# counts instructions (repeatable, user space only); this is CPU time as
+# make bench-http measures it, the kernel's part included.
+#
+# One worker of the static build per target, one static invoice backend
+# behind both; wrk (BENCH_CONNECTIONS, 32) POSTs loadentity for
+# BENCH_DURATION (10) s, each request with the next of BENCH_TOKENS
+# (2000) tokens, while perf samples the worker (cpu-clock, 999 Hz: no
+# hardware counters needed) and /proc gives its CPU time over the same
+# requests. `openssl speed rsa2048` gives the raw verify. The report
+# (bench/results/bench-profile.md) has each part's CPU µs per request for
+# both targets, what the module spends beyond proxy_pass + one raw verify
+# part by part, and the module's top BENCH_TOP (20) functions; the perf
+# files stay in build/bench-profile/. Figures only: nothing here is a
+# pass/fail test.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+OUT=$BUILD/bench-profile
+RESULTS=$ROOT/bench/results
+BENCH=bench-profile
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+NGINX_VERSION=${BENCH_NGINX_VERSION:-1.22.1}
+NGINX=$(realpath "${BENCH_NGINX:-$BUILD/$NGINX_VERSION/nginx-static/nginx}")
+OPAY=$(realpath "${BENCH_OPAY:-$BUILD/cmake/opay}")
+PYTHON=/usr/bin/python3
+DURATION=${BENCH_DURATION:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+TOKENS=${BENCH_TOKENS:-2000}
+TOP=${BENCH_TOP:-20}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v perf >/dev/null || need+=(linux-perf)
+install_packages "${need[@]}"
+
+rm -rf "$OUT"
+mkdir -p "$OUT/tmp" "$RESULTS"
+trap stop_all EXIT
+
+echo "== minting $TOKENS distinct tokens"
+mint_tokens "$OPAY" "$TOKENS"
+start_backend "$NGINX"
+
+echo "== openssl speed rsa2048"
+openssl speed -seconds 3 rsa2048 > "$OUT/openssl-speed.txt" 2>&1
+VERIFY_US=$(awk '$1 == "rsa" && $2 == "2048" && $3 == "bits" {
+    printf "%.1f", 1e6 / $NF }' "$OUT/openssl-speed.txt")
+[ -n "$VERIFY_US" ] || die "no rsa2048 verify figure in $OUT/openssl-speed.txt"
+
+CLK_TCK=$(getconf CLK_TCK)
+worker_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# profile NAME LOCATIONS: sets US (the worker's CPU µs per request)
+declare -A US
+profile() {
+    local name=$1 port worker before after requests line
+    port=$(free_port)
+    write_conf "$name" "$port" 1 "$2"
+    start "$name" "$NGINX"
+    check_answer "$name" "$port"
+    worker=$(ps -o pid= --ppid "$(cat "$OUT/$name.pid")" | tr -d ' ')
+    echo "== $name: warm-up, then ${DURATION}s under perf"
+    BENCH_TOKENS=$TOKENS_FILE BENCH_BODY=$BODY wrk -t 1 -c "$CONNECTIONS" \
+        -d 2s -s "$ROOT/bench/http.lua" "http://127.0.0.1:$port$URI" \
+        > "$OUT/$name-warmup.wrk.txt"
+    perf record -q -F 999 -e cpu-clock -p "$worker" -o "$OUT/$name.perf" \
+        -- sleep $(( DURATION + 1 )) 2> "$OUT/$name.perf.log" &
+    local perf_pid=$!
+    sleep 0.3
+    before=$(worker_ticks "$worker")
+    BENCH_TOKENS=$TOKENS_FILE BENCH_BODY=$BODY wrk -t 1 -c "$CONNECTIONS" \
+        -d "${DURATION}s" -s "$ROOT/bench/http.lua" \
+        "http://127.0.0.1:$port$URI" > "$OUT/$name.wrk.txt"
+    after=$(worker_ticks "$worker")
+    wait "$perf_pid" || die "$name: perf record failed (see $OUT/$name.perf.log)"
+    line=$(grep '^RESULT ' "$OUT/$name.wrk.txt" | tail -1)
+    read -r _ requests _ _ _ _ bad_status sock_errors <<< "$line"
+    [ "$bad_status" -eq 0 ] && [ "$sock_errors" -eq 0 ] ||
+        die "$name: $bad_status non-2xx answers, $sock_errors socket errors"
+    US[$name]=$(awk -v t=$(( after - before )) -v hz="$CLK_TCK" \
+        -v n="$requests" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
+    perf script -i "$OUT/$name.perf" -F ip,sym,dso -G \
+        > "$OUT/$name.samples.txt" 2>> "$OUT/$name.perf.log"
+    echo "   $requests requests, ${US[$name]} µs CPU/request"
+    stop "$name"
+}
+
+profile proxy_pass "$PROXY_PASS_LOCATIONS"
+profile module "$MODULE_LOCATIONS"
+
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+{
+    echo "CPU time per loadentity request by part (perf record, cpu-clock):"
+    echo "nginx $NGINX_VERSION static build at $COMMIT, one worker per target,"
+    echo "wrk $CONNECTIONS connections for ${DURATION} s, each request its own token;"
+    echo "the worker's CPU from /proc over the same requests, split by the"
+    echo "samples; $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo
+    "$PYTHON" "$ROOT/bench/perf_parts.py" "$TOP" "$VERIFY_US" \
+        "$OUT/module.samples.txt" "${US[module]}" \
+        "$OUT/proxy_pass.samples.txt" "${US[proxy_pass]}"
+} > "$RESULTS/bench-profile.md"
+
+echo
+cat "$RESULTS/bench-profile.md"
+echo
+echo "perf files and logs: $OUT"
