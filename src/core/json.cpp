@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory_resource>
 #include <new>
@@ -557,7 +558,40 @@ ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
     : lease_(Lease::borrow(arenas)) {
     if (lease_) pool_.emplace(lease_.arena()->data(), lease_.arena()->size());
     // nullptr: the document makes its own pool
-    doc_.emplace(pool_ ? &*pool_ : nullptr);
+    doc_.emplace(pool_ ? &*pool_ : nullptr, StackAllocator::kInline, &stack_);
+}
+
+// The header's first byte: 1 if the block came from malloc.
+void* StackAllocator::Realloc(void* block, std::size_t old_size,
+                              std::size_t new_size) {
+    if (new_size == 0) {
+        Free(block);
+        return nullptr;
+    }
+    char* head = block != nullptr ? static_cast<char*>(block) - kHeader
+                                  : nullptr;
+    if (head == nullptr || head == inline_) {
+        if (new_size <= kInline) {
+            inline_[0] = 0;
+            return inline_ + kHeader;
+        }
+        // out of the inline block: what it holds is copied over
+        auto* grown = static_cast<char*>(std::malloc(kHeader + new_size));
+        if (grown == nullptr) return nullptr;
+        grown[0] = 1;
+        if (head != nullptr) {
+            std::memcpy(grown + kHeader, block, std::min(old_size, new_size));
+        }
+        return grown + kHeader;
+    }
+    auto* grown = static_cast<char*>(std::realloc(head, kHeader + new_size));
+    return grown != nullptr ? grown + kHeader : nullptr;
+}
+
+void StackAllocator::Free(void* block) {
+    if (block == nullptr) return;
+    char* head = static_cast<char*>(block) - kHeader;
+    if (head[0] == 1) std::free(head);
 }
 
 namespace {

@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -414,6 +415,86 @@ TEST(Json, ValidUtf8FollowsRfc3629) {
 }
 
 // Arenas: memory the flows' documents borrow, one at a time each.
+
+// A document's parse stack: the first block inside the allocator, a
+// larger one on the heap with what the first held, freed through the
+// static Free either way.
+TEST(JsonStack, KeepsTheFirstBlockInsideAndGrowsOnTheHeap) {
+    auto s = std::make_unique<StackAllocator>();
+    const char* begin = reinterpret_cast<const char*>(s.get());
+    const char* end = begin + sizeof(StackAllocator);
+    auto inside = [&](const void* p) {
+        return static_cast<const char*>(p) >= begin &&
+               static_cast<const char*>(p) < end;
+    };
+    auto* p = static_cast<char*>(s->Malloc(100));
+    ASSERT_TRUE(inside(p));
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignof(std::max_align_t),
+              0u);
+    for (int i = 0; i < 100; ++i) p[i] = static_cast<char>(i);
+    EXPECT_EQ(s->Realloc(p, 100, StackAllocator::kInline), p);
+    auto* q = static_cast<char*>(
+        s->Realloc(p, StackAllocator::kInline, StackAllocator::kInline + 1));
+    ASSERT_NE(q, nullptr);
+    EXPECT_FALSE(inside(q));
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(q[i], static_cast<char>(i));
+    q[5000] = 'x';
+    q = static_cast<char*>(s->Realloc(q, StackAllocator::kInline + 1, 8192));
+    ASSERT_NE(q, nullptr);
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(q[i], static_cast<char>(i));
+    StackAllocator::Free(q);
+    // the first block again, once the heap one is gone
+    void* again = s->Malloc(StackAllocator::kInline);
+    EXPECT_TRUE(inside(again));
+    StackAllocator::Free(again);  // nothing to free
+    StackAllocator::Free(nullptr);
+    EXPECT_EQ(s->Realloc(s->Malloc(10), 10, 0), nullptr);
+}
+
+// Documents whose parse stack outgrows the first block (many members, a
+// long array, deep nesting) read the same in every kind of document, and
+// a document parsed twice reuses its stack.
+TEST(JsonStack, LargeStacksParseAlikeInEveryDocument) {
+    std::string members = "{";
+    for (int i = 0; i < 300; ++i) {
+        members += "\"m" + std::to_string(i) + "\":[" + std::to_string(i) +
+                   ",\"v\"],";
+    }
+    members += "\"end\":{}}";
+    std::string array = "[";
+    for (int i = 0; i < 1000; ++i) array += "{\"a\":[1,2,{\"b\":null}]},";
+    array += "0]";
+    std::string deep;
+    for (std::size_t i = 0; i < kMaxDepth - 1; ++i) deep += "[1,2,3,";
+    deep += "[]";
+    for (std::size_t i = 0; i < kMaxDepth - 1; ++i) deep += "]";
+    auto arenas = std::make_shared<Arenas>(1, 64 * 1024);
+    for (const std::string& text : {members, array, deep}) {
+        rapidjson::Document plain;
+        plain.Parse(text.c_str());  // small integers: written alike
+        ASSERT_FALSE(plain.HasParseError());
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        plain.Accept(w);
+        std::string expected(sb.GetString(), sb.GetSize());
+
+        Document fresh;
+        ASSERT_FALSE(parse(text, fresh));
+        EXPECT_EQ(write(fresh), expected);
+        LocalDocument<1024> local;
+        for (int round = 0; round < 2; ++round) {
+            ASSERT_FALSE(parse(text, local.doc()));
+            EXPECT_EQ(write(local.doc()), expected);
+        }
+        ArenaDocument in_arena(arenas);
+        ASSERT_NE(in_arena.arena(), nullptr);
+        ASSERT_FALSE(parse(text, in_arena.doc()));
+        EXPECT_EQ(write(in_arena.doc()), expected);
+        std::shared_ptr<Document> shared = shared_document<512>();
+        ASSERT_FALSE(parse(text, *shared));
+        EXPECT_EQ(write(*shared), expected);
+    }
+}
 
 TEST(JsonArenas, LendsDistinctArenasAndTakesThemBack) {
     auto arenas = std::make_shared<Arenas>(2, 8192);
