@@ -856,6 +856,16 @@ void Writer::key(std::string_view name) {
     after_key_ = true;
 }
 
+// The whole array at once, a fixed size: a copy of the name's own length
+// would be a call into libc.
+void Writer::key(const Name& name) {
+    separate();
+    char* d = sink_.room(sizeof name.text_);
+    std::memcpy(d, name.text_, sizeof name.text_);
+    sink_.advance(d + name.size_);
+    after_key_ = true;
+}
+
 void Writer::string(std::string_view s) {
     separate();
     write_string(s.data(), s.size(), sink_);

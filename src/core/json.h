@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -277,6 +278,41 @@ class Sink {
     std::size_t used_ = 0;
 };
 
+// A member name known when the program is built, kept with its quotes
+// and colon so that Writer::key writes it without the escape scan: printable
+// ASCII but '"' and '\\' (what JSON writes as it stands), at most kMax
+// bytes. Anything else is refused: a compile error where it is made in a
+// constant expression (constexpr json::Name kId{"id"};, as every Name is
+// meant to be made), std::invalid_argument otherwise.
+class Name {
+  public:
+    static constexpr std::size_t kMax = 29;
+
+    template <std::size_t N>
+    constexpr explicit Name(const char (&name)[N]) : size_(N + 2) {
+        static_assert(N >= 1 && N - 1 <= kMax, "json::Name too long");
+        text_[0] = '"';
+        for (std::size_t i = 0; i + 1 < N; ++i) {
+            char c = name[i];
+            if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+                throw std::invalid_argument("json::Name needs escaping");
+            }
+            text_[i + 1] = c;
+        }
+        text_[N] = '"';
+        text_[N + 1] = ':';
+    }
+
+    // "name": as written
+    constexpr std::string_view text() const { return {text_, size_}; }
+
+  private:
+    friend class Writer;
+    // room for the longest and zeros after: Writer copies all of it
+    char text_[kMax + 3] = {};
+    std::size_t size_;
+};
+
 // Writes JSON text as it goes, byte for byte as write() would write the
 // same value built as a document: for answers made straight from what was
 // read (invoice, settings), without a document in between. Commas and
@@ -294,6 +330,8 @@ class Writer {
     void begin_array();
     void end_array();
     void key(std::string_view name);
+    // The same for a name known when the program is built.
+    void key(const Name& name);
     void string(std::string_view s);
     // A number's source text, written bare.
     void number(std::string_view text);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -226,6 +227,75 @@ TEST(Json, WritesWhatRapidJsonsWriterWrites) {
     EXPECT_EQ(write(d["bytes"][8]), R"("a\bb")");
     EXPECT_EQ(write(d["bytes"][0x1f]), R"("a\u001Fb")");
     EXPECT_EQ(write(Value(rapidjson::kArrayType)), "[]");
+}
+
+// Names known when the program is built are made at compile time and
+// written as key(std::string_view) writes them.
+static_assert(Name{"id"}.text() == "\"id\":");
+static_assert(Name{""}.text() == "\"\":");
+
+TEST(JsonWriter, NamesAreWrittenAsKeysAre) {
+    static constexpr Name kShort{"a"};
+    static constexpr Name kLongest{"abcdefghijklmnopqrstuvwxyz012"};
+    static constexpr Name kPunctuation{" !#$%&'()*+,-./:;<=>?@"};
+    static constexpr Name kMore{"[]^_`{|}~09AZ"};
+    static_assert(kLongest.text().size() == Name::kMax + 3);
+    Writer by_name;
+    Writer by_view;
+    by_name.begin_array();
+    by_view.begin_array();
+    for (int i = 0; i < 3; ++i) {
+        by_name.begin_object();
+        by_view.begin_object();
+        by_name.key(kShort);
+        by_view.key("a");
+        by_name.begin_object();
+        by_view.begin_object();
+        by_name.key(kLongest);
+        by_view.key("abcdefghijklmnopqrstuvwxyz012");
+        by_name.null();
+        by_view.null();
+        by_name.key(kPunctuation);
+        by_view.key(" !#$%&'()*+,-./:;<=>?@");
+        by_name.string("x");
+        by_view.string("x");
+        by_name.key(kMore);
+        by_view.key("[]^_`{|}~09AZ");
+        by_name.boolean(true);
+        by_view.boolean(true);
+        by_name.end_object();
+        by_view.end_object();
+        by_name.end_object();
+        by_view.end_object();
+    }
+    by_name.end_array();
+    by_view.end_array();
+    std::string text = by_name.done();
+    EXPECT_EQ(text, by_view.done());
+    Document d;
+    ASSERT_FALSE(parse(text, d));
+    EXPECT_EQ(write(d), text);
+    EXPECT_EQ(text.substr(0, 41),
+              R"([{"a":{"abcdefghijklmnopqrstuvwxyz012":nu)");
+}
+
+// What would need escaping (or is not ASCII) is refused: at compile time
+// for a constexpr Name, here at run time with the same check.
+TEST(JsonWriter, NamesThatNeedEscapingAreRefused) {
+    const char quote[] = "a\"b";
+    const char backslash[] = "a\\b";
+    const char newline[] = "a\nb";
+    const char nul[] = "a\0b";
+    const char del[] = "a\x7f";
+    const char accented[] = "caf\xc3\xa9";
+    EXPECT_THROW(Name{quote}, std::invalid_argument);
+    EXPECT_THROW(Name{backslash}, std::invalid_argument);
+    EXPECT_THROW(Name{newline}, std::invalid_argument);
+    EXPECT_THROW(Name{nul}, std::invalid_argument);
+    EXPECT_THROW(Name{del}, std::invalid_argument);
+    EXPECT_THROW(Name{accented}, std::invalid_argument);
+    const char plain[] = "plain~";
+    EXPECT_EQ(Name{plain}.text(), "\"plain~\":");
 }
 
 // Long strings are written a block of 4096 bytes at a time: escapes and
