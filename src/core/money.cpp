@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstring>
 #include <limits>
 
@@ -68,10 +67,13 @@ constexpr auto kExponents = make_exponents();
 std::optional<Currency> parse_currency(std::string_view code) {
     if (code.size() != 3) return std::nullopt;
     Currency c{};
+    // ASCII letters by hand: std::isalpha and std::toupper are calls into
+    // libc's locale tables
     for (int i = 0; i < 3; ++i) {
-        unsigned char ch = static_cast<unsigned char>(code[i]);
-        if (!std::isalpha(ch) || ch > 0x7f) return std::nullopt;
-        c.code[i] = static_cast<char>(std::toupper(ch));
+        char ch = code[i];
+        if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+        if (ch < 'A' || ch > 'Z') return std::nullopt;
+        c.code[i] = ch;
     }
     c.code[3] = '\0';
     int exponent = kExponents[letters_index(c.code)];
@@ -148,20 +150,28 @@ MoneyResult parse_money(std::string_view v, const Currency& currency) {
     return r;
 }
 
+// Digits from the last, the point placed after the exponent's count, at
+// least one digit before it: one string made, no temporaries.
 std::string format_value(const Money& m) {
     // Work on the magnitude as unsigned so INT64_MIN cannot overflow.
     uint64_t mag = m.minor < 0 ? 0 - static_cast<uint64_t>(m.minor)
                                : static_cast<uint64_t>(m.minor);
-    std::string digits = std::to_string(mag);
-    std::size_t exp = static_cast<std::size_t>(m.currency.exponent);
-    if (digits.size() <= exp) digits.insert(0, exp + 1 - digits.size(), '0');
-    std::string out = m.minor < 0 ? "-" : "";
-    out += digits.substr(0, digits.size() - exp);
-    if (exp > 0) {
-        out += '.';
-        out += digits.substr(digits.size() - exp);
-    }
-    return out;
+    // ISO 4217's exponents are 0 to 4 (parse_currency's tables): the bound
+    // only keeps a made-up Currency inside the buffer
+    std::size_t exp = std::min<std::size_t>(
+        static_cast<std::size_t>(m.currency.exponent), 40);
+    char text[48];  // 20 digits (or exp + 1), a point and a sign
+    char* end = text + sizeof text;
+    char* p = end;
+    std::size_t digits = 0;
+    do {
+        if (exp > 0 && digits == exp) *--p = '.';
+        *--p = static_cast<char>('0' + mag % 10);
+        mag /= 10;
+        ++digits;
+    } while (mag != 0 || digits <= exp);
+    if (m.minor < 0) *--p = '-';
+    return std::string(p, end);
 }
 
 std::optional<int64_t> checked_add(int64_t a, int64_t b) {

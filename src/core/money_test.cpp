@@ -29,6 +29,14 @@ TEST(Money, CurrencyCodesAnyCaseUpperCasedOnOutput) {
     EXPECT_FALSE(parse_currency("U$D"));
     EXPECT_FALSE(parse_currency("XYZ"));
     EXPECT_FALSE(parse_currency("\xc3\xa9UR"));
+    // the bytes either side of each letter range, in every place
+    for (const char* code : {"@SD", "[SD", "`SD", "{SD", "U@D", "U[D", "U`D",
+                             "U{D", "US@", "US[", "US`", "US{", "US\xc4",
+                             "\xd5SD", "US ", "US\0"}) {
+        EXPECT_FALSE(parse_currency(std::string_view(code, 3))) << code;
+    }
+    EXPECT_EQ(cur("zar").view(), "ZAR");
+    EXPECT_EQ(cur("aed").view(), "AED");
 }
 
 // The W3C valid decimal monetary value lists.
@@ -91,6 +99,16 @@ TEST(Money, Formats) {
     EXPECT_EQ(format_value({1234, cur("BHD")}), "1.234");
     EXPECT_EQ(format_value({INT64_MIN, cur("USD")}),
               "-92233720368547758.08");
+    EXPECT_EQ(format_value({INT64_MAX, cur("JPY")}), "9223372036854775807");
+    EXPECT_EQ(format_value({INT64_MIN, cur("JPY")}), "-9223372036854775808");
+    EXPECT_EQ(format_value({INT64_MIN, cur("CLF")}), "-922337203685477.5808");
+    EXPECT_EQ(format_value({1, cur("CLF")}), "0.0001");
+    EXPECT_EQ(format_value({-1, cur("CLF")}), "-0.0001");
+    EXPECT_EQ(format_value({0, cur("CLF")}), "0.0000");
+    EXPECT_EQ(format_value({0, cur("JPY")}), "0");
+    EXPECT_EQ(format_value({-7, cur("JPY")}), "-7");
+    EXPECT_EQ(format_value({10, cur("BHD")}), "0.010");
+    EXPECT_EQ(format_value({100000, cur("BHD")}), "100.000");
     for (const char* v : {"0.00", "12.34", "-7.00", "92233720368547758.07"}) {
         EXPECT_EQ(format_value(*parse_money(v, cur("USD")).money), v);
         EXPECT_TRUE(is_valid_decimal(format_value(
