@@ -812,57 +812,14 @@ std::string write(const Value& v) {
     return out;
 }
 
-// A comma before every element of an object or array but its first; none
-// after a key, whose colon is written with it.
-void Writer::separate() {
-    if (after_key_) {
-        after_key_ = false;
-        return;
-    }
-    std::uint64_t bit = std::uint64_t{1} << depth_;
-    if ((filled_ & bit) != 0) sink_.put(',');
-    filled_ |= bit;
-}
-
 // depth_ indexes a 64-bit mask: what the module writes nests a few
 // levels, and a parsed value written back at most the parser's limit.
 static_assert(kMaxDepth + 8 < 64, "Writer's depth mask");
-void Writer::begin_object() {
-    separate();
-    sink_.put('{');
-    filled_ &= ~(std::uint64_t{1} << ++depth_);
-}
-
-void Writer::end_object() {
-    --depth_;
-    sink_.put('}');
-}
-
-void Writer::begin_array() {
-    separate();
-    sink_.put('[');
-    filled_ &= ~(std::uint64_t{1} << ++depth_);
-}
-
-void Writer::end_array() {
-    --depth_;
-    sink_.put(']');
-}
 
 void Writer::key(std::string_view name) {
     separate();
     write_string(name.data(), name.size(), sink_);
     sink_.put(':');
-    after_key_ = true;
-}
-
-// The whole array at once, a fixed size: a copy of the name's own length
-// would be a call into libc.
-void Writer::key(const Name& name) {
-    separate();
-    char* d = sink_.room(sizeof name.text_);
-    std::memcpy(d, name.text_, sizeof name.text_);
-    sink_.advance(d + name.size_);
     after_key_ = true;
 }
 
@@ -874,16 +831,6 @@ void Writer::string(std::string_view s) {
 void Writer::number(std::string_view text) {
     separate();
     sink_.put(text);
-}
-
-void Writer::boolean(bool b) {
-    separate();
-    sink_.put(b ? std::string_view("true") : std::string_view("false"));
-}
-
-void Writer::null() {
-    separate();
-    sink_.put("null");
 }
 
 void Writer::value(const Value& v) {

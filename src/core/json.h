@@ -325,25 +325,64 @@ class Writer {
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
-    void begin_object();
-    void end_object();
-    void begin_array();
-    void end_array();
+    // The short ones are inline: an answer makes a hundred of these calls.
+    void begin_object() { open('{'); }
+    void end_object() { close('}'); }
+    void begin_array() { open('['); }
+    void end_array() { close(']'); }
     void key(std::string_view name);
-    // The same for a name known when the program is built.
-    void key(const Name& name);
+    // The same for a name known when the program is built: the whole
+    // array at once, a fixed size (a copy of the name's own length would
+    // be a call into libc).
+    void key(const Name& name) {
+        separate();
+        char* d = sink_.room(sizeof name.text_);
+        std::memcpy(d, name.text_, sizeof name.text_);
+        sink_.advance(d + name.size_);
+        after_key_ = true;
+    }
     void string(std::string_view s);
     // A number's source text, written bare.
     void number(std::string_view text);
-    void boolean(bool b);
-    void null();
+    void boolean(bool b) {
+        separate();
+        // each a copy of a known size, not a call into libc
+        if (b) {
+            sink_.put("true");
+        } else {
+            sink_.put("false");
+        }
+    }
+    void null() {
+        separate();
+        sink_.put("null");
+    }
     // A whole value, as write() writes it.
     void value(const Value& v);
     // The text; the writer is spent.
     std::string done();
 
   private:
-    void separate();
+    // A comma before every element of an object or array but its first;
+    // none after a key, whose colon is written with it.
+    void separate() {
+        if (after_key_) {
+            after_key_ = false;
+            return;
+        }
+        std::uint64_t bit = std::uint64_t{1} << depth_;
+        if ((filled_ & bit) != 0) sink_.put(',');
+        filled_ |= bit;
+    }
+    void open(char bracket) {
+        separate();
+        sink_.put(bracket);
+        filled_ &= ~(std::uint64_t{1} << ++depth_);
+    }
+    void close(char bracket) {
+        --depth_;
+        sink_.put(bracket);
+    }
 
     std::string out_;
     Sink sink_;
