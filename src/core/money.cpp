@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
-#include <limits>
 
 namespace opay {
 
@@ -107,41 +105,43 @@ bool is_valid_decimal(std::string_view v) {
     return i > frac_start && i == v.size();
 }
 
+// One pass over text already checked (no find, substr or division per
+// digit): the whole digits, then exactly exponent fraction digits (zeros
+// past the text's own), refusing non-zero digits beyond them.
 MoneyResult parse_money(std::string_view v, const Currency& currency) {
     MoneyResult r;
     if (!is_valid_decimal(v)) return r;
-    bool negative = v.front() == '-';
-    if (negative) v.remove_prefix(1);
-    auto dot = v.find('.');
-    std::string_view whole = v.substr(0, dot);
-    std::string_view frac =
-        dot == std::string_view::npos ? std::string_view() : v.substr(dot + 1);
+    const char* p = v.data();
+    const char* end = p + v.size();
+    bool negative = *p == '-';
+    if (negative) ++p;
+    const char* dot = p;
+    while (dot != end && *dot != '.') ++dot;
+    const char* frac = dot != end ? dot + 1 : end;
+    auto exponent = static_cast<std::size_t>(currency.exponent);
     // Digits past the exponent must all be zero: we never round money.
-    if (frac.size() > static_cast<std::size_t>(currency.exponent)) {
-        auto extra = frac.substr(currency.exponent);
-        if (extra.find_first_not_of('0') != std::string_view::npos) {
-            r.error = MoneyError::kTooPrecise;
-            return r;
+    if (static_cast<std::size_t>(end - frac) > exponent) {
+        for (const char* q = frac + exponent; q != end; ++q) {
+            if (*q != '0') {
+                r.error = MoneyError::kTooPrecise;
+                return r;
+            }
         }
-        frac = frac.substr(0, currency.exponent);
     }
-    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
     int64_t minor = 0;
-    auto push_digit = [&](char d) {
-        int digit = d - '0';
-        if (minor > (kMax - digit) / 10) return false;
-        minor = minor * 10 + digit;
-        return true;
+    auto push_digit = [&minor](char d) {
+        return !__builtin_mul_overflow(minor, 10, &minor) &&
+               !__builtin_add_overflow(minor, d - '0', &minor);
     };
-    for (char d : whole) {
-        if (!push_digit(d)) {
+    for (const char* q = p; q != dot; ++q) {
+        if (!push_digit(*q)) {
             r.error = MoneyError::kOverflow;
             return r;
         }
     }
-    for (int i = 0; i < currency.exponent; ++i) {
-        char d = static_cast<std::size_t>(i) < frac.size() ? frac[i] : '0';
-        if (!push_digit(d)) {
+    for (std::size_t i = 0; i < exponent; ++i) {
+        const char* q = frac + i;
+        if (!push_digit(q < end ? *q : '0')) {
             r.error = MoneyError::kOverflow;
             return r;
         }

@@ -84,6 +84,50 @@ TEST(Money, DetectsOverflow) {
     EXPECT_EQ(checked_add(-5, 3), -2);
 }
 
+// Which error wins when several apply, and the edges of each rule.
+TEST(Money, ChecksInOrderInvalidTooPreciseOverflow) {
+    struct Case {
+        const char* value;
+        const char* code;
+        std::optional<int64_t> minor;
+        MoneyError error;
+    };
+    const Case cases[] = {
+        {"99999999999999999999999.001", "USD", {}, MoneyError::kTooPrecise},
+        {"99999999999999999999999.000", "USD", {}, MoneyError::kOverflow},
+        {"99999999999999999999999.00x", "USD", {}, MoneyError::kInvalidValue},
+        {"-92233720368547758.07", "USD", -INT64_MAX, {}},
+        {"-92233720368547758.08", "USD", {}, MoneyError::kOverflow},
+        {"9223372036854775807", "JPY", INT64_MAX, {}},
+        {"9223372036854775808", "JPY", {}, MoneyError::kOverflow},
+        {"922337203685477.5807", "CLF", INT64_MAX, {}},
+        {"922337203685477.58070", "CLF", INT64_MAX, {}},
+        {"922337203685477.58071", "CLF", {}, MoneyError::kTooPrecise},
+        {"0.10", "JPY", {}, MoneyError::kTooPrecise},
+        {"5.000", "JPY", 5, {}},
+        {"00.00", "USD", 0, {}},
+        {"-0", "USD", 0, {}},
+        {"0.001", "BHD", 1, {}},
+        {"0.0001", "BHD", {}, MoneyError::kTooPrecise},
+        {".5", "USD", {}, MoneyError::kInvalidValue},
+        {"5.", "USD", {}, MoneyError::kInvalidValue},
+        {"", "USD", {}, MoneyError::kInvalidValue},
+        {"-", "USD", {}, MoneyError::kInvalidValue},
+        {"+5", "USD", {}, MoneyError::kInvalidValue},
+    };
+    for (const auto& c : cases) {
+        auto r = parse_money(c.value, cur(c.code));
+        if (c.minor) {
+            ASSERT_TRUE(r.money) << c.value;
+            EXPECT_EQ(r.money->minor, *c.minor) << c.value;
+            EXPECT_EQ(r.money->currency, cur(c.code)) << c.value;
+        } else {
+            EXPECT_FALSE(r.money) << c.value;
+            EXPECT_EQ(r.error, c.error) << c.value;
+        }
+    }
+}
+
 TEST(Money, RefusesInvalidText) {
     auto r = parse_money("1e3", cur("USD"));
     EXPECT_FALSE(r.money);
