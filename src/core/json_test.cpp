@@ -508,10 +508,12 @@ TEST(JsonStack, KeepsTheFirstBlockInsideAndGrowsOnTheHeap) {
     ASSERT_NE(q, nullptr);
     EXPECT_FALSE(inside(q));
     for (int i = 0; i < 100; ++i) ASSERT_EQ(q[i], static_cast<char>(i));
-    q[5000] = 'x';
+    q[StackAllocator::kInline] = 'x';  // its last byte
     q = static_cast<char*>(s->Realloc(q, StackAllocator::kInline + 1, 8192));
     ASSERT_NE(q, nullptr);
     for (int i = 0; i < 100; ++i) ASSERT_EQ(q[i], static_cast<char>(i));
+    EXPECT_EQ(q[StackAllocator::kInline], 'x');
+    q[8191] = 'y';
     StackAllocator::Free(q);
     // the first block again, once the heap one is gone
     void* again = s->Malloc(StackAllocator::kInline);
