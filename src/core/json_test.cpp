@@ -298,6 +298,37 @@ TEST(JsonWriter, NamesThatNeedEscapingAreRefused) {
     EXPECT_EQ(Name{plain}.text(), "\"plain~\":");
 }
 
+// Every length around the word size, with an escaped, a multi-byte or an
+// invalid byte at every place (in a word, in the tail, across both): as
+// RapidJSON's Writer writes them, invalid bytes aside (U+FFFD).
+TEST(Json, WritesEveryTailAsRapidJsonsWriterDoes) {
+    const std::string specials[] = {"\"", "\\", "\n", "\x01", "\x7f",
+                                    "\xc3\xa9", "\xe2\x82\xac",
+                                    "\xf0\x9f\x98\x80"};
+    for (std::size_t n = 0; n <= 26; ++n) {
+        for (std::size_t at = 0; at <= n; ++at) {
+            for (const auto& special : specials) {
+                std::string text(n, 'q');
+                text.insert(at, special);
+                Document d(rapidjson::kArrayType);
+                d.PushBack(str(text, d.GetAllocator()), d.GetAllocator());
+                rapidjson::StringBuffer sb;
+                rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+                d.Accept(w);
+                ASSERT_EQ(write(d), std::string(sb.GetString(), sb.GetSize()))
+                    << n << " " << at;
+            }
+            std::string invalid(n, 'q');
+            invalid.insert(at, "\xc3");  // a lead byte without its tail
+            Document d(rapidjson::kArrayType);
+            d.PushBack(str(invalid, d.GetAllocator()), d.GetAllocator());
+            std::string expected = invalid;
+            expected.replace(at, 1, "\xef\xbf\xbd");
+            ASSERT_EQ(write(d), "[\"" + expected + "\"]") << n << " " << at;
+        }
+    }
+}
+
 // Long strings are written a block of 4096 bytes at a time: escapes and
 // multi-byte characters across every place of a block's end come out as
 // RapidJSON's Writer writes them.
