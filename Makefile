@@ -15,6 +15,9 @@
 #   make valgrind   the black-box tests with nginx under valgrind's memcheck
 #   make bench      benchmarks of the core
 #   make bench-http wrk against nginx alone and with the module (bench/http.sh)
+#   make bench-instructions
+#                   callgrind instructions per request, module and proxy_pass
+#                   (bench/instructions.sh)
 #   make deb        libnginx-mod-http-opay_<version>_<arch>.deb for Debian's nginx
 #   make bench-keys known-kid latency while the key server hangs
 #
@@ -117,8 +120,8 @@ STOP_STRIPE_MOCK := if [ -f $(BUILD)/run/stripe-mock.pid ]; then \
     rm -f $(BUILD)/run/stripe-mock.pid; fi; true
 
 .PHONY: all deps nginx dynamic cli unit nginx-tests package-test test run stop \
-        bench bench-http bench-keys deb clean fuzzers fuzz fuzz-smoke valgrind \
-        card-preview card-test
+        bench bench-http bench-instructions bench-keys deb clean fuzzers fuzz \
+        fuzz-smoke valgrind card-preview card-test
 
 all: nginx cli
 
@@ -304,6 +307,10 @@ bench: cli
 bench-http: all dynamic
 	BENCH_NGINX=$(NGINX) BENCH_MODULE_SO=$(MODULE_SO) BENCH_OPAY=$(OPAY) \
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/http.sh
+
+bench-instructions: nginx cli
+	BENCH_NGINX=$(NGINX) BENCH_OPAY=$(OPAY) \
+	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/instructions.sh
 
 # known-kid request latency while a 10 s key server holds a fetch
 bench-keys: nginx cli

@@ -6,29 +6,39 @@
 # with the next of BENCH_TOKENS distinct pre-minted tokens. Each target runs
 # with 1 and with 2 workers (-w1, -w2):
 #
-#   proxy_pass  nginx proxy_pass to the invoice backend (GET the invoice)
-#   static      nginx built with the module (build/nginx-static/nginx)
-#   dynamic     Debian's nginx with the dynamic module
-#   njs         Debian's nginx + njs (libnginx-mod-http-js): bench/opay.js,
-#               what a merchant would write for loadentity (2 workers only)
+#   proxy_pass      the static build's nginx, proxy_pass to the invoice
+#                   backend (GET the invoice): the static module's reference
+#   proxy_pass-deb  the same on Debian's nginx: the dynamic module's
+#   static          nginx built with the module (build/nginx-static/nginx)
+#   dynamic         Debian's nginx with the dynamic module
+#   njs             Debian's nginx + njs (libnginx-mod-http-js): bench/opay.js,
+#                   what a merchant would write for loadentity (2 workers only)
 #
-# For each: req/s, latency and the CPU time per request of that nginx's
-# master and workers (utime + stime from /proc/<pid>/stat before and after
-# the run, over the requests served), so that wrk and the backend sharing
-# the machine do not blur it. `openssl speed rsa2048` in the same run gives
-# the raw RSA-2048 verify; the limit is proxy_pass CPU/request + one verify.
-# Then the static module (2 workers) paced at half its peak rate (p99
-# there), and the worker's RSS after BENCH_MEMORY_FIRST and
-# BENCH_MEMORY_REQUESTS requests (1 worker). Prints the table, writes
-# bench/results/bench-http.{md,dat,png} (the copy shown in README.md) and
-# leaves logs in build/bench-http/. Figures only: nothing here is a
-# pass/fail test.
+# Every target is started once and kept running; they are measured in
+# BENCH_ROUNDS interleaved rounds of BENCH_DURATION seconds (all targets in
+# turn, then all again, ...), with `openssl speed rsa2048` (the raw RSA-2048
+# verify) in each round, so that the machine's load drifting over minutes
+# falls on every target alike. For each round: req/s, latency and the CPU
+# time per request of that nginx's master and workers (utime + stime from
+# /proc/<pid>/stat before and after the round, over the requests served),
+# so that wrk and the backend sharing the machine do not blur it. Each
+# target's figures are those of its median round (by CPU per request),
+# with the rounds' spread beside them; the limit is the median proxy_pass
+# CPU/request + the median verify. Then the static module (2 workers) paced
+# at half its peak rate (p99 there), and the worker's RSS after
+# BENCH_MEMORY_FIRST and BENCH_MEMORY_REQUESTS requests (1 worker). Prints
+# the table, writes bench/results/bench-http.{md,dat,png} (the copy shown
+# in README.md) and leaves logs in build/bench-http/. Figures only: nothing
+# here is a pass/fail test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 OUT=$BUILD/bench-http
 RESULTS=$ROOT/bench/results
+BENCH=bench-http
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 # The Makefile passes where it built them. (Not as NGINX: nginx reads
 # that variable for inherited sockets.)
 NGINX_VERSION=${BENCH_NGINX_VERSION:-1.22.1}
@@ -37,119 +47,67 @@ MODULE_SO=$(realpath -m "${BENCH_MODULE_SO:-$BUILD/$NGINX_VERSION/nginx-dynamic/
 OPAY=$(realpath "${BENCH_OPAY:-$BUILD/cmake/opay}")
 SYSTEM_NGINX=/usr/sbin/nginx
 NJS_SO=/usr/lib/nginx/modules/ngx_http_js_module.so
-TARGETS="proxy_pass-w1 proxy_pass-w2 static-w1 static-w2 dynamic-w1 dynamic-w2 njs-w2"
+# the order of a round: each module target near its reference
+ALL_TARGETS="proxy_pass-w1 proxy_pass-deb-w1 static-w1 dynamic-w1"
+ALL_TARGETS+=" proxy_pass-w2 proxy_pass-deb-w2 static-w2 dynamic-w2 njs-w2"
 SYSTEM_VERSION=$($SYSTEM_NGINX -v 2>&1 | sed -n 's|.*nginx/||p')
 if [ "$SYSTEM_VERSION" != "$NGINX_VERSION" ]; then
     # a dynamic module loads only into the nginx version it was built for
     echo "bench-http: no dynamic target (Debian's nginx is $SYSTEM_VERSION," \
          "the module is built for $NGINX_VERSION)"
-    TARGETS="proxy_pass-w1 proxy_pass-w2 static-w1 static-w2 njs-w2"
+    ALL_TARGETS=${ALL_TARGETS//dynamic-w? /}
 fi
-# BENCH_TARGETS: a subset, for a quicker look (static-w2 and the
-# proxy_pass of each module target's worker count are always run)
+
+# the reference of a module target: proxy_pass on the same nginx build,
+# with the same number of workers
+reference() {
+    case $1 in
+    static-*) echo "proxy_pass-w${1##*-w}" ;;
+    dynamic-*) echo "proxy_pass-deb-w${1##*-w}" ;;
+    esac
+}
+
+# BENCH_TARGETS: a subset, for a quicker look (static-w2, for the paced
+# run, and the reference of each module target are always run)
 if [ -n "${BENCH_TARGETS:-}" ]; then
-    TARGETS="proxy_pass-w1 proxy_pass-w2 static-w2"
+    wanted=" static-w2 proxy_pass-w2 "
     for t in $BENCH_TARGETS; do
-        case " $TARGETS " in *" $t "*) ;; *) TARGETS="$TARGETS $t" ;; esac
+        case " $ALL_TARGETS " in
+        *" $t "*) wanted="$wanted $t $(reference "$t") " ;;
+        *) die "no target $t (of: $ALL_TARGETS)" ;;
+        esac
     done
+    TARGETS=""
+    for t in $ALL_TARGETS; do
+        case "$wanted" in *" $t "*) TARGETS+="${TARGETS:+ }$t" ;; esac
+    done
+else
+    TARGETS=$ALL_TARGETS
 fi
 MODULES=""
 for t in $TARGETS; do
     case $t in static-*|dynamic-*) MODULES="$MODULES $t" ;; esac
 done
 
-DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-3}
+VERIFY_SECONDS=${BENCH_VERIFY_SECONDS:-1}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 TOKENS=${BENCH_TOKENS:-2000}
 MEMORY_FIRST=${BENCH_MEMORY_FIRST:-100000}
 MEMORY_REQUESTS=${BENCH_MEMORY_REQUESTS:-1000000}
-MERCHANT=3f1e7c2a-0b8d-4e57-9c61-5d2a8f4b7e10
-URI=/opay/payment-request
+[ "$ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 [ -f "$NJS_SO" ] || need+=(libnginx-mod-http-js)
-if [ ${#need[@]} -gt 0 ]; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
-        --no-install-recommends "${need[@]}"
-fi
+install_packages "${need[@]}"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/tmp" "$RESULTS"
-
-started=()
-stop_all() {
-    for conf in "${started[@]}"; do
-        local pidfile=$OUT/$conf.pid
-        if [ -f "$pidfile" ]; then
-            kill -QUIT "$(cat "$pidfile")" 2>/dev/null || true
-        fi
-    done
-    sleep 1
-}
 trap stop_all EXIT
-
-free_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 100); do
-        if ! ss -Htln "sport = :$p" | grep -q .; then
-            echo "$p"
-            return
-        fi
-    done
-    echo "bench-http: no free port" >&2
-    exit 1
-}
-
-USER_LINE=""
-[ "$(id -u)" -eq 0 ] && USER_LINE="user root;"
-
-# write_conf NAME PORT WORKERS LOCATIONS [MAIN-LINES]
-write_conf() {
-    local name=$1 port=$2 workers=$3 locations=$4 main=${5:-}
-    cat > "$OUT/$name.conf" <<CONF
-$main
-worker_processes  $workers;
-$USER_LINE
-error_log  $OUT/$name.error.log warn;
-pid        $OUT/$name.pid;
-events { worker_connections  1024; }
-http {
-    access_log             off;
-    client_body_temp_path  $OUT/tmp/$name-body;
-    proxy_temp_path        $OUT/tmp/$name-proxy;
-    fastcgi_temp_path      $OUT/tmp/$name-fastcgi;
-    uwsgi_temp_path        $OUT/tmp/$name-uwsgi;
-    scgi_temp_path         $OUT/tmp/$name-scgi;
-    upstream invoices {
-        server     127.0.0.1:${BACKEND_PORT:-1};
-        keepalive  32;
-    }
-    server {
-        listen  127.0.0.1:$port backlog=1024;
-$locations
-    }
-}
-CONF
-}
-
-# start NAME BINARY
-start() {
-    "$2" -p "$OUT/" -c "$OUT/$1.conf" -e "$OUT/$1.error.log" -t -q
-    "$2" -p "$OUT/" -c "$OUT/$1.conf" -e "$OUT/$1.error.log"
-    started+=("$1")
-    for _ in $(seq 50); do [ -s "$OUT/$1.pid" ] && break; sleep 0.1; done
-    sleep 0.5
-}
-
-stop() {
-    kill -QUIT "$(cat "$OUT/$1.pid")"
-    for _ in $(seq 50); do [ -f "$OUT/$1.pid" ] || break; sleep 0.1; done
-}
 
 worker_rss_kb() {
     local master worker
@@ -172,54 +130,12 @@ cpu_ticks() {
 CLK_TCK=$(getconf CLK_TCK)
 
 echo "== minting $TOKENS distinct tokens"
-seq 1 "$TOKENS" | xargs -P 2 -I{} "$OPAY" mint-token \
-    --key "$ROOT/conf-examples/demo-only-key.pem" --kid demo-only \
-    --claim "aud=$MERCHANT" --claim sub=payer@example.com \
-    --claim sender=billing@contoso.com --claim "jti=bench-{}" \
-    > "$OUT/tokens.txt"
-distinct=$(sort -u "$OUT/tokens.txt" | grep -c .)
-if [ "$distinct" -ne "$TOKENS" ]; then
-    echo "bench-http: $distinct distinct tokens, wanted $TOKENS" >&2
-    exit 1
-fi
-export BENCH_TOKENS="$OUT/tokens.txt"
-export BENCH_BODY="$ROOT/conf-examples/requests/loadentity.json"
+mint_tokens "$OPAY" "$TOKENS"
+# for bench/http.lua
+export BENCH_TOKENS=$TOKENS_FILE
+export BENCH_BODY=$BODY
 
-# The raw RSA-2048 public-key operation, in CPU time (openssl speed's
-# default divisor is user time), on this machine in this run.
-echo "== openssl speed rsa2048"
-openssl speed -seconds 3 rsa2048 > "$OUT/openssl-speed.txt" 2>&1
-VERIFY_US=$(awk '$1 == "rsa" && $2 == "2048" && $3 == "bits" {
-    printf "%.1f", 1e6 / $NF }' "$OUT/openssl-speed.txt")
-if [ -z "$VERIFY_US" ]; then
-    echo "bench-http: no rsa2048 verify figure in $OUT/openssl-speed.txt" >&2
-    exit 1
-fi
-echo "   $VERIFY_US µs per verify"
-
-BACKEND_PORT=$(free_port)
-write_conf backend "$BACKEND_PORT" 1 "
-        location /invoices/ {
-            alias         $ROOT/conf-examples/invoices/;
-            default_type  application/json;
-        }"
-start backend "$NGINX"
-
-PROXY_TO_BACKEND="
-            proxy_http_version  1.1;
-            proxy_set_header    Connection \"\";"
-INVOICES_LOCATION="
-        location /_invoices/ {
-            internal;
-            proxy_pass  http://invoices/invoices/;$PROXY_TO_BACKEND
-        }"
-MODULE_LOCATIONS="
-        opay_merchant_id  $MERCHANT;
-        opay_jwks_file    $ROOT/conf-examples/demo-only-jwks.json;
-        location = $URI {
-            opay_payment_request;
-            opay_invoice_uri  /_invoices/\$opay_ctx_invoiceId.json;
-        }$INVOICES_LOCATION"
+start_backend "$NGINX"
 
 # The njs peer's script, with the demo key's public half (SPKI) in it.
 SPKI=$(openssl pkey -in "$ROOT/conf-examples/demo-only-key.pem" -pubout \
@@ -237,15 +153,12 @@ for t in $TARGETS; do
     PORT[$t]=$(free_port)
     workers=${t##*-w}
     case $t in
+    proxy_pass-deb-*)
+        BIN[$t]=$SYSTEM_NGINX
+        write_conf "$t" "${PORT[$t]}" "$workers" "$PROXY_PASS_LOCATIONS" ;;
     proxy_pass-*)
         BIN[$t]=$NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "
-        location = $URI {
-            proxy_pass               http://invoices/invoices/12345.json;
-            proxy_method             GET;
-            proxy_pass_request_body  off;
-            proxy_set_header         Content-Length \"\";$PROXY_TO_BACKEND
-        }" ;;
+        write_conf "$t" "${PORT[$t]}" "$workers" "$PROXY_PASS_LOCATIONS" ;;
     static-*)
         BIN[$t]=$NGINX
         write_conf "$t" "${PORT[$t]}" "$workers" "$MODULE_LOCATIONS" ;;
@@ -286,46 +199,76 @@ run_wrk() {
     line=$(grep '^RESULT ' "$OUT/$name.wrk.txt" | tail -1)
     read -r _ REQUESTS duration p50 p99 _ bad_status sock_errors <<< "$line"
     if [ "$bad_status" -ne 0 ] || [ "$sock_errors" -ne 0 ]; then
-        echo "bench-http: $name: $bad_status non-2xx answers," \
-             "$sock_errors socket errors (see $OUT)" >&2
-        exit 1
+        die "$name: $bad_status non-2xx answers, $sock_errors socket errors" \
+            "(see $OUT)"
     fi
     read -r REQ_S P50_MS P99_MS <<< "$(awk -v r="$REQUESTS" -v d="$duration" \
         -v a="$p50" -v b="$p99" \
         'BEGIN { printf "%.0f %.2f %.2f\n", r / (d / 1e6), a / 1e3, b / 1e3 }')"
 }
 
-check_answer() {
-    local token answer
-    token=$(head -1 "$OUT/tokens.txt")
-    answer=$(curl -sS -o "$OUT/$1.answer.json" -w '%{http_code}' \
-        -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
-        --data-binary "@$BENCH_BODY" "http://127.0.0.1:$2$URI")
-    if [ "$answer" != 200 ] || ! grep -q '"Invoice"' "$OUT/$1.answer.json"
-    then
-        echo "bench-http: $1 answered $answer: $(cat "$OUT/$1.answer.json")" >&2
-        exit 1
-    fi
+# verify_us: the raw RSA-2048 public-key operation in CPU time (openssl
+# speed's default divisor is user time), on this machine now
+verify_us() {
+    local log=$OUT/openssl-speed-$1.txt us
+    openssl speed -seconds "$VERIFY_SECONDS" rsa2048 > "$log" 2>&1
+    us=$(awk '$1 == "rsa" && $2 == "2048" && $3 == "bits" {
+        printf "%.1f", 1e6 / $NF }' "$log")
+    [ -n "$us" ] || die "no rsa2048 verify figure in $log"
+    echo "$us"
 }
 
-declare -A RPS P50 P99 CPU
+echo "== starting $(wc -w <<< "$TARGETS") targets, each warmed up for 2 s"
 for t in $TARGETS; do
     start "$t" "${BIN[$t]}"
     check_answer "$t" "${PORT[$t]}"
-    echo "== $t: warm-up, then ${DURATION}s"
     run_wrk "$t-warmup" "${PORT[$t]}" 2
-    before=$(cpu_ticks "$t")
-    run_wrk "$t" "${PORT[$t]}" "$DURATION"
-    after=$(cpu_ticks "$t")
-    RPS[$t]=$REQ_S
-    P50[$t]=$P50_MS
-    P99[$t]=$P99_MS
-    CPU[$t]=$(awk -v t=$(( after - before )) -v hz="$CLK_TCK" -v n="$REQUESTS" \
-        'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-    echo "   ${RPS[$t]} req/s, ${CPU[$t]} µs CPU/request," \
-         "p50 ${P50[$t]} ms, p99 ${P99[$t]} ms"
+done
+
+# Per round r: CPU_R[t r], RPS_R, P50_R, P99_R, and VERIFY_R[r].
+declare -A CPU_R RPS_R P50_R P99_R VERIFY_R
+for r in $(seq "$ROUNDS"); do
+    echo "== round $r of $ROUNDS, ${DURATION}s per target"
+    VERIFY_R[$r]=$(verify_us "$r")
+    echo "   openssl speed rsa2048: ${VERIFY_R[$r]} µs per verify"
+    for t in $TARGETS; do
+        before=$(cpu_ticks "$t")
+        run_wrk "$t-$r" "${PORT[$t]}" "$DURATION"
+        after=$(cpu_ticks "$t")
+        RPS_R[$t $r]=$REQ_S
+        P50_R[$t $r]=$P50_MS
+        P99_R[$t $r]=$P99_MS
+        CPU_R[$t $r]=$(awk -v t=$(( after - before )) -v hz="$CLK_TCK" \
+            -v n="$REQUESTS" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+        echo "   $t: $REQ_S req/s, ${CPU_R[$t $r]} µs CPU/request," \
+             "p50 $P50_MS ms, p99 $P99_MS ms"
+    done
+done
+for t in $TARGETS; do
     if [ "$t" != static-w2 ]; then stop "$t"; fi
 done
+
+# sorted VALUES...: one a line, in numeric order
+sorted() { printf '%s\n' "$@" | sort -g; }
+# The median round of a target: the round of its median CPU/request (of an
+# even number of rounds, the lower of the middle two). The other figures
+# are that round's, so that each row is one measurement.
+declare -A RPS P50 P99 CPU CPU_MIN CPU_MAX
+for t in $TARGETS; do
+    m=$(for r in $(seq "$ROUNDS"); do echo "${CPU_R[$t $r]} $r"; done |
+        sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p" | cut -d' ' -f2)
+    CPU[$t]=${CPU_R[$t $m]}
+    RPS[$t]=${RPS_R[$t $m]}
+    P50[$t]=${P50_R[$t $m]}
+    P99[$t]=${P99_R[$t $m]}
+    cpus=()
+    for r in $(seq "$ROUNDS"); do cpus+=("${CPU_R[$t $r]}"); done
+    CPU_MIN[$t]=$(sorted "${cpus[@]}" | head -1)
+    CPU_MAX[$t]=$(sorted "${cpus[@]}" | tail -1)
+done
+VERIFY_US=$(sorted "${VERIFY_R[@]}" | sed -n "$(( (ROUNDS + 1) / 2 ))p")
+VERIFY_MIN=$(sorted "${VERIFY_R[@]}" | head -1)
+VERIFY_MAX=$(sorted "${VERIFY_R[@]}" | tail -1)
 
 # Half the module's peak: each connection pauses between requests. A short
 # run measures the time each request adds to the pause; the pause is then
@@ -336,8 +279,10 @@ run_wrk static-pace-probe "${PORT[static-w2]}" 3 BENCH_DELAY_MS="$delay"
 delay=$(awk -v c="$CONNECTIONS" -v r="$half" -v got="$REQ_S" -v d="$delay" \
     'BEGIN { per = c * 1000 / got - d; x = c * 1000 / r - per;
              printf "%d", x < 1 ? 1 : x }')
-echo "== static-w2, paced at ~$half req/s (${delay} ms pause per connection)"
-run_wrk static-paced "${PORT[static-w2]}" "$DURATION" BENCH_DELAY_MS="$delay"
+PACED_SECONDS=$(( ROUNDS * DURATION ))
+echo "== static-w2, paced at ~$half req/s (${delay} ms pause per connection)," \
+     "${PACED_SECONDS}s"
+run_wrk static-paced "${PORT[static-w2]}" "$PACED_SECONDS" BENCH_DELAY_MS="$delay"
 PACED_RPS=$REQ_S
 PACED_P99=$P99_MS
 echo "   $PACED_RPS req/s, p99 $PACED_P99 ms"
@@ -357,11 +302,22 @@ stop memory
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v x="$1" -v t="$2" -v op="$3" \
     'BEGIN { ok = op == "ge" ? x >= t : x <= t; print ok ? "met" : "MISSED" }'; }
-# (plain proxy_pass CPU/request + one raw verify) / module CPU/request,
-# the proxy_pass measured with the same number of workers
+# limit PROXY_CPU VERIFY MODULE_CPU: (plain proxy_pass CPU/request + one raw
+# verify) / module CPU/request
+limit() {
+    awk -v p="$1" -v v="$2" -v m="$3" 'BEGIN { printf "%.2f", (p + v) / m }'
+}
+# efficiency MODULE: the medians' limit efficiency, against the module's
+# reference; and the range of the rounds' own (each round's module against
+# the same round's reference and verify), to show the noise
 efficiency() {
-    awk -v p="${CPU[proxy_pass-w${1##*-w}]}" -v v="$VERIFY_US" -v m="${CPU[$1]}" \
-        'BEGIN { printf "%.2f", (p + v) / m }'
+    local ref r each=()
+    ref=$(reference "$1")
+    EFFICIENCY=$(limit "${CPU[$ref]}" "$VERIFY_US" "${CPU[$1]}")
+    for r in $(seq "$ROUNDS"); do
+        each+=("$(limit "${CPU_R[$ref $r]}" "${VERIFY_R[$r]}" "${CPU_R[$1 $r]}")")
+    done
+    EFFICIENCY_RANGE="$(sorted "${each[@]}" | head -1)–$(sorted "${each[@]}" | tail -1)"
 }
 RSS_GROWTH=$(awk -v a="$RSS_FIRST" -v b="$RSS_LAST" \
     'BEGIN { printf "%.2f", (b - a) * 100 / a }')
@@ -375,55 +331,73 @@ label() {
     [ "${1##*-w}" = 1 ] || w="${w}s"
     w="$w)"
     case $1 in
-    proxy_pass-*) echo "nginx \`proxy_pass\` to the invoice backend$w" ;;
+    proxy_pass-deb-*) echo "Debian nginx $SYSTEM_VERSION \`proxy_pass\` to the invoice backend$w" ;;
+    proxy_pass-*) echo "nginx $NGINX_VERSION \`proxy_pass\` to the invoice backend, static build$w" ;;
     static-*) echo "nginx $NGINX_VERSION + module, static build$w" ;;
     dynamic-*) echo "Debian nginx $SYSTEM_VERSION + module, dynamic$w" ;;
     njs-*) echo "Debian nginx $SYSTEM_VERSION + njs (WebCrypto RS256 verify, \`r.subrequest\`, JSON answer)$w" ;;
     esac
 }
+# whose proxy_pass a module target is measured against
+reference_label() {
+    case $1 in
+    static-*) echo "static build's" ;;
+    dynamic-*) echo "Debian nginx's" ;;
+    esac
+}
 {
     echo "Last run: $WHEN, $MACHINE; wrk $THREADS thread, $CONNECTIONS connections,"
-    echo "${DURATION} s per target, POST loadentity, $TOKENS distinct tokens in turn;"
-    echo "one static invoice backend behind all; CPU is the target nginx's master"
-    echo "and workers (/proc utime + stime) over the requests served;"
-    echo "load average at the end $LOAD (the machine is shared)."
+    echo "POST loadentity, $TOKENS distinct tokens in turn; one static invoice backend"
+    echo "behind all; $ROUNDS interleaved rounds of ${DURATION} s per target (every target"
+    echo "in turn, then again), \`openssl speed\` in each. Each row is the target's"
+    echo "median round by CPU/request; CPU is the target nginx's master and workers"
+    echo "(/proc utime + stime) over the requests served; load average at the end"
+    echo "$LOAD (the machine is shared)."
     echo
-    echo "| target | req/s | CPU µs / request | p50 | p99 |"
-    echo "|---|---|---|---|---|"
+    echo "| target (median of $ROUNDS rounds) | req/s | CPU µs / request | CPU µs, rounds min–max | p50 | p99 |"
+    echo "|---|---|---|---|---|---|"
     for t in $TARGETS; do
-        echo "| $(label "$t") | ${RPS[$t]} | ${CPU[$t]} | ${P50[$t]} ms | ${P99[$t]} ms |"
+        echo "| $(label "$t") | ${RPS[$t]} | ${CPU[$t]} | ${CPU_MIN[$t]}–${CPU_MAX[$t]} | ${P50[$t]} ms | ${P99[$t]} ms |"
     done
-    echo "| one raw RSA-2048 verify (\`openssl speed rsa2048\`) | — | $VERIFY_US | — | — |"
+    echo "| one raw RSA-2048 verify (\`openssl speed rsa2048\`) | — | $VERIFY_US | $VERIFY_MIN–$VERIFY_MAX | — | — |"
     echo
-    echo "| target (issue 21) | measured | target | |"
+    echo "| target (issue 21) | measured (medians; rounds min–max) | target | |"
     echo "|---|---|---|---|"
     for t in $MODULES; do
-        e=$(efficiency "$t")
-        echo "| limit efficiency, $(label "$t"): (proxy_pass + verify) / module, CPU per request | $e | ≥ 0.90 | $(verdict "$e" 0.90 ge) |"
+        efficiency "$t"
+        echo "| limit efficiency, $(label "$t"): ($(reference_label "$t") \`proxy_pass\` + verify) / module, CPU per request | $EFFICIENCY ($EFFICIENCY_RANGE) | ≥ 0.90 | $(verdict "$EFFICIENCY" 0.90 ge) |"
     done
     for t in $MODULES; do
         [ "${t##*-w}" = 2 ] && [ -n "${RPS[njs-w2]:-}" ] || continue
         r=$(ratio "${RPS[$t]}" "${RPS[njs-w2]}")
         echo "| req/s, $(label "$t") / njs peer | $r | ≥ 3 | $(verdict "$r" 3 ge) |"
     done
-    echo "| p99 at half the module's peak (static, 2 workers, $PACED_RPS req/s) | $PACED_P99 ms | ≤ 5 ms | $(verdict "$PACED_P99" 5 le) |"
+    echo "| p99 at half the module's peak (static, 2 workers, $PACED_RPS req/s, ${PACED_SECONDS} s) | $PACED_P99 ms | ≤ 5 ms | $(verdict "$PACED_P99" 5 le) |"
     echo "| worker RSS, $MEMORY_FIRST → $MEMORY_REQUESTS requests (static, 1 worker) | $RSS_FIRST → $RSS_LAST KiB ($RSS_GROWTH %) | within 2 % | $(verdict "$GROWTH_ABS" 2 le) |"
 } > "$RESULTS/bench-http.md"
 
-LIMIT_W2=$(awk -v p="${CPU[proxy_pass-w2]}" -v v="$VERIFY_US" \
-    'BEGIN { printf "%.1f", p + v }')
 {
-    echo "# target req/s cpu_us_per_request p50_ms p99_ms"
+    echo "# target req/s cpu_us_per_request p50_ms p99_ms cpu_min cpu_max" \
+         "(the median round of $ROUNDS; CPU min and max over the rounds)"
     for t in $TARGETS; do
-        echo "$t ${RPS[$t]} ${CPU[$t]} ${P50[$t]} ${P99[$t]}"
+        echo "$t ${RPS[$t]} ${CPU[$t]} ${P50[$t]} ${P99[$t]} ${CPU_MIN[$t]} ${CPU_MAX[$t]}"
     done
 } > "$RESULTS/bench-http.dat"
 
+# the limit of each build, 2 workers, as lines across the plot
+limit_line() {
+    awk -v p="${CPU[$1]}" -v v="$VERIFY_US" 'BEGIN { printf "%.1f", p + v }'
+}
+LIMITS="$(limit_line proxy_pass-w2) with lines dt 2 lw 2 lc rgb \"#27ae60\" title \"limit: static build's proxy_pass (2 workers) + one RSA-2048 verify\""
+if [ -n "${CPU[proxy_pass-deb-w2]:-}" ]; then
+    LIMITS="$LIMITS, $(limit_line proxy_pass-deb-w2) with lines dt 3 lw 2 lc rgb \"#8e44ad\" title \"limit: Debian nginx's proxy_pass (2 workers) + one verify\""
+fi
 gnuplot <<PLOT
-set terminal pngcairo size 1000,460 font "DejaVu Sans,10" noenhanced
+set terminal pngcairo size 1100,500 font "DejaVu Sans,10" noenhanced
 set output "$RESULTS/bench-http.png"
-set title "loadentity, wrk $CONNECTIONS connections, $MACHINE ($WHEN)"
+set title "loadentity, wrk $CONNECTIONS connections, median of $ROUNDS rounds (bars: min–max), $MACHINE ($WHEN)"
 set style data histograms
+set style histogram errorbars gap 1 lw 1
 set style fill solid 0.8 border -1
 set boxwidth 0.8
 set ylabel "CPU µs per request (target nginx)"
@@ -432,11 +406,12 @@ set yrange [0:*]
 set y2range [0:*]
 set ytics nomirror
 set y2tics
+set xtics rotate by 25 right
 set grid ytics
-set key outside bottom center horizontal
-plot "$RESULTS/bench-http.dat" using 3:xtic(1) title "CPU µs / request" lc rgb "#4a7ab5", \
+set key outside bottom center horizontal maxrows 2
+plot "$RESULTS/bench-http.dat" using 3:6:7:xtic(1) title "CPU µs / request" lc rgb "#4a7ab5", \
      "" using 0:2 axes x1y2 with points pt 7 ps 2 lc rgb "#c0392b" title "req/s", \
-     $LIMIT_W2 with lines dt 2 lw 2 lc rgb "#27ae60" title "limit: proxy_pass (2 workers) + one RSA-2048 verify"
+     $LIMITS
 PLOT
 
 echo

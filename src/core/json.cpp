@@ -157,14 +157,15 @@ namespace opay::json {
 
 namespace {
 
-// Forwards SAX events to the document, checking as it goes: depth (so
-// nothing later, the writer included, recurses deeper than kMaxDepth) and
-// duplicate member names, while each object's names are at hand. The text
-// is parsed in situ, in a copy owned by the document's allocator, so the
-// names' views stay valid until the object closes.
+// Checks SAX events as they go and forwards them to a target (a document
+// being built, or a MemberReader): depth (so nothing later, the writer
+// included, recurses deeper than kMaxDepth) and duplicate member names,
+// while each object's names are at hand. The text is parsed in situ, so
+// the names' views stay valid until the object closes.
+template <typename Target>
 struct CheckingHandler
-    : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, CheckingHandler> {
-    Document& doc;
+    : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, CheckingHandler<Target>> {
+    Target& target;
     std::size_t depth = 0;
     bool too_deep = false;
     bool duplicate = false;
@@ -179,7 +180,6 @@ struct CheckingHandler
     std::pmr::vector<std::size_t> firsts{&resource};
     std::pmr::vector<std::string_view> sorted{&resource};  // large objects
     const char* error = nullptr;  // why a string was refused
-    std::string scratch;          // a number behind its tag
 
     // Whether the string just read had an escape, or nullptr: unknown,
     // every string is checked (parse_bytewise).
@@ -198,7 +198,7 @@ struct CheckingHandler
         return error == nullptr;
     }
 
-    CheckingHandler(Document& d, bool* e) : doc(d), escaped(e) {
+    CheckingHandler(Target& t, bool* e) : target(t), escaped(e) {
         // one allocation each, not one per doubling
         names.reserve(32);
         firsts.reserve(kMaxDepth + 1);
@@ -239,13 +239,43 @@ struct CheckingHandler
         return !duplicate;
     }
 
+    bool Null() { return target.Null(); }
+    bool Bool(bool b) { return target.Bool(b); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        return target.Number(s, n);
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool) {
+        return check(s, n) && target.String(s, n);
+    }
+    bool StartObject() {
+        firsts.push_back(names.size());
+        return open() && target.StartObject();
+    }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        names.emplace_back(s, n);
+        return check(s, n) && target.Key(s, n);
+    }
+    bool EndObject(rapidjson::SizeType n) {
+        return close_object() && target.EndObject(n);
+    }
+    bool StartArray() { return open() && target.StartArray(); }
+    bool EndArray(rapidjson::SizeType n) {
+        --depth;
+        return target.EndArray(n);
+    }
+};
+
+// Builds the document. Strings, names and numbers are copied into the
+// pool (copy = true), not left pointing into the in-situ text: RapidJSON
+// copies a value into another document without copying such referenced
+// strings, and the copy would then outlive the text it points into.
+struct DocumentTarget {
+    Document& doc;
+    std::string scratch;  // a number behind its tag
+
     bool Null() { return doc.Null(); }
     bool Bool(bool b) { return doc.Bool(b); }
-    // Strings, names and numbers are copied into the pool (copy = true),
-    // not left pointing into the in-situ text: RapidJSON copies a value
-    // into another document without copying such referenced strings, and
-    // the copy would then outlive the text it points into.
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    bool Number(const char* s, rapidjson::SizeType n) {
         // most numbers are short: tagged on the stack, no string to grow
         char tagged[64];
         if (n < sizeof(tagged)) {
@@ -259,26 +289,69 @@ struct CheckingHandler
                           static_cast<rapidjson::SizeType>(scratch.size()),
                           true);
     }
-    bool String(const char* s, rapidjson::SizeType n, bool copy) {
-        (void)copy;
-        return check(s, n) && doc.String(s, n, true);
+    bool String(const char* s, rapidjson::SizeType n) {
+        return doc.String(s, n, true);
+    }
+    bool StartObject() { return doc.StartObject(); }
+    bool Key(const char* s, rapidjson::SizeType n) {
+        return doc.Key(s, n, true);
+    }
+    bool EndObject(rapidjson::SizeType n) { return doc.EndObject(n); }
+    bool StartArray() { return doc.StartArray(); }
+    bool EndArray(rapidjson::SizeType n) { return doc.EndArray(n); }
+};
+
+// Tells a MemberReader the top-level object's members as they end, and
+// the scalars directly inside those that are arrays. Texts are views of
+// the in-situ buffer.
+struct MemberTarget {
+    explicit MemberTarget(MemberReader& r) : reader(r) {}
+    MemberReader& reader;
+    std::size_t depth = 0;
+    bool object = false;         // the top-level value is an object
+    bool in_array = false;       // the current member is an array
+    std::string_view name;       // the current member's name
+
+    bool scalar(Kind kind, std::string_view text) {
+        if (depth == 1) {
+            reader.member(name, kind, text);
+        } else if (depth == 2 && in_array) {
+            reader.element(name, kind, text);
+        }
+        return true;
+    }
+    bool Null() { return scalar(Kind::Null, {}); }
+    bool Bool(bool b) { return scalar(b ? Kind::True : Kind::False, {}); }
+    bool Number(const char* s, rapidjson::SizeType n) {
+        return scalar(Kind::Number, {s, n});
+    }
+    bool String(const char* s, rapidjson::SizeType n) {
+        return scalar(Kind::String, {s, n});
     }
     bool StartObject() {
-        firsts.push_back(names.size());
-        return open() && doc.StartObject();
+        if (depth == 0) object = true;
+        ++depth;
+        return true;
     }
-    bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-        names.emplace_back(s, n);
-        (void)copy;
-        return check(s, n) && doc.Key(s, n, true);
+    bool Key(const char* s, rapidjson::SizeType n) {
+        if (depth == 1) name = {s, n};
+        return true;
     }
-    bool EndObject(rapidjson::SizeType n) {
-        return close_object() && doc.EndObject(n);
+    bool EndObject(rapidjson::SizeType) {
+        if (--depth == 1) reader.member(name, Kind::Object, {});
+        return true;
     }
-    bool StartArray() { return open() && doc.StartArray(); }
-    bool EndArray(rapidjson::SizeType n) {
-        --depth;
-        return doc.EndArray(n);
+    bool StartArray() {
+        if (depth == 1) in_array = true;
+        ++depth;
+        return true;
+    }
+    bool EndArray(rapidjson::SizeType) {
+        if (--depth == 1) {
+            in_array = false;
+            reader.member(name, Kind::Array, {});
+        }
+        return true;
     }
 };
 
@@ -607,26 +680,21 @@ Stream make_stream(char* buffer, std::size_t size, bool* escaped) {
 }
 
 // The parse itself, over size bytes of valid UTF-8 at buffer (NUL after
-// them), which it overwrites: RapidJSON unescapes strings in situ. Every
-// string is copied into the document's pool, so the buffer need only live
-// for the call.
+// them), which it overwrites: RapidJSON unescapes strings in situ. Events
+// go to target (DocumentTarget copies every string into the document's
+// pool, so the buffer need only live for the call).
 // Stream: WordStream, or RapidJSON's own InsituStringStream (a byte at a
 // time, for parse_bytewise).
-template <typename Stream>
+template <typename Stream, typename Target>
 std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
-                                       Document& doc) {
+                                       Target& target) {
     rapidjson::Reader reader;
     bool escaped = false;
     Stream stream = make_stream<Stream>(buffer, size, &escaped);
-    rapidjson::ParseResult result;
-    CheckingHandler handler(
-        doc, std::is_same_v<Stream, WordStream> ? &escaped : nullptr);
-    auto generator = [&](Document& d) {
-        result = reader.Parse<kParseFlags>(stream, handler);
-        (void)d;
-        return !result.IsError();
-    };
-    doc.Populate(generator);
+    CheckingHandler<Target> handler(
+        target, std::is_same_v<Stream, WordStream> ? &escaped : nullptr);
+    rapidjson::ParseResult result =
+        reader.Parse<kParseFlags>(stream, handler);
     if (handler.too_deep) return ParseError{"nested too deeply"};
     if (handler.duplicate) return ParseError{"duplicate member name"};
     if (handler.error != nullptr) {
@@ -651,10 +719,25 @@ std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
     return std::nullopt;
 }
 
+// A document's parse: the document holds the value only when the whole
+// text was good (as Document::Populate does).
+template <typename Stream>
+std::optional<ParseError> parse_document(char* buffer, std::size_t size,
+                                         Document& doc) {
+    std::optional<ParseError> error;
+    auto generator = [&](Document& d) {
+        DocumentTarget target{d, {}};
+        error = parse_buffer<Stream>(buffer, size, target);
+        return !error;
+    };
+    doc.Populate(generator);
+    return error;
+}
+
 }  // namespace
 
 std::optional<ParseError> parse(std::string_view text, Document& doc) {
-    // Checked before the copy, as parse_in_place checks it: bad text
+    // Checked before the copy, as read_members checks it: bad text
     // costs no memory.
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
     // The in-situ copy is taken from the document's allocator: in an
@@ -664,18 +747,23 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     if (buffer == nullptr) return ParseError{"out of memory"};
     std::memcpy(buffer, text.data(), text.size());
     buffer[text.size()] = '\0';
-    return parse_buffer<WordStream>(buffer, text.size(), doc);
-}
-
-std::optional<ParseError> parse_in_place(std::string& text, Document& doc) {
-    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
-    return parse_buffer<WordStream>(text.data(), text.size(), doc);
+    return parse_document<WordStream>(buffer, text.size(), doc);
 }
 
 std::optional<ParseError> parse_bytewise(std::string text, Document& doc) {
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
-    return parse_buffer<rapidjson::InsituStringStream>(text.data(),
-                                                       text.size(), doc);
+    return parse_document<rapidjson::InsituStringStream>(text.data(),
+                                                         text.size(), doc);
+}
+
+std::optional<ParseError> read_members(std::string& text,
+                                       MemberReader& reader, bool& object) {
+    object = false;
+    if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
+    MemberTarget target(reader);
+    auto error = parse_buffer<WordStream>(text.data(), text.size(), target);
+    object = !error && target.object;
+    return error;
 }
 
 bool is_number(const Value& v) { return tagged_number(v); }

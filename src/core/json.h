@@ -211,10 +211,39 @@ struct ParseError {
 // at most kMaxStringLength, no duplicate member names. On failure returns
 // the reason.
 std::optional<ParseError> parse(std::string_view text, Document& doc);
-// The same parse of text the caller owns and no longer needs: it is
-// parsed where it lies (its contents are left undefined), saving the copy
-// parse() makes. Same checks, same answers.
-std::optional<ParseError> parse_in_place(std::string& text, Document& doc);
+// What a value is, for readers that keep no document.
+enum class Kind { Null, False, True, Number, String, Array, Object };
+
+// Receives, from read_members, the members of a top-level object: for a
+// caller that wants a few of them once and no document. Texts are views
+// of the caller's text, valid while it lives.
+class MemberReader {
+  public:
+    virtual ~MemberReader() = default;
+    // A member of the top-level object, once its value is read: its
+    // name, its kind and, for a string or a number, its text (a string
+    // unescaped, a number its exact source text).
+    virtual void member(std::string_view name, Kind kind,
+                        std::string_view text) = 0;
+    // A scalar directly inside a top-level member that is an array, told
+    // before that member itself: the member's name, the scalar's kind and
+    // text as for member().
+    virtual void element(std::string_view name, Kind kind,
+                         std::string_view text) {
+        (void)name;
+        (void)kind;
+        (void)text;
+    }
+};
+
+// The same parse as parse(), with the same checks and the same answers,
+// of text the caller owns and no longer needs: it is parsed where it lies
+// (its contents are left changed) and what it holds goes to reader
+// instead of a document. object: whether the text was good and a JSON
+// object. Members are told as they are read: a caller keeps what it was
+// told only when the whole text was good (no error).
+std::optional<ParseError> read_members(std::string& text,
+                                       MemberReader& reader, bool& object);
 
 // The same parse with RapidJSON's own byte-at-a-time string loop instead
 // of parse()'s word-at-a-time scan: for tests and fuzzing, which check

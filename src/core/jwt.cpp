@@ -16,11 +16,85 @@ namespace opay {
 
 namespace {
 
+// A member as read: absent, or its kind and (string, number) text.
+struct Read {
+    bool present = false;
+    json::Kind kind = json::Kind::Null;
+    std::string_view text;
+
+    void set(json::Kind k, std::string_view t) {
+        present = true;
+        kind = k;
+        text = t;
+    }
+    // its text if it is a string (what json::string_member says)
+    std::optional<std::string_view> string() const {
+        if (!present || kind != json::Kind::String) return std::nullopt;
+        return text;
+    }
+};
+
+// The header members the checks read. Texts are views of the decoded
+// header.
+struct Header : json::MemberReader {
+    Read alg, kid, crit;
+
+    void member(std::string_view name, json::Kind kind,
+                std::string_view text) override {
+        if (name == "alg") {
+            alg.set(kind, text);
+        } else if (name == "kid") {
+            kid.set(kind, text);
+        } else if (name == "crit") {
+            crit.set(kind, text);
+        }
+    }
+};
+
+// The claims the checks read, and whether an aud array holds the
+// audience (a string element equal to it). Texts are views of the
+// decoded payload.
+struct Claims : json::MemberReader {
+    explicit Claims(std::string_view a) : audience(a) {}
+    std::string_view audience;
+    Read iss, aud, appid, ver, exp, nbf, iat, sub, sender;
+    bool aud_element_matches = false;
+
+    void member(std::string_view name, json::Kind kind,
+                std::string_view text) override {
+        if (Read* r = find(name)) r->set(kind, text);
+    }
+    void element(std::string_view name, json::Kind kind,
+                 std::string_view text) override {
+        if (name == "aud" && kind == json::Kind::String && text == audience) {
+            aud_element_matches = true;
+        }
+    }
+
+  private:
+    Read* find(std::string_view name) {
+        if (name.size() == 3) {
+            if (name == "iss") return &iss;
+            if (name == "aud") return &aud;
+            if (name == "ver") return &ver;
+            if (name == "exp") return &exp;
+            if (name == "nbf") return &nbf;
+            if (name == "iat") return &iat;
+            if (name == "sub") return &sub;
+        } else if (name == "appid") {
+            return &appid;
+        } else if (name == "sender") {
+            return &sender;
+        }
+        return nullptr;
+    }
+};
+
 // NumericDate (RFC 7519): a non-negative JSON number; the fraction, if
 // any, is dropped. Read from the exact source text, never via a double.
-std::optional<int64_t> numeric_date(const json::Value* v) {
-    if (v == nullptr || !json::is_number(*v)) return std::nullopt;
-    std::string_view t = json::number_text(*v);
+std::optional<int64_t> numeric_date(const Read& v) {
+    if (!v.present || v.kind != json::Kind::Number) return std::nullopt;
+    std::string_view t = v.text;
     auto cut = t.find_first_of(".eE");
     if (cut != std::string_view::npos) {
         if (t[cut] != '.') return std::nullopt;
@@ -52,13 +126,12 @@ class Report {
 };
 
 // detail: where to say which key was chosen or why none, or nullptr
-const Jwk* select_key(const KeySet& keys, const json::Value& header,
+const Jwk* select_key(const KeySet& keys, const Header& header,
                       std::string* detail) {
     auto say = [detail](auto&& make) {
         if (detail != nullptr) *detail = make();
     };
-    const json::Value* kid = json::member(header, "kid");
-    if (kid == nullptr) {
+    if (!header.kid.present) {
         if (keys.keys.size() == 1) {
             say([] { return std::string("no kid; the only key was used"); });
             return &keys.keys.front();
@@ -68,7 +141,7 @@ const Jwk* select_key(const KeySet& keys, const json::Value& header,
         });
         return nullptr;
     }
-    auto want = json::string_member(header, "kid");
+    auto want = header.kid.string();
     if (!want) {
         say([] { return std::string("kid is not a string"); });
         return nullptr;
@@ -91,9 +164,9 @@ const Jwk* select_key(const KeySet& keys, const json::Value& header,
     return nullptr;
 }
 
-void check_claims(const json::Value& claims, const TokenPolicy& policy,
+void check_claims(const Claims& claims, const TokenPolicy& policy,
                   int64_t now, Report& report, TokenResult& result) {
-    auto iss = json::string_member(claims, "iss");
+    auto iss = claims.iss.string();
     report.check("iss", iss && *iss == policy.issuer,
                  [&] {
                      return iss ? "iss \"" + std::string(*iss) + "\""
@@ -102,17 +175,13 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                  OPAY_REFUSAL_BAD_ISSUER);
 
     bool aud_ok = false;
-    const json::Value* aud = json::member(claims, "aud");
+    const Read& aud = claims.aud;
+    bool aud_array = aud.present && aud.kind == json::Kind::Array;
     std::optional<std::string_view> aud_string;
-    if (aud != nullptr && aud->IsArray()) {
-        for (const auto& a : aud->GetArray()) {
-            if (a.IsString() && !json::is_number(a) &&
-                json::scalar_text(a) == policy.audience) {
-                aud_ok = true;
-            }
-        }
-    } else if (aud != nullptr) {
-        aud_string = json::string_member(claims, "aud");
+    if (aud_array) {
+        aud_ok = claims.aud_element_matches;
+    } else if (aud.present) {
+        aud_string = aud.string();
         aud_ok = aud_string && *aud_string == policy.audience;
     }
     report.check("aud", aud_ok,
@@ -120,8 +189,8 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      if (aud_ok) {
                          return std::string("aud matches the merchant id");
                      }
-                     if (aud == nullptr) return std::string("aud missing");
-                     if (aud->IsArray()) {
+                     if (!aud.present) return std::string("aud missing");
+                     if (aud_array) {
                          return std::string(
                              "aud array without the merchant id");
                      }
@@ -134,7 +203,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                  OPAY_REFUSAL_BAD_AUDIENCE);
 
     if (policy.appid) {
-        auto appid = json::string_member(claims, "appid");
+        auto appid = claims.appid.string();
         report.check("appid", appid && iequals(*appid, *policy.appid),
                      [&] {
                          return appid ? "appid \"" + log_value(*appid) + "\""
@@ -143,7 +212,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      OPAY_REFUSAL_BAD_APPID);
     }
     if (policy.version) {
-        auto ver = json::string_member(claims, "ver");
+        auto ver = claims.ver.string();
         report.check("ver", ver && *ver == *policy.version,
                      [&] {
                          return ver ? "ver \"" + log_value(*ver) + "\""
@@ -152,7 +221,7 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      OPAY_REFUSAL_BAD_VERSION);
     }
 
-    auto exp = numeric_date(json::member(claims, "exp"));
+    auto exp = numeric_date(claims.exp);
     if (!exp) {
         report.check("exp", false,
                      [] {
@@ -168,8 +237,8 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      },
                      OPAY_REFUSAL_EXPIRED);
     }
-    if (const json::Value* v = json::member(claims, "nbf")) {
-        auto nbf = numeric_date(v);
+    if (claims.nbf.present) {
+        auto nbf = numeric_date(claims.nbf);
         report.check("nbf", nbf && *nbf <= now + policy.leeway,
                      [&] {
                          return nbf ? "nbf " + std::to_string(*nbf)
@@ -177,8 +246,8 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      },
                      OPAY_REFUSAL_NOT_YET_VALID);
     }
-    if (const json::Value* v = json::member(claims, "iat")) {
-        auto iat = numeric_date(v);
+    if (claims.iat.present) {
+        auto iat = numeric_date(claims.iat);
         report.check("iat", iat && *iat <= now + policy.leeway,
                      [&] {
                          return iat ? "iat " + std::to_string(*iat)
@@ -187,8 +256,8 @@ void check_claims(const json::Value& claims, const TokenPolicy& policy,
                      OPAY_REFUSAL_ISSUED_IN_FUTURE);
     }
 
-    if (auto sub = json::string_member(claims, "sub")) result.sub = *sub;
-    if (auto s = json::string_member(claims, "sender")) result.sender = *s;
+    if (auto sub = claims.sub.string()) result.sub = *sub;
+    if (auto s = claims.sender.string()) result.sender = *s;
     if (!policy.allowed_senders.empty()) {
         bool allowed = std::any_of(
             policy.allowed_senders.begin(), policy.allowed_senders.end(),
@@ -256,11 +325,10 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
     auto d1 = token.find('.');
     auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
     std::optional<std::string> header_text, payload, signature;
-    // a token's header and claims are small: parsed without a malloc
-    json::LocalDocument<1024> header_doc;
-    json::LocalDocument<2048> claims_doc;
-    json::Document& header = header_doc.doc();
-    json::Document& claims = claims_doc.doc();
+    // read without a document: the checks want a few members, once
+    Header header;
+    Claims claims(policy.audience);
+    bool object = false;
     if (d2 == std::string_view::npos ||
         token.find('.', d2 + 1) != std::string_view::npos) {
         parse_error = "not three dot-separated parts";
@@ -270,15 +338,16 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
         signature = base64url_decode(token.substr(d2 + 1));
         if (!header_text || !payload || !signature) {
             parse_error = "parts must be unpadded base64url";
-        } else if (auto e = json::parse_in_place(*header_text, header)) {
+        } else if (auto e = json::read_members(*header_text, header,
+                                                object)) {
             // the decoded parts are ours: parsed where they lie
             parse_error = "header: " + e->reason;
-        } else if (!header.IsObject()) {
+        } else if (!object) {
             parse_error = "header is not a JSON object";
         } else if (!policy.signature_only) {
-            if (auto pe = json::parse_in_place(*payload, claims)) {
+            if (auto pe = json::read_members(*payload, claims, object)) {
                 parse_error = "payload: " + pe->reason;
-            } else if (!claims.IsObject()) {
+            } else if (!object) {
                 parse_error = "payload is not a JSON object";
             }
         }
@@ -293,9 +362,8 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
         return result;
     }
 
-    auto alg = json::string_member(header, "alg");
-    bool alg_ok = alg && *alg == "RS256" &&
-                  json::member(header, "crit") == nullptr;
+    auto alg = header.alg.string();
+    bool alg_ok = alg && *alg == "RS256" && !header.crit.present;
     if (!report.check("alg", alg_ok,
                       [&] {
                           if (!alg) return std::string("alg missing");

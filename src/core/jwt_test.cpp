@@ -118,6 +118,12 @@ TEST(Jwt, PicksTheKeyByKid) {
     EXPECT_EQ(reason(other.token(claims())), "unknown_key");
     TestKey impostor("k1");
     EXPECT_EQ(reason(impostor.token(claims())), "bad_signature");
+    // a kid that is not a string names no key
+    EXPECT_EQ(reason(key().sign("{\"alg\":\"RS256\",\"kid\":1}", claims())),
+              "unknown_key");
+    EXPECT_EQ(reason(key().sign("{\"alg\":\"RS256\",\"kid\":[\"k1\"]}",
+                                claims())),
+              "unknown_key");
     // no kid: only a key set of exactly one key will do
     EXPECT_EQ(reason(key().sign("{\"alg\":\"RS256\"}", claims())), "");
     std::string two = "{\"keys\":[" + key().jwk() + "," + other.jwk() + "]}";
@@ -207,6 +213,25 @@ TEST(Jwt, ChecksIssuerAudienceAppid) {
     EXPECT_EQ(reason(key().token(claims_with("aud", "[\"a\"]"))),
               "bad_audience");
     EXPECT_EQ(reason(key().token(claims_with("aud", "7"))), "bad_audience");
+    // only strings directly in the array count
+    EXPECT_EQ(reason(key().token(claims_with("aud", "[1,\"merchant-1\"]"))),
+              "");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "[[\"merchant-1\"]]"))),
+              "bad_audience");
+    EXPECT_EQ(reason(key().token(
+                  claims_with("aud", "[{\"aud\":\"merchant-1\"}]"))),
+              "bad_audience");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "{\"merchant-1\":1}"))),
+              "bad_audience");
+    EXPECT_EQ(reason(key().token(claims_with("aud", "[]"))), "bad_audience");
+    // a claim's name inside another claim is not that claim
+    EXPECT_EQ(reason(key().token(claims_with(
+                  "iss", "{\"iss\":\"https://substrate.office.com/sts/\"}"))),
+              "bad_issuer");
+    EXPECT_EQ(reason(key().token(claims_with("nbf", "\"1700000000\""))),
+              "not_yet_valid");
+    EXPECT_EQ(reason(key().token(claims_with("iat", "null"))),
+              "issued_in_future");
     EXPECT_EQ(reason(key().token(claims_with(
                   "appid", "\"48AF08DC-F6D2-435F-B2A7-069ABD99C086\""))),
               "");
