@@ -214,16 +214,15 @@ bool Flow::check_product_context() {
     }
     for (const auto& m : product_context_->GetObject()) {
         std::string_view name(m.name.GetString(), m.name.GetStringLength());
-        std::string field = "productContext." + log_value(name);
+        // the field's name, made only for a refusal
+        auto field = [name] { return "productContext." + log_value(name); };
         if (has_control(name)) {
-            invalid(field + ": a member name must not contain control "
-                            "characters");
+            invalid(field() + ": a member name must not contain control "
+                              "characters");
             return false;
         }
-        if (m.value.IsString() && !json::is_number(m.value) &&
-            !check_text(field, json::scalar_text(m.value).value_or(""))) {
-            return false;
-        }
+        auto text = json::string_text(&m.value);  // a string, not a number
+        if (text && has_control(*text)) return check_text(field(), *text);
     }
     return true;
 }

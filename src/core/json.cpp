@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory_resource>
 #include <new>
@@ -644,7 +645,40 @@ ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
     : lease_(Lease::borrow(arenas)) {
     if (lease_) pool_.emplace(lease_.arena()->data(), lease_.arena()->size());
     // nullptr: the document makes its own pool
-    doc_.emplace(pool_ ? &*pool_ : nullptr);
+    doc_.emplace(pool_ ? &*pool_ : nullptr, StackAllocator::kInline, &stack_);
+}
+
+// The header's first byte: 1 if the block came from malloc.
+void* StackAllocator::Realloc(void* block, std::size_t old_size,
+                              std::size_t new_size) {
+    if (new_size == 0) {
+        Free(block);
+        return nullptr;
+    }
+    char* head = block != nullptr ? static_cast<char*>(block) - kHeader
+                                  : nullptr;
+    if (head == nullptr || head == inline_) {
+        if (new_size <= kInline) {
+            inline_[0] = 0;
+            return inline_ + kHeader;
+        }
+        // out of the inline block: what it holds is copied over
+        auto* grown = static_cast<char*>(std::malloc(kHeader + new_size));
+        if (grown == nullptr) return nullptr;
+        grown[0] = 1;
+        if (head != nullptr) {
+            std::memcpy(grown + kHeader, block, std::min(old_size, new_size));
+        }
+        return grown + kHeader;
+    }
+    auto* grown = static_cast<char*>(std::realloc(head, kHeader + new_size));
+    return grown != nullptr ? grown + kHeader : nullptr;
+}
+
+void StackAllocator::Free(void* block) {
+    if (block == nullptr) return;
+    char* head = static_cast<char*>(block) - kHeader;
+    if (head[0] == 1) std::free(head);
 }
 
 namespace {
@@ -880,42 +914,9 @@ std::string write(const Value& v) {
     return out;
 }
 
-// A comma before every element of an object or array but its first; none
-// after a key, whose colon is written with it.
-void Writer::separate() {
-    if (after_key_) {
-        after_key_ = false;
-        return;
-    }
-    std::uint64_t bit = std::uint64_t{1} << depth_;
-    if ((filled_ & bit) != 0) sink_.put(',');
-    filled_ |= bit;
-}
-
 // depth_ indexes a 64-bit mask: what the module writes nests a few
 // levels, and a parsed value written back at most the parser's limit.
 static_assert(kMaxDepth + 8 < 64, "Writer's depth mask");
-void Writer::begin_object() {
-    separate();
-    sink_.put('{');
-    filled_ &= ~(std::uint64_t{1} << ++depth_);
-}
-
-void Writer::end_object() {
-    --depth_;
-    sink_.put('}');
-}
-
-void Writer::begin_array() {
-    separate();
-    sink_.put('[');
-    filled_ &= ~(std::uint64_t{1} << ++depth_);
-}
-
-void Writer::end_array() {
-    --depth_;
-    sink_.put(']');
-}
 
 void Writer::key(std::string_view name) {
     separate();
@@ -932,16 +933,6 @@ void Writer::string(std::string_view s) {
 void Writer::number(std::string_view text) {
     separate();
     sink_.put(text);
-}
-
-void Writer::boolean(bool b) {
-    separate();
-    sink_.put(b ? std::string_view("true") : std::string_view("false"));
-}
-
-void Writer::null() {
-    separate();
-    sink_.put("null");
 }
 
 void Writer::value(const Value& v) {

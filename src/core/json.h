@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,18 +21,57 @@
 
 namespace opay::json {
 
+namespace detail {
+// The pool's base allocator, a base class of Pool so that it is made
+// before the pool that points at it.
+struct PoolBase {
+    rapidjson::CrtAllocator base;
+};
+}  // namespace detail
+
 // RapidJSON's memory pool, in 4 KiB chunks instead of its default 64 KiB:
 // a request holds several small documents (payload, token header and
 // claims, invoice, answer), and 64 KiB blocks freed at the top of the heap
 // make malloc give memory back to the kernel and fault it in again on
-// every call.
-class Pool : public rapidjson::MemoryPoolAllocator<> {
+// every call. It owns its base allocator: RapidJSON's own pool news one
+// on its first chunk, a malloc per document.
+class Pool : private detail::PoolBase,
+             public rapidjson::MemoryPoolAllocator<> {
   public:
     static constexpr std::size_t kChunk = 4096;
-    Pool() : rapidjson::MemoryPoolAllocator<>(kChunk) {}
+    Pool() : rapidjson::MemoryPoolAllocator<>(kChunk, &base) {}
     // Starts in memory the caller keeps (an Arena); spills into chunks.
     Pool(char* memory, std::size_t size)
-        : rapidjson::MemoryPoolAllocator<>(memory, size, kChunk) {}
+        : rapidjson::MemoryPoolAllocator<>(memory, size, kChunk, &base) {}
+};
+
+// A document's parse stack (the values read but not yet placed in their
+// object or array): its first block, up to kInline bytes, inside this
+// object, larger ones from malloc. RapidJSON's own (CrtAllocator) cost a
+// new for the allocator and a malloc for the block on every parse.
+// RapidJSON frees the stack through a static Free, so each block starts
+// with a header saying whether it came from malloc. It serves one block
+// at a time: a document's stack.
+class StackAllocator {
+  public:
+    static constexpr bool kNeedFree = true;
+    // GenericDocument's first stack block (kDefaultStackCapacity): the
+    // parse of a call's documents (payload, token, invoice) fits.
+    static constexpr std::size_t kInline = 1024;
+
+    // Not value-initialized (RapidJSON news one for a document that has
+    // none): the block is written before it is read.
+    StackAllocator() {}
+    StackAllocator(const StackAllocator&) = delete;
+    StackAllocator& operator=(const StackAllocator&) = delete;
+
+    void* Malloc(std::size_t size) { return Realloc(nullptr, 0, size); }
+    void* Realloc(void* block, std::size_t old_size, std::size_t new_size);
+    static void Free(void* block);
+
+  private:
+    static constexpr std::size_t kHeader = alignof(std::max_align_t);
+    alignas(std::max_align_t) char inline_[kHeader + kInline];
 };
 
 // Memory kept from one document to the next, for a caller that parses
@@ -50,7 +90,8 @@ class Arena {
 };
 
 using Value = rapidjson::GenericValue<rapidjson::UTF8<>, Pool>;
-using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool>;
+using Document =
+    rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, StackAllocator>;
 using Allocator = Pool;
 
 // At most count arenas of size bytes each, lent one at a time to callers
@@ -120,18 +161,20 @@ class ArenaDocument {
   private:
     Lease lease_;
     std::optional<Pool> pool_;  // only with an arena
+    StackAllocator stack_;
     std::optional<Document> doc_;  // always: on pool_, or its own pool
 };
 
 // A document for the length of one call: its pool starts in N bytes inside
 // the object (on the caller's stack) and spills into 4 KiB chunks only
-// beyond them, so a small document costs no malloc. Nothing of it may
-// outlive the object.
+// beyond them, and its parse stack starts inside it too, so a small
+// document costs no malloc. Nothing of it may outlive the object.
 template <std::size_t N>
 class LocalDocument {
   public:
     explicit LocalDocument(rapidjson::Type type = rapidjson::kNullType)
-        : pool_(memory_, N), doc_(type, &pool_) {}
+        : pool_(memory_, N),
+          doc_(type, &pool_, StackAllocator::kInline, &stack_) {}
     LocalDocument(const LocalDocument&) = delete;
     LocalDocument& operator=(const LocalDocument&) = delete;
 
@@ -141,8 +184,19 @@ class LocalDocument {
   private:
     alignas(std::max_align_t) char memory_[N];
     Pool pool_;
+    StackAllocator stack_;
     Document doc_;
 };
+
+// A document that outlives the call that made it (an invoice, read once
+// and then passed around): the document, its parse stack and the first N
+// bytes of its pool in one allocation, where a Document on its own costs
+// one for itself, one for its pool and one per chunk.
+template <std::size_t N>
+std::shared_ptr<Document> shared_document() {
+    auto owner = std::make_shared<LocalDocument<N>>();
+    return std::shared_ptr<Document>(owner, &owner->doc());
+}
 
 inline constexpr std::size_t kMaxDepth = 32;
 // Longest string (or member name) accepted, in bytes once unescaped.
@@ -254,6 +308,41 @@ class Sink {
     std::size_t used_ = 0;
 };
 
+// A member name known when the program is built, kept with its quotes
+// and colon so that Writer::key writes it without the escape scan: printable
+// ASCII but '"' and '\\' (what JSON writes as it stands), at most kMax
+// bytes. Anything else is refused: a compile error where it is made in a
+// constant expression (constexpr json::Name kId{"id"};, as every Name is
+// meant to be made), std::invalid_argument otherwise.
+class Name {
+  public:
+    static constexpr std::size_t kMax = 29;
+
+    template <std::size_t N>
+    constexpr explicit Name(const char (&name)[N]) : size_(N + 2) {
+        static_assert(N >= 1 && N - 1 <= kMax, "json::Name too long");
+        text_[0] = '"';
+        for (std::size_t i = 0; i + 1 < N; ++i) {
+            char c = name[i];
+            if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+                throw std::invalid_argument("json::Name needs escaping");
+            }
+            text_[i + 1] = c;
+        }
+        text_[N] = '"';
+        text_[N + 1] = ':';
+    }
+
+    // "name": as written
+    constexpr std::string_view text() const { return {text_, size_}; }
+
+  private:
+    friend class Writer;
+    // room for the longest and zeros after: Writer copies all of it
+    char text_[kMax + 3] = {};
+    std::size_t size_;
+};
+
 // Writes JSON text as it goes, byte for byte as write() would write the
 // same value built as a document: for answers made straight from what was
 // read (invoice, settings), without a document in between. Commas and
@@ -266,23 +355,64 @@ class Writer {
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
-    void begin_object();
-    void end_object();
-    void begin_array();
-    void end_array();
+    // The short ones are inline: an answer makes a hundred of these calls.
+    void begin_object() { open('{'); }
+    void end_object() { close('}'); }
+    void begin_array() { open('['); }
+    void end_array() { close(']'); }
     void key(std::string_view name);
+    // The same for a name known when the program is built: the whole
+    // array at once, a fixed size (a copy of the name's own length would
+    // be a call into libc).
+    void key(const Name& name) {
+        separate();
+        char* d = sink_.room(sizeof name.text_);
+        std::memcpy(d, name.text_, sizeof name.text_);
+        sink_.advance(d + name.size_);
+        after_key_ = true;
+    }
     void string(std::string_view s);
     // A number's source text, written bare.
     void number(std::string_view text);
-    void boolean(bool b);
-    void null();
+    void boolean(bool b) {
+        separate();
+        // each a copy of a known size, not a call into libc
+        if (b) {
+            sink_.put("true");
+        } else {
+            sink_.put("false");
+        }
+    }
+    void null() {
+        separate();
+        sink_.put("null");
+    }
     // A whole value, as write() writes it.
     void value(const Value& v);
     // The text; the writer is spent.
     std::string done();
 
   private:
-    void separate();
+    // A comma before every element of an object or array but its first;
+    // none after a key, whose colon is written with it.
+    void separate() {
+        if (after_key_) {
+            after_key_ = false;
+            return;
+        }
+        std::uint64_t bit = std::uint64_t{1} << depth_;
+        if ((filled_ & bit) != 0) sink_.put(',');
+        filled_ |= bit;
+    }
+    void open(char bracket) {
+        separate();
+        sink_.put(bracket);
+        filled_ &= ~(std::uint64_t{1} << ++depth_);
+    }
+    void close(char bracket) {
+        --depth_;
+        sink_.put(bracket);
+    }
 
     std::string out_;
     Sink sink_;

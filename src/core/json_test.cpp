@@ -1,7 +1,9 @@
 #include "json.h"
 #include "json_members_check.h"
 
+#include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -228,6 +230,106 @@ TEST(Json, WritesWhatRapidJsonsWriterWrites) {
     EXPECT_EQ(write(Value(rapidjson::kArrayType)), "[]");
 }
 
+// Names known when the program is built are made at compile time and
+// written as key(std::string_view) writes them.
+static_assert(Name{"id"}.text() == "\"id\":");
+static_assert(Name{""}.text() == "\"\":");
+
+TEST(JsonWriter, NamesAreWrittenAsKeysAre) {
+    static constexpr Name kShort{"a"};
+    static constexpr Name kLongest{"abcdefghijklmnopqrstuvwxyz012"};
+    static constexpr Name kPunctuation{" !#$%&'()*+,-./:;<=>?@"};
+    static constexpr Name kMore{"[]^_`{|}~09AZ"};
+    static_assert(kLongest.text().size() == Name::kMax + 3);
+    Writer by_name;
+    Writer by_view;
+    by_name.begin_array();
+    by_view.begin_array();
+    for (int i = 0; i < 3; ++i) {
+        by_name.begin_object();
+        by_view.begin_object();
+        by_name.key(kShort);
+        by_view.key("a");
+        by_name.begin_object();
+        by_view.begin_object();
+        by_name.key(kLongest);
+        by_view.key("abcdefghijklmnopqrstuvwxyz012");
+        by_name.null();
+        by_view.null();
+        by_name.key(kPunctuation);
+        by_view.key(" !#$%&'()*+,-./:;<=>?@");
+        by_name.string("x");
+        by_view.string("x");
+        by_name.key(kMore);
+        by_view.key("[]^_`{|}~09AZ");
+        by_name.boolean(true);
+        by_view.boolean(true);
+        by_name.end_object();
+        by_view.end_object();
+        by_name.end_object();
+        by_view.end_object();
+    }
+    by_name.end_array();
+    by_view.end_array();
+    std::string text = by_name.done();
+    EXPECT_EQ(text, by_view.done());
+    Document d;
+    ASSERT_FALSE(parse(text, d));
+    EXPECT_EQ(write(d), text);
+    EXPECT_EQ(text.substr(0, 41),
+              R"([{"a":{"abcdefghijklmnopqrstuvwxyz012":nu)");
+}
+
+// What would need escaping (or is not ASCII) is refused: at compile time
+// for a constexpr Name, here at run time with the same check.
+TEST(JsonWriter, NamesThatNeedEscapingAreRefused) {
+    const char quote[] = "a\"b";
+    const char backslash[] = "a\\b";
+    const char newline[] = "a\nb";
+    const char nul[] = "a\0b";
+    const char del[] = "a\x7f";
+    const char accented[] = "caf\xc3\xa9";
+    EXPECT_THROW(Name{quote}, std::invalid_argument);
+    EXPECT_THROW(Name{backslash}, std::invalid_argument);
+    EXPECT_THROW(Name{newline}, std::invalid_argument);
+    EXPECT_THROW(Name{nul}, std::invalid_argument);
+    EXPECT_THROW(Name{del}, std::invalid_argument);
+    EXPECT_THROW(Name{accented}, std::invalid_argument);
+    const char plain[] = "plain~";
+    EXPECT_EQ(Name{plain}.text(), "\"plain~\":");
+}
+
+// Every length around the word size, with an escaped, a multi-byte or an
+// invalid byte at every place (in a word, in the tail, across both): as
+// RapidJSON's Writer writes them, invalid bytes aside (U+FFFD).
+TEST(Json, WritesEveryTailAsRapidJsonsWriterDoes) {
+    const std::string specials[] = {"\"", "\\", "\n", "\x01", "\x7f",
+                                    "\xc3\xa9", "\xe2\x82\xac",
+                                    "\xf0\x9f\x98\x80"};
+    for (std::size_t n = 0; n <= 26; ++n) {
+        for (std::size_t at = 0; at <= n; ++at) {
+            for (const auto& special : specials) {
+                std::string text(n, 'q');
+                text.insert(at, special);
+                Document d(rapidjson::kArrayType);
+                d.PushBack(str(text, d.GetAllocator()), d.GetAllocator());
+                rapidjson::StringBuffer sb;
+                rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+                d.Accept(w);
+                ASSERT_EQ(write(d), std::string(sb.GetString(), sb.GetSize()))
+                    << n << " " << at;
+            }
+            std::string invalid(n, 'q');
+            invalid.insert(at, "\xc3");  // a lead byte without its tail
+            Document d(rapidjson::kArrayType);
+            d.PushBack(str(invalid, d.GetAllocator()), d.GetAllocator());
+            std::string expected = invalid;
+            expected.replace(at, 1, "\xef\xbf\xbd");
+            ASSERT_EQ(write(d), "[\"" + expected + "\"]") << n << " " << at;
+        }
+    }
+}
+
 // Long strings are written a block of 4096 bytes at a time: escapes and
 // multi-byte characters across every place of a block's end come out as
 // RapidJSON's Writer writes them.
@@ -429,6 +531,88 @@ TEST(Json, ValidUtf8FollowsRfc3629) {
 }
 
 // Arenas: memory the flows' documents borrow, one at a time each.
+
+// A document's parse stack: the first block inside the allocator, a
+// larger one on the heap with what the first held, freed through the
+// static Free either way.
+TEST(JsonStack, KeepsTheFirstBlockInsideAndGrowsOnTheHeap) {
+    auto s = std::make_unique<StackAllocator>();
+    const char* begin = reinterpret_cast<const char*>(s.get());
+    const char* end = begin + sizeof(StackAllocator);
+    auto inside = [&](const void* p) {
+        return static_cast<const char*>(p) >= begin &&
+               static_cast<const char*>(p) < end;
+    };
+    auto* p = static_cast<char*>(s->Malloc(100));
+    ASSERT_TRUE(inside(p));
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignof(std::max_align_t),
+              0u);
+    for (int i = 0; i < 100; ++i) p[i] = static_cast<char>(i);
+    EXPECT_EQ(s->Realloc(p, 100, StackAllocator::kInline), p);
+    auto* q = static_cast<char*>(
+        s->Realloc(p, StackAllocator::kInline, StackAllocator::kInline + 1));
+    ASSERT_NE(q, nullptr);
+    EXPECT_FALSE(inside(q));
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(q[i], static_cast<char>(i));
+    q[StackAllocator::kInline] = 'x';  // its last byte
+    q = static_cast<char*>(s->Realloc(q, StackAllocator::kInline + 1, 8192));
+    ASSERT_NE(q, nullptr);
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(q[i], static_cast<char>(i));
+    EXPECT_EQ(q[StackAllocator::kInline], 'x');
+    q[8191] = 'y';
+    StackAllocator::Free(q);
+    // the first block again, once the heap one is gone
+    void* again = s->Malloc(StackAllocator::kInline);
+    EXPECT_TRUE(inside(again));
+    StackAllocator::Free(again);  // nothing to free
+    StackAllocator::Free(nullptr);
+    EXPECT_EQ(s->Realloc(s->Malloc(10), 10, 0), nullptr);
+}
+
+// Documents whose parse stack outgrows the first block (many members, a
+// long array, deep nesting) read the same in every kind of document, and
+// a document parsed twice reuses its stack.
+TEST(JsonStack, LargeStacksParseAlikeInEveryDocument) {
+    std::string members = "{";
+    for (int i = 0; i < 300; ++i) {
+        members += "\"m" + std::to_string(i) + "\":[" + std::to_string(i) +
+                   ",\"v\"],";
+    }
+    members += "\"end\":{}}";
+    std::string array = "[";
+    for (int i = 0; i < 1000; ++i) array += "{\"a\":[1,2,{\"b\":null}]},";
+    array += "0]";
+    std::string deep;
+    for (std::size_t i = 0; i < kMaxDepth - 1; ++i) deep += "[1,2,3,";
+    deep += "[]";
+    for (std::size_t i = 0; i < kMaxDepth - 1; ++i) deep += "]";
+    auto arenas = std::make_shared<Arenas>(1, 64 * 1024);
+    for (const std::string& text : {members, array, deep}) {
+        rapidjson::Document plain;
+        plain.Parse(text.c_str());  // small integers: written alike
+        ASSERT_FALSE(plain.HasParseError());
+        rapidjson::StringBuffer sb;
+        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+        plain.Accept(w);
+        std::string expected(sb.GetString(), sb.GetSize());
+
+        Document fresh;
+        ASSERT_FALSE(parse(text, fresh));
+        EXPECT_EQ(write(fresh), expected);
+        LocalDocument<1024> local;
+        for (int round = 0; round < 2; ++round) {
+            ASSERT_FALSE(parse(text, local.doc()));
+            EXPECT_EQ(write(local.doc()), expected);
+        }
+        ArenaDocument in_arena(arenas);
+        ASSERT_NE(in_arena.arena(), nullptr);
+        ASSERT_FALSE(parse(text, in_arena.doc()));
+        EXPECT_EQ(write(in_arena.doc()), expected);
+        std::shared_ptr<Document> shared = shared_document<512>();
+        ASSERT_FALSE(parse(text, *shared));
+        EXPECT_EQ(write(*shared), expected);
+    }
+}
 
 TEST(JsonArenas, LendsDistinctArenasAndTakesThemBack) {
     auto arenas = std::make_shared<Arenas>(2, 8192);

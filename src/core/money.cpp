@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
-#include <cstring>
-#include <limits>
 
 namespace opay {
 
@@ -68,10 +65,13 @@ constexpr auto kExponents = make_exponents();
 std::optional<Currency> parse_currency(std::string_view code) {
     if (code.size() != 3) return std::nullopt;
     Currency c{};
+    // ASCII letters by hand: std::isalpha and std::toupper are calls into
+    // libc's locale tables
     for (int i = 0; i < 3; ++i) {
-        unsigned char ch = static_cast<unsigned char>(code[i]);
-        if (!std::isalpha(ch) || ch > 0x7f) return std::nullopt;
-        c.code[i] = static_cast<char>(std::toupper(ch));
+        char ch = code[i];
+        if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+        if (ch < 'A' || ch > 'Z') return std::nullopt;
+        c.code[i] = ch;
     }
     c.code[3] = '\0';
     int exponent = kExponents[letters_index(c.code)];
@@ -105,41 +105,43 @@ bool is_valid_decimal(std::string_view v) {
     return i > frac_start && i == v.size();
 }
 
+// One pass over text already checked (no find, substr or division per
+// digit): the whole digits, then exactly exponent fraction digits (zeros
+// past the text's own), refusing non-zero digits beyond them.
 MoneyResult parse_money(std::string_view v, const Currency& currency) {
     MoneyResult r;
     if (!is_valid_decimal(v)) return r;
-    bool negative = v.front() == '-';
-    if (negative) v.remove_prefix(1);
-    auto dot = v.find('.');
-    std::string_view whole = v.substr(0, dot);
-    std::string_view frac =
-        dot == std::string_view::npos ? std::string_view() : v.substr(dot + 1);
+    const char* p = v.data();
+    const char* end = p + v.size();
+    bool negative = *p == '-';
+    if (negative) ++p;
+    const char* dot = p;
+    while (dot != end && *dot != '.') ++dot;
+    const char* frac = dot != end ? dot + 1 : end;
+    auto exponent = static_cast<std::size_t>(currency.exponent);
     // Digits past the exponent must all be zero: we never round money.
-    if (frac.size() > static_cast<std::size_t>(currency.exponent)) {
-        auto extra = frac.substr(currency.exponent);
-        if (extra.find_first_not_of('0') != std::string_view::npos) {
-            r.error = MoneyError::kTooPrecise;
-            return r;
+    if (static_cast<std::size_t>(end - frac) > exponent) {
+        for (const char* q = frac + exponent; q != end; ++q) {
+            if (*q != '0') {
+                r.error = MoneyError::kTooPrecise;
+                return r;
+            }
         }
-        frac = frac.substr(0, currency.exponent);
     }
-    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
     int64_t minor = 0;
-    auto push_digit = [&](char d) {
-        int digit = d - '0';
-        if (minor > (kMax - digit) / 10) return false;
-        minor = minor * 10 + digit;
-        return true;
+    auto push_digit = [&minor](char d) {
+        return !__builtin_mul_overflow(minor, 10, &minor) &&
+               !__builtin_add_overflow(minor, d - '0', &minor);
     };
-    for (char d : whole) {
-        if (!push_digit(d)) {
+    for (const char* q = p; q != dot; ++q) {
+        if (!push_digit(*q)) {
             r.error = MoneyError::kOverflow;
             return r;
         }
     }
-    for (int i = 0; i < currency.exponent; ++i) {
-        char d = static_cast<std::size_t>(i) < frac.size() ? frac[i] : '0';
-        if (!push_digit(d)) {
+    for (std::size_t i = 0; i < exponent; ++i) {
+        const char* q = frac + i;
+        if (!push_digit(q < end ? *q : '0')) {
             r.error = MoneyError::kOverflow;
             return r;
         }
@@ -148,20 +150,28 @@ MoneyResult parse_money(std::string_view v, const Currency& currency) {
     return r;
 }
 
+// Digits from the last, the point placed after the exponent's count, at
+// least one digit before it: one string made, no temporaries.
 std::string format_value(const Money& m) {
     // Work on the magnitude as unsigned so INT64_MIN cannot overflow.
     uint64_t mag = m.minor < 0 ? 0 - static_cast<uint64_t>(m.minor)
                                : static_cast<uint64_t>(m.minor);
-    std::string digits = std::to_string(mag);
-    std::size_t exp = static_cast<std::size_t>(m.currency.exponent);
-    if (digits.size() <= exp) digits.insert(0, exp + 1 - digits.size(), '0');
-    std::string out = m.minor < 0 ? "-" : "";
-    out += digits.substr(0, digits.size() - exp);
-    if (exp > 0) {
-        out += '.';
-        out += digits.substr(digits.size() - exp);
-    }
-    return out;
+    // ISO 4217's exponents are 0 to 4 (parse_currency's tables): the bound
+    // only keeps a made-up Currency inside the buffer
+    std::size_t exp = std::min<std::size_t>(
+        static_cast<std::size_t>(m.currency.exponent), 40);
+    char text[48];  // 20 digits (or exp + 1), a point and a sign
+    char* end = text + sizeof text;
+    char* p = end;
+    std::size_t digits = 0;
+    do {
+        if (exp > 0 && digits == exp) *--p = '.';
+        *--p = static_cast<char>('0' + mag % 10);
+        mag /= 10;
+        ++digits;
+    } while (mag != 0 || digits <= exp);
+    if (m.minor < 0) *--p = '-';
+    return std::string(p, end);
 }
 
 std::optional<int64_t> checked_add(int64_t a, int64_t b) {

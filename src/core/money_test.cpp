@@ -29,6 +29,14 @@ TEST(Money, CurrencyCodesAnyCaseUpperCasedOnOutput) {
     EXPECT_FALSE(parse_currency("U$D"));
     EXPECT_FALSE(parse_currency("XYZ"));
     EXPECT_FALSE(parse_currency("\xc3\xa9UR"));
+    // the bytes either side of each letter range, in every place
+    for (const char* code : {"@SD", "[SD", "`SD", "{SD", "U@D", "U[D", "U`D",
+                             "U{D", "US@", "US[", "US`", "US{", "US\xc4",
+                             "\xd5SD", "US ", "US\0"}) {
+        EXPECT_FALSE(parse_currency(std::string_view(code, 3))) << code;
+    }
+    EXPECT_EQ(cur("zar").view(), "ZAR");
+    EXPECT_EQ(cur("aed").view(), "AED");
 }
 
 // The W3C valid decimal monetary value lists.
@@ -76,6 +84,50 @@ TEST(Money, DetectsOverflow) {
     EXPECT_EQ(checked_add(-5, 3), -2);
 }
 
+// Which error wins when several apply, and the edges of each rule.
+TEST(Money, ChecksInOrderInvalidTooPreciseOverflow) {
+    struct Case {
+        const char* value;
+        const char* code;
+        std::optional<int64_t> minor;
+        MoneyError error;
+    };
+    const Case cases[] = {
+        {"99999999999999999999999.001", "USD", {}, MoneyError::kTooPrecise},
+        {"99999999999999999999999.000", "USD", {}, MoneyError::kOverflow},
+        {"99999999999999999999999.00x", "USD", {}, MoneyError::kInvalidValue},
+        {"-92233720368547758.07", "USD", -INT64_MAX, {}},
+        {"-92233720368547758.08", "USD", {}, MoneyError::kOverflow},
+        {"9223372036854775807", "JPY", INT64_MAX, {}},
+        {"9223372036854775808", "JPY", {}, MoneyError::kOverflow},
+        {"922337203685477.5807", "CLF", INT64_MAX, {}},
+        {"922337203685477.58070", "CLF", INT64_MAX, {}},
+        {"922337203685477.58071", "CLF", {}, MoneyError::kTooPrecise},
+        {"0.10", "JPY", {}, MoneyError::kTooPrecise},
+        {"5.000", "JPY", 5, {}},
+        {"00.00", "USD", 0, {}},
+        {"-0", "USD", 0, {}},
+        {"0.001", "BHD", 1, {}},
+        {"0.0001", "BHD", {}, MoneyError::kTooPrecise},
+        {".5", "USD", {}, MoneyError::kInvalidValue},
+        {"5.", "USD", {}, MoneyError::kInvalidValue},
+        {"", "USD", {}, MoneyError::kInvalidValue},
+        {"-", "USD", {}, MoneyError::kInvalidValue},
+        {"+5", "USD", {}, MoneyError::kInvalidValue},
+    };
+    for (const auto& c : cases) {
+        auto r = parse_money(c.value, cur(c.code));
+        if (c.minor) {
+            ASSERT_TRUE(r.money) << c.value;
+            EXPECT_EQ(r.money->minor, *c.minor) << c.value;
+            EXPECT_EQ(r.money->currency, cur(c.code)) << c.value;
+        } else {
+            EXPECT_FALSE(r.money) << c.value;
+            EXPECT_EQ(r.error, c.error) << c.value;
+        }
+    }
+}
+
 TEST(Money, RefusesInvalidText) {
     auto r = parse_money("1e3", cur("USD"));
     EXPECT_FALSE(r.money);
@@ -91,6 +143,16 @@ TEST(Money, Formats) {
     EXPECT_EQ(format_value({1234, cur("BHD")}), "1.234");
     EXPECT_EQ(format_value({INT64_MIN, cur("USD")}),
               "-92233720368547758.08");
+    EXPECT_EQ(format_value({INT64_MAX, cur("JPY")}), "9223372036854775807");
+    EXPECT_EQ(format_value({INT64_MIN, cur("JPY")}), "-9223372036854775808");
+    EXPECT_EQ(format_value({INT64_MIN, cur("CLF")}), "-922337203685477.5808");
+    EXPECT_EQ(format_value({1, cur("CLF")}), "0.0001");
+    EXPECT_EQ(format_value({-1, cur("CLF")}), "-0.0001");
+    EXPECT_EQ(format_value({0, cur("CLF")}), "0.0000");
+    EXPECT_EQ(format_value({0, cur("JPY")}), "0");
+    EXPECT_EQ(format_value({-7, cur("JPY")}), "-7");
+    EXPECT_EQ(format_value({10, cur("BHD")}), "0.010");
+    EXPECT_EQ(format_value({100000, cur("BHD")}), "100.000");
     for (const char* v : {"0.00", "12.34", "-7.00", "92233720368547758.07"}) {
         EXPECT_EQ(format_value(*parse_money(v, cur("USD")).money), v);
         EXPECT_TRUE(is_valid_decimal(format_value(

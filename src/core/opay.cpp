@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <new>
+#include <variant>
 #include <vector>
 
 #include "ascii.h"
@@ -29,8 +30,12 @@ struct opay_arenas_s {
 };
 
 struct opay_flow_s {
-    // On the heap, never moved: the flow keeps pointers into its own document.
-    std::unique_ptr<opay::Flow> flow;
+    // The flow, made in place: one allocation for it and this. On the
+    // heap, never moved: the flow keeps pointers into its own document.
+    std::variant<std::monostate, opay::PaymentRequestFlow,
+                 opay::PaymentCompleteFlow>
+        made;
+    opay::Flow* flow = nullptr;         // the one made
     std::vector<opay_fetch_t> fetches;  // views into flow->fetches()
     bool broken = false;                // out of memory mid-flow
     std::string log;                    // the answer's log line, escaped
@@ -147,16 +152,17 @@ opay_flow_t* opay_flow_start(const opay_conf_t* conf,
             input.keys_error = keys_error;
         }
         if (in->arenas != nullptr) input.arenas = in->arenas->arenas;
-        std::unique_ptr<opay::Flow> flow;
+        // default- not value-initialized: no zeroing of the flows' room
+        std::unique_ptr<opay_flow_s> f(new opay_flow_s);
+        f->webhook = in->webhook;
         if (in->webhook == OPAY_PAYMENT_COMPLETE) {
-            flow = std::make_unique<opay::PaymentCompleteFlow>(conf->config,
-                                                               input);
+            f->flow = &f->made.emplace<opay::PaymentCompleteFlow>(conf->config,
+                                                                  input);
         } else {
-            flow = std::make_unique<opay::PaymentRequestFlow>(conf->config,
-                                                              input);
+            f->flow = &f->made.emplace<opay::PaymentRequestFlow>(conf->config,
+                                                                 input);
         }
-        return new opay_flow_s{std::move(flow), {}, false, {}, in->webhook,
-                               {}};
+        return f.release();
     } catch (...) {
         return nullptr;
     }

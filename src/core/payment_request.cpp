@@ -16,6 +16,39 @@ constexpr const char* kNoAddress = "Please enter a shipping address.";
 constexpr const char* kUnknownOption =
     "The selected shipping option is not available.";
 
+// The answers' member names, checked when the program is built to need no
+// escaping and written as they stand (json::Name).
+constexpr json::Name kAmount{"amount"};
+constexpr json::Name kCurrency{"currency"};
+constexpr json::Name kData{"data"};
+constexpr json::Name kDetails{"details"};
+constexpr json::Name kDisplayItems{"displayItems"};
+constexpr json::Name kEntity{"entity"};
+constexpr json::Name kError{"error"};
+constexpr json::Name kEvent{"event"};
+constexpr json::Name kId{"id"};
+constexpr json::Name kLabel{"label"};
+constexpr json::Name kMethodData{"methodData"};
+constexpr json::Name kMode{"mode"};
+constexpr json::Name kOptions{"options"};
+constexpr json::Name kPending{"pending"};
+constexpr json::Name kPrice{"price"};
+constexpr json::Name kProductContext{"productContext"};
+constexpr json::Name kRequestPayerEmail{"requestPayerEmail"};
+constexpr json::Name kRequestPayerName{"requestPayerName"};
+constexpr json::Name kRequestPayerPhone{"requestPayerPhone"};
+constexpr json::Name kRequestShipping{"requestShipping"};
+constexpr json::Name kSelected{"selected"};
+constexpr json::Name kShippingAddress{"shippingAddress"};
+constexpr json::Name kShippingOption{"shippingOption"};
+constexpr json::Name kShippingOptions{"shippingOptions"};
+constexpr json::Name kShippingType{"shippingType"};
+constexpr json::Name kSupportedMethods{"supportedMethods"};
+constexpr json::Name kSupportedNetworks{"supportedNetworks"};
+constexpr json::Name kSupportedTypes{"supportedTypes"};
+constexpr json::Name kTotal{"total"};
+constexpr json::Name kValue{"value"};
+
 // Answers are written straight from the settings, the invoice and the
 // echo with json::Writer: no document is built only to be written (that
 // was a third of an answer's cost). The W3C rules for what we own in the
@@ -53,9 +86,9 @@ std::optional<std::string> write_amount(json::Writer& w, const Money& m,
                                         Where&& where, bool total) {
     std::string value = format_value(m);
     w.begin_object();
-    w.key("currency");
+    w.key(kCurrency);
     w.string(m.currency.view());
-    w.key("value");
+    w.key(kValue);
     w.string(value);
     w.end_object();
     return amount_problem(read_amount(m.currency.view(), value), where, total);
@@ -67,11 +100,11 @@ std::optional<std::string> write_line_item(json::Writer& w,
                                            const Money& m, Where&& where,
                                            bool total = false) {
     w.begin_object();
-    w.key("label");
+    w.key(kLabel);
     w.string(label);
-    w.key("amount");
+    w.key(kAmount);
     auto problem = write_amount(w, m, where, total);
-    w.key("pending");
+    w.key(kPending);
     w.boolean(false);
     w.end_object();
     return problem;
@@ -111,7 +144,7 @@ void write_entity_at(json::Writer& w, const json::Value& entity,
             }
         }
         if (!priced) {
-            w.key("price");
+            w.key(kPrice);
             w.string(value);
         }
         w.end_object();
@@ -126,22 +159,22 @@ void write_method_data(json::Writer& w, const Config& c, Event event,
                        WriteEntity&& write_entity) {
     w.begin_array();
     w.begin_object();
-    w.key("supportedMethods");
+    w.key(kSupportedMethods);
     w.string(kMicrosoftPayMethod);
-    w.key("data");
+    w.key(kData);
     w.begin_object();
-    w.key("event");
+    w.key(kEvent);
     w.string(event_name(event));
-    w.key("productContext");
+    w.key(kProductContext);
     w.value(product_context);
-    w.key("supportedNetworks");
+    w.key(kSupportedNetworks);
     write_strings(w, c.networks);
-    w.key("supportedTypes");
+    w.key(kSupportedTypes);
     write_strings(w, c.types);
-    w.key("entity");
+    w.key(kEntity);
     write_entity();
     if (c.test_mode) {
-        w.key("mode");
+        w.key(kMode);
         w.string("TEST");
     }
     w.end_object();
@@ -154,16 +187,16 @@ void write_method_data(json::Writer& w, const Config& c, Event event,
 void write_options(json::Writer& w, const Config& c, bool pay,
                    bool shipping) {
     w.begin_object();
-    w.key("requestPayerName");
+    w.key(kRequestPayerName);
     w.boolean(pay && c.payer_name);
-    w.key("requestPayerEmail");
+    w.key(kRequestPayerEmail);
     w.boolean(pay && c.payer_email);
-    w.key("requestPayerPhone");
+    w.key(kRequestPayerPhone);
     w.boolean(pay && c.payer_phone);
-    w.key("requestShipping");
+    w.key(kRequestShipping);
     w.boolean(shipping);
     if (shipping) {
-        w.key("shippingType");
+        w.key(kShippingType);
         w.string(c.shipping_type);
     }
     w.end_object();
@@ -177,9 +210,9 @@ std::optional<std::string> write_details(json::Writer& w,
                                          const Invoice& invoice,
                                          const Money& total,
                                          const ShippingOption* shipping) {
-    w.key("id");
+    w.key(kId);
     w.string(invoice.identifier);
-    w.key("total");
+    w.key(kTotal);
     if (auto e = write_line_item(w, "Total Due", total,
                                  [] { return std::string("details.total"); },
                                  true)) {
@@ -188,7 +221,7 @@ std::optional<std::string> write_details(json::Writer& w,
     if (invoice.display_items.empty() && shipping == nullptr) {
         return std::nullopt;
     }
-    w.key("displayItems");
+    w.key(kDisplayItems);
     w.begin_array();
     std::size_t i = 0;
     auto where = [&i] {
@@ -213,7 +246,7 @@ std::optional<std::string> write_details(json::Writer& w,
 std::optional<std::string> write_shipping_options(
     json::Writer& w, const ShippingOptions& options,
     const ShippingOption* chosen, bool address_refused) {
-    w.key("shippingOptions");
+    w.key(kShippingOptions);
     w.begin_array();
     if (!address_refused) {
         std::set<std::string_view> ids;
@@ -226,13 +259,13 @@ std::optional<std::string> write_shipping_options(
                 return where() + ": ids must be present and unique";
             }
             w.begin_object();
-            w.key("id");
+            w.key(kId);
             w.string(o.id);
-            w.key("label");
+            w.key(kLabel);
             w.string(o.label);
-            w.key("amount");
+            w.key(kAmount);
             if (auto e = write_amount(w, o.amount, where, false)) return e;
-            w.key("selected");
+            w.key(kSelected);
             w.boolean(&o == chosen);
             w.end_object();
             ++i;
@@ -264,14 +297,14 @@ Answer loadentity_answer(const Config& c, const json::Value& product_context,
     bool shipping = c.shipping && invoice.request_shipping.value_or(true);
     json::Writer w;
     w.begin_object();
-    w.key("id");
+    w.key(kId);
     w.string(invoice.identifier);
-    w.key("methodData");
+    w.key(kMethodData);
     write_method_data(w, c, Event::kLoadEntity, product_context,
                       [&] { w.value(*invoice.entity); });
-    w.key("options");
+    w.key(kOptions);
     write_options(w, c, true, shipping);
-    w.key("details");
+    w.key(kDetails);
     w.begin_object();
     if (auto e = write_details(w, invoice, invoice.total, nullptr)) {
         return {{}, *e};
@@ -297,24 +330,24 @@ Answer not_due_answer(const Config& c, Event event,
     Money nothing{0, invoice.total.currency};
     json::Writer w;
     w.begin_object();
-    w.key("id");
+    w.key(kId);
     w.string(invoice.identifier);
-    w.key("methodData");
+    w.key(kMethodData);
     write_method_data(w, c, event, product_context,
                       [&] { write_entity_at(w, *invoice.entity, nothing); });
-    w.key("options");
+    w.key(kOptions);
     write_options(w, c, false, false);
-    w.key("details");
+    w.key(kDetails);
     w.begin_object();
-    w.key("id");
+    w.key(kId);
     w.string(invoice.identifier);
-    w.key("total");
+    w.key(kTotal);
     if (auto e = write_line_item(w, "Total Due", nothing,
                                  [] { return std::string("details.total"); },
                                  true)) {
         return {{}, *e};
     }
-    w.key("error");
+    w.key(kError);
     w.string(not_due_message(invoice.payment_status));
     w.end_object();
     w.end_object();
@@ -357,21 +390,21 @@ Answer shipping_answer(const Config& c, const json::Value& request,
 
     json::Writer w;
     w.begin_object();
-    w.key("id");
+    w.key(kId);
     w.string(invoice.identifier);
-    w.key("methodData");
+    w.key(kMethodData);
     write_method_data(w, c, echo.event, *echo.product_context,
                       [&] { write_entity_at(w, *invoice.entity, total); });
-    w.key("options");
+    w.key(kOptions);
     write_options(w, c, true, true);
-    w.key("details");
+    w.key(kDetails);
     w.begin_object();
     if (auto e = write_details(w, invoice, total, chosen)) return {{}, *e};
     if (auto e = write_shipping_options(w, options, chosen, address_refused)) {
         return {{}, *e};
     }
     if (payer_error) {
-        w.key("error");
+        w.key(kError);
         w.string(*payer_error);
     }
     w.end_object();
@@ -392,17 +425,17 @@ Answer shipping_answer(const Config& c, const json::Value& request,
 
     // What the payer said: the address (null once refused), the option
     // that applies (null when the one they had does not).
-    w.key("shippingAddress");
+    w.key(kShippingAddress);
     if (address_refused) {
         w.null();
     } else {
         w.value(*echo.shipping_address);
     }
     if (chosen != nullptr) {
-        w.key("shippingOption");
+        w.key(kShippingOption);
         w.string(chosen->id);
     } else if (json::member(request, "shippingOption") != nullptr) {
-        w.key("shippingOption");
+        w.key(kShippingOption);
         w.null();
     }
     w.end_object();
