@@ -40,6 +40,7 @@ inline bool has_control(std::string_view s) {
 inline void append_hex(std::string& out, const unsigned char* bytes,
                        std::size_t n, bool upper = false) {
     const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    out.reserve(out.size() + 2 * n);
     for (std::size_t i = 0; i < n; ++i) {
         out += digits[bytes[i] >> 4];
         out += digits[bytes[i] & 0xf];

@@ -180,6 +180,13 @@ void Flow::ask(std::vector<Fetch> fetches) {
     waiting_ = true;
 }
 
+void Flow::ask(Fetch fetch) {
+    fetches_.clear();
+    fetches_.push_back(std::move(fetch));
+    results_.assign(1, Result{});
+    waiting_ = true;
+}
+
 void Flow::act(Action a) {
     fetches_.clear();
     action_ = std::move(a);

@@ -46,7 +46,7 @@ struct Fetch {
     opay_target_e target;
     bool post = false;
     std::string body;
-    std::string content_type;
+    std::string_view content_type;  // a literal: "application/json", ...
     std::string idempotency_key;
     std::string path;  // below the target's URI (the processor's prefix)
 };
@@ -119,6 +119,8 @@ class Flow {
     virtual void on_resolved(int result, std::string_view data) = 0;
 
     void ask(std::vector<Fetch> fetches);
+    // The same for one fetch, in the list already made (no allocation).
+    void ask(Fetch fetch);
     void act(Action a);
     void respond(int status, std::string body, bool store = false);
     // Every answer goes out here; store says whether it is final (a

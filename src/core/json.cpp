@@ -648,7 +648,6 @@ ArenaDocument::ArenaDocument(const std::shared_ptr<Arenas>& arenas)
     doc_.emplace(pool_ ? &*pool_ : nullptr, StackAllocator::kInline, &stack_);
 }
 
-// The header's first byte: 1 if the block came from malloc.
 void* StackAllocator::Realloc(void* block, std::size_t old_size,
                               std::size_t new_size) {
     if (new_size == 0) {
@@ -657,17 +656,23 @@ void* StackAllocator::Realloc(void* block, std::size_t old_size,
     }
     char* head = block != nullptr ? static_cast<char*>(block) - kHeader
                                   : nullptr;
+    if (head == inline_ && new_size <= kInline) return block;
+    if (head == nullptr && new_size <= kInline && !inline_taken_) {
+        inline_taken_ = true;
+        inline_[0] = 0;
+        StackAllocator* owner = this;
+        std::memcpy(inline_ + kOwner, &owner, sizeof(owner));
+        return inline_ + kHeader;
+    }
     if (head == nullptr || head == inline_) {
-        if (new_size <= kInline) {
-            inline_[0] = 0;
-            return inline_ + kHeader;
-        }
-        // out of the inline block: what it holds is copied over
+        // a new block, or out of the inline one (what it holds copied
+        // over, the inline block free again)
         auto* grown = static_cast<char*>(std::malloc(kHeader + new_size));
         if (grown == nullptr) return nullptr;
         grown[0] = 1;
         if (head != nullptr) {
             std::memcpy(grown + kHeader, block, std::min(old_size, new_size));
+            inline_taken_ = false;
         }
         return grown + kHeader;
     }
@@ -678,7 +683,13 @@ void* StackAllocator::Realloc(void* block, std::size_t old_size,
 void StackAllocator::Free(void* block) {
     if (block == nullptr) return;
     char* head = static_cast<char*>(block) - kHeader;
-    if (head[0] == 1) std::free(head);
+    if (head[0] == 1) {
+        std::free(head);
+        return;
+    }
+    StackAllocator* owner = nullptr;
+    std::memcpy(&owner, head + kOwner, sizeof(owner));
+    owner->inline_taken_ = false;
 }
 
 namespace {

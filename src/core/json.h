@@ -50,8 +50,11 @@ class Pool : private detail::PoolBase,
 // object, larger ones from malloc. RapidJSON's own (CrtAllocator) cost a
 // new for the allocator and a malloc for the block on every parse.
 // RapidJSON frees the stack through a static Free, so each block starts
-// with a header saying whether it came from malloc. It serves one block
-// at a time: a document's stack.
+// with a header saying whether it came from malloc, and an inline one
+// which allocator it is in. The inline block serves one stack at a time
+// (a document's; RapidJSON's own Document::Parse asks for a second one,
+// for its reader, at the same time): while it is taken, other blocks
+// come from malloc.
 class StackAllocator {
   public:
     static constexpr bool kNeedFree = true;
@@ -70,7 +73,13 @@ class StackAllocator {
     static void Free(void* block);
 
   private:
+    // the header: byte 0 is 1 for a block from malloc, 0 for the inline
+    // one, whose owner follows at kOwner
     static constexpr std::size_t kHeader = alignof(std::max_align_t);
+    static constexpr std::size_t kOwner = sizeof(void*);
+    static_assert(kOwner + sizeof(void*) <= kHeader, "the header's room");
+
+    bool inline_taken_ = false;
     alignas(std::max_align_t) char inline_[kHeader + kInline];
 };
 

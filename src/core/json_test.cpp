@@ -564,9 +564,39 @@ TEST(JsonStack, KeepsTheFirstBlockInsideAndGrowsOnTheHeap) {
     // the first block again, once the heap one is gone
     void* again = s->Malloc(StackAllocator::kInline);
     EXPECT_TRUE(inside(again));
-    StackAllocator::Free(again);  // nothing to free
+    // a second stack while the first block is taken: from the heap
+    void* second = s->Malloc(10);
+    EXPECT_FALSE(inside(second));
+    StackAllocator::Free(second);
+    StackAllocator::Free(again);  // the first block free again
+    void* third = s->Malloc(10);
+    EXPECT_TRUE(inside(third));
+    StackAllocator::Free(third);
     StackAllocator::Free(nullptr);
     EXPECT_EQ(s->Realloc(s->Malloc(10), 10, 0), nullptr);
+    EXPECT_TRUE(inside(s->Malloc(10)));  // Realloc to 0 freed it
+}
+
+// RapidJSON's own Document::Parse takes its reader's stack from the
+// document's stack allocator while the document's stack holds values:
+// two stacks at once, neither written over the other (the review's
+// reproducer), the first parse and every later one.
+TEST(JsonStack, TwoStacksAtOnceDoNotShareTheBlock) {
+    const char* text =
+        R"(["abcdefghijklmnopqrstuvwxyz","0123456789",{"key":"value"}])";
+    LocalDocument<4096> local;
+    Document plain;
+    for (int round = 0; round < 3; ++round) {
+        for (Document* d : {&local.doc(), &plain}) {
+            d->Parse(text);
+            ASSERT_FALSE(d->HasParseError());
+            rapidjson::StringBuffer sb;
+            rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+            d->Accept(w);
+            EXPECT_EQ(std::string(sb.GetString(), sb.GetSize()), text)
+                << round;
+        }
+    }
 }
 
 // Documents whose parse stack outgrows the first block (many members, a

@@ -23,6 +23,14 @@ constexpr Exponent kOther[] = {
     {"XPF", 0},
 };
 
+constexpr bool exponents_in_range() {
+    for (const auto& e : kOther) {
+        if (e.exponent < 0 || e.exponent > kMaxExponent) return false;
+    }
+    return true;
+}
+static_assert(exponents_in_range(), "kMaxExponent is ISO 4217's largest");
+
 constexpr const char* kTwo[] = {
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN",
     "BAM", "BBD", "BDT", "BGN", "BMD", "BND", "BOB", "BRL", "BSD", "BTN",
@@ -111,6 +119,11 @@ bool is_valid_decimal(std::string_view v) {
 MoneyResult parse_money(std::string_view v, const Currency& currency) {
     MoneyResult r;
     if (!is_valid_decimal(v)) return r;
+    if (currency.exponent < 0 || currency.exponent > kMaxExponent) {
+        // a made-up Currency (parse_currency makes none): no exact reading
+        r.error = MoneyError::kOverflow;
+        return r;
+    }
     const char* p = v.data();
     const char* end = p + v.size();
     bool negative = *p == '-';
@@ -139,9 +152,9 @@ MoneyResult parse_money(std::string_view v, const Currency& currency) {
             return r;
         }
     }
+    auto given = static_cast<std::size_t>(end - frac);
     for (std::size_t i = 0; i < exponent; ++i) {
-        const char* q = frac + i;
-        if (!push_digit(q < end ? *q : '0')) {
+        if (!push_digit(i < given ? frac[i] : '0')) {
             r.error = MoneyError::kOverflow;
             return r;
         }

@@ -9,9 +9,14 @@
 
 namespace opay {
 
+// ISO 4217's largest exponent (CLF, UYW): parse_currency gives no other.
+inline constexpr int kMaxExponent = 4;
+
 struct Currency {
     char code[4];  // upper-case, NUL-terminated
-    int exponent;  // digits after the decimal point (JPY 0, USD 2, BHD 3)
+    // digits after the decimal point (JPY 0, USD 2, BHD 3), 0 to
+    // kMaxExponent: money of any other exponent is refused (kOverflow)
+    int exponent;
 
     std::string_view view() const { return {code, 3}; }
     bool operator==(const Currency& o) const { return view() == o.view(); }

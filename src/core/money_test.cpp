@@ -84,6 +84,22 @@ TEST(Money, DetectsOverflow) {
     EXPECT_EQ(checked_add(-5, 3), -2);
 }
 
+// A Currency made by hand with an exponent no ISO currency has (none
+// comes from parse_currency) reads no amount: nothing to round or loop on.
+TEST(Money, RefusesAMadeUpExponent) {
+    for (int exponent : {-1, kMaxExponent + 1, 40}) {
+        Currency c{"XXX", exponent};
+        for (const char* v : {"0", "5", "1.5"}) {
+            auto r = parse_money(v, c);
+            EXPECT_FALSE(r.money) << exponent << " " << v;
+            EXPECT_EQ(r.error, MoneyError::kOverflow) << exponent << " " << v;
+        }
+    }
+    Currency four{"XXX", kMaxExponent};
+    ASSERT_TRUE(parse_money("1.5", four).money);
+    EXPECT_EQ(parse_money("1.5", four).money->minor, 15000);
+}
+
 // Which error wins when several apply, and the edges of each rule.
 TEST(Money, ChecksInOrderInvalidTooPreciseOverflow) {
     struct Case {

@@ -28,11 +28,16 @@ void PaymentCompleteFlow::ask(std::vector<Fetch> fetches, Stage next) {
     Flow::ask(std::move(fetches));
 }
 
+void PaymentCompleteFlow::ask(Fetch fetch, Stage next) {
+    stage_ = next;
+    Flow::ask(std::move(fetch));
+}
+
 void PaymentCompleteFlow::post_processor(std::string form, std::string key,
                                          std::string path, Stage next) {
-    ask({Fetch{OPAY_TARGET_PROCESSOR, true, std::move(form),
-               "application/x-www-form-urlencoded", std::move(key),
-               std::move(path)}},
+    ask(Fetch{OPAY_TARGET_PROCESSOR, true, std::move(form),
+              "application/x-www-form-urlencoded", std::move(key),
+              std::move(path)},
         next);
 }
 

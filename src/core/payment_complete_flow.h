@@ -63,6 +63,7 @@ class PaymentCompleteFlow final : public Flow {
     // A claimed payment is settled before its answer goes out.
     void finish(Response r, bool store) override;
     void ask(std::vector<Fetch> fetches, Stage next);
+    void ask(Fetch fetch, Stage next);
     // A form POSTed to the processor under its idempotency key.
     void post_processor(std::string form, std::string key, std::string path,
                         Stage next);

@@ -141,8 +141,8 @@ void PaymentCompleteFlow::next_generation(const std::string& why) {
 
 // Whenever an answer does not say what happened, the PaymentIntent does.
 void PaymentCompleteFlow::read_back() {
-    ask({Fetch{OPAY_TARGET_PROCESSOR, false, {}, {}, {},
-               intent_path(intent_id_)}},
+    ask(Fetch{OPAY_TARGET_PROCESSOR, false, {}, {}, {},
+              intent_path(intent_id_)},
         Stage::kReadBack);
 }
 

@@ -70,8 +70,8 @@ void PaymentCompleteFlow::conclude(Verdict v) {
 
 void PaymentCompleteFlow::after_outcome_journal() {
     if (config_.notify) {
-        ask({Fetch{OPAY_TARGET_NOTIFY, true, notify_body_, "application/json",
-                   {}, {}}},
+        ask(Fetch{OPAY_TARGET_NOTIFY, true, notify_body_, "application/json",
+                  {}, {}},
             Stage::kNotify);
         return;
     }

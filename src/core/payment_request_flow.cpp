@@ -20,6 +20,11 @@ void PaymentRequestFlow::ask(std::vector<Fetch> fetches, Stage next) {
     Flow::ask(std::move(fetches));
 }
 
+void PaymentRequestFlow::ask(Fetch fetch, Stage next) {
+    stage_ = next;
+    Flow::ask(std::move(fetch));
+}
+
 void PaymentRequestFlow::start() {
     auto read = read_echo(request_->doc());
     if (auto* e = std::get_if<std::string>(&read)) return invalid(*e);
@@ -28,7 +33,7 @@ void PaymentRequestFlow::start() {
     if (!check_product_context()) return;
     event_ = std::string(event_name(echo_.event));
     if (echo_.event == Event::kLoadEntity) {
-        ask({Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}},
+        ask(Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}},
             Stage::kLoadInvoice);
         return;
     }

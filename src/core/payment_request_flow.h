@@ -27,6 +27,7 @@ class PaymentRequestFlow final : public Flow {
     void on_fetched(const std::vector<Result>& results) override;
     void on_resolved(int result, std::string_view data) override;
     void ask(std::vector<Fetch> fetches, Stage next);
+    void ask(Fetch fetch, Stage next);
 
     void start();
     void start_shipping_event();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <limits>
 
 #include <openssl/evp.h>
@@ -81,7 +82,19 @@ void form_field(std::string& out, std::string_view name,
     form_encode(out, value);
 }
 
-std::string sha256_key(const EVP_MD* sha256, const std::string& input) {
+// "opay-" and the hex SHA-256 of the parts joined by newlines, the input
+// and the key each made in one allocation.
+std::string sha256_key(const EVP_MD* sha256,
+                       std::initializer_list<std::string_view> parts) {
+    std::string input;
+    std::size_t length = parts.size();
+    for (std::string_view p : parts) length += p.size();
+    input.reserve(length);
+    for (std::string_view p : parts) {
+        input.append(p);
+        input += '\n';
+    }
+    input.pop_back();  // a newline between parts, none after the last
     unsigned char digest[SHA256_DIGEST_LENGTH];
     unsigned int size = 0;
     // Without a fetched digest (a test's Config{} cannot lack one; a
@@ -94,7 +107,9 @@ std::string sha256_key(const EVP_MD* sha256, const std::string& input) {
         SHA256(reinterpret_cast<const unsigned char*>(input.data()),
                input.size(), digest);
     }
-    std::string key = "opay-";
+    std::string key;
+    key.reserve(5 + 2 * sizeof(digest));
+    key = "opay-";
     append_hex(key, digest, sizeof(digest));
     return key;
 }
@@ -184,20 +199,17 @@ StripeAmount placeholder_amount(const Money& due) {
 std::string intent_key(const EVP_MD* sha256, std::string_view merchant_id,
                        std::string_view invoice, std::string_view currency,
                        int generation) {
-    return sha256_key(sha256, "intent\n" + std::string(merchant_id) + '\n' +
-                      std::string(invoice) + '\n' + std::string(currency) +
-                      '\n' + std::to_string(generation));
+    return sha256_key(sha256, {"intent", merchant_id, invoice, currency,
+                               std::to_string(generation)});
 }
 
 std::string payment_method_key(const EVP_MD* sha256, std::string_view token) {
-    return sha256_key(sha256, "payment_method\n" + std::string(token));
+    return sha256_key(sha256, {"payment_method", token});
 }
 
 std::string attempt_key(const EVP_MD* sha256, std::string_view what,
                         std::string_view intent_id, std::string_view nonce) {
-    return sha256_key(sha256, std::string(what) + '\n' +
-                                  std::string(intent_id) + '\n' +
-                                  std::string(nonce));
+    return sha256_key(sha256, {what, intent_id, nonce});
 }
 
 std::string create_form(const IntentRequest& r) {
