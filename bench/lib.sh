@@ -155,7 +155,8 @@ check_answer() {
     token=$(head -1 "$TOKENS_FILE")
     answer=$(curl -sS -o "$OUT/$1.answer.json" -w '%{http_code}' \
         -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
-        --data-binary "@$BODY" "http://127.0.0.1:$2$URI")
+        --data-binary "@$BODY" "http://127.0.0.1:$2$URI") ||
+        die "$1: no answer on port $2 (see $OUT/$1.error.log)"
     if [ "$answer" != 200 ] || ! grep -q '"Invoice"' "$OUT/$1.answer.json"
     then
         die "$1 answered $answer: $(cat "$OUT/$1.answer.json")"

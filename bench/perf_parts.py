@@ -63,6 +63,11 @@ def main():
     module = per_request(sys.argv[3], float(sys.argv[4]))
     ref = per_request(sys.argv[5], float(sys.argv[6]))
     mp, rp = by_part(module), by_part(ref)
+    # without kernel samples (perf not allowed to take them) the whole CPU
+    # would be spread over user space: refuse rather than mislead
+    if not mp['kernel'] or not rp['kernel']:
+        sys.exit('perf_parts.py: no kernel samples: perf could not sample '
+                 'the kernel')
     print('| part | module | plain `proxy_pass` | module beyond the limit |')
     print('|---|---|---|---|')
     for key, text in [KERNEL] + PARTS:

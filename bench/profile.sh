@@ -37,12 +37,24 @@ TOP=${BENCH_TOP:-20}
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
-command -v perf >/dev/null || need+=(linux-perf)
+# Debian's /usr/bin/perf may be linux-base's wrapper without the tool
+perf --version >/dev/null 2>&1 || need+=(linux-perf)
 install_packages "${need[@]}"
+# the kernel's part needs kernel samples: root, or perf_event_paranoid <= 1
+if [ "$(id -u)" -ne 0 ] &&
+   [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -gt 1 ]; then
+    die "perf cannot sample the kernel (not root and" \
+        "kernel.perf_event_paranoid > 1): the parts would be wrong"
+fi
 
 rm -rf "$OUT"
 mkdir -p "$OUT/tmp" "$RESULTS"
-trap stop_all EXIT
+PERF_PID=""
+cleanup() {
+    if [ -n "$PERF_PID" ]; then kill "$PERF_PID" 2>/dev/null || true; fi
+    stop_all
+}
+trap cleanup EXIT
 
 echo "== minting $TOKENS distinct tokens"
 mint_tokens "$OPAY" "$TOKENS"
@@ -74,14 +86,15 @@ profile() {
         > "$OUT/$name-warmup.wrk.txt"
     perf record -q -F 999 -e cpu-clock -p "$worker" -o "$OUT/$name.perf" \
         -- sleep $(( DURATION + 1 )) 2> "$OUT/$name.perf.log" &
-    local perf_pid=$!
+    PERF_PID=$!
     sleep 0.3
     before=$(worker_ticks "$worker")
     BENCH_TOKENS=$TOKENS_FILE BENCH_BODY=$BODY wrk -t 1 -c "$CONNECTIONS" \
         -d "${DURATION}s" -s "$ROOT/bench/http.lua" \
         "http://127.0.0.1:$port$URI" > "$OUT/$name.wrk.txt"
     after=$(worker_ticks "$worker")
-    wait "$perf_pid" || die "$name: perf record failed (see $OUT/$name.perf.log)"
+    wait "$PERF_PID" || die "$name: perf record failed (see $OUT/$name.perf.log)"
+    PERF_PID=""
     line=$(grep '^RESULT ' "$OUT/$name.wrk.txt" | tail -1)
     read -r _ requests _ _ _ _ bad_status sock_errors <<< "$line"
     [ "$bad_status" -eq 0 ] && [ "$sock_errors" -eq 0 ] ||
