@@ -488,21 +488,26 @@ TEST(KeyCache, RefusesACacheRecordedForAnotherUrl) {
     std::remove(source.cache_path.c_str());
 }
 
-// What the shim logs (kids, URLs, reasons) comes out of the C API as one
-// line of printable ASCII: a kid cannot forge a log line.
-// A good set the shim's zone cannot hold: a memory failure, the core's
-// text for the log.
-TEST(KeyCache, ASetTheZoneCannotHoldIsAMemoryFailure) {
-    std::string path = temp_path("zone-full.json");
+// A key cache file at path for kJwksUrl holding jwks, read through the
+// shim's C API as this user's.
+void read_cache_through_c_api(const std::string& path,
+                              const std::string& jwks, opay_fetched_t* f) {
     write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
-                         kJwksUrl + "\n" + key1().jwks());
+                         kJwksUrl + "\n" + jwks);
     opay_source_t src{};
     src.jwks_url = {kJwksUrl, sizeof(kJwksUrl) - 1};
     src.cache_path = {path.c_str(), path.size()};
     src.max_size = kDefaultJwksMaxSize;
     uid_t me = geteuid();
+    opay_keys_read_cache(&src, &me, 1, f);
+}
+
+// A good set the shim's zone cannot hold: a memory failure, the core's
+// text for the log.
+TEST(KeyCache, ASetTheZoneCannotHoldIsAMemoryFailure) {
+    std::string path = temp_path("zone-full.json");
     opay_fetched_t f;
-    opay_keys_read_cache(&src, &me, 1, &f);
+    read_cache_through_c_api(path, key1().jwks(), &f);
     ASSERT_TRUE(f.ok) << std::string(f.error.data, f.error.len);
     opay_fetched_zone_full(&f);
     EXPECT_FALSE(f.ok);
@@ -518,20 +523,15 @@ TEST(KeyCache, ASetTheZoneCannotHoldIsAMemoryFailure) {
     EXPECT_EQ(none.error.len, 0u);
 }
 
+// What the shim logs (kids, URLs, reasons) comes out of the C API as one
+// line of printable ASCII: a kid cannot forge a log line.
 TEST(KeyCache, TheCApiEscapesWhatGoesToTheLog) {
     TestKey forger("k\n2026/12/06 [emerg] forged");
     std::string jwk = forger.jwk();
     jwk.replace(jwk.find('\n'), 1, "\\n");  // JSON-escaped in the document
     std::string path = temp_path("escaped.json");
-    write_file(path, std::string("opay-jwks-cache 2 5 ") + kJwksUrl + " " +
-                         kJwksUrl + "\n{\"keys\":[" + jwk + "]}");
-    opay_source_t src{};
-    src.jwks_url = {kJwksUrl, sizeof(kJwksUrl) - 1};
-    src.cache_path = {path.c_str(), path.size()};
-    src.max_size = kDefaultJwksMaxSize;
-    uid_t me = geteuid();
     opay_fetched_t f;
-    opay_keys_read_cache(&src, &me, 1, &f);
+    read_cache_through_c_api(path, "{\"keys\":[" + jwk + "]}", &f);
     ASSERT_TRUE(f.ok) << std::string(f.error.data, f.error.len);
     EXPECT_EQ(std::string(f.kids.data, f.kids.len),
               "k\\x0a2026/12/06 [emerg] forged");
