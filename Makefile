@@ -66,6 +66,9 @@ NGINX_CONFIGURE := --with-compat --with-http_ssl_module --with-threads --with-de
                        && echo --with-http_v3_module)
 STATIC_DIR := $(VERSION_DIR)/nginx-static
 DYNAMIC_DIR := $(VERSION_DIR)/nginx-dynamic
+# the benchmarks' limit as a target: bench/limit, a dynamic module
+LIMIT_DIR := $(VERSION_DIR)/nginx-limit
+LIMIT_SO := $(LIMIT_DIR)/ngx_http_bench_verify_module.so
 SYSTEM_NGINX := /usr/sbin/nginx
 SYSTEM_NGINX_VERSION := $(shell $(SYSTEM_NGINX) -v 2>&1 | sed -n 's|.*nginx/||p')
 CMAKE_DIR := $(BUILD)/cmake
@@ -145,6 +148,14 @@ $(DYNAMIC_DIR)/Makefile: config config.make src/core/sources.txt \
                          | $(NGINX_SRC_DIR)/configure
 	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
 	    --builddir=$(DYNAMIC_DIR) --add-dynamic-module=$(ROOT)
+
+$(LIMIT_DIR)/Makefile: bench/limit/config | $(NGINX_SRC_DIR)/configure
+	cd $(NGINX_SRC_DIR) && ./configure $(NGINX_CONFIGURE) \
+	    --builddir=$(LIMIT_DIR) --add-dynamic-module=$(ROOT)/bench/limit
+
+# nginx's own objects are not needed for a module: only its .so
+$(LIMIT_SO): $(LIMIT_DIR)/Makefile bench/limit/ngx_http_bench_verify_module.c
+	$(MAKE) -C $(NGINX_SRC_DIR) -f $(LIMIT_DIR)/Makefile modules
 
 nginx: $(STATIC_DIR)/Makefile | deps
 	$(MAKE) -C $(NGINX_SRC_DIR) -f $(STATIC_DIR)/Makefile binary
@@ -307,16 +318,17 @@ bench: cli
 	$(CMAKE_DIR)/opay_bench --benchmark_repetitions=3 \
 	    --benchmark_display_aggregates_only=true
 
-bench-http: all dynamic
+bench-http: all dynamic $(LIMIT_SO)
 	BENCH_NGINX=$(NGINX) BENCH_MODULE_SO=$(MODULE_SO) BENCH_OPAY=$(OPAY) \
+	    BENCH_LIMIT_SO=$(LIMIT_SO) \
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/http.sh
 
 bench-instructions: nginx cli
 	BENCH_NGINX=$(NGINX) BENCH_OPAY=$(OPAY) \
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/instructions.sh
 
-bench-profile: nginx cli
-	BENCH_NGINX=$(NGINX) BENCH_OPAY=$(OPAY) \
+bench-profile: nginx cli $(LIMIT_SO)
+	BENCH_NGINX=$(NGINX) BENCH_OPAY=$(OPAY) BENCH_LIMIT_SO=$(LIMIT_SO) \
 	    BENCH_NGINX_VERSION=$(NGINX_VERSION) bash $(ROOT)/bench/profile.sh
 
 # known-kid request latency while a 10 s key server holds a fetch
@@ -325,5 +337,5 @@ bench-keys: nginx cli
 	    nginx-tests/84-keys.t 2>&1 | grep -E 'slow issuer|^Result'
 
 clean:
-	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(CMAKE_DIR) $(BUILD)/run \
+	rm -rf $(STATIC_DIR) $(DYNAMIC_DIR) $(LIMIT_DIR) $(CMAKE_DIR) $(BUILD)/run \
 	    $(BUILD)/sanitize $(FUZZ_DIR) $(DEB_DIR)

@@ -9,6 +9,10 @@
 #   proxy_pass      the static build's nginx, proxy_pass to the invoice
 #                   backend (GET the invoice): the static module's reference
 #   proxy_pass-deb  the same on Debian's nginx: the dynamic module's
+#   limit           the static build's nginx, proxy_pass as above after one
+#                   raw RSA-2048 verify of the token (bench/limit, loaded
+#                   from BENCH_LIMIT_SO): the limit measured, not summed
+#   limit-deb       the same on Debian's nginx
 #   static          nginx built with the module (build/nginx-static/nginx)
 #   dynamic         Debian's nginx with the dynamic module
 #   njs             Debian's nginx + njs (libnginx-mod-http-js): bench/opay.js,
@@ -44,18 +48,22 @@ BENCH=bench-http
 NGINX_VERSION=${BENCH_NGINX_VERSION:-1.22.1}
 NGINX=$(realpath "${BENCH_NGINX:-$BUILD/$NGINX_VERSION/nginx-static/nginx}")
 MODULE_SO=$(realpath -m "${BENCH_MODULE_SO:-$BUILD/$NGINX_VERSION/nginx-dynamic/ngx_http_opay_module.so}")
+LIMIT_SO=$(realpath -m "${BENCH_LIMIT_SO:-$BUILD/$NGINX_VERSION/nginx-limit/ngx_http_bench_verify_module.so}")
+[ -f "$LIMIT_SO" ] || die "no $LIMIT_SO (make bench-http builds it)"
 OPAY=$(realpath "${BENCH_OPAY:-$BUILD/cmake/opay}")
 SYSTEM_NGINX=/usr/sbin/nginx
 NJS_SO=/usr/lib/nginx/modules/ngx_http_js_module.so
 # the order of a round: each module target near its reference
-ALL_TARGETS="proxy_pass-w1 proxy_pass-deb-w1 static-w1 dynamic-w1"
-ALL_TARGETS+=" proxy_pass-w2 proxy_pass-deb-w2 static-w2 dynamic-w2 njs-w2"
+ALL_TARGETS="proxy_pass-w1 limit-w1 proxy_pass-deb-w1 limit-deb-w1"
+ALL_TARGETS+=" static-w1 dynamic-w1 proxy_pass-w2 limit-w2 proxy_pass-deb-w2"
+ALL_TARGETS+=" limit-deb-w2 static-w2 dynamic-w2 njs-w2"
 SYSTEM_VERSION=$($SYSTEM_NGINX -v 2>&1 | sed -n 's|.*nginx/||p')
 if [ "$SYSTEM_VERSION" != "$NGINX_VERSION" ]; then
     # a dynamic module loads only into the nginx version it was built for
     echo "bench-http: no dynamic target (Debian's nginx is $SYSTEM_VERSION," \
          "the module is built for $NGINX_VERSION)"
     ALL_TARGETS=${ALL_TARGETS//dynamic-w? /}
+    ALL_TARGETS=${ALL_TARGETS//limit-deb-w? /}
 fi
 
 # the reference of a module target: proxy_pass on the same nginx build,
@@ -67,13 +75,23 @@ reference() {
     esac
 }
 
+# the limit measured for a module target: the limit target on the same
+# nginx build, with the same number of workers
+measured_limit() {
+    case $1 in
+    static-*) echo "limit-w${1##*-w}" ;;
+    dynamic-*) echo "limit-deb-w${1##*-w}" ;;
+    esac
+}
+
 # BENCH_TARGETS: a subset, for a quicker look (static-w2, for the paced
-# run, and the reference of each module target are always run)
+# run, and the reference and measured limit of each module target are
+# always run)
 if [ -n "${BENCH_TARGETS:-}" ]; then
-    wanted=" static-w2 proxy_pass-w2 "
+    wanted=" static-w2 proxy_pass-w2 limit-w2 "
     for t in $BENCH_TARGETS; do
         case " $ALL_TARGETS " in
-        *" $t "*) wanted="$wanted $t $(reference "$t") " ;;
+        *" $t "*) wanted="$wanted $t $(reference "$t") $(measured_limit "$t") " ;;
         *) die "no target $t (of: $ALL_TARGETS)" ;;
         esac
     done
@@ -159,6 +177,14 @@ for t in $TARGETS; do
     proxy_pass-*)
         BIN[$t]=$NGINX
         write_conf "$t" "${PORT[$t]}" "$workers" "$PROXY_PASS_LOCATIONS" ;;
+    limit-deb-*)
+        BIN[$t]=$SYSTEM_NGINX
+        write_conf "$t" "${PORT[$t]}" "$workers" "$LIMIT_LOCATIONS" \
+            "load_module $LIMIT_SO;" ;;
+    limit-*)
+        BIN[$t]=$NGINX
+        write_conf "$t" "${PORT[$t]}" "$workers" "$LIMIT_LOCATIONS" \
+            "load_module $LIMIT_SO;" ;;
     static-*)
         BIN[$t]=$NGINX
         write_conf "$t" "${PORT[$t]}" "$workers" "$MODULE_LOCATIONS" ;;
@@ -222,6 +248,9 @@ echo "== starting $(wc -w <<< "$TARGETS") targets, each warmed up for 2 s"
 for t in $TARGETS; do
     start "$t" "${BIN[$t]}"
     check_answer "$t" "${PORT[$t]}"
+    case $t in
+    limit-*|static-*|dynamic-*|njs-*) check_refuses "$t" "${PORT[$t]}" ;;
+    esac
     run_wrk "$t-warmup" "${PORT[$t]}" 2
 done
 
@@ -319,6 +348,17 @@ efficiency() {
     done
     EFFICIENCY_RANGE="$(sorted "${each[@]}" | head -1)–$(sorted "${each[@]}" | tail -1)"
 }
+# against_limit TARGET: the medians' measured limit CPU / TARGET's CPU, and
+# the range of the rounds' own
+against_limit() {
+    local lim r each=()
+    lim=$(measured_limit "$1")
+    AGAINST=$(ratio "${CPU[$lim]}" "${CPU[$1]}")
+    for r in $(seq "$ROUNDS"); do
+        each+=("$(ratio "${CPU_R[$lim $r]}" "${CPU_R[$1 $r]}")")
+    done
+    AGAINST_RANGE="$(sorted "${each[@]}" | head -1)–$(sorted "${each[@]}" | tail -1)"
+}
 RSS_GROWTH=$(awk -v a="$RSS_FIRST" -v b="$RSS_LAST" \
     'BEGIN { printf "%.2f", (b - a) * 100 / a }')
 GROWTH_ABS=${RSS_GROWTH#-}
@@ -333,6 +373,8 @@ label() {
     case $1 in
     proxy_pass-deb-*) echo "Debian nginx $SYSTEM_VERSION \`proxy_pass\` to the invoice backend$w" ;;
     proxy_pass-*) echo "nginx $NGINX_VERSION \`proxy_pass\` to the invoice backend, static build$w" ;;
+    limit-deb-*) echo "Debian nginx $SYSTEM_VERSION, one raw verify, then \`proxy_pass\` (the limit, measured)$w" ;;
+    limit-*) echo "nginx $NGINX_VERSION, one raw verify, then \`proxy_pass\` (the limit, measured), static build$w" ;;
     static-*) echo "nginx $NGINX_VERSION + module, static build$w" ;;
     dynamic-*) echo "Debian nginx $SYSTEM_VERSION + module, dynamic$w" ;;
     njs-*) echo "Debian nginx $SYSTEM_VERSION + njs (WebCrypto RS256 verify, \`r.subrequest\`, JSON answer)$w" ;;
@@ -352,7 +394,9 @@ reference_label() {
     echo "in turn, then again), \`openssl speed\` in each. Each row is the target's"
     echo "median round by CPU/request; CPU is the target nginx's master and workers"
     echo "(/proc utime + stime) over the requests served; load average at the end"
-    echo "$LOAD (the machine is shared)."
+    echo "$LOAD (the machine is shared). The \"limit, measured\" targets are"
+    echo "plain \`proxy_pass\` after one raw RSA-2048 verify of the token and"
+    echo "nothing else (bench/limit): what issue 21's sum stands for, as a target."
     echo
     echo "| target (median of $ROUNDS rounds) | req/s | CPU µs / request | CPU µs, rounds min–max | p50 | p99 |"
     echo "|---|---|---|---|---|---|"
@@ -366,6 +410,13 @@ reference_label() {
     for t in $MODULES; do
         efficiency "$t"
         echo "| limit efficiency, $(label "$t"): ($(reference_label "$t") \`proxy_pass\` + verify) / module, CPU per request | $EFFICIENCY ($EFFICIENCY_RANGE) | ≥ 0.90 | $(verdict "$EFFICIENCY" 0.90 ge) |"
+    done
+    for t in $MODULES; do
+        lim=$(measured_limit "$t")
+        LIMIT_SELF=$(limit "${CPU[$(reference "$t")]}" "$VERIFY_US" "${CPU[$lim]}")
+        against_limit "$t"
+        echo "| (for comparison) the same formula for the measured limit, $(label "$lim") | $LIMIT_SELF | — | — |"
+        echo "| (for comparison) measured limit / module, CPU per request, $(label "$t") | $AGAINST ($AGAINST_RANGE) | — | — |"
     done
     for t in $MODULES; do
         [ "${t##*-w}" = 2 ] && [ -n "${RPS[njs-w2]:-}" ] || continue

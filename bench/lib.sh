@@ -149,6 +149,34 @@ PROXY_PASS_LOCATIONS="
             proxy_set_header         Content-Length \"\";$PROXY_TO_BACKEND
         }"
 
+# the limit as a target: plain proxy_pass after one raw RSA-2048 verify of
+# the token (bench/limit, loaded from BENCH_LIMIT_SO), nothing else
+LIMIT_LOCATIONS="
+        location = $URI {
+            bench_verify_key         $ROOT/conf-examples/demo-only-key.pem;
+            proxy_pass               http://invoices/invoices/12345.json;
+            proxy_method             GET;
+            proxy_pass_request_body  off;
+            proxy_set_header         Content-Length \"\";$PROXY_TO_BACKEND
+        }"
+
+# check_refuses NAME PORT: a token with one character of its signature
+# changed (not the last, whose low bits base64url leaves unused) is
+# refused (401): the target does verify
+check_refuses() {
+    local token answer tail c
+    token=$(head -1 "$TOKENS_FILE")
+    tail=${token: -10}
+    c=${tail:0:1}
+    [ "$c" = A ] && c=B || c=A
+    token=${token:0:${#token}-10}$c${tail:1}
+    answer=$(curl -sS -o /dev/null -w '%{http_code}' \
+        -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
+        --data-binary "@$BODY" "http://127.0.0.1:$2$URI") ||
+        die "$1: no answer on port $2 (see $OUT/$1.error.log)"
+    [ "$answer" = 401 ] || die "$1 answered $answer to a bad signature"
+}
+
 # check_answer NAME PORT: one loadentity request answers 200 with the invoice
 check_answer() {
     local token answer

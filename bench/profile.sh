@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # `make bench-profile`: where a loadentity request's CPU time goes, by
-# part, for the module and for plain proxy_pass side by side, from
+# part, for the module, plain proxy_pass and the limit side by side, from
 # `perf record` of the loaded worker: the kernel, the RSA verify in
 # libcrypto, nginx, the core, libc, the shim. make bench-instructions
 # counts instructions (repeatable, user space only); this is CPU time as
 # make bench-http measures it, the kernel's part included.
 #
 # One worker of the static build per target, one static invoice backend
-# behind both; wrk (BENCH_CONNECTIONS, 32) POSTs loadentity for
+# behind all; wrk (BENCH_CONNECTIONS, 32) POSTs loadentity for
 # BENCH_DURATION (10) s, each request with the next of BENCH_TOKENS
 # (2000) tokens, while perf samples the worker (cpu-clock, 999 Hz: no
 # hardware counters needed) and /proc gives its CPU time over the same
 # requests. `openssl speed rsa2048` gives the raw verify. The report
 # (bench/results/bench-profile.md) has each part's CPU µs per request for
-# both targets, what the module spends beyond proxy_pass + one raw verify
-# part by part, and the module's top BENCH_TOP (20) functions; the perf
-# files stay in build/bench-profile/. Figures only: nothing here is a
-# pass/fail test.
+# the module, plain proxy_pass and the limit measured (proxy_pass after
+# one raw verify: bench/limit, loaded from BENCH_LIMIT_SO); what the
+# module spends beyond proxy_pass + one raw verify and beyond the measured
+# limit, part by part; the kernel's time waking the reader of a socket;
+# and the module's top BENCH_TOP (20) functions. The perf files stay in
+# build/bench-profile/. Figures only: nothing here is a pass/fail test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +31,8 @@ BENCH=bench-profile
 NGINX_VERSION=${BENCH_NGINX_VERSION:-1.22.1}
 NGINX=$(realpath "${BENCH_NGINX:-$BUILD/$NGINX_VERSION/nginx-static/nginx}")
 OPAY=$(realpath "${BENCH_OPAY:-$BUILD/cmake/opay}")
+LIMIT_SO=$(realpath -m "${BENCH_LIMIT_SO:-$BUILD/$NGINX_VERSION/nginx-limit/ngx_http_bench_verify_module.so}")
+[ -f "$LIMIT_SO" ] || die "no $LIMIT_SO (make bench-profile builds it)"
 PYTHON=/usr/bin/python3
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
@@ -71,20 +75,22 @@ worker_ticks() {
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-# profile NAME LOCATIONS: sets US (the worker's CPU µs per request)
-declare -A US
+# profile NAME LOCATIONS [MAIN-LINES]: sets US (the worker's CPU µs per
+# request)
+declare -A US WAKE
 profile() {
     local name=$1 port worker before after requests line
     port=$(free_port)
-    write_conf "$name" "$port" 1 "$2"
+    write_conf "$name" "$port" 1 "$2" "${3:-}"
     start "$name" "$NGINX"
     check_answer "$name" "$port"
+    [ "$name" = proxy_pass ] || check_refuses "$name" "$port"
     worker=$(ps -o pid= --ppid "$(cat "$OUT/$name.pid")" | tr -d ' ')
     echo "== $name: warm-up, then ${DURATION}s under perf"
     BENCH_TOKENS=$TOKENS_FILE BENCH_BODY=$BODY wrk -t 1 -c "$CONNECTIONS" \
         -d 2s -s "$ROOT/bench/http.lua" "http://127.0.0.1:$port$URI" \
         > "$OUT/$name-warmup.wrk.txt"
-    perf record -q -F 999 -e cpu-clock -p "$worker" -o "$OUT/$name.perf" \
+    perf record -q -g -F 999 -e cpu-clock -p "$worker" -o "$OUT/$name.perf" \
         -- sleep $(( DURATION + 1 )) 2> "$OUT/$name.perf.log" &
     PERF_PID=$!
     sleep 0.3
@@ -103,11 +109,19 @@ profile() {
         -v n="$requests" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }')
     perf script -i "$OUT/$name.perf" -F ip,sym,dso -G \
         > "$OUT/$name.samples.txt" 2>> "$OUT/$name.perf.log"
+    # the share of samples under sock_def_readable: the kernel waking the
+    # reader of a socket the worker wrote to (wrk, the backend)
+    WAKE[$name]=$(perf script -i "$OUT/$name.perf" -F ip,sym \
+        2>> "$OUT/$name.perf.log" | awk -v us="${US[$name]}" '
+        BEGIN { RS = "" }
+        { n++; if ($0 ~ /sock_def_readable/) w++ }
+        END { printf "%.1f", n ? w * us / n : 0 }')
     echo "   $requests requests, ${US[$name]} µs CPU/request"
     stop "$name"
 }
 
 profile proxy_pass "$PROXY_PASS_LOCATIONS"
+profile limit "$LIMIT_LOCATIONS" "load_module $LIMIT_SO;"
 profile module "$MODULE_LOCATIONS"
 
 COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
@@ -120,7 +134,13 @@ COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo
     "$PYTHON" "$ROOT/bench/perf_parts.py" "$TOP" "$VERIFY_US" \
         "$OUT/module.samples.txt" "${US[module]}" \
-        "$OUT/proxy_pass.samples.txt" "${US[proxy_pass]}"
+        "$OUT/proxy_pass.samples.txt" "${US[proxy_pass]}" \
+        "$OUT/limit.samples.txt" "${US[limit]}"
+    echo
+    echo "Of the kernel's part, waking the reader of a socket the worker"
+    echo "wrote to (wrk, the backend; samples under \`sock_def_readable\`):"
+    echo "module ${WAKE[module]}, the limit measured ${WAKE[limit]}," \
+         "\`proxy_pass\` ${WAKE[proxy_pass]} µs per request."
 } > "$RESULTS/bench-profile.md"
 
 echo
