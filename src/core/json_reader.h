@@ -72,8 +72,24 @@ class Reader {
     }
     static bool digit(char c) { return c >= '0' && c <= '9'; }
 
+    // Indented text (an invoice as a backend writes it) is mostly runs of
+    // spaces: they are skipped a word at a time while eight bytes remain
+    // before the end.
     void skip_whitespace() {
-        while (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t') ++p_;
+        for (;;) {
+            auto c = static_cast<unsigned char>(*p_);
+            if (c > ' ') return;
+            if (c == ' ' && end_ - p_ >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, p_, 8);
+                std::uint64_t other = w ^ 0x2020202020202020ULL;
+                p_ += other == 0 ? 8 : __builtin_ctzll(other) / 8;
+            } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+                ++p_;
+            } else {
+                return;
+            }
+        }
     }
 
     bool value() {

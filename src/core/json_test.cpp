@@ -668,6 +668,32 @@ TEST(Json, ReadsEveryShortTextAsRapidJsonDoes) {
     EXPECT_GT(compared - accepted, 100000u);
 }
 
+// Runs of spaces are skipped a word at a time: every length around the
+// 8-byte steps, ended by each kind of byte (other whitespace, a token,
+// garbage, a NUL, the text's end), between every pair of tokens.
+TEST(Json, SkipsWhitespaceAsRapidJsonDoes) {
+    using namespace std::string_literals;
+    const std::string ends[] = {"", "\n", "\t ", "\r\n  ", "x", "\0"s,
+                                "\xc3\xa9"};
+    std::size_t accepted = 0;
+    for (std::size_t n = 0; n <= 19; ++n) {
+        for (const auto& end : ends) {
+            std::string ws = std::string(n, ' ') + end;
+            const std::string texts[] = {
+                ws + "{" + ws + "\"a\"" + ws + ":" + ws + "[" + ws + "1" + ws +
+                    "," + ws + "true" + ws + "]" + ws + "}" + ws,
+                ws,
+                "[" + ws,
+                "{\"a\":1" + ws,
+            };
+            for (const auto& text : texts) {
+                if (same(text).empty()) ++accepted;
+            }
+        }
+    }
+    EXPECT_EQ(accepted, 20u * 4);  // the first text with "", \n, \t, \r\n
+}
+
 TEST(Json, RefusesLongStrings) {
     std::string ok(kMaxStringLength, 'a');
     std::string tooLong(kMaxStringLength + 1, 'a');
