@@ -72,23 +72,12 @@ class Reader {
     }
     static bool digit(char c) { return c >= '0' && c <= '9'; }
 
-    // Indented text (an invoice as a backend writes it) is mostly runs of
-    // spaces: they are skipped a word at a time while eight bytes remain
-    // before the end.
     void skip_whitespace() {
-        for (;;) {
-            auto c = static_cast<unsigned char>(*p_);
-            if (c > ' ') return;
-            if (c == ' ' && end_ - p_ >= 8) {
-                std::uint64_t w;
-                std::memcpy(&w, p_, 8);
-                std::uint64_t other = w ^ 0x2020202020202020ULL;
-                p_ += other == 0 ? 8 : __builtin_ctzll(other) / 8;
-            } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-                ++p_;
-            } else {
-                return;
-            }
+        constexpr std::uint64_t kWhitespace = (1ULL << ' ') | (1ULL << '\n') |
+                                              (1ULL << '\r') | (1ULL << '\t');
+        while (static_cast<unsigned char>(*p_) <= ' ' &&
+               ((kWhitespace >> static_cast<unsigned char>(*p_)) & 1) != 0) {
+            ++p_;
         }
     }
 
@@ -232,41 +221,55 @@ class Reader {
         return d;
     }
 
-    // A string or a member name, unescaped in place: the escapes shrink
-    // (\uXXXX to at most three bytes, a pair of them to four), so what is
-    // written never passes what is still to be read.
-    bool string(bool key) {
+    // Where the plain run of a string starting at s stops: its first '"',
+    // '\\' or byte below 0x20 (the NUL after the text at the latest).
+    // Eight bytes a time while eight remain before the end, then a byte at
+    // a time.
+    char* plain_run(char* s) const {
+        while (end_ - s >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, s, 8);
+            if (std::uint64_t stops = string_stops(w)) {
+                return s + __builtin_ctzll(stops) / 8;
+            }
+            s += 8;
+        }
+        while (plain(*s)) ++s;
+        return s;
+    }
+    static bool plain(char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u != '"' && u != '\\' && u >= 0x20;
+    }
+
+    // A string or a member name, unescaped in place. Most have no escape:
+    // their text stays where it is and the escapes' work (out of line)
+    // is not paid for.
+    __attribute__((always_inline)) bool string(bool key) {
         char* const begin = p_ + 1;
-        char* s = begin;  // read
-        char* d = begin;  // written
+        char* s = plain_run(begin);  // read
+        char* d = s;                 // written
+        if (*s != '"' && !unescape(s, d)) return false;
+        *d = '\0';
+        p_ = s + 1;  // past the closing quote
+        auto length = static_cast<SizeType>(d - begin);
+        bool more = key ? handler_.Key(begin, length, false)
+                        : handler_.String(begin, length, false);
+        if (!more) return fail(rapidjson::kParseErrorTermination, p_);
+        return true;
+    }
+
+    // The rest of a string from a stop of its plain run that is not its
+    // closing quote (s read, d written): escapes, plain runs moved down
+    // behind them, up to the closing quote, where s and d are left; or
+    // the refusal. Escapes shrink (\uXXXX to at most three bytes, a pair
+    // of them to four): what is written never passes what is still to be
+    // read.
+    __attribute__((noinline)) bool unescape(char*& s_out, char*& d_out) {
+        char* s = s_out;
+        char* d = d_out;
         for (;;) {
-            // The plain run: eight bytes a time while eight remain before
-            // the end, then a byte at a time up to the byte that stops it
-            // (the NUL after the text at the latest).
-            while (end_ - s >= 8) {
-                std::uint64_t w;
-                std::memcpy(&w, s, 8);
-                if (std::uint64_t stops = string_stops(w)) {
-                    // nothing unescaped yet: the bytes before the stop are
-                    // where they belong; otherwise the byte loop moves them
-                    if (d == s) {
-                        auto plain = static_cast<std::size_t>(
-                                         __builtin_ctzll(stops)) /
-                                     8;
-                        s += plain;
-                        d += plain;
-                    }
-                    break;
-                }
-                std::memcpy(d, &w, 8);  // d <= s: the word was read first
-                s += 8;
-                d += 8;
-            }
             auto c = static_cast<unsigned char>(*s);
-            while (c != '"' && c != '\\' && c >= 0x20) {
-                *d++ = *s++;
-                c = static_cast<unsigned char>(*s);
-            }
             if (c == '"') break;
             if (c != '\\') {
                 return fail(c == '\0'
@@ -286,7 +289,13 @@ class Reader {
             case 'n': *d++ = '\n'; break;
             case 'r': *d++ = '\r'; break;
             case 't': *d++ = '\t'; break;
-            case 'u': {
+            case 'u': break;
+            default:
+                return fail(rapidjson::kParseErrorStringEscapeInvalid, escape);
+            }
+            if (s[1] != 'u') {
+                s += 2;
+            } else {
                 char* h = s + 2;
                 unsigned code;
                 if (!hex4(h, code)) {
@@ -317,19 +326,21 @@ class Reader {
                 }
                 d = encode(d, code);
                 s = h;  // past the escape(s)
-                continue;
             }
-            default:
-                return fail(rapidjson::kParseErrorStringEscapeInvalid, escape);
+            // the plain run after it, moved down over what the escapes
+            // saved (d < s: each word is read before it is written)
+            while (end_ - s >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, s, 8);
+                if (string_stops(w) != 0) break;
+                std::memcpy(d, &w, 8);
+                s += 8;
+                d += 8;
             }
-            s += 2;
+            while (plain(*s)) *d++ = *s++;
         }
-        *d = '\0';
-        p_ = s + 1;  // past the closing quote
-        auto length = static_cast<SizeType>(d - begin);
-        bool more = key ? handler_.Key(begin, length, false)
-                        : handler_.String(begin, length, false);
-        if (!more) return fail(rapidjson::kParseErrorTermination, p_);
+        s_out = s;
+        d_out = d;
         return true;
     }
 

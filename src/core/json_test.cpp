@@ -668,9 +668,9 @@ TEST(Json, ReadsEveryShortTextAsRapidJsonDoes) {
     EXPECT_GT(compared - accepted, 100000u);
 }
 
-// Runs of spaces are skipped a word at a time: every length around the
-// 8-byte steps, ended by each kind of byte (other whitespace, a token,
-// garbage, a NUL, the text's end), between every pair of tokens.
+// Whitespace: runs of every length up to 19, ended by each kind of byte
+// (other whitespace, a token, garbage, a NUL, UTF-8, the text's end),
+// between every pair of tokens.
 TEST(Json, SkipsWhitespaceAsRapidJsonDoes) {
     using namespace std::string_literals;
     const std::string ends[] = {"", "\n", "\t ", "\r\n  ", "x", "\0"s,
