@@ -81,7 +81,9 @@ class Reader {
         }
     }
 
-    bool value() {
+    // Inline in object() and array(), which alone recurse: a scalar
+    // member or element costs no call.
+    __attribute__((always_inline)) bool value() {
         switch (*p_) {
         case 'n': return literal("ull", [&] { return handler_.Null(); });
         case 't': return literal("rue", [&] { return handler_.Bool(true); });
@@ -106,7 +108,7 @@ class Reader {
         return true;
     }
 
-    bool object() {
+    __attribute__((noinline)) bool object() {
         ++p_;
         if (!handler_.StartObject()) {
             return fail(rapidjson::kParseErrorTermination, p_);
@@ -147,7 +149,7 @@ class Reader {
         }
     }
 
-    bool array() {
+    __attribute__((noinline)) bool array() {
         ++p_;
         if (!handler_.StartArray()) {
             return fail(rapidjson::kParseErrorTermination, p_);
