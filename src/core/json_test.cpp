@@ -625,6 +625,40 @@ TEST(Json, RefusesAsRapidJsonDoesWithTheSameOffsets) {
     }
 }
 
+// RapidJSON refuses a number too big for a double even when it keeps the
+// text: an integer part past DBL_MAX, or an exponent past 308 plus the
+// fraction digits it counts (up to 17 significant ones, leading zeros
+// not among them). Every exponent across that bound, for fractions that
+// stop its counting at each of its steps, and integers across DBL_MAX.
+TEST(Json, RefusesTooBigNumbersWhereRapidJsonDoes) {
+    std::size_t refused = 0;
+    std::size_t compared = 0;
+    for (const char* whole : {"0", "1", "12345678901234567890"}) {
+        for (std::size_t zeros : {0u, 1u, 5u}) {
+            for (std::size_t digits = 13; digits <= 20; ++digits) {
+                for (int exp = 295; exp <= 345; ++exp) {
+                    std::string n = std::string(whole) + "." +
+                                    std::string(zeros, '0') +
+                                    std::string(digits, '9') + "e" +
+                                    std::to_string(exp);
+                    if (!same("[" + n + "]").empty()) ++refused;
+                    ++compared;
+                }
+            }
+        }
+    }
+    for (char first : {'1', '2', '9'}) {
+        for (std::size_t digits = 305; digits <= 312; ++digits) {
+            std::string n = first + std::string(digits - 1, '0');
+            if (!same("[-" + n + "]").empty()) ++refused;
+            if (!same(n + ".5").empty()) ++refused;
+            compared += 2;
+        }
+    }
+    EXPECT_GT(refused, compared / 4);
+    EXPECT_LT(refused, compared * 3 / 4);
+}
+
 // Every text of up to a few bytes over alphabets that reach each branch
 // of the reader (structure, numbers, escapes), top-level and inside an
 // array: the same answer from both readers.
