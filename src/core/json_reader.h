@@ -102,7 +102,9 @@ class Reader {
     bool literal(const char* rest, Event event) {
         ++p_;
         for (; *rest != '\0'; ++rest, ++p_) {
-            if (*p_ != *rest) return fail(rapidjson::kParseErrorValueInvalid, p_);
+            if (*p_ != *rest) {
+                return fail(rapidjson::kParseErrorValueInvalid, p_);
+            }
         }
         if (!event()) return fail(rapidjson::kParseErrorTermination, p_);
         return true;
@@ -122,7 +124,9 @@ class Reader {
             return true;
         }
         for (SizeType count = 0;;) {
-            if (*p_ != '"') return fail(rapidjson::kParseErrorObjectMissName, p_);
+            if (*p_ != '"') {
+                return fail(rapidjson::kParseErrorObjectMissName, p_);
+            }
             if (!string(true)) return false;
             skip_whitespace();
             if (*p_ != ':') {
@@ -350,7 +354,7 @@ class Reader {
     // is told as its source text, but its value is still followed, as
     // RapidJSON follows it, for the two refusals that depend on it
     // (kParseErrorNumberTooBig: an integer part beyond DBL_MAX, or an
-    // exponent beyond 308 less the fraction digits it counts).
+    // exponent beyond 308 plus the fraction digits it counts).
     bool number() {
         char* const start = p_;
         char* s = p_;
@@ -449,9 +453,8 @@ class Reader {
             } else {
                 // 64 bits where RapidJSON's int would overflow only past
                 // two hundred million fraction digits
-                std::int64_t exp = 0;
-                std::int64_t max_exp = 308 - static_cast<std::int64_t>(exp_frac);
-                exp = *s++ - '0';
+                std::int64_t max_exp = 308 - std::int64_t{exp_frac};
+                std::int64_t exp = *s++ - '0';
                 while (digit(*s)) {
                     exp = exp * 10 + (*s++ - '0');
                     if (exp > max_exp) {
