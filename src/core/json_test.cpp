@@ -587,6 +587,11 @@ TEST(Json, RefusesAsRapidJsonDoesWithTheSameOffsets) {
         // the handler's own refusals, at the end of the string
         {R"({"a":"\udc00"})",
          "lone or mis-ordered UTF-16 surrogate in a \\u escape at offset 13"},
+        {R"({"k\udc00":1})",
+         "lone or mis-ordered UTF-16 surrogate in a \\u escape at offset 10"},
+        {"{\"" + std::string(kMaxStringLength + 1, 'k') + "\":1}",
+         "string longer than 16384 bytes at offset " +
+             std::to_string(kMaxStringLength + 4)},
         {"[\"" + std::string(kMaxStringLength + 1, 'x') + "\"]",
          "string longer than 16384 bytes at offset " +
              std::to_string(kMaxStringLength + 4)},
