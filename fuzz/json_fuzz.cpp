@@ -1,6 +1,7 @@
 // Fuzzes the strict JSON parser and the writer: read_members() (no
-// document) and parse_bytewise() (RapidJSON's byte loop over strings)
-// answer as parse() does; whatever parse() accepts,
+// document) and parse_bytewise() (RapidJSON's own reader, where parse()
+// and read_members() run json_reader.h's) answer as parse() does, the
+// same refusal at the same offset; whatever parse() accepts,
 // write() must turn into text that parse() accepts again and that writes
 // back to the same text (the module re-reads what it writes: journal lines,
 // answers).
@@ -22,8 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // member by member
     fuzz::require(json::check::by_reader(std::string(in)) ==
                   json::check::by_document(in));
-    // parse_bytewise: RapidJSON's own byte loop over strings, where
-    // parse() scans a word at a time
+    // parse_bytewise: RapidJSON's own reader, the twin of parse()'s
     json::Document bytewise;
     auto refused_bytewise = json::parse_bytewise(std::string(in), bytewise);
     fuzz::require(refused.has_value() == refused_bytewise.has_value());

@@ -1,4 +1,5 @@
 #include "json.h"
+#include "json_reader.h"
 
 #include <algorithm>
 #include <array>
@@ -19,17 +20,14 @@ namespace opay::json {
 namespace {
 
 constexpr char kNumberTag = '\xff';
+// The parse of parse_bytewise, RapidJSON's own reader: what
+// detail::Reader (json_reader.h) does for parse() and read_members().
 // UTF-8 is checked by valid_utf8() over the whole text before parsing,
 // faster than RapidJSON's per-character check inside strings and at least
 // as strict; recursion is bounded by the handler's depth limit.
 constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag |
                                  rapidjson::kParseNumbersAsStringsFlag |
                                  rapidjson::kParseStopWhenDoneFlag;
-// The surrogate check runs only on strings the scan saw an escape in, and
-// RapidJSON calls that scan (ScanCopyUnescapedString) only without its
-// own encoding validation: adding the flag would skip the check silently.
-static_assert((kParseFlags & rapidjson::kParseValidateEncodingFlag) == 0,
-              "the escape-only surrogate check needs the scan hook");
 
 // Objects with at most this many members are checked for duplicate names
 // pairwise, without sorting.
@@ -56,119 +54,6 @@ bool encodes_surrogate(const char* s, std::size_t n) {
     }
     return false;
 }
-
-// RapidJSON's in-situ string stream (the same members, the same
-// behaviour) that also knows where the text ends, so that strings can be
-// scanned a word at a time (ScanCopyUnescapedString below) without
-// reading past the buffer: RapidJSON's own fast path (SSE2) reads whole
-// aligned blocks, past the end of the text.
-struct WordStream {
-    using Ch = char;
-    WordStream(char* text, const char* end, bool* escaped)
-        : src_(text), dst_(nullptr), head_(text), end_(end),
-          escaped_(escaped) {}
-    Ch Peek() const { return *src_; }
-    Ch Take() { return *src_++; }
-    std::size_t Tell() const { return static_cast<std::size_t>(src_ - head_); }
-    Ch* PutBegin() { return dst_ = src_; }
-    void Put(Ch c) { *dst_++ = c; }
-    void Flush() {}
-    std::size_t PutEnd(Ch* begin) {
-        return static_cast<std::size_t>(dst_ - begin);
-    }
-    Ch* src_;
-    Ch* dst_;
-    Ch* head_;
-    const char* end_;  // the text's terminating NUL
-    // Set when a string's plain run stops at a backslash: every byte of a
-    // string but its escapes passes ScanCopyUnescapedString, so a string
-    // that never set it is the text's own bytes. Shared by the reader's
-    // copies of the stream; the handler clears it after each string.
-    bool* escaped_;
-};
-
-// The top bit of each of the 8 bytes in w (read from memory, little-
-// endian: the first byte lowest) that is '"', '\\' or below 0x20: what
-// ends RapidJSON's plain copy of a string. Bytes of 0x80 and above
-// (UTF-8, checked before the parse) are plain. The lowest flag is exact
-// (a borrow, the only source of a false flag, comes from a true one
-// below it): it marks the first byte that stops the run.
-std::uint64_t string_stops(std::uint64_t w) {
-    constexpr std::uint64_t k1 = 0x0101010101010101ULL;
-    constexpr std::uint64_t k80 = k1 * 0x80;
-    std::uint64_t quote = w ^ (k1 * '"');
-    std::uint64_t slash = w ^ (k1 * '\\');
-    return ((w - k1 * 0x20) | (quote - k1) | (slash - k1)) & ~w & k80;
-}
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "string_stops reads the first byte as the lowest");
-
-}  // namespace
-
-}  // namespace opay::json
-
-namespace rapidjson {
-
-// As for InsituStringStream: the reader works on a copy of the stream
-// and writes it back, and its in-situ numbers rely on that (the number's
-// start is read from the stream not yet moved past it).
-template <>
-struct StreamTraits<opay::json::WordStream> {
-    enum { copyOptimization = 1 };
-};
-
-// RapidJSON's hook for copying the plain run of a string, empty unless
-// SSE2 is enabled, made here for WordStream: eight bytes a time while
-// eight remain before the end, then byte by byte up to the byte that
-// stops the run (the terminating NUL at the latest), where RapidJSON's
-// own byte loop takes over. Bytes are copied as RapidJSON copies them
-// (no encoding check): the result is the same, only fewer instructions.
-template <>
-template <>
-inline void
-GenericReader<UTF8<>, UTF8<>, CrtAllocator>::ScanCopyUnescapedString<
-    opay::json::WordStream, opay::json::WordStream>(
-    opay::json::WordStream& is, opay::json::WordStream& os) {
-    (void)os;  // the same stream: in situ
-    char* p = is.src_;
-    char* q = is.dst_;
-    while (is.end_ - p >= 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p, 8);
-        if (std::uint64_t stops = opay::json::string_stops(w)) {
-            // In place (nothing unescaped yet: q == p) the bytes before
-            // the first stop are already where they belong: skip them.
-            // Otherwise the byte loop below moves them down.
-            if (q == p) {
-                auto plain =
-                    static_cast<std::size_t>(__builtin_ctzll(stops)) / 8;
-                p += plain;
-                q += plain;
-            }
-            break;
-        }
-        std::memcpy(q, &w, 8);  // q <= p: the word was read first
-        p += 8;
-        q += 8;
-    }
-    for (;;) {
-        auto c = static_cast<unsigned char>(*p);
-        if (c == '"' || c < 0x20) break;
-        if (c == '\\') {
-            *is.escaped_ = true;
-            break;
-        }
-        *q++ = *p++;
-    }
-    is.src_ = p;
-    is.dst_ = q;
-}
-
-}  // namespace rapidjson
-
-namespace opay::json {
-
-namespace {
 
 // Checks SAX events as they go and forwards them to a target (a document
 // being built, or a MemberReader): depth (so nothing later, the writer
@@ -694,32 +579,32 @@ void StackAllocator::Free(void* block) {
 
 namespace {
 
-template <typename Stream>
-Stream make_stream(char* buffer, std::size_t size, bool* escaped) {
-    if constexpr (std::is_same_v<Stream, WordStream>) {
-        return WordStream(buffer, buffer + size, escaped);
-    } else {
-        (void)escaped;
-        return Stream(buffer);
-    }
-}
-
 // The parse itself, over size bytes of valid UTF-8 at buffer (NUL after
-// them), which it overwrites: RapidJSON unescapes strings in situ. Events
-// go to target (DocumentTarget copies every string into the document's
-// pool, so the buffer need only live for the call).
-// Stream: WordStream, or RapidJSON's own InsituStringStream (a byte at a
-// time, for parse_bytewise).
-template <typename Stream, typename Target>
+// them), which it overwrites: strings are unescaped in situ. Events go to
+// target (DocumentTarget copies every string into the document's pool,
+// so the buffer need only live for the call). Bytewise: RapidJSON's own
+// reader over InsituStringStream (for parse_bytewise), otherwise
+// detail::Reader, which answers alike.
+template <bool Bytewise, typename Target>
 std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
                                        Target& target) {
-    rapidjson::Reader reader;
+    // Whether the string just read had an escape: only detail::Reader
+    // says; without it every string is checked.
     bool escaped = false;
-    Stream stream = make_stream<Stream>(buffer, size, &escaped);
-    CheckingHandler<Target> handler(
-        target, std::is_same_v<Stream, WordStream> ? &escaped : nullptr);
-    rapidjson::ParseResult result =
-        reader.Parse<kParseFlags>(stream, handler);
+    CheckingHandler<Target> handler(target, Bytewise ? nullptr : &escaped);
+    rapidjson::ParseResult result;
+    std::size_t stopped;
+    if constexpr (Bytewise) {
+        rapidjson::Reader reader;
+        rapidjson::InsituStringStream stream(buffer);
+        result = reader.Parse<kParseFlags>(stream, handler);
+        stopped = stream.Tell();
+    } else {
+        detail::Reader<CheckingHandler<Target>> reader(buffer, size, &escaped,
+                                                       handler);
+        result = reader.parse();
+        stopped = reader.tell();
+    }
     if (handler.too_deep) return ParseError{"nested too deeply"};
     if (handler.duplicate) return ParseError{"duplicate member name"};
     if (handler.error != nullptr) {
@@ -732,10 +617,10 @@ std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
                           " at offset " + std::to_string(result.Offset())};
     }
     // Only whitespace may follow the value (a NUL byte inside the text
-    // ends the in-situ stream early and is caught here as well). The
+    // ends the in-situ parse early and is caught here as well). The
     // parser never writes at or beyond where it stopped: these bytes are
     // the text's own.
-    for (std::size_t i = stream.Tell(); i < size; ++i) {
+    for (std::size_t i = stopped; i < size; ++i) {
         char c = buffer[i];
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
             return ParseError{"trailing data after the JSON value"};
@@ -746,13 +631,13 @@ std::optional<ParseError> parse_buffer(char* buffer, std::size_t size,
 
 // A document's parse: the document holds the value only when the whole
 // text was good (as Document::Populate does).
-template <typename Stream>
+template <bool Bytewise>
 std::optional<ParseError> parse_document(char* buffer, std::size_t size,
                                          Document& doc) {
     std::optional<ParseError> error;
     auto generator = [&](Document& d) {
         DocumentTarget target{d, {}};
-        error = parse_buffer<Stream>(buffer, size, target);
+        error = parse_buffer<Bytewise>(buffer, size, target);
         return !error;
     };
     doc.Populate(generator);
@@ -772,13 +657,12 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     if (buffer == nullptr) return ParseError{"out of memory"};
     std::memcpy(buffer, text.data(), text.size());
     buffer[text.size()] = '\0';
-    return parse_document<WordStream>(buffer, text.size(), doc);
+    return parse_document<false>(buffer, text.size(), doc);
 }
 
 std::optional<ParseError> parse_bytewise(std::string text, Document& doc) {
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
-    return parse_document<rapidjson::InsituStringStream>(text.data(),
-                                                         text.size(), doc);
+    return parse_document<true>(text.data(), text.size(), doc);
 }
 
 std::optional<ParseError> read_members(char* text, std::size_t size,
@@ -786,7 +670,7 @@ std::optional<ParseError> read_members(char* text, std::size_t size,
     object = false;
     if (!valid_utf8({text, size})) return ParseError{"invalid UTF-8"};
     MemberTarget target(reader);
-    auto error = parse_buffer<WordStream>(text, size, target);
+    auto error = parse_buffer<false>(text, size, target);
     object = !error && target.object;
     return error;
 }

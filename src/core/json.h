@@ -255,9 +255,10 @@ class MemberReader {
 std::optional<ParseError> read_members(char* text, std::size_t size,
                                        MemberReader& reader, bool& object);
 
-// The same parse with RapidJSON's own byte-at-a-time string loop instead
-// of parse()'s word-at-a-time scan: for tests and fuzzing, which check
-// that both answer alike.
+// The same parse with RapidJSON's own reader instead of the one parse()
+// and read_members() use (json_reader.h): for tests and fuzzing, which
+// check that both answer alike, a refusal with the same reason and
+// offset.
 std::optional<ParseError> parse_bytewise(std::string text, Document& doc);
 
 bool is_number(const Value& v);

@@ -5,6 +5,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <rapidjson/stringbuffer.h>
@@ -477,6 +479,258 @@ TEST(Json, ScansStringsAsRapidJsonsByteLoopDoes) {
     // both kinds were met
     EXPECT_GT(accepted, 1000);
     EXPECT_GT(compared - accepted, 1000);
+}
+
+// parse() and read_members() read with detail::Reader, parse_bytewise()
+// with RapidJSON's own reader: both must answer alike. same() says they
+// do for one text (the same refusal at the same offset, or the same
+// document; read_members the same as the document) and gives the reason.
+std::string same(const std::string& text) {
+    Document ours;
+    Document theirs;
+    auto a = parse(text, ours);
+    auto b = parse_bytewise(text, theirs);
+    EXPECT_EQ(a.has_value(), b.has_value()) << text;
+    EXPECT_EQ(check::by_reader(text), check::by_document(text)) << text;
+    if (a && b) {
+        EXPECT_EQ(a->reason, b->reason) << text;
+        return a->reason;
+    }
+    if (!a && !b) {
+        EXPECT_EQ(write(ours), write(theirs)) << text;
+    }
+    return a ? a->reason : "";
+}
+
+// Every error the reader can raise, each at the offset RapidJSON gives:
+// the reason texts are pinned here, and parse_bytewise must give them too.
+TEST(Json, RefusesAsRapidJsonDoesWithTheSameOffsets) {
+    using namespace std::string_literals;
+    const std::string huge(400, '0');
+    const std::pair<std::string, std::string> cases[] = {
+        {"", "The document is empty. at offset 0"},
+        {" \t\r\n", "The document is empty. at offset 4"},
+        {" \0[1]"s, "The document is empty. at offset 1"},
+        {"x", "Invalid value. at offset 0"},
+        {"nul", "Invalid value. at offset 3"},
+        {"nulL", "Invalid value. at offset 3"},
+        {"[tru]", "Invalid value. at offset 4"},
+        {"fals", "Invalid value. at offset 4"},
+        {"nx", "Invalid value. at offset 1"},
+        {"-", "Invalid value. at offset 1"},
+        {"[-x]", "Invalid value. at offset 2"},
+        {"+1", "Invalid value. at offset 0"},
+        {".5", "Invalid value. at offset 0"},
+        {"[1,]", "Invalid value. at offset 3"},
+        {"[", "Invalid value. at offset 1"},
+        {"[1,\0]"s, "Invalid value. at offset 3"},
+        {"{", "Missing a name for object member. at offset 1"},
+        {"{1:2}", "Missing a name for object member. at offset 1"},
+        {R"({"a":1, })", "Missing a name for object member. at offset 8"},
+        {R"({"a" 1})", "Missing a colon after a name of object member. "
+                       "at offset 5"},
+        {R"({"a")", "Missing a colon after a name of object member. "
+                    "at offset 4"},
+        {R"({"a":1 "b":2})", "Missing a comma or '}' after an object "
+                             "member. at offset 7"},
+        {R"({"a":1)", "Missing a comma or '}' after an object member. "
+                      "at offset 6"},
+        {"[1 2]", "Missing a comma or ']' after an array element. "
+                  "at offset 3"},
+        {"[01]", "Missing a comma or ']' after an array element. "
+                 "at offset 2"},
+        {"[1", "Missing a comma or ']' after an array element. "
+               "at offset 2"},
+        {R"(["\u12x4"])", "Incorrect hex digit after \\u escape in string. "
+                          "at offset 2"},
+        {R"(["ab\u00G0"])", "Incorrect hex digit after \\u escape in "
+                            "string. at offset 4"},
+        {R"(["\u)", "Incorrect hex digit after \\u escape in string. "
+                    "at offset 2"},
+        {R"(["\ud800\u12"])", "Incorrect hex digit after \\u escape in "
+                              "string. at offset 2"},
+        {R"(["\ud800"])", "The surrogate pair in string is invalid. "
+                          "at offset 2"},
+        {R"(["\ud800\n"])", "The surrogate pair in string is invalid. "
+                            "at offset 2"},
+        {R"(["\ud800\ud800"])", "The surrogate pair in string is invalid. "
+                                "at offset 2"},
+        {R"(["x\udbff\ue000"])", "The surrogate pair in string is "
+                                 "invalid. at offset 3"},
+        {R"(["\x"])", "Invalid escape character in string. at offset 2"},
+        {R"(["\)", "Invalid escape character in string. at offset 2"},
+        {"[\"a\x01\"]", "Invalid escape character in string. at offset 3"},
+        {"[\"\t\"]", "Invalid escape character in string. at offset 2"},
+        {"{\"\x1f\":1}", "Invalid escape character in string. at offset 2"},
+        {R"(["abc)", "Missing a closing quotation mark in string. "
+                     "at offset 5"},
+        {R"(["a\"])", "Missing a closing quotation mark in string. "
+                      "at offset 6"},
+        {"\"", "Missing a closing quotation mark in string. at offset 1"},
+        {"[\"a\0b\"]"s, "Missing a closing quotation mark in string. "
+                        "at offset 3"},
+        {"1.", "Miss fraction part in number. at offset 2"},
+        {"[1.e5]", "Miss fraction part in number. at offset 3"},
+        {"-0.", "Miss fraction part in number. at offset 3"},
+        {"1e", "Miss exponent in number. at offset 2"},
+        {"1e+", "Miss exponent in number. at offset 3"},
+        {"[1E-]", "Miss exponent in number. at offset 4"},
+        {"1.5ex", "Miss exponent in number. at offset 4"},
+        // the exponent's bound is 308 plus the fraction digits counted
+        {"1e309", "Number too big to be stored in double. at offset 0"},
+        {"[0.1e310]", "Number too big to be stored in double. at offset 1"},
+        // an integer beyond DBL_MAX: refused before its 310th digit
+        {"1" + std::string(309, '0'),
+         "Number too big to be stored in double. at offset 0"},
+        {"[-2" + std::string(308, '0') + "]",
+         "Number too big to be stored in double. at offset 1"},
+        // the handler's own refusals, at the end of the string
+        {R"({"a":"\udc00"})",
+         "lone or mis-ordered UTF-16 surrogate in a \\u escape at offset 13"},
+        {R"({"k\udc00":1})",
+         "lone or mis-ordered UTF-16 surrogate in a \\u escape at offset 10"},
+        {"{\"" + std::string(kMaxStringLength + 1, 'k') + "\":1}",
+         "string longer than 16384 bytes at offset " +
+             std::to_string(kMaxStringLength + 4)},
+        {"[\"" + std::string(kMaxStringLength + 1, 'x') + "\"]",
+         "string longer than 16384 bytes at offset " +
+             std::to_string(kMaxStringLength + 4)},
+        {std::string(kMaxDepth + 1, '[') + std::string(kMaxDepth + 1, ']'),
+         "nested too deeply"},
+        {R"({"a":1,"a":2})", "duplicate member name"},
+        {"[1] x", "trailing data after the JSON value"},
+        {"01", "trailing data after the JSON value"},
+        {"1 2", "trailing data after the JSON value"},
+        {"{}\0"s, "trailing data after the JSON value"},
+        {"\xef\xbb\xbf{}", "Invalid value. at offset 0"},
+        // accepted: top-level scalars, numbers at their edges
+        {"1", ""},
+        {" \"s\" ", ""},
+        {"true", ""},
+        {"false\n", ""},
+        {"null", ""},
+        {"-0.0e+0", ""},
+        {"[1e308,0.1e309,-1E-99999999999]", ""},
+        {"[4294967295,4294967296,-2147483648,-2147483649]", ""},
+        {"[18446744073709551615,18446744073709551616]", ""},
+        {"[-9223372036854775808,-9223372036854775809]", ""},
+        {"[9007199254740991.5,9007199254740993.123456789012345678]", ""},
+        {"1" + std::string(308, '0'), ""},
+        // fraction digits past the 17 significant ones are not counted
+        {"[0." + huge + "1e700]", ""},
+        // (here 17 of them: the bound is 325)
+        {"[1.0000000000000000000000e325]", ""},
+        {"[1.0000000000000000000000e326]",
+         "Number too big to be stored in double. at offset 1"},
+        {R"(["\ud83d\ude00\u00e9\u0000\/\b\f\n\r\t\"\\"])", ""},
+        {std::string(kMaxDepth, '[') + std::string(kMaxDepth, ']'), ""},
+    };
+    for (const auto& [text, reason] : cases) {
+        EXPECT_EQ(same(text), reason) << text;
+    }
+}
+
+// RapidJSON refuses a number too big for a double even when it keeps the
+// text: an integer part past DBL_MAX, or an exponent past 308 plus the
+// fraction digits it counts (up to 17 significant ones, leading zeros
+// not among them). Every exponent across that bound, for fractions that
+// stop its counting at each of its steps, and integers across DBL_MAX.
+TEST(Json, RefusesTooBigNumbersWhereRapidJsonDoes) {
+    std::size_t refused = 0;
+    std::size_t compared = 0;
+    for (const char* whole : {"0", "1", "12345678901234567890"}) {
+        for (std::size_t zeros : {0u, 1u, 5u}) {
+            for (std::size_t digits = 13; digits <= 20; ++digits) {
+                for (int exp = 295; exp <= 345; ++exp) {
+                    std::string n = std::string(whole) + "." +
+                                    std::string(zeros, '0') +
+                                    std::string(digits, '9') + "e" +
+                                    std::to_string(exp);
+                    if (!same("[" + n + "]").empty()) ++refused;
+                    ++compared;
+                }
+            }
+        }
+    }
+    for (char first : {'1', '2', '9'}) {
+        for (std::size_t digits = 305; digits <= 312; ++digits) {
+            std::string n = first + std::string(digits - 1, '0');
+            if (!same("[-" + n + "]").empty()) ++refused;
+            if (!same(n + ".5").empty()) ++refused;
+            compared += 2;
+        }
+    }
+    EXPECT_GT(refused, compared / 4);
+    EXPECT_LT(refused, compared * 3 / 4);
+}
+
+// Every text of up to a few bytes over alphabets that reach each branch
+// of the reader (structure, numbers, escapes), top-level and inside an
+// array: the same answer from both readers.
+TEST(Json, ReadsEveryShortTextAsRapidJsonDoes) {
+    struct Sweep {
+        std::string alphabet;
+        std::size_t longest;
+        std::string before;
+        std::string after;
+    };
+    const Sweep sweeps[] = {
+        {"[]{},:\"1 \\", 5, "", ""},
+        {"-019.eE+", 5, "", ""},
+        {"-019.eE+", 5, "[", "]"},
+        {"\\u\"d8c0Fx/", 5, "[\"", "\"]"},
+        {"\\ud8c0e", 5, "{\"", "\":1}"},
+        {"ntrufals\"", 4, "[", ""},
+    };
+    std::size_t compared = 0;
+    std::size_t accepted = 0;
+    for (const auto& sweep : sweeps) {
+        std::vector<std::size_t> at;
+        for (std::size_t n = 0; n <= sweep.longest; ++n) {
+            at.assign(n, 0);
+            for (;;) {
+                std::string body;
+                for (std::size_t k : at) body += sweep.alphabet[k];
+                if (same(sweep.before + body + sweep.after).empty()) {
+                    ++accepted;
+                }
+                ++compared;
+                // the next text of this length
+                std::size_t k = 0;
+                while (k < n && ++at[k] == sweep.alphabet.size()) at[k++] = 0;
+                if (k == n) break;
+            }
+        }
+    }
+    // both kinds were met, many times
+    EXPECT_GT(accepted, 10000u);
+    EXPECT_GT(compared - accepted, 100000u);
+}
+
+// Whitespace: runs of every length up to 19, ended by each kind of byte
+// (other whitespace, a token, garbage, a NUL, UTF-8, the text's end),
+// between every pair of tokens.
+TEST(Json, SkipsWhitespaceAsRapidJsonDoes) {
+    using namespace std::string_literals;
+    const std::string ends[] = {"", "\n", "\t ", "\r\n  ", "x", "\0"s,
+                                "\xc3\xa9"};
+    std::size_t accepted = 0;
+    for (std::size_t n = 0; n <= 19; ++n) {
+        for (const auto& end : ends) {
+            std::string ws = std::string(n, ' ') + end;
+            const std::string texts[] = {
+                ws + "{" + ws + "\"a\"" + ws + ":" + ws + "[" + ws + "1" + ws +
+                    "," + ws + "true" + ws + "]" + ws + "}" + ws,
+                ws,
+                "[" + ws,
+                "{\"a\":1" + ws,
+            };
+            for (const auto& text : texts) {
+                if (same(text).empty()) ++accepted;
+            }
+        }
+    }
+    EXPECT_EQ(accepted, 20u * 4);  // the first text with "", \n, \t, \r\n
 }
 
 TEST(Json, RefusesLongStrings) {
