@@ -174,16 +174,16 @@ std::optional<Invoice> Flow::read_invoice(const Result& r) {
     return std::move(std::get<Invoice>(parsed));
 }
 
-void Flow::ask(std::vector<Fetch> fetches) {
+void Flow::ask(Fetches fetches) {
     fetches_ = std::move(fetches);
-    results_.assign(fetches_.size(), Result{});
+    results_.assign(fetches_.size());
     waiting_ = true;
 }
 
 void Flow::ask(Fetch fetch) {
     fetches_.clear();
     fetches_.push_back(std::move(fetch));
-    results_.assign(1, Result{});
+    results_.assign(1);
     waiting_ = true;
 }
 

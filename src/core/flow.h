@@ -7,12 +7,14 @@
 // response. PaymentRequestFlow and PaymentCompleteFlow are the two kinds.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 #include "config.h"
 #include "invoice.h"
@@ -40,6 +42,46 @@ struct Input {
     // Where the body is parsed: an arena borrowed from these for the
     // flow's life, or (none free, or no arenas) a fresh pool.
     std::shared_ptr<json::Arenas> arenas;
+};
+
+// Fetches asked at once, at most: the invoice and the shipping options.
+inline constexpr std::size_t kMaxFetches = 2;
+
+// Up to N values held in place: a flow's fetches and their results without
+// an allocation of their own. Past N throws std::length_error (a flow that
+// asks for more is a bug; the C API turns it into a 500).
+template <typename T, std::size_t N>
+class FixedList {
+  public:
+    std::size_t size() const { return n_; }
+    bool empty() const { return n_ == 0; }
+    const T& operator[](std::size_t i) const { return items_[i]; }
+    T& operator[](std::size_t i) { return items_[i]; }
+    const T& at(std::size_t i) const {
+        if (i >= n_) throw std::out_of_range("FixedList::at");
+        return items_[i];
+    }
+    const T* begin() const { return items_.data(); }
+    const T* end() const { return items_.data() + n_; }
+    void push_back(T v) {
+        if (n_ == N) throw std::length_error("FixedList: full");
+        items_[n_++] = std::move(v);
+    }
+    // what was held is let go of now, not when the slot is reused
+    void clear() {
+        for (std::size_t i = 0; i < n_; ++i) items_[i] = T{};
+        n_ = 0;
+    }
+    // n fresh values
+    void assign(std::size_t n) {
+        if (n > N) throw std::length_error("FixedList: full");
+        clear();
+        n_ = n;
+    }
+
+  private:
+    std::array<T, N> items_{};
+    std::size_t n_ = 0;
 };
 
 struct Fetch {
@@ -76,7 +118,8 @@ class Flow {
     const Response& response() const { return *response_; }
     // The pending action, if the flow waits on one (and not on fetches).
     const Action* action() const { return action_ ? &*action_ : nullptr; }
-    const std::vector<Fetch>& fetches() const { return fetches_; }
+    using Fetches = FixedList<Fetch, kMaxFetches>;
+    const Fetches& fetches() const { return fetches_; }
 
     // Result of fetches()[index]; when all are in, the flow moves on.
     // replayed: the processor's answer carried Idempotent-Replayed: true.
@@ -105,6 +148,7 @@ class Flow {
         std::string body;
         bool replayed = false;  // the processor's stored answer
     };
+    using Results = FixedList<Result, kMaxFetches>;
 
     explicit Flow(const Config& config) : config_(config) {}
 
@@ -114,12 +158,12 @@ class Flow {
     bool admit(const Input& in);
 
     // All of fetches() are in (results in the same order).
-    virtual void on_fetched(const std::vector<Result>& results) = 0;
+    virtual void on_fetched(const Results& results) = 0;
     // The action() was run.
     virtual void on_resolved(int result, std::string_view data) = 0;
 
-    void ask(std::vector<Fetch> fetches);
-    // The same for one fetch, in the list already made (no allocation).
+    void ask(Fetches fetches);
+    // The same for one fetch.
     void ask(Fetch fetch);
     void act(Action a);
     void respond(int status, std::string body, bool store = false);
@@ -142,7 +186,7 @@ class Flow {
 
     const Config& config_;
     std::optional<Response> response_;
-    std::vector<Fetch> fetches_;
+    Fetches fetches_;
     std::optional<Action> action_;
 
     // The body, parsed (once the token is good: a refused call holds no
@@ -168,7 +212,7 @@ class Flow {
   private:
     void ensure_progress();
 
-    std::vector<Result> results_;
+    Results results_;
     bool waiting_ = false;  // on fetches or an action, asked and not answered
 };
 

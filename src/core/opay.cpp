@@ -3,6 +3,7 @@
 #include "opay.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <memory>
 #include <new>
@@ -36,7 +37,8 @@ struct opay_flow_s {
                  opay::PaymentCompleteFlow>
         made;
     opay::Flow* flow = nullptr;         // the one made
-    std::vector<opay_fetch_t> fetches;  // views into flow->fetches()
+    // views into flow->fetches(), held in place
+    std::array<opay_fetch_t, opay::kMaxFetches> fetches;
     bool broken = false;                // out of memory mid-flow
     std::string log;                    // the answer's log line, escaped
     opay_webhook_e webhook = OPAY_PAYMENT_REQUEST;
@@ -209,20 +211,16 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         step->log_message = str(f->log);
         return;
     }
-    try {
-        f->fetches.clear();
-        for (const auto& fetch : f->flow->fetches()) {
-            f->fetches.push_back(opay_fetch_t{
-                fetch.target, fetch.post ? 1 : 0, str(fetch.body),
-                str(fetch.content_type), str(fetch.idempotency_key),
-                str(fetch.path)});
-        }
-    } catch (...) {
-        return out_of_memory();
+    size_t n = 0;
+    for (const auto& fetch : f->flow->fetches()) {
+        f->fetches[n++] = opay_fetch_t{
+            fetch.target, fetch.post ? 1 : 0, str(fetch.body),
+            str(fetch.content_type), str(fetch.idempotency_key),
+            str(fetch.path)};
     }
     step->kind = OPAY_STEP_FETCH;
     step->fetches = f->fetches.data();
-    step->n_fetches = f->fetches.size();
+    step->n_fetches = n;
 }
 
 void opay_flow_feed(opay_flow_t* f, size_t index, int status,

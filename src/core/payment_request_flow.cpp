@@ -15,7 +15,7 @@ PaymentRequestFlow::PaymentRequestFlow(const Config& config, const Input& in)
     if (admit(in)) start();
 }
 
-void PaymentRequestFlow::ask(std::vector<Fetch> fetches, Stage next) {
+void PaymentRequestFlow::ask(Fetches fetches, Stage next) {
     stage_ = next;
     Flow::ask(std::move(fetches));
 }
@@ -50,8 +50,8 @@ void PaymentRequestFlow::start_shipping_event() {
     }
     if (auto why = read_payer_choice(request_->doc(), echo_)) return invalid(*why);
     if (!check_text("details.id", echo_.details_id)) return;
-    std::vector<Fetch> fetches{
-        Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
+    Fetches fetches;
+    fetches.push_back(Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}});
     // Our own refusal echoed (shippingAddress null): nothing to price.
     if (echo_.shipping_address != nullptr) {
         fetches.push_back(Fetch{OPAY_TARGET_SHIPPING, true,
@@ -63,7 +63,7 @@ void PaymentRequestFlow::start_shipping_event() {
     ask(std::move(fetches), Stage::kShipping);
 }
 
-void PaymentRequestFlow::on_fetched(const std::vector<Result>& results) {
+void PaymentRequestFlow::on_fetched(const Results& results) {
     switch (stage_) {
     case Stage::kLoadInvoice:
         on_invoice(results[0]);
