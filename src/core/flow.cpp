@@ -121,12 +121,24 @@ void Flow::feed(std::size_t index, int status, std::string_view body,
         results_[index].done) {
         return;
     }
-    results_[index] = Result{true, status, std::string(body), replayed};
+    Result& r = results_[index];
+    r.done = true;
+    r.status = status;
+    r.replayed = replayed;
+    r.body = body;
     bool all = std::all_of(results_.begin(), results_.end(),
-                           [](const Result& r) { return r.done; });
-    if (!all) return;
+                           [](const Result& x) { return x.done; });
+    if (!all) {
+        // the caller's buffer is not ours past this call
+        r.kept = body;
+        r.body = r.kept;
+        return;
+    }
     waiting_ = false;
     on_fetched(results_);
+    // nor is it here: what was read from it was copied out
+    if (index < results_.size() && results_[index].kept.empty())
+        results_[index].body = {};
     ensure_progress();
 }
 

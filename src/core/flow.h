@@ -145,8 +145,11 @@ class Flow {
     struct Result {
         bool done = false;
         int status = 0;
-        std::string body;
+        // The answer: the caller's own while on_fetched runs when it came
+        // last (no copy), else a view of kept, kept until the next ask.
+        std::string_view body;
         bool replayed = false;  // the processor's stored answer
+        std::string kept;
     };
     using Results = FixedList<Result, kMaxFetches>;
 
