@@ -78,8 +78,7 @@ bool Flow::admit(const Input& in) {
         if (!t.ok()) {
             reason = t.reason;
         } else {
-            sub_ = std::move(t.sub);
-            sender_ = std::move(t.sender);
+            token_ = std::move(t.claims);
         }
     } else {
         reason = OPAY_REFUSAL_BAD_SCHEME;
@@ -271,8 +270,8 @@ std::optional<std::string_view> Flow::variable(opay_var_e var) const {
     std::string_view s;
     switch (var) {
     case OPAY_VAR_EVENT: s = event_; break;
-    case OPAY_VAR_SUB: s = sub_; break;
-    case OPAY_VAR_SENDER: s = sender_; break;
+    case OPAY_VAR_SUB: s = token_.sub(); break;
+    case OPAY_VAR_SENDER: s = token_.sender(); break;
     case OPAY_VAR_REQUEST_ID: s = request_id_; break;
     case OPAY_VAR_RESULT: s = result_name(result_); break;
     case OPAY_VAR_ERROR: s = refusal_name(error_); break;

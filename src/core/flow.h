@@ -7,18 +7,18 @@
 // response. PaymentRequestFlow and PaymentCompleteFlow are the two kinds.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "config.h"
+#include "fixed_list.h"
 #include "invoice.h"
 #include "json.h"
+#include "jwt.h"
 #include "opay.h"
 
 namespace opay {
@@ -46,43 +46,6 @@ struct Input {
 
 // Fetches asked at once, at most: the invoice and the shipping options.
 inline constexpr std::size_t kMaxFetches = 2;
-
-// Up to N values held in place: a flow's fetches and their results without
-// an allocation of their own. Past N throws std::length_error (a flow that
-// asks for more is a bug; the C API turns it into a 500).
-template <typename T, std::size_t N>
-class FixedList {
-  public:
-    std::size_t size() const { return n_; }
-    bool empty() const { return n_ == 0; }
-    const T& operator[](std::size_t i) const { return items_[i]; }
-    T& operator[](std::size_t i) { return items_[i]; }
-    const T& at(std::size_t i) const {
-        if (i >= n_) throw std::out_of_range("FixedList::at");
-        return items_[i];
-    }
-    const T* begin() const { return items_.data(); }
-    const T* end() const { return items_.data() + n_; }
-    void push_back(T v) {
-        if (n_ == N) throw std::length_error("FixedList: full");
-        items_[n_++] = std::move(v);
-    }
-    // what was held is let go of now, not when the slot is reused
-    void clear() {
-        for (std::size_t i = 0; i < n_; ++i) items_[i] = T{};
-        n_ = 0;
-    }
-    // n fresh values
-    void assign(std::size_t n) {
-        if (n > N) throw std::length_error("FixedList: full");
-        clear();
-        n_ = n;
-    }
-
-  private:
-    std::array<T, N> items_{};
-    std::size_t n_ = 0;
-};
 
 struct Fetch {
     opay_target_e target;
@@ -202,8 +165,7 @@ class Flow {
     const json::Value* product_context_ = nullptr;
     // What the variables show.
     std::string event_;
-    std::string sub_;
-    std::string sender_;
+    TokenClaims token_;  // sub and sender
     std::string request_id_;
     opay_result_e result_ = OPAY_RESULT_NONE;     // success or fail
     opay_refusal_e error_ = OPAY_REFUSAL_NONE;
