@@ -42,7 +42,7 @@ struct opay_flow_s {
     bool broken = false;                // out of memory mid-flow
     std::string log;                    // the answer's log line, escaped
     opay_webhook_e webhook = OPAY_PAYMENT_REQUEST;
-    std::vector<opay::metrics::Metric> metrics;  // opay_flow_metrics' keys
+    opay::metrics::CallSeries metrics;  // opay_flow_metrics' keys
 };
 
 namespace {
@@ -275,22 +275,14 @@ size_t opay_flow_metrics(opay_flow_t* f, opay_str_t location, int status,
     }
     size_t n = 0;
     for (const auto& m : f->metrics) {
-        if (n == OPAY_METRICS_CALL_MAX) break;
-        out[n++] = opay_metric_t{str(m.key), m.histogram ? 1 : 0};
+        out[n++] = opay_metric_t{str(m.key()), m.histogram ? 1 : 0};
     }
     return n;
 }
 
 size_t opay_metrics_fetch_key(opay_target_e target, char* buf,
                               size_t size) noexcept {
-    try {
-        std::string key = opay::metrics::fetch_key(target);
-        if (key.size() > size) return 0;
-        key.copy(buf, key.size());
-        return key.size();
-    } catch (...) {
-        return 0;
-    }
+    return opay::metrics::fetch_key(target, buf, size);
 }
 
 void opay_series_count(opay_series_t* s, uint64_t us) noexcept {
