@@ -279,9 +279,11 @@ bool rsa_sha256_verify(const RsaVerifier& verifier, std::string_view data,
                        std::string_view signature) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
-    bool ok = verifier.ctx &&
-              EVP_Digest(data.data(), data.size(), digest, &digest_len,
-                         verifier.sha256.get(), nullptr) == 1 &&
+    EVP_MD_CTX* md = verifier.digest.get();
+    bool ok = verifier.ctx && md != nullptr &&
+              EVP_DigestInit_ex(md, verifier.sha256.get(), nullptr) == 1 &&
+              EVP_DigestUpdate(md, data.data(), data.size()) == 1 &&
+              EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
               EVP_PKEY_verify(
                   verifier.ctx.get(),
                   reinterpret_cast<const unsigned char*>(signature.data()),
