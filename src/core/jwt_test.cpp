@@ -222,6 +222,14 @@ TEST(Jwt, ChecksTimeWithLeeway) {
     EXPECT_EQ(reason(key().token(claims_with("exp", "\"1700003600\""))),
               "missing_exp");
     EXPECT_EQ(reason(key().token(claims_with("exp", "1700003600.75"))), "");
+    // an exponent is never applied: refused as no NumericDate, or after a
+    // fraction dropped with the fraction (1.7000036e9 reads as 1)
+    for (const char* e : {"1700003600E0", "17000036000e-1"}) {
+        EXPECT_EQ(reason(key().token(claims_with("exp", e))), "missing_exp")
+            << e;
+    }
+    EXPECT_EQ(reason(key().token(claims_with("exp", "1.7000036e9"))),
+              "expired");
     EXPECT_EQ(reason(key().token(claims_with("nbf", "-1"))), "not_yet_valid");
     TokenPolicy strict = policy();
     strict.leeway = 0;
