@@ -164,7 +164,7 @@ class Flow {
     std::optional<json::ArenaDocument> request_;
     const json::Value* product_context_ = nullptr;
     // What the variables show.
-    std::string event_;
+    std::string_view event_;  // a literal: event_name()'s or our own
     TokenClaims token_;  // sub and sender
     std::string request_id_;
     opay_result_e result_ = OPAY_RESULT_NONE;     // success or fail

@@ -31,7 +31,7 @@ void PaymentRequestFlow::start() {
     echo_ = std::get<Echo>(read);
     product_context_ = echo_.product_context;
     if (!check_product_context()) return;
-    event_ = std::string(event_name(echo_.event));
+    event_ = event_name(echo_.event);
     if (echo_.event == Event::kLoadEntity) {
         ask(Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}},
             Stage::kLoadInvoice);
@@ -45,7 +45,8 @@ void PaymentRequestFlow::start_shipping_event() {
         refuse(400, OPAY_REFUSAL_UNSUPPORTED_EVENT,
                "shipping is not asked for here",
                OPAY_LOG_INFO,
-               "event " + event_ + " but opay_shipping_uri is not set");
+               "event " + std::string(event_) +
+                   " but opay_shipping_uri is not set");
         return;
     }
     if (auto why = read_payer_choice(request_->doc(), echo_)) return invalid(*why);
