@@ -175,7 +175,7 @@ void flow_until_fetch(benchmark::State& state, const std::string& body,
         if (flow.responding() || flow.fetches().empty()) {
             state.SkipWithError("the call did not reach its invoice fetch");
         }
-        benchmark::DoNotOptimize(flow.fetches().data());
+        benchmark::DoNotOptimize(flow.fetches().begin());
     }
 }
 

@@ -105,7 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.ok() && !policy.signature_only &&
         !policy.allowed_senders.empty()) {
         // a good token names a listed sender when senders are restricted
-        fuzz::require(r.sender.size() == policy.allowed_senders[0].size());
+        fuzz::require(r.claims.sender().size() ==
+                      policy.allowed_senders[0].size());
     }
     return 0;
 }

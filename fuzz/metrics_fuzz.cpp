@@ -245,7 +245,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     call.status = static_cast<int>(pick % 600);
     auto calls = metrics::call_series(call);
     fuzz::require(!calls.empty() && calls.size() <= OPAY_METRICS_CALL_MAX);
-    for (const auto& m : calls) table.add(m.key, m.histogram, pick % 20000000);
+    for (const auto& m : calls) {
+        table.add(std::string(m.key()), m.histogram, pick % 20000000);
+    }
 
     // any series of the families, with any label values
     for (size_t i = 1; i < parts.size(); i++) {

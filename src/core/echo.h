@@ -21,6 +21,7 @@ enum class Event {
     kOptionChange,
 };
 
+// The event's name as the protocol spells it: a literal, valid forever.
 std::string_view event_name(Event e);
 
 struct Echo {

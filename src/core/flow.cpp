@@ -78,8 +78,7 @@ bool Flow::admit(const Input& in) {
         if (!t.ok()) {
             reason = t.reason;
         } else {
-            sub_ = std::move(t.sub);
-            sender_ = std::move(t.sender);
+            token_ = std::move(t.claims);
         }
     } else {
         reason = OPAY_REFUSAL_BAD_SCHEME;
@@ -121,12 +120,24 @@ void Flow::feed(std::size_t index, int status, std::string_view body,
         results_[index].done) {
         return;
     }
-    results_[index] = Result{true, status, std::string(body), replayed};
+    Result& r = results_[index];
+    r.done = true;
+    r.status = status;
+    r.replayed = replayed;
+    r.body = body;
     bool all = std::all_of(results_.begin(), results_.end(),
-                           [](const Result& r) { return r.done; });
-    if (!all) return;
+                           [](const Result& x) { return x.done; });
+    if (!all) {
+        // the caller's buffer is not ours past this call
+        r.kept = body;
+        r.body = r.kept;
+        return;
+    }
     waiting_ = false;
     on_fetched(results_);
+    // nor is it here: what was read from it was copied out
+    if (index < results_.size() && results_[index].kept.empty())
+        results_[index].body = {};
     ensure_progress();
 }
 
@@ -174,16 +185,16 @@ std::optional<Invoice> Flow::read_invoice(const Result& r) {
     return std::move(std::get<Invoice>(parsed));
 }
 
-void Flow::ask(std::vector<Fetch> fetches) {
+void Flow::ask(Fetches fetches) {
     fetches_ = std::move(fetches);
-    results_.assign(fetches_.size(), Result{});
+    results_.assign(fetches_.size());
     waiting_ = true;
 }
 
 void Flow::ask(Fetch fetch) {
     fetches_.clear();
     fetches_.push_back(std::move(fetch));
-    results_.assign(1, Result{});
+    results_.assign(1);
     waiting_ = true;
 }
 
@@ -259,8 +270,8 @@ std::optional<std::string_view> Flow::variable(opay_var_e var) const {
     std::string_view s;
     switch (var) {
     case OPAY_VAR_EVENT: s = event_; break;
-    case OPAY_VAR_SUB: s = sub_; break;
-    case OPAY_VAR_SENDER: s = sender_; break;
+    case OPAY_VAR_SUB: s = token_.sub(); break;
+    case OPAY_VAR_SENDER: s = token_.sender(); break;
     case OPAY_VAR_REQUEST_ID: s = request_id_; break;
     case OPAY_VAR_RESULT: s = result_name(result_); break;
     case OPAY_VAR_ERROR: s = refusal_name(error_); break;

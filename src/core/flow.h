@@ -12,11 +12,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 #include "config.h"
+#include "fixed_list.h"
 #include "invoice.h"
 #include "json.h"
+#include "jwt.h"
 #include "opay.h"
 
 namespace opay {
@@ -41,6 +43,9 @@ struct Input {
     // flow's life, or (none free, or no arenas) a fresh pool.
     std::shared_ptr<json::Arenas> arenas;
 };
+
+// Fetches asked at once, at most: the invoice and the shipping options.
+inline constexpr std::size_t kMaxFetches = 2;
 
 struct Fetch {
     opay_target_e target;
@@ -76,7 +81,8 @@ class Flow {
     const Response& response() const { return *response_; }
     // The pending action, if the flow waits on one (and not on fetches).
     const Action* action() const { return action_ ? &*action_ : nullptr; }
-    const std::vector<Fetch>& fetches() const { return fetches_; }
+    using Fetches = FixedList<Fetch, kMaxFetches>;
+    const Fetches& fetches() const { return fetches_; }
 
     // Result of fetches()[index]; when all are in, the flow moves on.
     // replayed: the processor's answer carried Idempotent-Replayed: true.
@@ -102,9 +108,13 @@ class Flow {
     struct Result {
         bool done = false;
         int status = 0;
-        std::string body;
+        // The answer: the caller's own while on_fetched runs when it came
+        // last (no copy), else a view of kept, kept until the next ask.
+        std::string_view body;
         bool replayed = false;  // the processor's stored answer
+        std::string kept;
     };
+    using Results = FixedList<Result, kMaxFetches>;
 
     explicit Flow(const Config& config) : config_(config) {}
 
@@ -114,12 +124,12 @@ class Flow {
     bool admit(const Input& in);
 
     // All of fetches() are in (results in the same order).
-    virtual void on_fetched(const std::vector<Result>& results) = 0;
+    virtual void on_fetched(const Results& results) = 0;
     // The action() was run.
     virtual void on_resolved(int result, std::string_view data) = 0;
 
-    void ask(std::vector<Fetch> fetches);
-    // The same for one fetch, in the list already made (no allocation).
+    void ask(Fetches fetches);
+    // The same for one fetch.
     void ask(Fetch fetch);
     void act(Action a);
     void respond(int status, std::string body, bool store = false);
@@ -142,7 +152,7 @@ class Flow {
 
     const Config& config_;
     std::optional<Response> response_;
-    std::vector<Fetch> fetches_;
+    Fetches fetches_;
     std::optional<Action> action_;
 
     // The body, parsed (once the token is good: a refused call holds no
@@ -154,9 +164,8 @@ class Flow {
     std::optional<json::ArenaDocument> request_;
     const json::Value* product_context_ = nullptr;
     // What the variables show.
-    std::string event_;
-    std::string sub_;
-    std::string sender_;
+    std::string_view event_;  // a literal: event_name()'s or our own
+    TokenClaims token_;  // sub and sender
     std::string request_id_;
     opay_result_e result_ = OPAY_RESULT_NONE;     // success or fail
     opay_refusal_e error_ = OPAY_REFUSAL_NONE;
@@ -168,7 +177,7 @@ class Flow {
   private:
     void ensure_progress();
 
-    std::vector<Result> results_;
+    Results results_;
     bool waiting_ = false;  // on fetches or an action, asked and not answered
 };
 

@@ -104,9 +104,11 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
     if (!id_text || id_text->empty()) {
         return InvoiceError{"invoice has no \"identifier\""};
     }
-    inv.identifier = std::string(*id_text);
+    inv.identifier = *id_text;
     // the log's text, made only for a refusal
-    auto name = [&inv] { return "invoice \"" + inv.identifier + "\""; };
+    auto name = [&inv] {
+        return "invoice \"" + std::string(inv.identifier) + "\"";
+    };
     if (!type || bare_payment_status(*type) != "Invoice") {
         return InvoiceError{name() + ": \"@type\" is not \"Invoice\""};
     }
@@ -115,7 +117,7 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
         if (!text) {
             return InvoiceError{name() + ": \"paymentStatus\" is not a string"};
         }
-        inv.payment_status = std::string(bare_payment_status(*text));
+        inv.payment_status = bare_payment_status(*text);
     }
 
     const json::Value* due = json::object_member(entity, "totalPaymentDue");
@@ -161,7 +163,7 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
             auto next = checked_add(sum, m.minor);
             if (!next) return InvoiceError{where() + ": sum overflows"};
             sum = *next;
-            inv.display_items.push_back({std::string(*label), m});
+            inv.display_items.push_back({*label, m});
         }
         if (sum != inv.total.minor) {
             return InvoiceError{

@@ -18,17 +18,19 @@ namespace opay {
 // More display items than this: the invoice backend's answer is refused.
 inline constexpr std::size_t kMaxDisplayItems = 100;
 
+// Texts are views of the invoice's document (Invoice::doc), which its
+// copies share: no copies of their own.
 struct DisplayItem {
-    std::string label;
+    std::string_view label;
     Money amount;
 };
 
 struct Invoice {
-    std::shared_ptr<json::Document> doc;  // owns entity
+    std::shared_ptr<json::Document> doc;  // owns entity and the texts
     const json::Value* entity = nullptr;  // the schema.org Invoice
-    std::string identifier;
+    std::string_view identifier;
     Money total{};
-    std::string payment_status;  // bare name: "PaymentDue", ...
+    std::string_view payment_status;  // bare name: "PaymentDue", ...
     std::vector<DisplayItem> display_items;
     std::optional<bool> request_shipping;
 };

@@ -1,5 +1,8 @@
 #include "invoice.h"
 
+#include <memory>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace opay {
@@ -35,6 +38,22 @@ TEST(Invoice, ReadsTheWrappedShape) {
     // the entity is kept as the backend wrote it, number and all
     EXPECT_NE(json::write(*inv.entity).find("\"price\":10,"),
               std::string::npos);
+}
+
+// The texts are views of the invoice's own document: right after the
+// answer's text is gone and in a copy that outlives the first.
+TEST(Invoice, TextsOutliveTheAnswerAndTheFirstCopy) {
+    std::string body = kWrapped;
+    auto r = std::make_unique<std::variant<Invoice, InvoiceError>>(
+        parse_invoice(body));
+    body.assign(body.size(), ' ');
+    ASSERT_TRUE(std::holds_alternative<Invoice>(*r));
+    Invoice copy = std::get<Invoice>(*r);
+    r.reset();
+    EXPECT_EQ(copy.identifier, "12345");
+    EXPECT_EQ(copy.payment_status, "PaymentDue");
+    ASSERT_EQ(copy.display_items.size(), 2u);
+    EXPECT_EQ(copy.display_items[0].label, "Large Widget");
 }
 
 TEST(Invoice, ReadsABareSchemaOrgInvoice) {

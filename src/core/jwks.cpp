@@ -164,14 +164,16 @@ MdPtr fetch_sha256() {
 RsaVerifier make_verifier(EVP_PKEY* key, const MdPtr& sha256) {
     RsaVerifier v;
     if (!sha256) return v;
+    MdCtxPtr digest(EVP_MD_CTX_new(), EVP_MD_CTX_free);
     PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr),
                    EVP_PKEY_CTX_free);
-    if (!ctx || EVP_PKEY_verify_init(ctx.get()) <= 0 ||
+    if (!digest || !ctx || EVP_PKEY_verify_init(ctx.get()) <= 0 ||
         EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0 ||
         EVP_PKEY_CTX_set_signature_md(ctx.get(), sha256.get()) <= 0) {
         return v;
     }
     v.sha256 = sha256;
+    v.digest = std::move(digest);
     v.ctx = std::move(ctx);
     return v;
 }

@@ -18,14 +18,17 @@ struct PkeyFree {
 using PkeyPtr = std::shared_ptr<EVP_PKEY>;
 using MdPtr = std::shared_ptr<EVP_MD>;
 using PkeyCtxPtr = std::shared_ptr<EVP_PKEY_CTX>;
+using MdCtxPtr = std::shared_ptr<EVP_MD_CTX>;
 
 // What one RSASSA-PKCS1-v1_5 SHA-256 verification needs, made once per
-// key: SHA-256 fetched from the provider and a verify context with the
-// padding and digest set. Making these per call (EVP_DigestVerifyInit)
-// repeats OpenSSL's provider look-ups on every request. The context is
-// used by one thread at a time (an nginx worker has one).
+// key: SHA-256 fetched from the provider, a digest context for it, and a
+// verify context with the padding and digest set. Making these per call
+// (EVP_DigestVerifyInit, EVP_Digest) repeats OpenSSL's provider look-ups
+// and allocations on every request. The contexts are used by one thread at
+// a time (an nginx worker has one).
 struct RsaVerifier {
     MdPtr sha256;
+    MdCtxPtr digest;
     PkeyCtxPtr ctx;
 };
 

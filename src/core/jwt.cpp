@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <openssl/err.h>
@@ -95,8 +97,12 @@ struct Claims : json::MemberReader {
 std::optional<int64_t> numeric_date(const Read& v) {
     if (!v.present || v.kind != json::Kind::Number) return std::nullopt;
     std::string_view t = v.text;
-    auto cut = t.find_first_of(".eE");
-    if (cut != std::string_view::npos) {
+    // up to a fraction or an exponent: one pass (find_first_of would
+    // call memchr once a byte)
+    std::size_t cut = 0;
+    while (cut < t.size() && t[cut] != '.' && t[cut] != 'e' && t[cut] != 'E')
+        ++cut;
+    if (cut < t.size()) {
         if (t[cut] != '.') return std::nullopt;
         t = t.substr(0, cut);
     }
@@ -165,7 +171,7 @@ const Jwk* select_key(const KeySet& keys, const Header& header,
 }
 
 void check_claims(const Claims& claims, const TokenPolicy& policy,
-                  int64_t now, Report& report, TokenResult& result) {
+                  int64_t now, Report& report) {
     auto iss = claims.iss.string();
     report.check("iss", iss && *iss == policy.issuer,
                  [&] {
@@ -256,17 +262,16 @@ void check_claims(const Claims& claims, const TokenPolicy& policy,
                      OPAY_REFUSAL_ISSUED_IN_FUTURE);
     }
 
-    if (auto sub = claims.sub.string()) result.sub = *sub;
-    if (auto s = claims.sender.string()) result.sender = *s;
+    std::string_view sender = claims.sender.string().value_or("");
     if (!policy.allowed_senders.empty()) {
         bool allowed = std::any_of(
             policy.allowed_senders.begin(), policy.allowed_senders.end(),
-            [&](const std::string& a) { return iequals(a, result.sender); });
-        report.check("sender", allowed && !result.sender.empty(),
+            [&](const std::string& a) { return iequals(a, sender); });
+        report.check("sender", allowed && !sender.empty(),
                      [&] {
-                         return result.sender.empty()
+                         return sender.empty()
                                     ? std::string("sender missing")
-                                    : "sender \"" + result.sender + "\"";
+                                    : "sender \"" + std::string(sender) + "\"";
                      },
                      OPAY_REFUSAL_BAD_SENDER);
     }
@@ -278,9 +283,11 @@ bool rsa_sha256_verify(const RsaVerifier& verifier, std::string_view data,
                        std::string_view signature) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
-    bool ok = verifier.ctx &&
-              EVP_Digest(data.data(), data.size(), digest, &digest_len,
-                         verifier.sha256.get(), nullptr) == 1 &&
+    EVP_MD_CTX* md = verifier.digest.get();
+    bool ok = verifier.ctx && md != nullptr &&
+              EVP_DigestInit_ex(md, verifier.sha256.get(), nullptr) == 1 &&
+              EVP_DigestUpdate(md, data.data(), data.size()) == 1 &&
+              EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
               EVP_PKEY_verify(
                   verifier.ctx.get(),
                   reinterpret_cast<const unsigned char*>(signature.data()),
@@ -311,13 +318,20 @@ std::optional<std::string_view> bearer_token(std::string_view h) {
     return h;
 }
 
+TokenClaims::Place TokenClaims::place(std::string_view claim) const {
+    std::less_equal<const char*> le;
+    if (!le(text_.data(), claim.data()) ||
+        !le(claim.data() + claim.size(), text_.data() + text_.size())) {
+        throw std::logic_error("a token's claim outside its decoded text");
+    }
+    return {static_cast<std::size_t>(claim.data() - text_.data()),
+            claim.size()};
+}
+
 TokenResult verify_token(std::string_view token, const KeySet& keys,
                          const TokenPolicy& policy, int64_t now,
                          bool details) {
     TokenResult result;
-    // room for every check below (parse, alg, key, signature and at most
-    // eight claims): no reallocation moving the reports mid-call
-    result.checks.reserve(12);
     Report report(result, details);
 
     // Parsing is one check: three parts, strict base64url, JSON objects.
@@ -325,8 +339,9 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
     auto d1 = token.find('.');
     auto d2 = d1 == std::string_view::npos ? d1 : token.find('.', d1 + 1);
     // the three parts decoded into one buffer, each followed by a NUL
-    // (where the in-situ parse stops): one allocation, not three
-    std::string decoded;
+    // (where the in-situ parse stops): one allocation, not three; the
+    // result's, so that sub and sender stay where they were read
+    std::string& decoded = result.claims.text_;
     std::string_view signature;
     // read without a document: the checks want a few members, once
     Header header;
@@ -409,7 +424,16 @@ TokenResult verify_token(std::string_view token, const KeySet& keys,
                       OPAY_REFUSAL_BAD_SIGNATURE)) {
         return result;
     }
-    if (!policy.signature_only) check_claims(claims, policy, now, report, result);
+    if (!policy.signature_only) {
+        check_claims(claims, policy, now, report);
+        // in the decoded text: no copies of their own
+        if (auto sub = claims.sub.string()) {
+            result.claims.sub_ = result.claims.place(*sub);
+        }
+        if (auto sender = claims.sender.string()) {
+            result.claims.sender_ = result.claims.place(*sender);
+        }
+    }
     return result;
 }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fixed_list.h"
 #include "jwks.h"
 #include "opay.h"
 #include "outcome.h"
@@ -24,25 +25,7 @@ struct TokenPolicy {
     bool signature_only = false;  // header and signature, no claims
 };
 
-struct TokenCheck {
-    std::string_view name;  // "parse", "alg", "key", "signature", "exp", ...
-    bool ok = false;
-    std::string detail;  // for the operator's tools; never sent to a peer
-};
-
-struct TokenResult {
-    std::vector<TokenCheck> checks;
-    // The first failed check's refusal (OPAY_REFUSAL_EXPIRED,
-    // OPAY_REFUSAL_BAD_SIGNATURE, ...); OPAY_REFUSAL_NONE when the token
-    // is good.
-    opay_refusal_e reason = OPAY_REFUSAL_NONE;
-    std::string sub;
-    std::string sender;
-
-    bool ok() const { return reason == OPAY_REFUSAL_NONE && !checks.empty(); }
-    // its short code ("expired", "bad_signature", ...); "" when good
-    std::string_view reason_name() const { return refusal_name(reason); }
-};
+struct TokenResult;
 
 // Runs every check and records each in checks. details: whether each
 // check's detail text is made too (the operator's tools); without it
@@ -50,6 +33,56 @@ struct TokenResult {
 TokenResult verify_token(std::string_view token, const KeySet& keys,
                          const TokenPolicy& policy, int64_t now,
                          bool details = true);
+
+struct TokenCheck {
+    std::string_view name;  // "parse", "alg", "key", "signature", "exp", ...
+    bool ok = false;
+    std::string detail;  // for the operator's tools; never sent to a peer
+};
+
+// Every check verify_token can make: parse, alg, key, signature and eight
+// claims.
+inline constexpr std::size_t kMaxTokenChecks = 12;
+
+// The claims a call is known by, kept in the token's decoded text (no copy
+// of their own): places in it, so that copies and moves keep them right.
+class TokenClaims {
+  public:
+    std::string_view sub() const { return text(sub_); }
+    std::string_view sender() const { return text(sender_); }
+
+  private:
+    // fills text_ and the places
+    friend TokenResult verify_token(std::string_view, const KeySet&,
+                                    const TokenPolicy&, int64_t, bool);
+    struct Place {
+        std::size_t at = 0;
+        std::size_t size = 0;
+    };
+    std::string_view text(Place p) const {
+        return {text_.data() + p.at, p.size};
+    }
+    // Where a claim's text lies in text_ (json::read_members tells views
+    // of the text it parsed in place; anything else throws).
+    Place place(std::string_view claim) const;
+
+    std::string text_;  // the header, payload and signature, decoded
+    Place sub_, sender_;
+};
+
+struct TokenResult {
+    FixedList<TokenCheck, kMaxTokenChecks> checks;
+    // The first failed check's refusal (OPAY_REFUSAL_EXPIRED,
+    // OPAY_REFUSAL_BAD_SIGNATURE, ...); OPAY_REFUSAL_NONE when the token
+    // is good.
+    opay_refusal_e reason = OPAY_REFUSAL_NONE;
+    // sub and sender, when strings; empty otherwise
+    TokenClaims claims;
+
+    bool ok() const { return reason == OPAY_REFUSAL_NONE && !checks.empty(); }
+    // its short code ("expired", "bad_signature", ...); "" when good
+    std::string_view reason_name() const { return refusal_name(reason); }
+};
 
 // RSASSA-PKCS1-v1_5 with SHA-256 over data, with a key's verifier made
 // at load time (the request path).

@@ -1,6 +1,7 @@
 #include "jwt.h"
 
 #include <cstdio>
+#include <memory>
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
@@ -72,8 +73,8 @@ void expect_same_without_details(const TokenResult& full,
     TokenResult bare = verify_token(token, keys, p, now, false);
     EXPECT_EQ(bare.ok(), full.ok());
     EXPECT_EQ(bare.reason_name(), full.reason_name());
-    EXPECT_EQ(bare.sub, full.sub);
-    EXPECT_EQ(bare.sender, full.sender);
+    EXPECT_EQ(bare.claims.sub(), full.claims.sub());
+    EXPECT_EQ(bare.claims.sender(), full.claims.sender());
     ASSERT_EQ(bare.checks.size(), full.checks.size());
     for (std::size_t i = 0; i < full.checks.size(); ++i) {
         EXPECT_EQ(bare.checks[i].name, full.checks[i].name);
@@ -95,8 +96,34 @@ TEST(Jwt, AcceptsAGoodToken) {
     auto r = verify_token(key().token(claims()), keys_of(key().jwks()),
                           policy(), kNow);
     EXPECT_TRUE(r.ok()) << r.reason_name();
-    EXPECT_EQ(r.sub, "payer@example.com");
-    EXPECT_EQ(r.sender, "shop@example.com");
+    EXPECT_EQ(r.claims.sub(), "payer@example.com");
+    EXPECT_EQ(r.claims.sender(), "shop@example.com");
+}
+
+// sub and sender are read from the token's decoded text, unescaped where
+// they lie, and stay right in a copy or a move of the result after the
+// original is gone (they are kept as places in that text, which moves).
+TEST(Jwt, SubAndSenderOutliveTheirResult) {
+    std::string c = claims_with("sub", R"("pay\u0065r@example.com")");
+    c = c.substr(0, c.size() - 1) + R"(,"x":"\u00e9"})";
+    std::string token = key().token(c);
+    KeySet keys = keys_of(key().jwks());
+    auto r = std::make_unique<TokenResult>(
+        verify_token(token, keys, policy(), kNow, false));
+    ASSERT_TRUE(r->ok()) << r->reason_name();
+    TokenResult copy = *r;
+    TokenResult moved = std::move(*r);
+    r.reset();
+    for (const TokenResult* t : {&copy, &moved}) {
+        EXPECT_EQ(t->claims.sub(), "payer@example.com");
+        EXPECT_EQ(t->claims.sender(), "shop@example.com");
+    }
+    // a short sender, moved: the same
+    TokenResult s = verify_token(
+        key().token(claims_with("sender", R"("a@b")")), keys, policy(), kNow);
+    TokenResult s2 = std::move(s);
+    EXPECT_EQ(s2.claims.sender(), "a@b");
+    EXPECT_EQ(s2.claims.sub(), "payer@example.com");
 }
 
 TEST(Jwt, RefusesEveryOtherAlgorithm) {
@@ -195,6 +222,14 @@ TEST(Jwt, ChecksTimeWithLeeway) {
     EXPECT_EQ(reason(key().token(claims_with("exp", "\"1700003600\""))),
               "missing_exp");
     EXPECT_EQ(reason(key().token(claims_with("exp", "1700003600.75"))), "");
+    // an exponent is never applied: refused as no NumericDate, or after a
+    // fraction dropped with the fraction (1.7000036e9 reads as 1)
+    for (const char* e : {"1700003600E0", "17000036000e-1"}) {
+        EXPECT_EQ(reason(key().token(claims_with("exp", e))), "missing_exp")
+            << e;
+    }
+    EXPECT_EQ(reason(key().token(claims_with("exp", "1.7000036e9"))),
+              "expired");
     EXPECT_EQ(reason(key().token(claims_with("nbf", "-1"))), "not_yet_valid");
     TokenPolicy strict = policy();
     strict.leeway = 0;

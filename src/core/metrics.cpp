@@ -2,6 +2,8 @@
 #include "metrics.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 
 #include "json.h"
 #include "opay_str.h"
@@ -145,48 +147,88 @@ std::string_view series_key(const opay_series_t& s) noexcept {
     return std::string_view(s.key, std::min<size_t>(s.len, sizeof(s.key)));
 }
 
-}  // namespace
+// A key written into a caller's buffer of size bytes: what does not fit
+// makes it over (then it is dropped), never a write past the end.
+class Bounded {
+  public:
+    Bounded(char* buf, std::size_t size) : buf_(buf), room_(size) {}
+    Bounded& append(std::string_view s) {
+        if (s.size() > room_ - size_) {
+            over_ = true;
+        } else if (!over_) {
+            std::memcpy(buf_ + size_, s.data(), s.size());
+            size_ += s.size();
+        }
+        return *this;
+    }
+    // 0 when over
+    std::size_t size() const { return over_ ? 0 : size_; }
+
+  private:
+    char* buf_;
+    std::size_t room_;
+    std::size_t size_ = 0;
+    bool over_ = false;
+};
 
 // The text format is UTF-8: a byte of an invalid sequence is written as
 // U+FFFD, as json::write does, or Prometheus refuses the whole page.
-std::string escape(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
+// Out: a std::string or a Bounded.
+template <typename Out>
+void escape_to(Out& out, std::string_view value) {
+    std::size_t plain = 0;  // start of the bytes written as they are
+    auto flush = [&](std::size_t i) {
+        out.append(value.substr(plain, i - plain));
+    };
     for (std::size_t i = 0; i < value.size();) {
         char c = value[i];
         if (static_cast<unsigned char>(c) >= 0x80) {
             std::size_t len = json::utf8_sequence(value, i);
             if (len == 0) {
-                out += "\xEF\xBF\xBD";
-                i++;
+                flush(i);
+                out.append("\xEF\xBF\xBD");
+                plain = ++i;
             } else {
-                out.append(value, i, len);
                 i += len;
             }
             continue;
         }
-        if (c == '\\' || c == '"') {
-            out += '\\';
-            out += c;
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
+        if (c == '\\' || c == '"' || c == '\n') {
+            flush(i);
+            out.append(c == '\\' ? "\\\\" : c == '"' ? "\\\"" : "\\n");
+            plain = i + 1;
         }
         i++;
     }
+    flush(value.size());
+}
+
+template <typename Out>
+void key_to(Out& out, std::string_view name,
+            std::initializer_list<Label> labels) {
+    out.append(name);
+    std::string_view sep = "{";
+    for (const Label& l : labels) {
+        out.append(sep).append(l.name).append("=\"");
+        escape_to(out, l.value);
+        out.append("\"");
+        sep = ",";
+    }
+    if (labels.size() > 0) out.append("}");
+}
+
+}  // namespace
+
+std::string escape(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    escape_to(out, value);
     return out;
 }
 
 std::string key(std::string_view name, std::initializer_list<Label> labels) {
-    std::string out(name);
-    char sep = '{';
-    for (const Label& l : labels) {
-        out.append(1, sep).append(l.name).append("=\"");
-        out.append(escape(l.value)).append("\"");
-        sep = ',';
-    }
-    if (labels.size() > 0) out += '}';
+    std::string out;
+    key_to(out, name, labels);
     return out;
 }
 
@@ -194,43 +236,51 @@ std::string_view family(std::string_view key) noexcept {
     return key.substr(0, key.find('{'));
 }
 
-std::vector<Metric> call_series(const Call& c) {
-    std::string status = std::to_string(c.status);
+CallSeries call_series(const Call& c) {
+    char status[16];
+    int n = std::snprintf(status, sizeof status, "%d", c.status);
     opay_result_e result = c.result;
     if (result == OPAY_RESULT_NONE) {
         result = c.status == 200 ? OPAY_RESULT_OK : OPAY_RESULT_REFUSED;
     }
-    std::vector<Metric> out;
-    out.push_back(
-        {key(kRequests,
-             {{"location", c.location},
-              {"webhook", c.webhook == OPAY_PAYMENT_COMPLETE
-                              ? "payment_complete"
-                              : "payment_request"},
-              {"event", c.event.empty() ? "none" : c.event},
-              {"outcome", result_name(result)},
-              {"status", status}}),
-         false});
+    CallSeries out;
+    auto add = [&out](bool histogram, std::string_view name,
+                      std::initializer_list<Label> labels) {
+        Metric m;
+        m.histogram = histogram;
+        Bounded text(m.text, sizeof m.text);
+        key_to(text, name, labels);
+        m.size = text.size();
+        out.push_back(m);
+    };
+    add(false, kRequests,
+        {{"location", c.location},
+         {"webhook", c.webhook == OPAY_PAYMENT_COMPLETE ? "payment_complete"
+                                                        : "payment_request"},
+         {"event", c.event.empty() ? "none" : c.event},
+         {"outcome", result_name(result)},
+         {"status", std::string_view(status, static_cast<std::size_t>(n))}});
     if (c.refusal != OPAY_REFUSAL_NONE) {
-        out.push_back({key(kRefusals, {{"location", c.location},
-                                       {"reason", refusal_name(c.refusal)}}),
-                       false});
+        add(false, kRefusals,
+            {{"location", c.location}, {"reason", refusal_name(c.refusal)}});
     }
     if (c.charge != OPAY_CHARGE_NONE) {
-        out.push_back({key(kCharges, {{"result", charge_name(c.charge)},
-                                      {"code", c.charge_code}}),
-                       false});
+        add(false, kCharges,
+            {{"result", charge_name(c.charge)}, {"code", c.charge_code}});
     }
-    out.push_back({key(kRequestDuration, {{"location", c.location}}), true});
-    for (Metric& m : out) {
-        if (m.key.size() > OPAY_METRICS_KEY_MAX) m.key.clear();
-    }
+    add(true, kRequestDuration, {{"location", c.location}});
     return out;
 }
 
-std::string fetch_key(opay_target_e target) {
-    if (target == OPAY_TARGET_PROCESSOR) return key(kProcessorDuration, {});
-    return key(kBackendDuration, {{"backend", opay_target_name(target)}});
+std::size_t fetch_key(opay_target_e target, char* buf,
+                      std::size_t size) noexcept {
+    Bounded out(buf, size);
+    if (target == OPAY_TARGET_PROCESSOR) {
+        key_to(out, kProcessorDuration, {});
+    } else {
+        key_to(out, kBackendDuration, {{"backend", opay_target_name(target)}});
+    }
+    return out.size();
 }
 
 void count(opay_series_t& s, uint64_t us) noexcept {

@@ -6,12 +6,14 @@
 // dropped count. Pure: no I/O, no clock.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "fixed_list.h"
 #include "opay.h"
 
 namespace opay::metrics {
@@ -41,16 +43,23 @@ struct Call {
     std::string_view charge_code;
 };
 
+// A series a call counts in, its key written in place (no allocation).
 struct Metric {
-    std::string key;  // empty: longer than OPAY_METRICS_KEY_MAX (dropped)
+    // empty: longer than OPAY_METRICS_KEY_MAX (dropped)
+    std::string_view key() const { return {text, size}; }
     bool histogram = false;
+    char text[OPAY_METRICS_KEY_MAX];
+    std::size_t size = 0;
 };
+using CallSeries = FixedList<Metric, OPAY_METRICS_CALL_MAX>;
 
 // The series a call counts in, at most OPAY_METRICS_CALL_MAX: requests,
 // its refusal and its charge when it has one, the duration histogram.
-std::vector<Metric> call_series(const Call& call);
-// The histogram of a fetch's time: the processor's, or a backend's.
-std::string fetch_key(opay_target_e target);
+CallSeries call_series(const Call& call);
+// The histogram of a fetch's time: the processor's, or a backend's;
+// written to buf, its size returned (0: over size bytes).
+std::size_t fetch_key(opay_target_e target, char* buf,
+                      std::size_t size) noexcept;
 
 // One more for a counter; one observation of us microseconds for a
 // histogram.

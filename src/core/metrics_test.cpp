@@ -84,14 +84,14 @@ TEST(Metrics, RefusedCallSeries) {
     c.refusal = OPAY_REFUSAL_BAD_SIGNATURE;
     auto m = call_series(c);
     ASSERT_EQ(m.size(), 3u);
-    EXPECT_EQ(m[0].key,
+    EXPECT_EQ(m[0].key(),
               "opay_requests_total{location=\"/opay/pr\",webhook=\"payment_"
               "request\",event=\"none\",outcome=\"refused\",status=\"401\"}");
     EXPECT_FALSE(m[0].histogram);
-    EXPECT_EQ(m[1].key,
+    EXPECT_EQ(m[1].key(),
               "opay_refusals_total{location=\"/opay/pr\",reason=\"bad_"
               "signature\"}");
-    EXPECT_EQ(m[2].key,
+    EXPECT_EQ(m[2].key(),
               "opay_request_duration_seconds{location=\"/opay/pr\"}");
     EXPECT_TRUE(m[2].histogram);
 }
@@ -101,15 +101,15 @@ TEST(Metrics, OutcomeOfACallWithoutResultIsOkOrRefusedByStatus) {
     c.location = "/l";
     c.event = "loadentity";
     c.status = 200;
-    EXPECT_NE(call_series(c)[0].key.find(",outcome=\"ok\",status=\"200\"}"),
+    EXPECT_NE(call_series(c)[0].key().find(",outcome=\"ok\",status=\"200\"}"),
               std::string::npos);
     c.status = 404;
     c.refusal = OPAY_REFUSAL_UNKNOWN_INVOICE;
     auto m = call_series(c);
-    EXPECT_NE(m[0].key.find("event=\"loadentity\",outcome=\"refused\","
+    EXPECT_NE(m[0].key().find("event=\"loadentity\",outcome=\"refused\","
                             "status=\"404\"}"),
               std::string::npos);
-    EXPECT_EQ(m[1].key,
+    EXPECT_EQ(m[1].key(),
               "opay_refusals_total{location=\"/l\",reason=\"unknown_invoice\"}");
 }
 
@@ -123,19 +123,19 @@ TEST(Metrics, PaymentCallSeriesCarryResultAndCharge) {
     c.charge = OPAY_CHARGE_SUCCEEDED;
     auto m = call_series(c);
     ASSERT_EQ(m.size(), 3u);
-    EXPECT_EQ(m[0].key,
+    EXPECT_EQ(m[0].key(),
               "opay_requests_total{location=\"/pc\",webhook=\"payment_"
               "complete\",event=\"paymentcomplete\",outcome=\"success\","
               "status=\"200\"}");
-    EXPECT_EQ(m[1].key,
+    EXPECT_EQ(m[1].key(),
               "opay_charges_total{result=\"succeeded\",code=\"\"}");
     c.result = OPAY_RESULT_FAIL;
     c.refusal = OPAY_REFUSAL_NONE;
     c.charge = OPAY_CHARGE_DECLINED;
     c.charge_code = "card_declined";
     m = call_series(c);
-    EXPECT_NE(m[0].key.find("outcome=\"fail\""), std::string::npos);
-    EXPECT_EQ(m[1].key,
+    EXPECT_NE(m[0].key().find("outcome=\"fail\""), std::string::npos);
+    EXPECT_EQ(m[1].key(),
               "opay_charges_total{result=\"declined\",code=\"card_declined\"}");
 }
 
@@ -149,27 +149,36 @@ TEST(Metrics, KeysOverTheLimitAreEmptiedToBeCountedAsDropped) {
     c.location = location;
     auto m = call_series(c);
     ASSERT_EQ(m.size(), 2u);
-    EXPECT_EQ(m[0].key, "") << "requests: over the limit";
-    EXPECT_EQ(m[1].key.size(), size_t{OPAY_METRICS_KEY_MAX}) << "just fits";
+    EXPECT_EQ(m[0].key(), "") << "requests: over the limit";
+    EXPECT_EQ(m[1].key().size(), size_t{OPAY_METRICS_KEY_MAX}) << "just fits";
     location += 'x';
     c.location = location;
-    EXPECT_EQ(call_series(c)[1].key, "") << "one byte over";
+    EXPECT_EQ(call_series(c)[1].key(), "") << "one byte over";
     // escaping counts: a quote takes two bytes
     location.assign(OPAY_METRICS_KEY_MAX - around - 1, 'x');
     location += '"';
     c.location = location;
-    EXPECT_EQ(call_series(c)[1].key, "");
+    EXPECT_EQ(call_series(c)[1].key(), "");
 }
 
 TEST(Metrics, FetchKeys) {
-    EXPECT_EQ(fetch_key(OPAY_TARGET_PROCESSOR),
+    char buf[OPAY_METRICS_KEY_MAX];
+    auto key_of = [&buf](opay_target_e target) {
+        return std::string(buf, fetch_key(target, buf, sizeof buf));
+    };
+    EXPECT_EQ(key_of(OPAY_TARGET_PROCESSOR),
               "opay_processor_duration_seconds");
-    EXPECT_EQ(fetch_key(OPAY_TARGET_INVOICE),
+    EXPECT_EQ(key_of(OPAY_TARGET_INVOICE),
               "opay_backend_duration_seconds{backend=\"invoice\"}");
-    EXPECT_EQ(fetch_key(OPAY_TARGET_SHIPPING),
+    EXPECT_EQ(key_of(OPAY_TARGET_SHIPPING),
               "opay_backend_duration_seconds{backend=\"shipping\"}");
-    EXPECT_EQ(fetch_key(OPAY_TARGET_NOTIFY),
+    EXPECT_EQ(key_of(OPAY_TARGET_NOTIFY),
               "opay_backend_duration_seconds{backend=\"notify\"}");
+    // a key that does not fit: 0, dropped
+    std::string invoice = key_of(OPAY_TARGET_INVOICE);
+    EXPECT_EQ(fetch_key(OPAY_TARGET_INVOICE, buf, invoice.size() - 1), 0u);
+    EXPECT_EQ(fetch_key(OPAY_TARGET_INVOICE, buf, invoice.size()),
+              invoice.size()) << "just fits";
 }
 
 TEST(Metrics, CountsCountersAndHistogramBuckets) {

@@ -3,6 +3,7 @@
 #include "opay.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <memory>
 #include <new>
@@ -36,11 +37,12 @@ struct opay_flow_s {
                  opay::PaymentCompleteFlow>
         made;
     opay::Flow* flow = nullptr;         // the one made
-    std::vector<opay_fetch_t> fetches;  // views into flow->fetches()
+    // views into flow->fetches(), held in place
+    std::array<opay_fetch_t, opay::kMaxFetches> fetches;
     bool broken = false;                // out of memory mid-flow
     std::string log;                    // the answer's log line, escaped
     opay_webhook_e webhook = OPAY_PAYMENT_REQUEST;
-    std::vector<opay::metrics::Metric> metrics;  // opay_flow_metrics' keys
+    opay::metrics::CallSeries metrics;  // opay_flow_metrics' keys
 };
 
 namespace {
@@ -209,20 +211,16 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
         step->log_message = str(f->log);
         return;
     }
-    try {
-        f->fetches.clear();
-        for (const auto& fetch : f->flow->fetches()) {
-            f->fetches.push_back(opay_fetch_t{
-                fetch.target, fetch.post ? 1 : 0, str(fetch.body),
-                str(fetch.content_type), str(fetch.idempotency_key),
-                str(fetch.path)});
-        }
-    } catch (...) {
-        return out_of_memory();
+    size_t n = 0;
+    for (const auto& fetch : f->flow->fetches()) {
+        f->fetches[n++] = opay_fetch_t{
+            fetch.target, fetch.post ? 1 : 0, str(fetch.body),
+            str(fetch.content_type), str(fetch.idempotency_key),
+            str(fetch.path)};
     }
     step->kind = OPAY_STEP_FETCH;
     step->fetches = f->fetches.data();
-    step->n_fetches = f->fetches.size();
+    step->n_fetches = n;
 }
 
 void opay_flow_feed(opay_flow_t* f, size_t index, int status,
@@ -277,22 +275,14 @@ size_t opay_flow_metrics(opay_flow_t* f, opay_str_t location, int status,
     }
     size_t n = 0;
     for (const auto& m : f->metrics) {
-        if (n == OPAY_METRICS_CALL_MAX) break;
-        out[n++] = opay_metric_t{str(m.key), m.histogram ? 1 : 0};
+        out[n++] = opay_metric_t{str(m.key()), m.histogram ? 1 : 0};
     }
     return n;
 }
 
 size_t opay_metrics_fetch_key(opay_target_e target, char* buf,
                               size_t size) noexcept {
-    try {
-        std::string key = opay::metrics::fetch_key(target);
-        if (key.size() > size) return 0;
-        key.copy(buf, key.size());
-        return key.size();
-    } catch (...) {
-        return 0;
-    }
+    return opay::metrics::fetch_key(target, buf, size);
 }
 
 void opay_series_count(opay_series_t* s, uint64_t us) noexcept {

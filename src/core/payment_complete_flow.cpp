@@ -23,7 +23,7 @@ PaymentCompleteFlow::PaymentCompleteFlow(const Config& config, const Input& in)
     if (admit(in)) start();
 }
 
-void PaymentCompleteFlow::ask(std::vector<Fetch> fetches, Stage next) {
+void PaymentCompleteFlow::ask(Fetches fetches, Stage next) {
     stage_ = next;
     Flow::ask(std::move(fetches));
 }
@@ -62,7 +62,7 @@ void PaymentCompleteFlow::finish(Response r, bool store) {
     Flow::finish(std::move(r), store);
 }
 
-void PaymentCompleteFlow::on_fetched(const std::vector<Result>& results) {
+void PaymentCompleteFlow::on_fetched(const Results& results) {
     switch (stage_) {
     case Stage::kCompleteFetch:
         on_complete_fetch(results[0],
@@ -214,8 +214,8 @@ void PaymentCompleteFlow::on_claim(int result, std::string_view stored) {
         return;
     }
     claimed_ = true;
-    std::vector<Fetch> fetches{
-        Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
+    Fetches fetches;
+    fetches.push_back(Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}});
     if (payload_.shipping_option && !config_.shipping) {
         refuse(400, OPAY_REFUSAL_INVALID_PAYLOAD,
                "shippingOption given, but shipping is not asked for here",

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "flow.h"
 #include "money.h"
@@ -58,11 +57,11 @@ class PaymentCompleteFlow final : public Flow {
         std::string log;
     };
 
-    void on_fetched(const std::vector<Result>& results) override;
+    void on_fetched(const Results& results) override;
     void on_resolved(int result, std::string_view data) override;
     // A claimed payment is settled before its answer goes out.
     void finish(Response r, bool store) override;
-    void ask(std::vector<Fetch> fetches, Stage next);
+    void ask(Fetches fetches, Stage next);
     void ask(Fetch fetch, Stage next);
     // A form POSTed to the processor under its idempotency key.
     void post_processor(std::string form, std::string key, std::string path,

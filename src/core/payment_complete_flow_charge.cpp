@@ -53,8 +53,9 @@ void PaymentCompleteFlow::create() {
     static_assert(kMaxRequestId <= kStripeMetadataValueMax &&
                       kMaxRequestId + 8 <= kStripeDescriptionMax,
                   "an invoice id must fit Stripe's metadata and description");
-    IntentRequest r{placeholder_, "Invoice " + invoice_->identifier,
-                    invoice_->identifier};
+    IntentRequest r{placeholder_,
+                    "Invoice " + std::string(invoice_->identifier),
+                    std::string(invoice_->identifier)};
     post_processor(create_form(r), intent_key_, std::string(kIntentsPath),
                    Stage::kCreate);
 }

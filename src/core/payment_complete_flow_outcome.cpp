@@ -57,7 +57,7 @@ void PaymentCompleteFlow::conclude(Verdict v) {
     // decline is not: the payer's next card pays the same PaymentIntent.
     store_reply_ = v.answer == Answer::kSuccess;
     notify_body_ = notify_record(payload_, invoice_->identifier, due_,
-                                 outcome_, sub_, config_.test_mode);
+                                 outcome_, token_.sub(), config_.test_mode);
     if (config_.journal) {
         act({OPAY_STEP_JOURNAL, {},
              journal_outcome(outcome_, request_id_, notify_body_, now_),

@@ -15,7 +15,7 @@ PaymentRequestFlow::PaymentRequestFlow(const Config& config, const Input& in)
     if (admit(in)) start();
 }
 
-void PaymentRequestFlow::ask(std::vector<Fetch> fetches, Stage next) {
+void PaymentRequestFlow::ask(Fetches fetches, Stage next) {
     stage_ = next;
     Flow::ask(std::move(fetches));
 }
@@ -31,7 +31,7 @@ void PaymentRequestFlow::start() {
     echo_ = std::get<Echo>(read);
     product_context_ = echo_.product_context;
     if (!check_product_context()) return;
-    event_ = std::string(event_name(echo_.event));
+    event_ = event_name(echo_.event);
     if (echo_.event == Event::kLoadEntity) {
         ask(Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}},
             Stage::kLoadInvoice);
@@ -45,13 +45,14 @@ void PaymentRequestFlow::start_shipping_event() {
         refuse(400, OPAY_REFUSAL_UNSUPPORTED_EVENT,
                "shipping is not asked for here",
                OPAY_LOG_INFO,
-               "event " + event_ + " but opay_shipping_uri is not set");
+               "event " + std::string(event_) +
+                   " but opay_shipping_uri is not set");
         return;
     }
     if (auto why = read_payer_choice(request_->doc(), echo_)) return invalid(*why);
     if (!check_text("details.id", echo_.details_id)) return;
-    std::vector<Fetch> fetches{
-        Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}}};
+    Fetches fetches;
+    fetches.push_back(Fetch{OPAY_TARGET_INVOICE, false, {}, {}, {}, {}});
     // Our own refusal echoed (shippingAddress null): nothing to price.
     if (echo_.shipping_address != nullptr) {
         fetches.push_back(Fetch{OPAY_TARGET_SHIPPING, true,
@@ -63,7 +64,7 @@ void PaymentRequestFlow::start_shipping_event() {
     ask(std::move(fetches), Stage::kShipping);
 }
 
-void PaymentRequestFlow::on_fetched(const std::vector<Result>& results) {
+void PaymentRequestFlow::on_fetched(const Results& results) {
     switch (stage_) {
     case Stage::kLoadInvoice:
         on_invoice(results[0]);

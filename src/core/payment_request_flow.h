@@ -6,7 +6,6 @@
 
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "echo.h"
 #include "flow.h"
@@ -24,9 +23,9 @@ class PaymentRequestFlow final : public Flow {
         kShipping,
     };
 
-    void on_fetched(const std::vector<Result>& results) override;
+    void on_fetched(const Results& results) override;
     void on_resolved(int result, std::string_view data) override;
-    void ask(std::vector<Fetch> fetches, Stage next);
+    void ask(Fetches fetches, Stage next);
     void ask(Fetch fetch, Stage next);
 
     void start();

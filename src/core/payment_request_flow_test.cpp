@@ -109,6 +109,24 @@ TEST_F(PaymentRequestFlowTest,
     EXPECT_EQ(f.variable(OPAY_VAR_EVENT), "shippingaddresschange");
 }
 
+// The answer fed first is copied: the caller's buffer is its own once
+// feed returns (the last one is read in place, during feed).
+TEST_F(PaymentRequestFlowTest, AnswerFedFirstOutlivesTheCallersBuffer) {
+    config.shipping = true;
+    PaymentRequestFlow f(config, input(kAddressChange));
+    ASSERT_EQ(f.fetches().size(), 2u);
+    std::string options = kOptions;
+    f.feed(1, 200, options);
+    options.assign(options.size(), 'x');
+    std::string invoice = kInvoice;
+    f.feed(0, 200, invoice);
+    invoice.assign(invoice.size(), 'x');
+    ASSERT_TRUE(f.responding());
+    ASSERT_EQ(f.response().status, 200) << f.response().body;
+    EXPECT_NE(f.response().body.find(R"("id":"priority")"), std::string::npos)
+        << f.response().body;
+}
+
 TEST_F(PaymentRequestFlowTest, MislabelledOptionChangeIsAnOptionChange) {
     config.shipping = true;
     std::string body = kAddressChange;

@@ -126,7 +126,7 @@ const ShippingOption* selected_option(const ShippingOptions& s) {
 
 ShippingDue shipping_due(const Money& total, bool asks_shipping,
                          const std::optional<std::string>& option,
-                         const std::string* options_body) {
+                         const std::string_view* options_body) {
     using Verdict = ShippingDue::Verdict;
     if (!asks_shipping) return {Verdict::kDue, total, {}, {}};
     if (!option || options_body == nullptr) {

@@ -58,7 +58,7 @@ struct ShippingDue {
 // or nullptr when it was not asked (no address or no option).
 ShippingDue shipping_due(const Money& invoice_total, bool asks_shipping,
                          const std::optional<std::string>& option,
-                         const std::string* options_body);
+                         const std::string_view* options_body);
 
 // The backend contract's request body.
 std::string shipping_request(std::string_view invoice,

@@ -161,7 +161,7 @@ TEST(ShippingRequest, FollowsTheBackendContract) {
 // What a PaymentComplete owes for shipping.
 struct ShippingDueTest : ::testing::Test {
     Money total{1000, usd()};
-    std::string options = R"({"shippingOptions":[
+    std::string_view options = R"({"shippingOptions":[
         {"id":"norush","label":"R","amount":{"currency":"USD","value":"0.00"}},
         {"id":"priority","label":"P","amount":{"currency":"USD","value":"3.00"}}]})";
     using Verdict = ShippingDue::Verdict;
@@ -177,8 +177,8 @@ TEST_F(ShippingDueTest, OfferedOptionIsAdded) {
 }
 
 TEST_F(ShippingDueTest, UnshippedInvoiceOwesItsTotal) {
-    const std::string* bodies[] = {&options, nullptr};
-    for (const std::string* body : bodies) {
+    const std::string_view* bodies[] = {&options, nullptr};
+    for (const std::string_view* body : bodies) {
         auto d = shipping_due(total, false, std::string("priority"), body);
         EXPECT_EQ(d.verdict, Verdict::kDue);
         EXPECT_EQ(d.due.minor, 1000) << "an option given is not charged";
@@ -201,19 +201,19 @@ TEST_F(ShippingDueTest, ShippedInvoiceNeedsAddressAndOfferedOption) {
     d = shipping_due(total, true, std::string("teleport"), &options);
     EXPECT_EQ(d.verdict, Verdict::kRefused);
     EXPECT_EQ(d.for_payer, "The selected shipping option is not available.");
-    std::string none = R"({"shippingOptions":[]})";
+    std::string_view none = R"({"shippingOptions":[]})";
     EXPECT_EQ(shipping_due(total, true, std::string("norush"), &none).verdict,
               Verdict::kRefused)
         << "nothing offered for the address";
 }
 
 TEST_F(ShippingDueTest, UnusableBackendAnswer) {
-    std::string euro = R"({"shippingOptions":[
+    std::string_view euro = R"({"shippingOptions":[
         {"id":"x","label":"X","amount":{"currency":"EUR","value":"1.00"}}]})";
     auto d = shipping_due(total, true, std::string("x"), &euro);
     EXPECT_EQ(d.verdict, Verdict::kBackendInvalid);
     EXPECT_NE(d.log.find("differs from the invoice's USD"), std::string::npos);
-    std::string negative = R"({"shippingOptions":[
+    std::string_view negative = R"({"shippingOptions":[
         {"id":"x","label":"X","amount":{"currency":"USD","value":"-10.01"}}]})";
     EXPECT_EQ(shipping_due(total, true, std::string("x"), &negative).verdict,
               Verdict::kBackendInvalid);

@@ -414,6 +414,7 @@ ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     size_t                     len, size, grow;
     ngx_buf_t                 *b;
+    ngx_uint_t                 known;
     ngx_chain_t               *cl;
     ngx_http_opay_fetch_t     *f;
     ngx_http_core_loc_conf_t  *clcf;
@@ -450,14 +451,19 @@ ngx_http_opay_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 continue;
             }
 
-            /* grow by doubling: one allocation for most answers */
+            /*
+             * the answer's length when it is known (a small answer then
+             * comes from the pool, not from malloc), else 4 KiB; grown by
+             * doubling: one allocation for most answers
+             */
 
-            grow = b ? 2 * (size_t) (b->end - b->pos) : 4096;
+            known = r->headers_out.content_length_n > 0
+                    && (size_t) r->headers_out.content_length_n <= f->limit;
+
+            grow = b ? 2 * (size_t) (b->end - b->pos) : (known ? 0 : 4096);
             size = ngx_min(ngx_max(size, grow), f->limit);
 
-            if (r->headers_out.content_length_n > 0
-                && (size_t) r->headers_out.content_length_n <= f->limit)
-            {
+            if (known) {
                 size = ngx_max(size,
                                (size_t) r->headers_out.content_length_n);
             }
