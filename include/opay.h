@@ -334,7 +334,7 @@ int opay_uri_split(opay_str_t uri, char *path, size_t *path_len,
 
 typedef struct opay_flow_s  opay_flow_t;
 
-/* NULL only when out of memory */
+/* NULL only when out of memory (or on a broken internal bound) */
 opay_flow_t *opay_flow_start(const opay_conf_t *conf,
     const opay_input_t *in) OPAY_NOEXCEPT;
 void opay_flow_free(opay_flow_t *flow) OPAY_NOEXCEPT;

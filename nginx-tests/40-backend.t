@@ -1,5 +1,6 @@
 # Invoice backends that fail, hang, lie or overflow: each a clear 502/504
-# JSON answer and one error-log line, never a broken answer or a crash.
+# JSON answer and one error-log line, never a broken answer or a crash;
+# answers without a length (chunked), or of the limit exactly, read whole.
 
 use strict;
 use warnings;
@@ -17,7 +18,39 @@ $mixed->{displayItems}[1]{amount}{currency} = 'EUR';
 my $big = reference_invoice();
 $big->{entity}{description} = 'z' x 8192;
 
+# an invoice whose JSON is exactly $size bytes (its description padded)
+my $unpadded = do {
+    my $i = reference_invoice();
+    $i->{entity}{description} = '';
+    length OpayTest::json_encode($i);
+};
+sub invoice_of_size {
+    my ($size) = @_;
+    my $i = reference_invoice();
+    $i->{entity}{description} = 'p' x ($size - $unpadded);
+    return $i;
+}
+
+# answers without a Content-Length: the module collects what comes
+sub chunked {
+    my ($body) = @_;
+    my $r = json_response(200, $body);
+    $r->[1]{'Transfer-Encoding'} = 'chunked';
+    return $r;
+}
+
+my $midsize = reference_invoice();
+$midsize->{entity}{description} = 'm' x 5000;
+my $small = reference_invoice();
+$small->{entity}{description} = 's' x 2000;
+
 my %answers = (
+    chunked      => chunked($small),
+    chunked8k    => chunked($midsize),
+    chunkedbig   => chunked($big),
+    exact        => json_response(200, invoice_of_size(4096)),
+    overbyone    => json_response(200, invoice_of_size(4097)),
+    empty        => [ 200, { 'Content-Type' => 'application/json' }, '' ],
     e500      => [ 500, { 'Content-Type' => 'text/plain' }, 'boom' ],
     e403      => [ 403, { 'Content-Type' => 'text/plain' }, 'no' ],
     hang      => 'hang',
@@ -64,6 +97,19 @@ $t->write_conf(<<'EOF');
             opay_invoice_uri /_invoices/$opay_ctx_invoiceId;
         }
 
+        location = /pay8k {
+            opay_payment_request;
+            opay_invoice_uri /_invoices8k/$opay_ctx_invoiceId;
+        }
+
+        location /_invoices8k/ {
+            internal;
+            proxy_pass http://127.0.0.1:%%PORT_invoice%%/invoices/;
+            proxy_http_version 1.1;
+            proxy_read_timeout 1s;
+            subrequest_output_buffer_size 8k;
+        }
+
         location = /down {
             opay_payment_request;
             opay_invoice_uri /_down/$opay_ctx_invoiceId;
@@ -107,6 +153,26 @@ fails('notobject', 502, 'backend_error',
       qr/opay: invoice backend answer is not a JSON object/);
 fails('big', 502, 'backend_error',
       qr/opay: invoice backend answer is larger than 4096 bytes/);
+fails('overbyone', 502, 'backend_error',
+      qr/opay: invoice backend answer is larger than 4096 bytes/);
+fails('empty', 502, 'backend_error',
+      qr/\[error\].*opay: invoice backend answered invalid JSON/);
+fails('chunkedbig', 502, 'backend_error',
+      qr/opay: invoice backend answer is larger than 8192 bytes/,
+      path => '/pay8k');
+
+# an answer of the limit's size exactly, and answers without a length
+# (chunked) of under the first 4 KiB and of more, read whole
+for my $case (['exact', '/pay', 'p' x (4096 - $unpadded)],
+              ['chunked', '/pay', 's' x 2000],
+              ['chunked8k', '/pay8k', 'm' x 5000]) {
+    my ($id, $path, $part) = @$case;
+    my $r = $t->request($path, token => $token,
+                        body => loadentity_body(invoiceId => $id));
+    is($r->{status}, 200, "$id: 200");
+    is($r->{json}{methodData}[0]{data}{entity}{description}, $part,
+       "$id: the whole invoice read");
+}
 fails('sum', 502, 'backend_error',
       qr/\[error\].*opay: invoice "12345": display items add up to 9\.99 but the total due is 10\.00/);
 fails('mixed', 502, 'backend_error',

@@ -532,8 +532,15 @@ sub serve_one {
         return;
     }
     my ($status, $headers, $content) = @$res;
-    # a handler may declare more than it sends: a cut answer
-    $headers->{'Content-Length'} //= length $content;
+    if (($headers->{'Transfer-Encoding'} // '') eq 'chunked') {
+        # no length ahead: chunks of 1000 bytes
+        $content = join('', map { sprintf("%x\r\n%s\r\n", length, $_) }
+                                unpack('(a1000)*', $content))
+                   . "0\r\n\r\n";
+    } else {
+        # a handler may declare more than it sends: a cut answer
+        $headers->{'Content-Length'} //= length $content;
+    }
     $headers->{'Connection'} = 'close';
     print $c "HTTP/1.1 $status X\r\n",
         (map { "$_: $headers->{$_}\r\n" } sort keys %$headers),

@@ -29,7 +29,8 @@ class FixedList {
         if (n_ == N) throw std::length_error("FixedList: full");
         items_[n_++] = std::move(v);
     }
-    // what was held is let go of now, not when the slot is reused
+    // each slot reset to T{} now, not when it is reused (a shared_ptr is
+    // let go of; a std::string may keep its buffer)
     void clear() {
         for (std::size_t i = 0; i < n_; ++i) items_[i] = T{};
         n_ = 0;

@@ -121,18 +121,22 @@ void Flow::feed(std::size_t index, int status, std::string_view body,
         return;
     }
     Result& r = results_[index];
+    bool last = std::all_of(results_.begin(), results_.end(),
+                            [&r](const Result& x) {
+                                return &x == &r || x.done;
+                            });
+    if (!last) {
+        // the caller's buffer is not ours past this call; copied before
+        // anything is marked, so that a failed copy changes nothing
+        r.kept = body;
+        r.body = r.kept;
+    } else {
+        r.body = body;
+    }
     r.done = true;
     r.status = status;
     r.replayed = replayed;
-    r.body = body;
-    bool all = std::all_of(results_.begin(), results_.end(),
-                           [](const Result& x) { return x.done; });
-    if (!all) {
-        // the caller's buffer is not ours past this call
-        r.kept = body;
-        r.body = r.kept;
-        return;
-    }
+    if (!last) return;
     waiting_ = false;
     on_fetched(results_);
     // nor is it here: what was read from it was copied out

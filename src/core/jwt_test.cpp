@@ -323,6 +323,22 @@ TEST(Jwt, ReportsEveryCheck) {
     }
 }
 
+// Every policy check at once: the checks' list (a FixedList) holds them
+// all, so a check added without raising kMaxTokenChecks fails here, not
+// as a 500 on every token.
+TEST(Jwt, HoldsEveryCheckAtOnce) {
+    TokenPolicy p = policy();
+    p.version = "STI.ExternalAccessToken.V1";
+    p.allowed_senders = {"shop@example.com"};
+    std::string token =
+        key().token(claims(",\"ver\":\"STI.ExternalAccessToken.V1\""));
+    KeySet keys = keys_of(key().jwks());
+    auto r = verify_token(token, keys, p, kNow);
+    EXPECT_TRUE(r.ok()) << r.reason_name();
+    EXPECT_EQ(r.checks.size(), kMaxTokenChecks);
+    expect_same_without_details(r, token, keys, p, kNow);
+}
+
 TEST(Jwt, BearerHeader) {
     EXPECT_EQ(bearer_token("Bearer abc"), "abc");
     EXPECT_EQ(bearer_token("bearer  abc "), "abc");

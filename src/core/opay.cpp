@@ -225,6 +225,8 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
 
 void opay_flow_feed(opay_flow_t* f, size_t index, int status,
                     opay_str_t body, int replayed) noexcept {
+    // a broken flow answers 500 (opay_flow_next) and reads nothing more
+    if (f->broken) return;
     try {
         f->flow->feed(index, status, view(body), replayed != 0);
     } catch (...) {
@@ -233,6 +235,7 @@ void opay_flow_feed(opay_flow_t* f, size_t index, int status,
 }
 
 void opay_flow_resolve(opay_flow_t* f, int result, opay_str_t data) noexcept {
+    if (f->broken) return;
     try {
         f->flow->resolve(result, view(data));
     } catch (...) {
