@@ -23,10 +23,14 @@ install_packages() {
         --no-install-recommends "$@"
 }
 
+# a port below the kernel's ephemeral range (so that no client connection
+# of wrk's or nginx's takes it meanwhile) that no socket uses
 free_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 100); do
-        if ! ss -Htln "sport = :$p" | grep -q .; then
+    local p low
+    read -r low _ < /proc/sys/net/ipv4/ip_local_port_range
+    [ "$low" -gt 10100 ] || die "the ephemeral port range starts at $low"
+    for p in $(shuf -i "10000-$(( low - 1 ))" -n 100); do
+        if ! ss -Htan "sport = :$p" | grep -q .; then
             echo "$p"
             return
         fi
