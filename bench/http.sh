@@ -170,33 +170,20 @@ declare -A PORT BIN
 for t in $TARGETS; do
     PORT[$t]=$(free_port)
     workers=${t##*-w}
+    main=""
     case $t in
-    proxy_pass-deb-*)
-        BIN[$t]=$SYSTEM_NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$PROXY_PASS_LOCATIONS" ;;
-    proxy_pass-*)
-        BIN[$t]=$NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$PROXY_PASS_LOCATIONS" ;;
-    limit-deb-*)
-        BIN[$t]=$SYSTEM_NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$LIMIT_LOCATIONS" \
-            "load_module $LIMIT_SO;" ;;
-    limit-*)
-        BIN[$t]=$NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$LIMIT_LOCATIONS" \
-            "load_module $LIMIT_SO;" ;;
-    static-*)
-        BIN[$t]=$NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$MODULE_LOCATIONS" ;;
-    dynamic-*)
-        BIN[$t]=$SYSTEM_NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$MODULE_LOCATIONS" \
-            "load_module $MODULE_SO;" ;;
-    njs-*)
-        BIN[$t]=$SYSTEM_NGINX
-        write_conf "$t" "${PORT[$t]}" "$workers" "$NJS_LOCATIONS" \
-            "load_module $NJS_SO;" ;;
+    proxy_pass-*) locations=$PROXY_PASS_LOCATIONS ;;
+    limit-*) locations=$LIMIT_LOCATIONS main="load_module $LIMIT_SO;" ;;
+    static-*) locations=$MODULE_LOCATIONS ;;
+    dynamic-*) locations=$MODULE_LOCATIONS main="load_module $MODULE_SO;" ;;
+    njs-*) locations=$NJS_LOCATIONS main="load_module $NJS_SO;" ;;
     esac
+    # Debian's nginx: its own references, the dynamic module, njs
+    case $t in
+    *-deb-*|dynamic-*|njs-*) BIN[$t]=$SYSTEM_NGINX ;;
+    *) BIN[$t]=$NGINX ;;
+    esac
+    write_conf "$t" "${PORT[$t]}" "$workers" "$locations" "$main"
 done
 PORT[memory]=$(free_port)
 write_conf memory "${PORT[memory]}" 1 "$MODULE_LOCATIONS"
