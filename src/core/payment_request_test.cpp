@@ -27,6 +27,7 @@ struct AnswerTest : ::testing::Test {
         config.types = {"credit"};
         config.payer_email = true;
         config.shipping = true;
+        config.answer_parts = render_answer_parts(config);
         invoice = invoice_of("PaymentDue");
         options = std::get<ShippingOptions>(parse_shipping_options(
             R"({"shippingOptions":[
@@ -142,6 +143,7 @@ TEST_F(AnswerTest, OursIsReDerivedNeverEchoed) {
     EXPECT_EQ(json::write(d["serviceMember"]), R"({"k":true})");
 
     config.test_mode = true;
+    config.answer_parts = render_answer_parts(config);
     d = answer(echo_of());
     EXPECT_EQ(json::write(d["methodData"][0]["data"]["mode"]), "\"TEST\"");
 }
@@ -380,6 +382,24 @@ struct AnswerBytes : AnswerTest {
         return a.body;
     }
 };
+
+// A Config made by hand and not given its parts answers nothing rather
+// than broken JSON.
+TEST_F(AnswerBytes, NothingWithoutTheLocationsParts) {
+    Config bare;
+    const std::string why = "the location's answer parts are not rendered";
+    Answer a = loadentity_answer(bare, ctx, invoice);
+    EXPECT_EQ(a.body, "");
+    EXPECT_EQ(a.error, why);
+    a = not_due_answer(bare, Event::kLoadEntity, ctx, invoice);
+    EXPECT_EQ(a.body, "");
+    EXPECT_EQ(a.error, why);
+    a = shipping_answer(bare, request, echo_of(), invoice, options);
+    EXPECT_EQ(a.body, "");
+    EXPECT_EQ(a.error, why);
+    bare.answer_parts = render_answer_parts(bare);
+    EXPECT_EQ(loadentity_answer(bare, ctx, invoice).error, "");
+}
 
 TEST_F(AnswerBytes, Loadentity) {
     EXPECT_EQ(body(loadentity_answer(live, ctx, invoice)),
