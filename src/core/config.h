@@ -54,8 +54,9 @@ struct Config {
     // SHA-256 fetched once (idempotency keys): a fetch by name on every
     // key is OpenSSL 3's provider look-up, locks and name compares
     MdPtr sha256 = fetch_sha256();
-    // From the settings above, by make_config; a Config made by hand
-    // (tests) renders them again after changing those settings.
+    // From the settings above, by make_config. A Config made by hand (a
+    // test's) renders them itself once those are set; without them no
+    // answer is written.
     AnswerParts answer_parts;
 };
 
