@@ -10,33 +10,37 @@ namespace {
 constexpr char kAlphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-constexpr std::array<int8_t, 256> make_table() {
-    std::array<int8_t, 256> t{};
-    for (auto& v : t) v = -1;
-    for (int i = 0; i < 64; ++i) {
-        t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+// A letter outside the alphabet: above every byte a step writes.
+constexpr uint64_t kBad = uint64_t{1} << 63;
+
+// Letter k (0 to 7) of a step of up to eight, its six bits already
+// where they end up in the step's bytes: byte j of the output is bits 8j
+// to 8j+7 of the value (the first byte lowest, each byte's first bit
+// highest). A letter outside the alphabet is kBad. A step of n letters is
+// n look-ups ORed and makes n * 3 / 4 bytes; any bit above those (kBad,
+// or a nonzero unused low bit of the last letter) refuses the text: one
+// check for the step.
+constexpr std::array<std::array<uint64_t, 256>, 8> make_placed() {
+    std::array<std::array<uint64_t, 256>, 8> t{};
+    for (auto& row : t) {
+        for (auto& v : row) v = kBad;
     }
-    return t;
-}
-
-constexpr auto kTable = make_table();
-
-// kTable's values already shifted to their place in a group of four
-// letters (the first letter's at bits 18-23, ...), a letter outside the
-// alphabet as bit 24: a group is four look-ups and three ORs.
-constexpr std::array<std::array<uint32_t, 256>, 4> make_shifted() {
-    std::array<std::array<uint32_t, 256>, 4> t{};
-    for (int k = 0; k < 4; ++k) {
-        for (int c = 0; c < 256; ++c) {
-            t[k][c] = kTable[c] < 0 ? 1u << 24
-                                    : static_cast<uint32_t>(kTable[c])
-                                          << (18 - 6 * k);
+    for (int k = 0; k < 8; ++k) {
+        for (int i = 0; i < 64; ++i) {
+            uint64_t v = 0;
+            for (int b = 0; b < 6; ++b) {
+                int s = 6 * k + b;  // in the stream, the letter's top first
+                if ((i >> (5 - b) & 1) != 0) {
+                    v |= uint64_t{1} << (8 * (s / 8) + 7 - s % 8);
+                }
+            }
+            t[k][static_cast<unsigned char>(kAlphabet[i])] = v;
         }
     }
     return t;
 }
 
-constexpr auto kShifted = make_shifted();
+constexpr auto kPlaced = make_placed();
 
 }  // namespace
 
@@ -45,37 +49,33 @@ std::size_t base64url_decoded_size(std::string_view in) {
 }
 
 bool base64url_decode_to(std::string_view in, char* o) {
-    if (in.size() % 4 == 1) return false;
+    std::size_t n = in.size();
+    if (n % 4 == 1) return false;
     const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-    std::size_t full = in.size() / 4;
-    // Four letters to three bytes; any letter outside the alphabet sets
-    // bit 24 of the OR of the four values.
-    for (std::size_t i = 0; i < full; ++i, p += 4, o += 3) {
-        uint32_t v = kShifted[0][p[0]] | kShifted[1][p[1]] |
-                     kShifted[2][p[2]] | kShifted[3][p[3]];
-        if (v >> 24 != 0) return false;
-        o[0] = static_cast<char>(v >> 16);
-        o[1] = static_cast<char>((v >> 8) & 0xff);
-        o[2] = static_cast<char>(v & 0xff);
+    const auto& t = kPlaced;
+    // Eight letters to six bytes.
+    for (; n >= 8; n -= 8, p += 8, o += 6) {
+        uint64_t v = t[0][p[0]] | t[1][p[1]] | t[2][p[2]] | t[3][p[3]] |
+                     t[4][p[4]] | t[5][p[5]] | t[6][p[6]] | t[7][p[7]];
+        if (v >> 48 != 0) return false;
+        // written out, lowest byte first: the compiler merges these
+        // stores (it kept a loop over them as a loop)
+        o[0] = static_cast<char>(v);
+        o[1] = static_cast<char>(v >> 8);
+        o[2] = static_cast<char>(v >> 16);
+        o[3] = static_cast<char>(v >> 24);
+        o[4] = static_cast<char>(v >> 32);
+        o[5] = static_cast<char>(v >> 40);
     }
-    // The last two or three letters: their unused low bits must be zero,
-    // so that every byte string has exactly one encoding.
-    std::size_t rest = in.size() % 4;
-    if (rest != 0) {
-        uint32_t acc = 0;
-        for (std::size_t i = 0; i < rest; ++i) {
-            int v = kTable[p[i]];
-            if (v < 0) return false;
-            acc = (acc << 6) | static_cast<uint32_t>(v);
-        }
-        if (rest == 2) {
-            if ((acc & 0xf) != 0) return false;
-            o[0] = static_cast<char>(acc >> 4);
-        } else {
-            if ((acc & 0x3) != 0) return false;
-            o[0] = static_cast<char>(acc >> 10);
-            o[1] = static_cast<char>((acc >> 2) & 0xff);
-        }
+    // The last two, three, four, six or seven letters: their unused low
+    // bits must be zero too, so that every byte string has exactly one
+    // encoding.
+    uint64_t v = 0;
+    for (std::size_t k = 0; k < n; ++k) v |= t[k][p[k]];
+    std::size_t bytes = n * 3 / 4;
+    if (v >> 8 * bytes != 0) return false;
+    for (std::size_t j = 0; j < bytes; ++j) {
+        o[j] = static_cast<char>(v >> 8 * j);
     }
     return true;
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <string>
 
 namespace opay {
@@ -17,6 +18,56 @@ TEST(Base64url, RoundTripsEveryLength) {
         EXPECT_EQ(*decoded, bytes);
         bytes.push_back(static_cast<char>(i * 37 + 200));
     }
+}
+
+// Every length from 0 to 64 bytes (every mix of eight-letter steps, a
+// four-letter group and a two- or three-letter tail), random bytes: the
+// encoding decodes back; any letter outside the alphabet at any position
+// is refused; so is any nonzero unused bit in the last letter.
+TEST(Base64url, EveryLengthRoundTripsAndRefusesEveryBadLetter) {
+    std::mt19937 random(2112);
+    const std::string bad = std::string("=+/ .\x80\xff\n") + '\0';
+    int refused = 0;
+    for (std::size_t len = 0; len <= 64; ++len) {
+        std::string bytes;
+        for (std::size_t i = 0; i < len; ++i) {
+            bytes.push_back(static_cast<char>(random() & 0xff));
+        }
+        std::string text = base64url_encode(bytes);
+        ASSERT_EQ(text.size(), (len * 4 + 2) / 3) << len;
+        ASSERT_EQ(base64url_decoded_size(text), len);
+        ASSERT_EQ(base64url_decode(text), bytes) << len;
+        for (std::size_t at = 0; at < text.size(); ++at) {
+            for (char c : bad) {
+                std::string s = text;
+                s[at] = c;
+                EXPECT_FALSE(base64url_decode(s)) << len << " " << at;
+                ++refused;
+            }
+        }
+        // the unused bits: 4 after two letters, 2 after three
+        std::size_t unused = text.size() % 4 == 2 ? 4
+                             : text.size() % 4 == 3 ? 2
+                                                    : 0;
+        for (std::size_t bit = 0; bit < unused; ++bit) {
+            std::string s = text;
+            const std::string letters =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                "0123456789-_";
+            s.back() = letters[letters.find(s.back()) ^ (1u << bit)];
+            EXPECT_FALSE(base64url_decode(s)) << len << " bit " << bit;
+        }
+        // one letter more or less makes a length no encoding has (or
+        // other bytes), never these bytes
+        EXPECT_NE(base64url_decode(text + "A"), bytes);
+    }
+    EXPECT_EQ(refused, 9 * [] {
+        int letters = 0;
+        for (std::size_t len = 0; len <= 64; ++len) {
+            letters += static_cast<int>((len * 4 + 2) / 3);
+        }
+        return letters;
+    }());
 }
 
 TEST(Base64url, DecodesRfc7515Example) {

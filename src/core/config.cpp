@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "opay_str.h"
+#include "payment_request.h"
 
 namespace opay {
 
@@ -94,6 +95,7 @@ std::variant<Config, ConfigError> make_config(const opay_settings_t& s) {
     if (s.success_message.len != 0) {
         c.success_message = text(s.success_message);
     }
+    c.answer_parts = render_answer_parts(c);
     return c;
 }
 

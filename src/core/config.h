@@ -2,6 +2,7 @@
 // (keys loaded, names validated) once, at configuration time.
 #pragma once
 
+#include <array>
 #include <string>
 #include <variant>
 #include <vector>
@@ -14,6 +15,24 @@ namespace opay {
 
 inline constexpr const char* kMicrosoftPayMethod =
     "https://pay.microsoft.com/microsoftpay";
+
+// The parts of the PaymentRequest answers that depend on a location's
+// settings alone, written once when its Config is made
+// (render_answer_parts, payment_request.h) and copied into every answer
+// as they stand (json::Writer::raw): JSON text, each whole members of
+// the object it goes in, or a whole value.
+struct AnswerParts {
+    // "supportedMethods":"https://pay.microsoft.com/microsoftpay"
+    std::string method;
+    // "event":"loadentity", and so on, by Event
+    std::array<std::string, 3> events;
+    // "supportedNetworks":[...],"supportedTypes":[...]
+    std::string networks_types;
+    // "mode":"TEST" in test mode; empty in live mode
+    std::string mode;
+    // the options object, by [payer asked][shipping asked]
+    std::array<std::array<std::string, 2>, 2> options;
+};
 
 struct Config {
     TokenPolicy token;
@@ -35,6 +54,10 @@ struct Config {
     // SHA-256 fetched once (idempotency keys): a fetch by name on every
     // key is OpenSSL 3's provider look-up, locks and name compares
     MdPtr sha256 = fetch_sha256();
+    // From the settings above, by make_config. A Config made by hand (a
+    // test's) renders them itself once those are set; without them no
+    // answer is written.
+    AnswerParts answer_parts;
 };
 
 struct ConfigError {

@@ -11,6 +11,7 @@
 
 #include "flow.h"
 #include "jwks.h"
+#include "payment_request.h"
 #include "test_util.h"
 
 namespace opay::test {
@@ -35,6 +36,7 @@ struct FlowTest : ::testing::Test {
         config.token.audience = "m1";
         config.networks = {"visa"};
         config.types = {"credit"};
+        config.answer_parts = render_answer_parts(config);
         token = "Bearer " +
                 key.token(R"({"iss":"iss","aud":"m1","sub":"p@x","exp":1700003600})");
     }

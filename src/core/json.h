@@ -399,6 +399,16 @@ class Writer {
     }
     // A whole value, as write() writes it.
     void value(const Value& v);
+    // Text that is already JSON, written as it stands, nothing checked:
+    // one value, or whole members of the open object or whole elements
+    // of the open array, comma-separated (parts of an answer written once
+    // by another Writer, then copied into many). Empty text writes
+    // nothing (never right after a key).
+    void raw(std::string_view text) {
+        if (text.empty()) return;
+        separate();
+        sink_.put(text);
+    }
     // The text; the writer is spent.
     std::string done();
 

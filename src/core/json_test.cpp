@@ -282,6 +282,61 @@ TEST(JsonWriter, NamesAreWrittenAsKeysAre) {
               R"([{"a":{"abcdefghijklmnopqrstuvwxyz012":nu)");
 }
 
+// Text written once and copied in with raw() comes out as the same calls
+// would have written it: a value after a key, whole members of an object
+// (first or not), whole elements of an array; empty text adds nothing,
+// not even a comma.
+TEST(JsonWriter, RawTextIsWrittenAsTheCallsWould) {
+    auto members = [](Writer& w) {
+        w.key("a");
+        w.begin_array();
+        w.string("x");
+        w.end_array();
+        w.key("b");
+        w.boolean(false);
+    };
+    Writer part;
+    part.begin_object();
+    members(part);
+    part.end_object();
+    std::string object = part.done();
+    std::string inner = object.substr(1, object.size() - 2);
+    ASSERT_EQ(inner, R"("a":["x"],"b":false)");
+
+    Writer by_calls;
+    Writer by_raw;
+    by_calls.begin_array();
+    by_raw.begin_array();
+    by_calls.begin_object();
+    by_raw.begin_object();
+    members(by_calls);  // the object's first members
+    by_raw.raw(inner);
+    by_raw.raw("");
+    by_calls.key("c");
+    by_raw.key("c");
+    by_calls.begin_object();  // a value after a key
+    members(by_calls);
+    by_calls.end_object();
+    by_raw.raw(object);
+    by_calls.key("d");  // members after others
+    by_calls.number("1");
+    by_calls.key("e");
+    by_calls.string("z");
+    by_raw.raw(R"("d":1,"e":"z")");
+    by_calls.end_object();
+    by_raw.end_object();
+    by_raw.raw("");
+    by_calls.null();  // elements after others
+    by_calls.string("y");
+    by_raw.raw(R"(null,"y")");
+    by_calls.end_array();
+    by_raw.end_array();
+    std::string text = by_calls.done();
+    EXPECT_EQ(by_raw.done(), text);
+    EXPECT_EQ(text, R"([{"a":["x"],"b":false,"c":{"a":["x"],"b":false},)"
+                    R"("d":1,"e":"z"},null,"y"])");
+}
+
 // What would need escaping (or is not ASCII) is refused: at compile time
 // for a constexpr Name, here at run time with the same check.
 TEST(JsonWriter, NamesThatNeedEscapingAreRefused) {

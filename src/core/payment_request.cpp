@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <set>
+#include <tuple>
 
 #include "ascii.h"
 #include "payment_complete.h"
@@ -54,6 +55,9 @@ constexpr json::Name kValue{"value"};
 // was a third of an answer's cost). The W3C rules for what we own in the
 // details (amounts well formed, a total not negative, shipping option ids
 // present and unique) are checked on the values as they are written.
+// What depends on the location's settings alone (the method, networks,
+// types, mode, options) is written once, when its Config is made
+// (render_answer_parts), and copied in (json::Writer::raw).
 
 // The name of a parsed member, as it came.
 std::string_view name_of(const json::Value& name) {
@@ -152,31 +156,32 @@ void write_entity_at(json::Writer& w, const json::Value& entity,
     w.end_object();
 }
 
-// methodData: our one payment method, with the entity as given.
+// The index of an event's part in AnswerParts::events.
+std::size_t event_index(Event e) {
+    static_assert(static_cast<std::size_t>(Event::kOptionChange) + 1 ==
+                      std::tuple_size<decltype(AnswerParts::events)>::value,
+                  "a part for each event");
+    return static_cast<std::size_t>(e);
+}
+
+// methodData: our one payment method, with the entity as given; all but
+// the event's productContext and the entity written once per location.
 template <typename WriteEntity>
-void write_method_data(json::Writer& w, const Config& c, Event event,
-                       const json::Value& product_context,
+void write_method_data(json::Writer& w, const AnswerParts& parts,
+                       Event event, const json::Value& product_context,
                        WriteEntity&& write_entity) {
     w.begin_array();
     w.begin_object();
-    w.key(kSupportedMethods);
-    w.string(kMicrosoftPayMethod);
+    w.raw(parts.method);
     w.key(kData);
     w.begin_object();
-    w.key(kEvent);
-    w.string(event_name(event));
+    w.raw(parts.events[event_index(event)]);
     w.key(kProductContext);
     w.value(product_context);
-    w.key(kSupportedNetworks);
-    write_strings(w, c.networks);
-    w.key(kSupportedTypes);
-    write_strings(w, c.types);
+    w.raw(parts.networks_types);
     w.key(kEntity);
     write_entity();
-    if (c.test_mode) {
-        w.key(kMode);
-        w.string("TEST");
-    }
+    w.raw(parts.mode);
     w.end_object();
     w.end_object();
     w.end_array();
@@ -184,6 +189,7 @@ void write_method_data(json::Writer& w, const Config& c, Event event,
 
 // What the payer is asked for: the location's requestPayer* (unless
 // nothing is to be paid) and shipping when the invoice is shipped here.
+// Written once per location, for each pay and shipping (AnswerParts).
 void write_options(json::Writer& w, const Config& c, bool pay,
                    bool shipping) {
     w.begin_object();
@@ -283,7 +289,60 @@ const ShippingOption* find_option(const ShippingOptions& options,
     return nullptr;
 }
 
+// The members that write() writes into an object, without its braces.
+template <typename WriteMembers>
+std::string members(WriteMembers&& write) {
+    json::Writer w;
+    w.begin_object();
+    write(w);
+    w.end_object();
+    std::string text = w.done();
+    return text.substr(1, text.size() - 2);
+}
+
+// A Config made by hand and not given its parts (make_config always
+// renders them) would write broken JSON: nothing is sent instead.
+constexpr const char* kNoParts =
+    "the location's answer parts are not rendered";
+
+bool rendered(const Config& c) { return !c.answer_parts.method.empty(); }
+
 }  // namespace
+
+AnswerParts render_answer_parts(const Config& c) {
+    AnswerParts p;
+    p.method = members([](json::Writer& w) {
+        w.key(kSupportedMethods);
+        w.string(kMicrosoftPayMethod);
+    });
+    for (Event e :
+         {Event::kLoadEntity, Event::kAddressChange, Event::kOptionChange}) {
+        p.events[event_index(e)] = members([e](json::Writer& w) {
+            w.key(kEvent);
+            w.string(event_name(e));
+        });
+    }
+    p.networks_types = members([&c](json::Writer& w) {
+        w.key(kSupportedNetworks);
+        write_strings(w, c.networks);
+        w.key(kSupportedTypes);
+        write_strings(w, c.types);
+    });
+    if (c.test_mode) {
+        p.mode = members([](json::Writer& w) {
+            w.key(kMode);
+            w.string("TEST");
+        });
+    }
+    for (bool pay : {false, true}) {
+        for (bool shipping : {false, true}) {
+            json::Writer w;
+            write_options(w, c, pay, shipping);
+            p.options[pay][shipping] = w.done();
+        }
+    }
+    return p;
+}
 
 json::Value amount_json(const Money& m, json::Allocator& a) {
     json::Value v(rapidjson::kObjectType);
@@ -294,16 +353,17 @@ json::Value amount_json(const Money& m, json::Allocator& a) {
 
 Answer loadentity_answer(const Config& c, const json::Value& product_context,
                          const Invoice& invoice) {
+    if (!rendered(c)) return {{}, kNoParts};
     bool shipping = c.shipping && invoice.request_shipping.value_or(true);
     json::Writer w;
     w.begin_object();
     w.key(kId);
     w.string(invoice.identifier);
     w.key(kMethodData);
-    write_method_data(w, c, Event::kLoadEntity, product_context,
+    write_method_data(w, c.answer_parts, Event::kLoadEntity, product_context,
                       [&] { w.value(*invoice.entity); });
     w.key(kOptions);
-    write_options(w, c, true, shipping);
+    w.raw(c.answer_parts.options[true][shipping]);
     w.key(kDetails);
     w.begin_object();
     if (auto e = write_details(w, invoice, invoice.total, nullptr)) {
@@ -327,16 +387,17 @@ std::string not_due_message(std::string_view status) {
 Answer not_due_answer(const Config& c, Event event,
                       const json::Value& product_context,
                       const Invoice& invoice) {
+    if (!rendered(c)) return {{}, kNoParts};
     Money nothing{0, invoice.total.currency};
     json::Writer w;
     w.begin_object();
     w.key(kId);
     w.string(invoice.identifier);
     w.key(kMethodData);
-    write_method_data(w, c, event, product_context,
+    write_method_data(w, c.answer_parts, event, product_context,
                       [&] { write_entity_at(w, *invoice.entity, nothing); });
     w.key(kOptions);
-    write_options(w, c, false, false);
+    w.raw(c.answer_parts.options[false][false]);
     w.key(kDetails);
     w.begin_object();
     w.key(kId);
@@ -357,6 +418,7 @@ Answer not_due_answer(const Config& c, Event event,
 Answer shipping_answer(const Config& c, const json::Value& request,
                        const Echo& echo, const Invoice& invoice,
                        const ShippingOptions& options) {
+    if (!rendered(c)) return {{}, kNoParts};
     // Which option applies, and what the payer is told otherwise.
     std::optional<std::string> payer_error;
     bool address_refused = false;
@@ -393,10 +455,10 @@ Answer shipping_answer(const Config& c, const json::Value& request,
     w.key(kId);
     w.string(invoice.identifier);
     w.key(kMethodData);
-    write_method_data(w, c, echo.event, *echo.product_context,
+    write_method_data(w, c.answer_parts, echo.event, *echo.product_context,
                       [&] { write_entity_at(w, *invoice.entity, total); });
     w.key(kOptions);
-    write_options(w, c, true, true);
+    w.raw(c.answer_parts.options[true][true]);
     w.key(kDetails);
     w.begin_object();
     if (auto e = write_details(w, invoice, total, chosen)) return {{}, *e};

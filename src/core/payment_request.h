@@ -17,6 +17,10 @@
 
 namespace opay {
 
+// The parts of the answers that depend on c's settings alone
+// (AnswerParts), for make_config.
+AnswerParts render_answer_parts(const Config& c);
+
 // An answer ready to send, or the W3C rule it would break (then nothing
 // may be sent).
 struct Answer {

@@ -38,6 +38,7 @@ TEST_F(PaymentRequestFlowTest, LoadentityFetchesTheInvoiceThenAnswers) {
 
 TEST_F(PaymentRequestFlowTest, TestModeAddsMode) {
     config.test_mode = true;
+    config.answer_parts = render_answer_parts(config);
     PaymentRequestFlow f(config, input());
     f.feed(0, 200, kInvoice);
     json::Document d;

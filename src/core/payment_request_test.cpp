@@ -4,8 +4,12 @@
 #include "payment_request.h"
 
 #include <cstdint>
+#include <iterator>
+#include <variant>
 
 #include <gtest/gtest.h>
+
+#include "opay_str.h"
 
 namespace opay {
 namespace {
@@ -23,6 +27,7 @@ struct AnswerTest : ::testing::Test {
         config.types = {"credit"};
         config.payer_email = true;
         config.shipping = true;
+        config.answer_parts = render_answer_parts(config);
         invoice = invoice_of("PaymentDue");
         options = std::get<ShippingOptions>(parse_shipping_options(
             R"({"shippingOptions":[
@@ -138,6 +143,7 @@ TEST_F(AnswerTest, OursIsReDerivedNeverEchoed) {
     EXPECT_EQ(json::write(d["serviceMember"]), R"({"k":true})");
 
     config.test_mode = true;
+    config.answer_parts = render_answer_parts(config);
     d = answer(echo_of());
     EXPECT_EQ(json::write(d["methodData"][0]["data"]["mode"]), "\"TEST\"");
 }
@@ -324,6 +330,306 @@ TEST_F(AnswerTest, NotDueInvoiceIsNotOfferedForPayment) {
     EXPECT_EQ(not_due_message("PaymentAutomaticallyApplied"),
               "This invoice is paid automatically: nothing is due.");
     EXPECT_EQ(not_due_message("Draft"), "This invoice is not due for payment.");
+}
+
+// Every answer's bytes, pinned, for locations made the way nginx makes
+// them (make_config): one with the defaults and one with every setting
+// the answers carry (all networks and types in an order of their own,
+// every payer field, shipping of a type other than the default, test
+// mode); loadentity with and without shipping, not-due for every event,
+// and the shipping answers. The parts of an answer that depend on the
+// location alone are written once per location; a drift of one byte
+// from what the answers said before fails here.
+struct AnswerBytes : AnswerTest {
+    static Config made(const opay_settings_t& s) {
+        auto made = make_config(s);
+        EXPECT_TRUE(std::holds_alternative<Config>(made));
+        return std::move(std::get<Config>(made));
+    }
+    static opay_settings_t base() {
+        opay_settings_t s{};
+        s.merchant_id = str("m1");
+        s.jwks_remote = 1;
+        return s;
+    }
+    Config live = made(base());
+    Config full = [] {
+        static const opay_str_t networks[] = {
+            str("jcb"), str("visa"), str("diners"), str("amex"),
+            str("discover"), str("mastercard")};
+        static const opay_str_t types[] = {str("prepaid"), str("credit"),
+                                           str("debit")};
+        opay_settings_t s = base();
+        s.networks = networks;
+        s.n_networks = std::size(networks);
+        s.types = types;
+        s.n_types = std::size(types);
+        s.request_payer = OPAY_PAYER_NAME | OPAY_PAYER_EMAIL |
+                          OPAY_PAYER_PHONE;
+        s.shipping = 1;
+        s.shipping_type = str("pickup");
+        s.test_mode = 1;
+        return made(s);
+    }();
+    json::Document ctx;
+
+    AnswerBytes() {
+        EXPECT_FALSE(json::parse(R"({"invoiceId":"12345","n":[1,"2"]})", ctx));
+    }
+
+    static std::string body(const Answer& a) {
+        EXPECT_EQ(a.error, "");
+        return a.body;
+    }
+};
+
+// A Config made by hand and not given its parts answers nothing rather
+// than broken JSON.
+TEST_F(AnswerBytes, NothingWithoutTheLocationsParts) {
+    Config bare;
+    const std::string why = "the location's answer parts are not rendered";
+    Answer a = loadentity_answer(bare, ctx, invoice);
+    EXPECT_EQ(a.body, "");
+    EXPECT_EQ(a.error, why);
+    a = not_due_answer(bare, Event::kLoadEntity, ctx, invoice);
+    EXPECT_EQ(a.body, "");
+    EXPECT_EQ(a.error, why);
+    a = shipping_answer(bare, request, echo_of(), invoice, options);
+    EXPECT_EQ(a.body, "");
+    EXPECT_EQ(a.error, why);
+    bare.answer_parts = render_answer_parts(bare);
+    EXPECT_EQ(loadentity_answer(bare, ctx, invoice).error, "");
+}
+
+TEST_F(AnswerBytes, Loadentity) {
+    EXPECT_EQ(body(loadentity_answer(live, ctx, invoice)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay","data":{"event":"loadentity",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["visa","mastercard","amex"],)"
+              R"("supportedTypes":["credit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10,"priceCurrency":"USD"}}}}],)"
+              R"("options":{"requestPayerName":false,)"
+              R"("requestPayerEmail":false,"requestPayerPhone":false,)"
+              R"("requestShipping":false},"details":{"id":"12345",)"
+              R"("total":{"label":"Total Due","amount":{"currency":"USD",)"
+              R"("value":"10.00"},"pending":false},)"
+              R"("displayItems":[{"label":"Large Widget",)"
+              R"("amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"pending":false}]}})");
+    EXPECT_EQ(body(loadentity_answer(full, ctx, invoice)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay","data":{"event":"loadentity",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":true,)"
+              R"("requestPayerEmail":true,"requestPayerPhone":true,)"
+              R"("requestShipping":true,"shippingType":"pickup"},)"
+              R"("details":{"id":"12345","total":{"label":"Total Due",)"
+              R"("amount":{"currency":"USD","value":"10.00"},)"
+              R"("pending":false},"displayItems":[{"label":"Large Widget",)"
+              R"("amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"pending":false}]}})");
+    Invoice unshipped = std::get<Invoice>(parse_invoice(R"({"entity":{
+        "@type":"Invoice","identifier":"A\"7","paymentStatus":"PaymentDue",
+        "totalPaymentDue":{"price":"4.50","priceCurrency":"EUR"}},
+        "requestShipping":false})"));
+    EXPECT_EQ(body(loadentity_answer(full, ctx, unshipped)),
+              R"({"id":"A\"7","methodData":[{"supportedMethods":"https://pay.)"
+              R"(microsoft.com/microsoftpay","data":{"event":"loadentity",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"A\"7","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":"4.50","priceCurrency":"EUR"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":true,)"
+              R"("requestPayerEmail":true,"requestPayerPhone":true,)"
+              R"("requestShipping":false},"details":{"id":"A\"7",)"
+              R"("total":{"label":"Total Due","amount":{"currency":"EUR",)"
+              R"("value":"4.50"},"pending":false}}})");
+}
+
+TEST_F(AnswerBytes, NotDue) {
+    Invoice paid = invoice_of("PaymentComplete");
+    EXPECT_EQ(body(not_due_answer(live, Event::kLoadEntity, ctx, paid)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay","data":{"event":"loadentity",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["visa","mastercard","amex"],)"
+              R"("supportedTypes":["credit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentComplete",)"
+              R"("totalPaymentDue":{"price":0.00,"priceCurrency":"USD"}}}}],)"
+              R"("options":{"requestPayerName":false,)"
+              R"("requestPayerEmail":false,"requestPayerPhone":false,)"
+              R"("requestShipping":false},"details":{"id":"12345",)"
+              R"("total":{"label":"Total Due","amount":{"currency":"USD",)"
+              R"("value":"0.00"},"pending":false},)"
+              R"("error":"This invoice has already been paid."}})");
+    EXPECT_EQ(body(not_due_answer(full, Event::kLoadEntity, ctx, paid)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay","data":{"event":"loadentity",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentComplete",)"
+              R"("totalPaymentDue":{"price":0.00,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":false,)"
+              R"("requestPayerEmail":false,"requestPayerPhone":false,)"
+              R"("requestShipping":false},"details":{"id":"12345",)"
+              R"("total":{"label":"Total Due","amount":{"currency":"USD",)"
+              R"("value":"0.00"},"pending":false},)"
+              R"("error":"This invoice has already been paid."}})");
+    EXPECT_EQ(body(not_due_answer(full, Event::kAddressChange, ctx, paid)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"shippingaddresschange",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentComplete",)"
+              R"("totalPaymentDue":{"price":0.00,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":false,)"
+              R"("requestPayerEmail":false,"requestPayerPhone":false,)"
+              R"("requestShipping":false},"details":{"id":"12345",)"
+              R"("total":{"label":"Total Due","amount":{"currency":"USD",)"
+              R"("value":"0.00"},"pending":false},)"
+              R"("error":"This invoice has already been paid."}})");
+    EXPECT_EQ(body(not_due_answer(full, Event::kOptionChange, ctx, paid)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"shippingoptionchange",)"
+              R"("productContext":{"invoiceId":"12345","n":[1,"2"]},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentComplete",)"
+              R"("totalPaymentDue":{"price":0.00,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":false,)"
+              R"("requestPayerEmail":false,"requestPayerPhone":false,)"
+              R"("requestShipping":false},"details":{"id":"12345",)"
+              R"("total":{"label":"Total Due","amount":{"currency":"USD",)"
+              R"("value":"0.00"},"pending":false},)"
+              R"("error":"This invoice has already been paid."}})");
+}
+
+TEST_F(AnswerBytes, Shipping) {
+    EXPECT_EQ(body(shipping_answer(live, request, echo_of(), invoice,
+                                   options)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"shippingaddresschange",)"
+              R"("productContext":{"invoiceId":"12345"},)"
+              R"("supportedNetworks":["visa","mastercard","amex"],)"
+              R"("supportedTypes":["credit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10.00,"priceCurrency":"USD"}}}}],)"
+              R"("options":{"requestPayerName":false,)"
+              R"("requestPayerEmail":false,"requestPayerPhone":false,)"
+              R"("requestShipping":true,"shippingType":"shipping"},)"
+              R"("details":{"id":"12345","total":{"label":"Total Due",)"
+              R"("amount":{"currency":"USD","value":"10.00"},)"
+              R"("pending":false},"displayItems":[{"label":"Large Widget",)"
+              R"("amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"pending":false}],)"
+              R"("shippingOptions":[{"id":"norush","label":"Regular",)"
+              R"("amount":{"currency":"USD","value":"0.00"},)"
+              R"("selected":false},{"id":"priority","label":"Priority",)"
+              R"("amount":{"currency":"USD","value":"3.00"},)"
+              R"("selected":false}]},"serviceMember":{"k":true},)"
+              R"("shippingAddress":{"country":"US"}})");
+    EXPECT_EQ(body(shipping_answer(full, request, echo_of(), invoice,
+                                   options)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"shippingaddresschange",)"
+              R"("productContext":{"invoiceId":"12345"},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10.00,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":true,)"
+              R"("requestPayerEmail":true,"requestPayerPhone":true,)"
+              R"("requestShipping":true,"shippingType":"pickup"},)"
+              R"("details":{"id":"12345","total":{"label":"Total Due",)"
+              R"("amount":{"currency":"USD","value":"10.00"},)"
+              R"("pending":false},"displayItems":[{"label":"Large Widget",)"
+              R"("amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"pending":false}],)"
+              R"("shippingOptions":[{"id":"norush","label":"Regular",)"
+              R"("amount":{"currency":"USD","value":"0.00"},)"
+              R"("selected":false},{"id":"priority","label":"Priority",)"
+              R"("amount":{"currency":"USD","value":"3.00"},)"
+              R"("selected":false}]},"serviceMember":{"k":true},)"
+              R"("shippingAddress":{"country":"US"}})");
+    json::set(request["methodData"][0]["data"], "event",
+              json::str("shippingoptionchange", request.GetAllocator()),
+              request.GetAllocator());
+    EXPECT_EQ(body(shipping_answer(full, request, echo_of(R"("priority")"),
+                                   invoice, options)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"shippingoptionchange",)"
+              R"("productContext":{"invoiceId":"12345"},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":13.00,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":true,)"
+              R"("requestPayerEmail":true,"requestPayerPhone":true,)"
+              R"("requestShipping":true,"shippingType":"pickup"},)"
+              R"("details":{"id":"12345","total":{"label":"Total Due",)"
+              R"("amount":{"currency":"USD","value":"13.00"},)"
+              R"("pending":false},"displayItems":[{"label":"Large Widget",)"
+              R"("amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"pending":false},{"label":"Shipping",)"
+              R"("amount":{"currency":"USD","value":"3.00"},)"
+              R"("pending":false}],"shippingOptions":[{"id":"norush",)"
+              R"("label":"Regular","amount":{"currency":"USD",)"
+              R"("value":"0.00"},"selected":false},{"id":"priority",)"
+              R"("label":"Priority","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"selected":true}]},)"
+              R"("serviceMember":{"k":true},)"
+              R"("shippingAddress":{"country":"US"},)"
+              R"("shippingOption":"priority"})");
+    options.options.clear();
+    EXPECT_EQ(body(shipping_answer(full, request, echo_of(), invoice,
+                                   options)),
+              R"({"id":"12345","methodData":[{"supportedMethods":"https://pay)"
+              R"(.microsoft.com/microsoftpay",)"
+              R"("data":{"event":"shippingoptionchange",)"
+              R"("productContext":{"invoiceId":"12345"},)"
+              R"("supportedNetworks":["jcb","visa","diners","amex",)"
+              R"("discover","mastercard"],"supportedTypes":["prepaid",)"
+              R"("credit","debit"],"entity":{"@type":"Invoice",)"
+              R"("identifier":"12345","paymentStatus":"PaymentDue",)"
+              R"("totalPaymentDue":{"price":10.00,"priceCurrency":"USD"}},)"
+              R"("mode":"TEST"}}],"options":{"requestPayerName":true,)"
+              R"("requestPayerEmail":true,"requestPayerPhone":true,)"
+              R"("requestShipping":true,"shippingType":"pickup"},)"
+              R"("details":{"id":"12345","total":{"label":"Total Due",)"
+              R"("amount":{"currency":"USD","value":"10.00"},)"
+              R"("pending":false},"displayItems":[{"label":"Large Widget",)"
+              R"("amount":{"currency":"USD","value":"7.00"},"pending":false},)"
+              R"({"label":"Small Widget","amount":{"currency":"USD",)"
+              R"("value":"3.00"},"pending":false}],"shippingOptions":[],)"
+              R"("error":"We do not ship to this address."},)"
+              R"("serviceMember":{"k":true},"shippingAddress":null,)"
+              R"("shippingOption":null})");
 }
 
 }  // namespace
