@@ -308,6 +308,7 @@ class Sink {
         ++used_;
     }
     void put(std::string_view t) {
+        if (t.empty()) return;  // its data may be null: memcpy's is nonnull
         std::memcpy(room(t.size()), t.data(), t.size());
         used_ += t.size();
     }

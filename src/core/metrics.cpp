@@ -155,7 +155,8 @@ class Bounded {
     Bounded& append(std::string_view s) {
         if (s.size() > room_ - size_) {
             over_ = true;
-        } else if (!over_) {
+        } else if (!over_ && !s.empty()) {
+            // an empty view may have no data at all: memcpy's is nonnull
             std::memcpy(buf_ + size_, s.data(), s.size());
             size_ += s.size();
         }
