@@ -19,7 +19,7 @@ import sys
 PARTS = [
     ('nginx', "nginx's own (request and headers, subrequest, upstream, answer)"),
     ('crypto', 'the RSA verify (libcrypto: SHA-256, `EVP_PKEY_verify`)'),
-    ('core', 'the core (our C++, RapidJSON, libstdc++)'),
+    ('core', "the core (our C++ and JSON, RapidJSON's documents, libstdc++)"),
     ('libc', 'libc (malloc, memcpy, …)'),
     ('shim', 'the shim (`ngx_http_opay_*`)'),
     ('elsewhere', 'elsewhere'),

@@ -353,6 +353,7 @@ GROWTH_ABS=${RSS_GROWTH#-}
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 MACHINE="$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 WHEN=$(date -u '+%Y-%m-%d %H:%M UTC')
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 label() {
     local w=" (${1##*-w} worker"
     [ "${1##*-w}" = 1 ] || w="${w}s"
@@ -375,14 +376,15 @@ reference_label() {
     esac
 }
 {
-    echo "Last run: $WHEN, $MACHINE; wrk $THREADS thread, $CONNECTIONS connections,"
+    echo "Last run: $WHEN, $MACHINE, at $COMMIT; wrk $THREADS thread, $CONNECTIONS connections,"
     echo "POST loadentity, $TOKENS distinct tokens in turn; one static invoice backend"
     echo "behind all; $ROUNDS interleaved rounds of ${DURATION} s per target (every target"
     echo "in turn, then again), \`openssl speed\` in each. Each row is the target's"
     echo "median round by CPU/request; CPU is the target nginx's master and workers"
     echo "(/proc utime + stime) over the requests served; load average at the end"
     echo "$LOAD (the machine is shared). The \"limit, measured\" targets are"
-    echo "plain \`proxy_pass\` after one raw RSA-2048 verify of the token and"
+    echo "plain \`proxy_pass\` after one RSA-2048 verify of the token (SHA-256"
+    echo "of its signed part, its signature decoded, \`EVP_PKEY_verify\`) and"
     echo "nothing else (bench/limit): what issue 21's sum stands for, as a target."
     echo
     echo "| target (median of $ROUNDS rounds) | req/s | CPU µs / request | CPU µs, rounds min–max | p50 | p99 |"
