@@ -655,7 +655,8 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     auto* buffer =
         static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
     if (buffer == nullptr) return ParseError{"out of memory"};
-    std::memcpy(buffer, text.data(), text.size());
+    // an empty answer may come as a null view: memcpy's source is nonnull
+    if (!text.empty()) std::memcpy(buffer, text.data(), text.size());
     buffer[text.size()] = '\0';
     return parse_document<false>(buffer, text.size(), doc);
 }

@@ -61,6 +61,15 @@ TEST(Json, RefusesDeepNesting) {
     EXPECT_TRUE(parses("[\"" + std::string(1000, '[') + "\"]"));
 }
 
+// An empty backend answer reaches the parser as a view with no data at
+// all: refused as empty text (the sanitizer builds check the copy).
+TEST(Json, RefusesANullViewAsEmptyText) {
+    Document doc;
+    auto err = parse(std::string_view{}, doc);
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->reason, "The document is empty. at offset 0");
+}
+
 TEST(Json, RefusesTrailingData) {
     EXPECT_FALSE(parses("{} {}"));
     EXPECT_FALSE(parses("{}x"));
