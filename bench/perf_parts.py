@@ -11,7 +11,7 @@ part's share of the samples times that CPU is the part's µs per request.
 The parts are bench/callgrind_parts.py's, and the kernel (system calls,
 TCP over loopback, interrupts taken while the worker ran). Prints, as
 Markdown, the parts of the module, of the measured limit (LIMIT: plain
-proxy_pass after one raw verify, bench/limit) and of plain proxy_pass;
+proxy_pass after one verify of the token, bench/limit) and of plain proxy_pass;
 what the module spends beyond issue 21's limit (proxy_pass + VERIFY_US,
 the raw verify) and beyond the measured one, part by part; and the
 module's TOP functions.
@@ -90,7 +90,7 @@ def main():
     print()
     print('CPU µs per request. Issue 21\'s limit is `proxy_pass` + one raw '
           'verify (%.1f µs): limit efficiency (%.1f + %.1f) / %.1f = %.2f. '
-          'The measured limit (plain `proxy_pass` after one raw verify, '
+          'The measured limit (plain `proxy_pass` after one verify of the token, '
           'bench/limit) scores (%.1f + %.1f) / %.1f = %.2f by that formula; '
           'measured limit / module = %.1f / %.1f = %.2f.'
           % (verify, rt, verify, mt, (rt + verify) / mt,
