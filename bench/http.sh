@@ -29,7 +29,8 @@
 # target's figures are those of its median round (by CPU per request),
 # with the rounds' spread beside them; the limit is the median proxy_pass
 # CPU/request + the median verify. Then the static module (2 workers) paced
-# at half its peak rate (p99 there), and the worker's RSS after
+# at half its peak rate (p99 there), its reference and the measured limit
+# paced alike (CPU per request away from the peak), and the worker's RSS after
 # BENCH_MEMORY_FIRST and BENCH_MEMORY_REQUESTS requests (1 worker). Prints
 # the table, writes bench/results/bench-http.{md,dat,png} (the copy shown
 # in README.md) and leaves logs in build/bench-http/. Figures only: nothing
@@ -241,6 +242,20 @@ for t in $TARGETS; do
     run_wrk "$t-warmup" "${PORT[$t]}" 2
 done
 
+# measure TARGET RUN SECONDS [ENV...]: run_wrk on TARGET, and CPU_US its
+# nginx's CPU time per request over that run
+measure() {
+    local t=$1 run=$2 seconds=$3 before after
+    shift 3
+    before=$(cpu_ticks "$t")
+    run_wrk "$run" "${PORT[$t]}" "$seconds" "$@"
+    after=$(cpu_ticks "$t")
+    CPU_US=$(awk -v t=$(( after - before )) -v hz="$CLK_TCK" \
+        -v n="$REQUESTS" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+    echo "   $t: $REQ_S req/s, $CPU_US µs CPU/request," \
+         "p50 $P50_MS ms, p99 $P99_MS ms"
+}
+
 # Per round r: CPU_R[t r], RPS_R, P50_R, P99_R, and VERIFY_R[r].
 declare -A CPU_R RPS_R P50_R P99_R VERIFY_R
 for r in $(seq "$ROUNDS"); do
@@ -248,20 +263,18 @@ for r in $(seq "$ROUNDS"); do
     VERIFY_R[$r]=$(verify_us "$r")
     echo "   openssl speed rsa2048: ${VERIFY_R[$r]} µs per verify"
     for t in $TARGETS; do
-        before=$(cpu_ticks "$t")
-        run_wrk "$t-$r" "${PORT[$t]}" "$DURATION"
-        after=$(cpu_ticks "$t")
+        measure "$t" "$t-$r" "$DURATION"
         RPS_R[$t $r]=$REQ_S
         P50_R[$t $r]=$P50_MS
         P99_R[$t $r]=$P99_MS
-        CPU_R[$t $r]=$(awk -v t=$(( after - before )) -v hz="$CLK_TCK" \
-            -v n="$REQUESTS" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-        echo "   $t: $REQ_S req/s, ${CPU_R[$t $r]} µs CPU/request," \
-             "p50 $P50_MS ms, p99 $P99_MS ms"
+        CPU_R[$t $r]=$CPU_US
     done
 done
+# the paced targets: the module and, at the same pace, its reference and
+# the measured limit
+PACED_TARGETS="static-w2 proxy_pass-w2 limit-w2"
 for t in $TARGETS; do
-    if [ "$t" != static-w2 ]; then stop "$t"; fi
+    case " $PACED_TARGETS " in *" $t "*) ;; *) stop "$t" ;; esac
 done
 
 # sorted VALUES...: one a line, in numeric order
@@ -296,13 +309,21 @@ delay=$(awk -v c="$CONNECTIONS" -v r="$half" -v got="$REQ_S" -v d="$delay" \
     'BEGIN { per = c * 1000 / got - d; x = c * 1000 / r - per;
              printf "%d", x < 1 ? 1 : x }')
 PACED_SECONDS=$(( ROUNDS * DURATION ))
-echo "== static-w2, paced at ~$half req/s (${delay} ms pause per connection)," \
-     "${PACED_SECONDS}s"
-run_wrk static-paced "${PORT[static-w2]}" "$PACED_SECONDS" BENCH_DELAY_MS="$delay"
-PACED_RPS=$REQ_S
-PACED_P99=$P99_MS
-echo "   $PACED_RPS req/s, p99 $PACED_P99 ms"
-stop static-w2
+echo "== $PACED_TARGETS, each paced as the module at ~$half req/s" \
+     "(${delay} ms pause per connection), ${PACED_SECONDS}s"
+# CPU per request away from the peak: is the module's excess over the
+# limit a cost of saturation (wake-ups, contention), or its own?
+declare -A PACED_CPU PACED_REQ_S
+for t in $PACED_TARGETS; do
+    measure "$t" "$t-paced" "$PACED_SECONDS" BENCH_DELAY_MS="$delay"
+    PACED_CPU[$t]=$CPU_US
+    PACED_REQ_S[$t]=$REQ_S
+    if [ "$t" = static-w2 ]; then
+        PACED_RPS=$REQ_S
+        PACED_P99=$P99_MS
+    fi
+    stop "$t"
+done
 
 echo "== static, 1 worker, memory: worker RSS after $MEMORY_FIRST and $MEMORY_REQUESTS requests"
 start memory "$NGINX"
@@ -413,6 +434,8 @@ reference_label() {
         echo "| req/s, $(label "$t") / njs peer | $r | ≥ 3 | $(verdict "$r" 3 ge) |"
     done
     echo "| p99 at half the module's peak (static, 2 workers, $PACED_RPS req/s, ${PACED_SECONDS} s) | $PACED_P99 ms | ≤ 5 ms | $(verdict "$PACED_P99" 5 le) |"
+    echo "| (for comparison) paced as the module at half its peak (static, 2 workers; ${PACED_REQ_S[proxy_pass-w2]}, ${PACED_REQ_S[limit-w2]} and $PACED_RPS req/s), CPU µs/request: \`proxy_pass\` ${PACED_CPU[proxy_pass-w2]}, the limit measured ${PACED_CPU[limit-w2]}, module ${PACED_CPU[static-w2]}; the issue's formula for the module | $(limit "${PACED_CPU[proxy_pass-w2]}" "$VERIFY_US" "${PACED_CPU[static-w2]}") | — | — |"
+    echo "| (for comparison) paced as above: the same formula for the measured limit; measured limit / module | $(limit "${PACED_CPU[proxy_pass-w2]}" "$VERIFY_US" "${PACED_CPU[limit-w2]}"); $(ratio "${PACED_CPU[limit-w2]}" "${PACED_CPU[static-w2]}") | — | — |"
     echo "| worker RSS, $MEMORY_FIRST → $MEMORY_REQUESTS requests (static, 1 worker) | $RSS_FIRST → $RSS_LAST KiB ($RSS_GROWTH %) | within 2 % | $(verdict "$GROWTH_ABS" 2 le) |"
 } > "$RESULTS/bench-http.md"
 
