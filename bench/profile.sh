@@ -77,7 +77,7 @@ worker_ticks() {
 
 # profile NAME LOCATIONS [MAIN-LINES]: sets US (the worker's CPU µs per
 # request)
-declare -A US WAKE
+declare -A US WAKE MASKED
 profile() {
     local name=$1 port worker before after requests line
     port=$(free_port)
@@ -110,12 +110,23 @@ profile() {
     perf script -i "$OUT/$name.perf" -F ip,sym,dso -G \
         > "$OUT/$name.samples.txt" 2>> "$OUT/$name.perf.log"
     # the share of samples under sock_def_readable: the kernel waking the
-    # reader of a socket the worker wrote to (wrk, the backend)
-    WAKE[$name]=$(perf script -i "$OUT/$name.perf" -F ip,sym \
-        2>> "$OUT/$name.perf.log" | awk -v us="${US[$name]}" '
+    # reader of a socket the worker wrote to (wrk, the backend); and of
+    # those, the share whose leaf is _raw_spin_unlock_irqrestore, where
+    # the wake-up turns interrupts back on: a cpu-clock sample falling while
+    # they are off waits there, so this is time spent with them off
+    read -r "WAKE[$name]" "MASKED[$name]" <<< "$(perf script \
+        -i "$OUT/$name.perf" -F ip,sym 2>> "$OUT/$name.perf.log" |
+        awk -v us="${US[$name]}" '
         BEGIN { RS = "" }
-        { n++; if ($0 ~ /sock_def_readable/) w++ }
-        END { printf "%.1f", n ? w * us / n : 0 }')
+        {
+            n++
+            if ($0 ~ /sock_def_readable/) {
+                w++
+                split($0, frame, "\n")
+                if (frame[1] ~ /_raw_spin_unlock_irqrestore/) m++
+            }
+        }
+        END { printf "%.1f %.0f", n ? w * us / n : 0, w ? m * 100 / w : 0 }')"
     echo "   $requests requests, ${US[$name]} µs CPU/request"
     stop "$name"
 }
@@ -140,7 +151,11 @@ COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
     echo "Of the kernel's part, waking the reader of a socket the worker"
     echo "wrote to (wrk, the backend; samples under \`sock_def_readable\`):"
     echo "module ${WAKE[module]}, the limit measured ${WAKE[limit]}," \
-         "\`proxy_pass\` ${WAKE[proxy_pass]} µs per request."
+         "\`proxy_pass\` ${WAKE[proxy_pass]} µs per request. Of these samples,"
+    echo "${MASKED[module]} %, ${MASKED[limit]} % and ${MASKED[proxy_pass]} % fall where the wake-up turns"
+    echo "interrupts back on (\`_raw_spin_unlock_irqrestore\`): time spent with"
+    echo "interrupts off (choosing the reader's CPU, queueing it there), which"
+    echo "cpu-clock samples cannot see into."
 } > "$RESULTS/bench-profile.md"
 
 echo
