@@ -15,7 +15,7 @@ use warnings;
 use Test::More;
 use POSIX ();
 use OpayTest qw(loadentity_body reference_invoice json_response
-                complete_body unescape wait_or_kill);
+                complete_body unescape wait_for wait_or_kill);
 use StripeMock;
 
 my $t = OpayTest->new;
@@ -113,7 +113,13 @@ ok(!exists $req[0]{headers}{'x-tenant'},
 like($req[0]{headers}{'user-agent'} // '', qr{^opay/},
      'the backend gets the module\'s User-Agent');
 
-my @log = split /\n/, $t->read_file('caller.log');
+# nginx writes the caller's line after the answer has gone out: the test
+# may read the log before it is there
+my @log;
+wait_for(sub {
+    @log = split /\n/, $t->read_file('caller.log');
+    return grep { m{^/pay\|} } @log;
+}, 5);
 my ($main) = grep { m{^/pay\|} } @log;
 my ($sub) = grep { m{^/_invoices/} } @log;
 is($main, '/pay|caller-agent/1.0|tenant-of-the-caller',
