@@ -399,6 +399,86 @@ TEST(Json, WritesEveryTailAsRapidJsonsWriterDoes) {
     }
 }
 
+// The forms valid_utf8 and the writer must tell apart: well-formed
+// sequences at the edges of each length, and every ill-formed kind (a
+// stray continuation, overlong, a surrogate, above U+10FFFF, a lead byte
+// that never starts one, a bad continuation); with each well-formed one
+// cut short, every prefix, generated below.
+const char* const kWellFormed[] = {
+    "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xe2\x82\xac", "\xed\x9f\xbf",
+    "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf0\x9f\x98\x80",
+    "\xf4\x8f\xbf\xbf"};
+const char* const kIllFormed[] = {
+    "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",
+    "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf",
+    "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf7\xbf\xbf\xbf",
+    "\xf8\x88\x80\x80\x80", "\xfe", "\xff", "\xc2\x41", "\xe2\x82\x41",
+    "\xf0\x9f\x98\x41", "\xc2\xc2\x80"};
+
+std::vector<std::pair<std::string, bool>> utf8_forms() {
+    std::vector<std::pair<std::string, bool>> forms;
+    for (const char* f : kWellFormed) {
+        std::string form = f;
+        forms.emplace_back(form, true);
+        for (std::size_t cut = 1; cut < form.size(); ++cut) {
+            forms.emplace_back(form.substr(0, cut), false);
+        }
+    }
+    for (const char* f : kIllFormed) forms.emplace_back(f, false);
+    return forms;
+}
+
+// The writer copies runs a word at a time (two overlapping half words,
+// or three bytes, for a short tail) and looks at the byte that ends each:
+// every escaped byte, every UTF-8 form (well-formed, cut, overlong,
+// surrogate, too high, stray) at every offset from 0 to 40 with 0 to 9
+// plain bytes after, and random text, come out as the byte loop of
+// json_reference.h writes them.
+TEST(Json, WritesEveryStringAsTheByteLoop) {
+    std::vector<std::string> pieces = {"\"", "\\", "\n", "\x01", "\x1f",
+                                       std::string(1, '\0'), "\x7f", " ",
+                                       "\"\\"};
+    for (const auto& [form, good] : utf8_forms()) pieces.push_back(form);
+    // (a string that starts with 0xFF longer than one byte is a number's
+    // tagged text, written bare: not text this test writes)
+    auto written = [](const std::string& text) {
+        Document d;
+        return write(str(text, d.GetAllocator()));
+    };
+    auto tagged = [](const std::string& text) {
+        return text.size() > 1 && text[0] == '\xff';
+    };
+    for (const auto& piece : pieces) {
+        for (std::size_t before = 0; before <= 40; ++before) {
+            for (std::size_t after = 0; after <= 9; ++after) {
+                std::string text(before, 'a');
+                text += piece;
+                text.append(after, '~');
+                if (tagged(text)) continue;
+                ASSERT_EQ(written(text), reference::write_string(text))
+                    << before << " " << piece << " " << after;
+            }
+        }
+    }
+    std::mt19937 random(21);
+    for (std::size_t n = 0; n < 100000; ++n) {
+        std::string text;
+        std::size_t size = random() % 40;
+        while (text.size() < size) {
+            unsigned r = random() % 100;
+            if (r < 80) {
+                text += static_cast<char>(0x20 + random() % 0x5f);
+            } else if (r < 95) {
+                text += pieces[random() % pieces.size()];
+            } else {
+                text += static_cast<char>(random() % 0x100);
+            }
+        }
+        if (tagged(text)) text.insert(0, "a");
+        ASSERT_EQ(written(text), reference::write_string(text)) << n;
+    }
+}
+
 // Long strings are written a block of 4096 bytes at a time: escapes and
 // multi-byte characters across every place of a block's end come out as
 // RapidJSON's Writer writes them.
@@ -849,35 +929,6 @@ TEST(Json, ValidUtf8FollowsRfc3629) {
     EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // over U+10FFFF
     EXPECT_FALSE(valid_utf8("\xc3"));               // cut
     EXPECT_FALSE(valid_utf8("\x80"));               // stray continuation
-}
-
-// The forms valid_utf8 and the writer must tell apart: well-formed
-// sequences at the edges of each length, and every ill-formed kind (a
-// stray continuation, overlong, a surrogate, above U+10FFFF, a lead byte
-// that never starts one, a bad continuation); with each well-formed one
-// cut short, every prefix, generated below.
-const char* const kWellFormed[] = {
-    "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xe2\x82\xac", "\xed\x9f\xbf",
-    "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf0\x9f\x98\x80",
-    "\xf4\x8f\xbf\xbf"};
-const char* const kIllFormed[] = {
-    "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",
-    "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf",
-    "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf7\xbf\xbf\xbf",
-    "\xf8\x88\x80\x80\x80", "\xfe", "\xff", "\xc2\x41", "\xe2\x82\x41",
-    "\xf0\x9f\x98\x41", "\xc2\xc2\x80"};
-
-std::vector<std::pair<std::string, bool>> utf8_forms() {
-    std::vector<std::pair<std::string, bool>> forms;
-    for (const char* f : kWellFormed) {
-        std::string form = f;
-        forms.emplace_back(form, true);
-        for (std::size_t cut = 1; cut < form.size(); ++cut) {
-            forms.emplace_back(form.substr(0, cut), false);
-        }
-    }
-    for (const char* f : kIllFormed) forms.emplace_back(f, false);
-    return forms;
 }
 
 // The reference (json_reference.h) itself says what the forms are.
