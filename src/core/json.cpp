@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memory_resource>
 #include <new>
 #include <type_traits>
 #include <vector>
@@ -55,6 +54,50 @@ bool encodes_surrogate(const char* s, std::size_t n) {
     return false;
 }
 
+// The member names of a parse's open objects, in order: the first kInline
+// in place, left unset until written (a small document's names cost no
+// allocation and nothing to set up or tear down), more on the heap.
+class NameStack {
+  public:
+    // a view's parts: a plain struct, left unset
+    struct Name {
+        const char* data;
+        std::size_t size;
+        std::string_view view() const { return {data, size}; }
+    };
+
+    NameStack() {}
+    NameStack(const NameStack&) = delete;
+    NameStack& operator=(const NameStack&) = delete;
+
+    std::size_t size() const { return size_; }
+    const Name* begin() const { return data_; }
+    const Name* end() const { return data_ + size_; }
+    void push(const char* name, std::size_t size) {
+        if (size_ == capacity_) grow();
+        data_[size_++] = {name, size};
+    }
+    // back to the first n (n <= size())
+    void cut(std::size_t n) { size_ = n; }
+
+  private:
+    static constexpr std::size_t kInline = 32;
+
+    void grow() {
+        std::vector<Name> more(2 * capacity_);
+        std::copy(begin(), end(), more.begin());
+        heap_ = std::move(more);
+        data_ = heap_.data();
+        capacity_ = heap_.size();
+    }
+
+    Name inline_[kInline];
+    std::vector<Name> heap_;
+    Name* data_ = inline_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = kInline;
+};
+
 // Checks SAX events as they go and forwards them to a target (a document
 // being built, or a MemberReader): depth (so nothing later, the writer
 // included, recurses deeper than kMaxDepth) and duplicate member names,
@@ -67,16 +110,12 @@ struct CheckingHandler
     std::size_t depth = 0;
     bool too_deep = false;
     bool duplicate = false;
-    // The lists below start in memory on the stack, enough for the
-    // documents of a call (payload, token, invoice): no malloc unless a
-    // document outgrows it.
-    alignas(std::max_align_t) char memory[1024];
-    std::pmr::monotonic_buffer_resource resource{memory, sizeof(memory)};
-    // of the open objects, in order
-    std::pmr::vector<std::string_view> names{&resource};
-    // where each open object's names start
-    std::pmr::vector<std::size_t> firsts{&resource};
-    std::pmr::vector<std::string_view> sorted{&resource};  // large objects
+    NameStack names;
+    // where each open object's names start: an object is opened (its
+    // start pushed) before the depth check refuses it, one past the limit
+    std::size_t firsts[kMaxDepth + 1];
+    std::size_t objects = 0;  // of firsts
+    std::vector<std::string_view> sorted;  // large objects
     const char* error = nullptr;  // why a string was refused
 
     // Whether the string just read had an escape, or nullptr: unknown,
@@ -96,11 +135,8 @@ struct CheckingHandler
         return error == nullptr;
     }
 
-    CheckingHandler(Target& t, bool* e) : target(t), escaped(e) {
-        // one allocation each, not one per doubling
-        names.reserve(32);
-        firsts.reserve(kMaxDepth + 1);
-    }
+    // firsts is written before it is read
+    CheckingHandler(Target& t, bool* e) : target(t), escaped(e) {}
     CheckingHandler(const CheckingHandler&) = delete;
     CheckingHandler& operator=(const CheckingHandler&) = delete;
 
@@ -112,28 +148,30 @@ struct CheckingHandler
         return true;
     }
     bool close_object() {
-        std::size_t first = firsts.back();
-        firsts.pop_back();
+        std::size_t first = firsts[--objects];
         --depth;
-        auto begin = names.begin() + static_cast<std::ptrdiff_t>(first);
+        const NameStack::Name* begin = names.begin() + first;
+        const NameStack::Name* end = names.end();
         std::size_t n = names.size() - first;
         if (n <= kPairwiseMembers) {
-            for (auto i = begin; i != names.end(); ++i) {
-                for (auto j = i + 1; j != names.end(); ++j) {
+            for (auto i = begin; i != end; ++i) {
+                for (auto j = i + 1; j != end; ++j) {
                     // size and first byte before memcmp: most names differ
-                    if (i->size() == j->size() &&
-                        (i->empty() || (*i)[0] == (*j)[0]) && *i == *j) {
+                    if (i->size == j->size &&
+                        (i->size == 0 || i->data[0] == j->data[0]) &&
+                        i->view() == j->view()) {
                         duplicate = true;
                     }
                 }
             }
         } else {
-            sorted.assign(begin, names.end());
+            sorted.clear();
+            for (auto i = begin; i != end; ++i) sorted.push_back(i->view());
             std::sort(sorted.begin(), sorted.end());
             duplicate = std::adjacent_find(sorted.begin(), sorted.end()) !=
                         sorted.end();
         }
-        names.resize(first);
+        names.cut(first);
         return !duplicate;
     }
 
@@ -146,11 +184,11 @@ struct CheckingHandler
         return check(s, n) && target.String(s, n);
     }
     bool StartObject() {
-        firsts.push_back(names.size());
+        firsts[objects++] = names.size();
         return open() && target.StartObject();
     }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
-        names.emplace_back(s, n);
+        names.push(s, n);
         return check(s, n) && target.Key(s, n);
     }
     bool EndObject(rapidjson::SizeType n) {

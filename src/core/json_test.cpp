@@ -124,6 +124,38 @@ TEST(Json, RefusesDuplicatesInLargeObjectsAndAtEveryLevel) {
     EXPECT_TRUE(parses(R"({"x":{"a":1},"y":{"a":1},"a":{"a":{"a":1}}})"));
 }
 
+// The names of the open objects are kept in place up to 32 and on the
+// heap beyond: names read before the move still count after it, at every
+// level, and an inner object's names are gone once it closes.
+TEST(Json, KeepsOpenObjectsNamesAcrossTheMoveToTheHeap) {
+    auto members = [](const std::string& prefix, int count) {
+        std::string text;
+        for (int i = 0; i < count; ++i) {
+            text += "\"" + prefix + std::to_string(i) + "\":1,";
+        }
+        return text;
+    };
+    for (int outer : {1, 10, 20, 31, 32, 33, 40}) {
+        for (int inner : {1, 12, 20, 31, 32, 40}) {
+            std::string head = "{" + members("o", outer) + "\"in\":{" +
+                               members("i", inner) + "\"deep\":{" +
+                               members("d", 5) + "\"x\":1}},";
+            // every outer name again, after the inner ones spilled
+            EXPECT_TRUE(parses(head + "\"last\":1}")) << outer << " " << inner;
+            EXPECT_FALSE(parses(head + "\"o0\":1}")) << outer << " " << inner;
+            EXPECT_FALSE(parses(head + "\"o" + std::to_string(outer - 1) +
+                                "\":1}"));
+            EXPECT_FALSE(parses(head + "\"in\":1}"));
+            // the inner names are the inner object's alone
+            EXPECT_TRUE(parses(head + "\"i0\":1,\"d4\":1}"));
+            // a duplicate inside, after the spill
+            std::string inside = "{" + members("o", outer) + "\"in\":{" +
+                                 members("i", inner) + "\"i0\":2}}";
+            EXPECT_FALSE(parses(inside)) << outer << " " << inner;
+        }
+    }
+}
+
 TEST(Json, CountsDepthAcrossObjectsAndArrays) {
     std::string deep;
     for (std::size_t i = 0; i < kMaxDepth; ++i) deep += "{\"a\":[";
