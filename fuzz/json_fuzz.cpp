@@ -4,7 +4,8 @@
 // same refusal at the same offset; whatever parse() accepts,
 // write() must turn into text that parse() accepts again and that writes
 // back to the same text (the module re-reads what it writes: journal lines,
-// answers).
+// answers). valid_utf8() and the writer's string escaping answer as the
+// byte-at-a-time references of json_reference.h on the raw input.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,11 +13,20 @@
 #include "fuzz_util.h"
 #include "json.h"
 #include "json_members_check.h"
+#include "json_reference.h"
 
 using namespace opay;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string_view in = fuzz::text(data, size);
+    fuzz::require(json::valid_utf8(in) == json::reference::valid_utf8(in));
+    // the input as a string value (not a number's tagged text, which is
+    // written bare)
+    if (!(in.size() > 1 && in[0] == '\xff')) {
+        json::Document d;
+        fuzz::require(json::write(json::str(in, d.GetAllocator())) ==
+                      json::reference::write_string(in));
+    }
     json::Document doc;
     auto refused = json::parse(in, doc);
     // read_members: the same parse over a buffer of the caller's, told

@@ -112,8 +112,8 @@ std::variant<Invoice, InvoiceError> parse_invoice(std::string_view body) {
     if (!type || bare_payment_status(*type) != "Invoice") {
         return InvoiceError{name() + ": \"@type\" is not \"Invoice\""};
     }
-    if (json::member(entity, "paymentStatus") != nullptr) {
-        auto text = json::string_member(entity, "paymentStatus");
+    if (const json::Value* status = json::member(entity, "paymentStatus")) {
+        auto text = json::string_text(status);
         if (!text) {
             return InvoiceError{name() + ": \"paymentStatus\" is not a string"};
         }

@@ -69,6 +69,26 @@ TEST(Invoice, ReadsABareSchemaOrgInvoice) {
     EXPECT_FALSE(inv.request_shipping);
 }
 
+// paymentStatus, when present, is a string: anything else (a number, a
+// number's text, null, an object) refuses the invoice; absent, it is "".
+TEST(Invoice, PaymentStatusIsAStringWhenPresent) {
+    auto with = [](const std::string& status) {
+        return R"({"@type":"Invoice","identifier":"s",)" + status +
+               R"("totalPaymentDue":{"price":1,"priceCurrency":"USD"}})";
+    };
+    for (const char* bad : {"5", "1.50", "null", "true", "{}", "[\"PaymentDue\"]"}) {
+        EXPECT_EQ(error_of(with(std::string("\"paymentStatus\":") + bad + ",")),
+                  "invoice \"s\": \"paymentStatus\" is not a string")
+            << bad;
+    }
+    auto r = parse_invoice(with(""));
+    ASSERT_TRUE(std::holds_alternative<Invoice>(r)) << error_of(with(""));
+    EXPECT_EQ(std::get<Invoice>(r).payment_status, "");
+    r = parse_invoice(with(R"("paymentStatus":"PaymentDue",)"));
+    ASSERT_TRUE(std::holds_alternative<Invoice>(r));
+    EXPECT_EQ(std::get<Invoice>(r).payment_status, "PaymentDue");
+}
+
 TEST(Invoice, ReadsNumbersExactly) {
     auto r = parse_invoice(R"({"@type":"Invoice","identifier":"b",
         "totalPaymentDue":{"price":12.345,"priceCurrency":"BHD"}})");

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memory_resource>
 #include <new>
 #include <type_traits>
 #include <vector>
@@ -55,6 +54,50 @@ bool encodes_surrogate(const char* s, std::size_t n) {
     return false;
 }
 
+// The member names of a parse's open objects, in order: the first kInline
+// in place, left unset until written (a small document's names cost no
+// allocation and nothing to set up or tear down), more on the heap.
+class NameStack {
+  public:
+    // a view's parts: a plain struct, left unset
+    struct Name {
+        const char* data;
+        std::size_t size;
+        std::string_view view() const { return {data, size}; }
+    };
+
+    NameStack() {}
+    NameStack(const NameStack&) = delete;
+    NameStack& operator=(const NameStack&) = delete;
+
+    std::size_t size() const { return size_; }
+    const Name* begin() const { return data_; }
+    const Name* end() const { return data_ + size_; }
+    void push(const char* name, std::size_t size) {
+        if (size_ == capacity_) grow();
+        data_[size_++] = {name, size};
+    }
+    // back to the first n (n <= size())
+    void cut(std::size_t n) { size_ = n; }
+
+  private:
+    static constexpr std::size_t kInline = 32;
+
+    void grow() {
+        std::vector<Name> more(2 * capacity_);
+        std::copy(begin(), end(), more.begin());
+        heap_ = std::move(more);
+        data_ = heap_.data();
+        capacity_ = heap_.size();
+    }
+
+    Name inline_[kInline];
+    std::vector<Name> heap_;
+    Name* data_ = inline_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = kInline;
+};
+
 // Checks SAX events as they go and forwards them to a target (a document
 // being built, or a MemberReader): depth (so nothing later, the writer
 // included, recurses deeper than kMaxDepth) and duplicate member names,
@@ -67,16 +110,12 @@ struct CheckingHandler
     std::size_t depth = 0;
     bool too_deep = false;
     bool duplicate = false;
-    // The lists below start in memory on the stack, enough for the
-    // documents of a call (payload, token, invoice): no malloc unless a
-    // document outgrows it.
-    alignas(std::max_align_t) char memory[1024];
-    std::pmr::monotonic_buffer_resource resource{memory, sizeof(memory)};
-    // of the open objects, in order
-    std::pmr::vector<std::string_view> names{&resource};
-    // where each open object's names start
-    std::pmr::vector<std::size_t> firsts{&resource};
-    std::pmr::vector<std::string_view> sorted{&resource};  // large objects
+    NameStack names;
+    // where each open object's names start: an object is opened (its
+    // start pushed) before the depth check refuses it, one past the limit
+    std::size_t firsts[kMaxDepth + 1];
+    std::size_t objects = 0;  // of firsts
+    std::vector<std::string_view> sorted;  // large objects
     const char* error = nullptr;  // why a string was refused
 
     // Whether the string just read had an escape, or nullptr: unknown,
@@ -96,11 +135,8 @@ struct CheckingHandler
         return error == nullptr;
     }
 
-    CheckingHandler(Target& t, bool* e) : target(t), escaped(e) {
-        // one allocation each, not one per doubling
-        names.reserve(32);
-        firsts.reserve(kMaxDepth + 1);
-    }
+    // firsts is written before it is read
+    CheckingHandler(Target& t, bool* e) : target(t), escaped(e) {}
     CheckingHandler(const CheckingHandler&) = delete;
     CheckingHandler& operator=(const CheckingHandler&) = delete;
 
@@ -112,28 +148,30 @@ struct CheckingHandler
         return true;
     }
     bool close_object() {
-        std::size_t first = firsts.back();
-        firsts.pop_back();
+        std::size_t first = firsts[--objects];
         --depth;
-        auto begin = names.begin() + static_cast<std::ptrdiff_t>(first);
+        const NameStack::Name* begin = names.begin() + first;
+        const NameStack::Name* end = names.end();
         std::size_t n = names.size() - first;
         if (n <= kPairwiseMembers) {
-            for (auto i = begin; i != names.end(); ++i) {
-                for (auto j = i + 1; j != names.end(); ++j) {
+            for (auto i = begin; i != end; ++i) {
+                for (auto j = i + 1; j != end; ++j) {
                     // size and first byte before memcmp: most names differ
-                    if (i->size() == j->size() &&
-                        (i->empty() || (*i)[0] == (*j)[0]) && *i == *j) {
+                    if (i->size == j->size &&
+                        (i->size == 0 || i->data[0] == j->data[0]) &&
+                        i->view() == j->view()) {
                         duplicate = true;
                     }
                 }
             }
         } else {
-            sorted.assign(begin, names.end());
+            sorted.clear();
+            for (auto i = begin; i != end; ++i) sorted.push_back(i->view());
             std::sort(sorted.begin(), sorted.end());
             duplicate = std::adjacent_find(sorted.begin(), sorted.end()) !=
                         sorted.end();
         }
-        names.resize(first);
+        names.cut(first);
         return !duplicate;
     }
 
@@ -146,11 +184,11 @@ struct CheckingHandler
         return check(s, n) && target.String(s, n);
     }
     bool StartObject() {
-        firsts.push_back(names.size());
+        firsts[objects++] = names.size();
         return open() && target.StartObject();
     }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
-        names.emplace_back(s, n);
+        names.push(s, n);
         return check(s, n) && target.Key(s, n);
     }
     bool EndObject(rapidjson::SizeType n) {
@@ -299,18 +337,17 @@ constexpr std::array<char, 256> escapes() {
 }
 constexpr std::array<char, 256> kEscape = escapes();
 
-// Whether the 8 bytes at p are all printable ASCII other than '"' and
-// '\\' (nothing to escape or check). Each subtraction's high bit flags
-// its byte exactly; a borrow comes only from a byte that is flagged too,
-// so a flagged word is never taken for a plain one.
-bool plain8(const char* p) {
+// The top bit of each of the 8 bytes in w (read from memory, little-
+// endian: the first byte lowest) that is not written as it stands: below
+// 0x20, '"', '\\', or 0x80 and above (a UTF-8 sequence, checked on its
+// own). The lowest flag is exact (a borrow, the only source of a false
+// one, comes from a true one below it): the first byte to look at.
+__attribute__((always_inline)) inline std::uint64_t write_stops(
+    std::uint64_t w) {
     constexpr std::uint64_t k1 = 0x0101010101010101ULL;
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
     std::uint64_t quote = w ^ (k1 * '"');
     std::uint64_t slash = w ^ (k1 * '\\');
-    std::uint64_t flags = (w - k1 * 0x20) | (quote - k1) | (slash - k1) | w;
-    return (flags & (k1 * 0x80)) == 0;
+    return ((w - k1 * 0x20) | (quote - k1) | (slash - k1) | w) & (k1 * 0x80);
 }
 
 bool tagged_number(const Value& v) {
@@ -318,57 +355,84 @@ bool tagged_number(const Value& v) {
            v.GetString()[0] == kNumberTag;
 }
 
-// The n < 8 bytes at p in a word padded with a plain letter, byte by
-// byte: a memcpy of variable length would be a call into libc.
-void tail_word(const char* p, std::size_t n, char* word) {
-    std::memset(word, 'a', 8);
-    switch (n) {
-    case 7: word[6] = p[6]; [[fallthrough]];
-    case 6: word[5] = p[5]; [[fallthrough]];
-    case 5: word[4] = p[4]; [[fallthrough]];
-    case 4: word[3] = p[3]; [[fallthrough]];
-    case 3: word[2] = p[2]; [[fallthrough]];
-    case 2: word[1] = p[1]; [[fallthrough]];
-    case 1: word[0] = p[0]; [[fallthrough]];
-    default: break;
+// The last n (1 to 7) bytes of a string, at p, copied to d whole: how
+// many of them come before the first that is not written as it stands (n
+// if none). Two overlapping 4-byte words for 4 to 7 bytes, the first,
+// middle and last byte for 1 to 3, each tested as one word: a copy of
+// variable length would be a call into libc.
+__attribute__((always_inline)) inline std::size_t tail_run(const char* p,
+                                                      std::size_t n, char* d) {
+    if (n >= 4) {
+        std::uint32_t first;
+        std::uint32_t last;
+        std::memcpy(&first, p, 4);
+        std::memcpy(&last, p + n - 4, 4);
+        std::memcpy(d, &first, 4);
+        std::memcpy(d + n - 4, &last, 4);
+        std::uint64_t stops = write_stops(first | std::uint64_t{last} << 32);
+        if (stops == 0) return n;
+        // A flag in the first word is exact; none there, none of its bytes
+        // borrowed into the last word's, whose lowest flag is then exact
+        // too (its byte k is byte n - 4 + k).
+        std::size_t k = static_cast<std::size_t>(__builtin_ctzll(stops)) / 8;
+        return k < 4 ? k : n - 8 + k;
     }
+    auto x = static_cast<unsigned char>(p[0]);
+    auto y = static_cast<unsigned char>(p[n / 2]);
+    auto z = static_cast<unsigned char>(p[n - 1]);
+    d[0] = static_cast<char>(x);
+    d[n / 2] = static_cast<char>(y);
+    d[n - 1] = static_cast<char>(z);
+    // padded with a plain letter
+    constexpr std::uint64_t kPad = 0x6161616161000000ULL;
+    std::uint64_t stops = write_stops(x | std::uint64_t{y} << 8 |
+                                      std::uint64_t{z} << 16 | kPad);
+    if (stops == 0) return n;
+    // bytes 0, 1, 2 of the word are bytes 0, n / 2 and n - 1, the same
+    // byte twice below 3, where the lower place is flagged first
+    return static_cast<std::size_t>(__builtin_ctzll(stops)) / 8;
 }
 
 // Input bytes per block of write_string: room for the worst case is made
 // a block at a time, so a long string never asks for six times its size.
 constexpr std::size_t kWriteBlock = 4096;
 
-// One pass over the text: ASCII bytes escaped as the table says, UTF-8
-// sequences copied, each byte of an invalid one written as U+FFFD. No
-// byte takes more than six (\u00XX); a step may run up to 7 bytes past
-// its block and a short tail is stored as a whole word: 16 bytes spare,
-// and two for the quotes.
+// One pass over the text: each run of bytes written as they stand copied
+// a word at a time (the word stored whole, the bytes past the run written
+// over), then the byte that ended it: ASCII escaped as the table says, a
+// UTF-8 sequence copied, each byte of an invalid one written as U+FFFD.
+// No byte takes more than six (\u00XX); a step may run up to 7 bytes past
+// its block and stores 8 bytes at most: 16 bytes spare, and two for the
+// quotes.
 void write_string(const char* p, std::size_t n, Sink& out) {
     std::string_view s(p, n);
     char* d = out.room(6 * std::min(n, kWriteBlock) + 18);
     *d++ = '"';
+    // most strings (names, codes, ids) are short and plain: one test
+    if (n < 8 && (n == 0 || tail_run(p, n, d) == n)) {
+        d[n] = '"';
+        out.advance(d + n + 1);
+        return;
+    }
     for (std::size_t i = 0;;) {
         std::size_t end = std::min(n, i + kWriteBlock);
         while (i < end) {
             std::size_t left = n - i;
+            std::size_t run;
             if (left >= 8) {
-                if (plain8(p + i)) {
-                    std::memcpy(d, p + i, 8);
-                    d += 8;
-                    i += 8;
-                    continue;
-                }
+                std::uint64_t w;
+                std::memcpy(&w, p + i, 8);
+                std::memcpy(d, &w, 8);
+                std::uint64_t stops = write_stops(w);
+                run = stops == 0 ? 8
+                                 : static_cast<std::size_t>(
+                                       __builtin_ctzll(stops)) / 8;
             } else {
-                // most strings are short or end in a short plain run
-                char word[8];
-                tail_word(p + i, left, word);
-                if (plain8(word)) {
-                    std::memcpy(d, word, 8);  // the padding is overwritten
-                    d += left;
-                    i = n;
-                    break;
-                }
+                run = tail_run(p + i, left, d);
             }
+            d += run;
+            i += run;
+            if (run == 8 || i == n) continue;
             auto c = static_cast<unsigned char>(p[i]);
             if (c >= 0x80) {
                 std::size_t len = utf8_sequence(s, i);
@@ -757,20 +821,32 @@ void set(Value& obj, std::string_view name, Value v, Allocator& a) {
 }
 
 // Well-formed UTF-8 (Unicode 15, table 3-7): no overlong forms, no
-// surrogates, nothing above U+10FFFF. ASCII runs are skipped eight bytes
-// at a time.
+// surrogates, nothing above U+10FFFF. ASCII (most of any text) is skipped
+// 32 bytes at a time (four words ORed, one test), then 8 at a time up to
+// the first byte >= 0x80 (little-endian: the lowest flag is the first
+// byte; json_reader.h asserts the byte order): one test per word of 8
+// was most of what the check cost.
 bool valid_utf8(std::string_view text) {
+    constexpr std::uint64_t kHigh = 0x8080808080808080ull;
     const auto* p = reinterpret_cast<const unsigned char*>(text.data());
     const unsigned char* end = p + text.size();
     while (p < end) {
-        if (end - p >= 8) {
-            uint64_t word;
-            std::memcpy(&word, p, 8);
-            if ((word & 0x8080808080808080ull) == 0) {
-                p += 8;
-                continue;
-            }
+        while (end - p >= 32) {
+            std::uint64_t w[4];
+            std::memcpy(w, p, 32);
+            if (((w[0] | w[1] | w[2] | w[3]) & kHigh) != 0) break;
+            p += 32;
         }
+        while (end - p >= 8) {
+            std::uint64_t word;
+            std::memcpy(&word, p, 8);
+            if (std::uint64_t high = word & kHigh) {
+                p += __builtin_ctzll(high) / 8;
+                break;
+            }
+            p += 8;
+        }
+        if (p == end) break;
         unsigned char c = *p;
         if (c < 0x80) {
             ++p;

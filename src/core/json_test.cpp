@@ -1,8 +1,11 @@
 #include "json.h"
 #include "json_members_check.h"
+#include "json_reference.h"
 
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -119,6 +122,38 @@ TEST(Json, RefusesDuplicatesInLargeObjectsAndAtEveryLevel) {
     EXPECT_FALSE(parses(R"({"a":1,"\u0061":2})"));
     // the same name in sibling objects is fine
     EXPECT_TRUE(parses(R"({"x":{"a":1},"y":{"a":1},"a":{"a":{"a":1}}})"));
+}
+
+// The names of the open objects are kept in place up to 32 and on the
+// heap beyond: names read before the move still count after it, at every
+// level, and an inner object's names are gone once it closes.
+TEST(Json, KeepsOpenObjectsNamesAcrossTheMoveToTheHeap) {
+    auto members = [](const std::string& prefix, int count) {
+        std::string text;
+        for (int i = 0; i < count; ++i) {
+            text += "\"" + prefix + std::to_string(i) + "\":1,";
+        }
+        return text;
+    };
+    for (int outer : {1, 10, 20, 31, 32, 33, 40}) {
+        for (int inner : {1, 12, 20, 31, 32, 40}) {
+            std::string head = "{" + members("o", outer) + "\"in\":{" +
+                               members("i", inner) + "\"deep\":{" +
+                               members("d", 5) + "\"x\":1}},";
+            // every outer name again, after the inner ones spilled
+            EXPECT_TRUE(parses(head + "\"last\":1}")) << outer << " " << inner;
+            EXPECT_FALSE(parses(head + "\"o0\":1}")) << outer << " " << inner;
+            EXPECT_FALSE(parses(head + "\"o" + std::to_string(outer - 1) +
+                                "\":1}"));
+            EXPECT_FALSE(parses(head + "\"in\":1}"));
+            // the inner names are the inner object's alone
+            EXPECT_TRUE(parses(head + "\"i0\":1,\"d4\":1}"));
+            // a duplicate inside, after the spill
+            std::string inside = "{" + members("o", outer) + "\"in\":{" +
+                                 members("i", inner) + "\"i0\":2}}";
+            EXPECT_FALSE(parses(inside)) << outer << " " << inner;
+        }
+    }
 }
 
 TEST(Json, CountsDepthAcrossObjectsAndArrays) {
@@ -393,6 +428,86 @@ TEST(Json, WritesEveryTailAsRapidJsonsWriterDoes) {
             expected.replace(at, 1, "\xef\xbf\xbd");
             ASSERT_EQ(write(d), "[\"" + expected + "\"]") << n << " " << at;
         }
+    }
+}
+
+// The forms valid_utf8 and the writer must tell apart: well-formed
+// sequences at the edges of each length, and every ill-formed kind (a
+// stray continuation, overlong, a surrogate, above U+10FFFF, a lead byte
+// that never starts one, a bad continuation); with each well-formed one
+// cut short, every prefix, generated below.
+const char* const kWellFormed[] = {
+    "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xe2\x82\xac", "\xed\x9f\xbf",
+    "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf0\x9f\x98\x80",
+    "\xf4\x8f\xbf\xbf"};
+const char* const kIllFormed[] = {
+    "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",
+    "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf",
+    "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xf7\xbf\xbf\xbf",
+    "\xf8\x88\x80\x80\x80", "\xfe", "\xff", "\xc2\x41", "\xe2\x82\x41",
+    "\xf0\x9f\x98\x41", "\xc2\xc2\x80"};
+
+std::vector<std::pair<std::string, bool>> utf8_forms() {
+    std::vector<std::pair<std::string, bool>> forms;
+    for (const char* f : kWellFormed) {
+        std::string form = f;
+        forms.emplace_back(form, true);
+        for (std::size_t cut = 1; cut < form.size(); ++cut) {
+            forms.emplace_back(form.substr(0, cut), false);
+        }
+    }
+    for (const char* f : kIllFormed) forms.emplace_back(f, false);
+    return forms;
+}
+
+// The writer copies runs a word at a time (two overlapping half words,
+// or three bytes, for a short tail) and looks at the byte that ends each:
+// every escaped byte, every UTF-8 form (well-formed, cut, overlong,
+// surrogate, too high, stray) at every offset from 0 to 40 with 0 to 9
+// plain bytes after, and random text, come out as the byte loop of
+// json_reference.h writes them.
+TEST(Json, WritesEveryStringAsTheByteLoop) {
+    std::vector<std::string> pieces = {"\"", "\\", "\n", "\x01", "\x1f",
+                                       std::string(1, '\0'), "\x7f", " ",
+                                       "\"\\"};
+    for (const auto& [form, good] : utf8_forms()) pieces.push_back(form);
+    // (a string that starts with 0xFF longer than one byte is a number's
+    // tagged text, written bare: not text this test writes)
+    auto written = [](const std::string& text) {
+        Document d;
+        return write(str(text, d.GetAllocator()));
+    };
+    auto tagged = [](const std::string& text) {
+        return text.size() > 1 && text[0] == '\xff';
+    };
+    for (const auto& piece : pieces) {
+        for (std::size_t before = 0; before <= 40; ++before) {
+            for (std::size_t after = 0; after <= 9; ++after) {
+                std::string text(before, 'a');
+                text += piece;
+                text.append(after, '~');
+                if (tagged(text)) continue;
+                ASSERT_EQ(written(text), reference::write_string(text))
+                    << before << " " << piece << " " << after;
+            }
+        }
+    }
+    std::mt19937 random(21);
+    for (std::size_t n = 0; n < 100000; ++n) {
+        std::string text;
+        std::size_t size = random() % 40;
+        while (text.size() < size) {
+            unsigned r = random() % 100;
+            if (r < 80) {
+                text += static_cast<char>(0x20 + random() % 0x5f);
+            } else if (r < 95) {
+                text += pieces[random() % pieces.size()];
+            } else {
+                text += static_cast<char>(random() % 0x100);
+            }
+        }
+        if (tagged(text)) text.insert(0, "a");
+        ASSERT_EQ(written(text), reference::write_string(text)) << n;
     }
 }
 
@@ -846,6 +961,71 @@ TEST(Json, ValidUtf8FollowsRfc3629) {
     EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // over U+10FFFF
     EXPECT_FALSE(valid_utf8("\xc3"));               // cut
     EXPECT_FALSE(valid_utf8("\x80"));               // stray continuation
+}
+
+// The reference (json_reference.h) itself says what the forms are.
+TEST(Json, ReferenceKnowsEveryUtf8Form) {
+    for (const auto& [form, good] : utf8_forms()) {
+        EXPECT_EQ(reference::valid_utf8(form), good) << form;
+    }
+}
+
+// valid_utf8 reads ASCII a word (and four words) at a time: each form, at
+// every offset from 0 to 40 in ASCII and followed by 0 to 9 more bytes
+// (every place around the 8- and 32-byte steps), gets the byte loop's
+// verdict; and a well-formed character after the form changes nothing.
+TEST(Json, ValidUtf8AnswersAsTheByteLoopAtEveryOffset) {
+    auto forms = utf8_forms();
+    std::size_t checked = 0;
+    for (const auto& [form, good] : forms) {
+        for (std::size_t before = 0; before <= 40; ++before) {
+            for (std::size_t after = 0; after <= 9; ++after) {
+                std::string text(before, 'a');
+                text += form;
+                text.append(after, 'b');
+                ASSERT_EQ(valid_utf8(text), good)
+                    << before << " " << form << " " << after;
+                ASSERT_EQ(reference::valid_utf8(text), good);
+                text += "\xe2\x82\xac";
+                ASSERT_EQ(valid_utf8(text), good)
+                    << before << " " << form << " " << after << " +euro";
+                ++checked;
+            }
+        }
+    }
+    EXPECT_EQ(checked, forms.size() * 41 * 10);
+}
+
+// Random text, mostly ASCII with characters, ill-formed ones and stray
+// bytes mixed in:
+// valid_utf8 and the byte loop agree on every one, and both answers come
+// up often (the test would catch a check that always says one thing).
+TEST(Json, ValidUtf8AnswersAsTheByteLoopOnRandomText) {
+    std::mt19937 random(21);
+    auto forms = utf8_forms();
+    std::size_t good = 0;
+    constexpr std::size_t kTexts = 100000;
+    for (std::size_t n = 0; n < kTexts; ++n) {
+        std::string text;
+        std::size_t size = random() % 90;
+        while (text.size() < size) {
+            unsigned r = random() % 100;
+            if (r < 85) {
+                text += static_cast<char>(random() % 0x80);
+            } else if (r < 97) {
+                text += kWellFormed[random() % std::size(kWellFormed)];
+            } else if (r < 99) {
+                text += forms[random() % forms.size()].first;
+            } else {
+                text += static_cast<char>(0x80 + random() % 0x80);
+            }
+        }
+        bool want = reference::valid_utf8(text);
+        ASSERT_EQ(valid_utf8(text), want) << n;
+        good += want ? 1 : 0;
+    }
+    EXPECT_GT(good, kTexts / 10);
+    EXPECT_LT(good, kTexts * 9 / 10);
 }
 
 // Arenas: memory the flows' documents borrow, one at a time each.

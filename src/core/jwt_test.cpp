@@ -231,6 +231,15 @@ TEST(Jwt, ChecksTimeWithLeeway) {
     EXPECT_EQ(reason(key().token(claims_with("exp", "1.7000036e9"))),
               "expired");
     EXPECT_EQ(reason(key().token(claims_with("nbf", "-1"))), "not_yet_valid");
+    EXPECT_EQ(reason(key().token(claims_with("exp", "-1700003600"))),
+              "missing_exp");
+    // at most 15 digits before a fraction
+    EXPECT_EQ(reason(key().token(claims_with("exp", "170000360000000"))), "");
+    EXPECT_EQ(reason(key().token(claims_with("exp", "170000360000000.5"))),
+              "");
+    EXPECT_EQ(reason(key().token(claims_with("exp", "1700003600000000"))),
+              "missing_exp");
+    EXPECT_EQ(reason(key().token(claims_with("exp", "0"))), "expired");
     TokenPolicy strict = policy();
     strict.leeway = 0;
     EXPECT_EQ(reason(t, strict, 1700003600), "expired");
