@@ -170,6 +170,23 @@ TEST(Json, CountsDepthAcrossObjectsAndArrays) {
     EXPECT_EQ(err->reason, "nested too deeply");
 }
 
+// Objects alone, as deep as allowed and one deeper: each open object
+// keeps its first name in a fixed slot (one per level), and a duplicate
+// at the outer level after the deep part is still seen.
+TEST(Json, KeepsEveryOpenObjectsNamesAtTheDepthLimit) {
+    auto nested = [](std::size_t depth, std::string_view outer_tail) {
+        std::string text;
+        for (std::size_t i = 0; i < depth; ++i) text += R"({"a":1,"b":)";
+        text += "1";
+        for (std::size_t i = 1; i < depth; ++i) text += "}";
+        return text + std::string(outer_tail) + "}";
+    };
+    EXPECT_TRUE(parses(nested(kMaxDepth, "")));
+    EXPECT_TRUE(parses(nested(kMaxDepth, R"(,"c":2)")));
+    EXPECT_FALSE(parses(nested(kMaxDepth, R"(,"a":2)")));
+    EXPECT_FALSE(parses(nested(kMaxDepth + 1, "")));
+}
+
 TEST(Json, StringsOutliveTheInputText) {
     Document d;
     {
