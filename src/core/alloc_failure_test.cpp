@@ -155,14 +155,8 @@ TEST(AllocationInjector, FailsTheKthAllocationOnlyWhenArmedAndActive) {
     EXPECT_TRUE(armed.fired());
 }
 
-constexpr const char* kAddressChange = R"({"id":"12345","methodData":[{
-    "supportedMethods":"https://pay.microsoft.com/microsoftpay",
-    "data":{"productContext":{"invoiceId":"12345"},
-            "event":"shippingaddresschange"}}],
-    "details":{"id":"12345"},"shippingAddress":{"country":"US"}})";
-constexpr const char* kOptions = R"({"shippingOptions":[
-    {"id":"norush","label":"R","amount":{"currency":"USD","value":"0.00"}},
-    {"id":"priority","label":"P","amount":{"currency":"USD","value":"3.00"}}]})";
+using test::kAddressChange;
+using test::kOptions;
 
 // The answer fed first is copied before anything is marked: a failed copy
 // changes nothing, the same answer fed again goes on as if first.
@@ -309,8 +303,8 @@ Trace run(const Sequence& seq, long fail_at) {
     if (flow != nullptr) {
         for (opay_var_e var : kVars) {
             opay_str_t v{};
-            int set =
-                call("opay_flow_var", [&] { return opay_flow_var(flow, var, &v); });
+            int set = call("opay_flow_var",
+                           [&] { return opay_flow_var(flow, var, &v); });
             r.vars[var] = set ? std::optional<std::string>(text(v))
                               : std::nullopt;
         }
