@@ -715,8 +715,8 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     // costs no memory.
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
     // The in-situ copy is taken from the document's allocator: in an
-    // arena or on the stack it costs no malloc.
-    // Out of memory throws (the pool's chunks come from operator new).
+    // arena or on the stack it costs no malloc. Out of memory throws (the
+    // pool's chunks come from operator new).
     auto* buffer =
         static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
     // an empty answer may come as a null view: memcpy's source is nonnull
