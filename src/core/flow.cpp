@@ -270,6 +270,16 @@ void Flow::finish(Response r, bool /*store*/) {
     response_ = std::move(r);
 }
 
+void Flow::out_of_memory() noexcept {
+    result_ = OPAY_RESULT_NONE;
+    if (!may_have_charged()) {
+        error_ = OPAY_REFUSAL_INTERNAL_ERROR;
+        return;
+    }
+    error_ = OPAY_REFUSAL_PAYMENT_IN_PROGRESS;
+    if (charge_kind_ == OPAY_CHARGE_NONE) charge_kind_ = OPAY_CHARGE_UNKNOWN;
+}
+
 std::optional<std::string_view> Flow::variable(opay_var_e var) const {
     std::string_view s;
     switch (var) {

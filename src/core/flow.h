@@ -99,6 +99,13 @@ class Flow {
     std::string_view charge_code() const { return charge_code_; }
     std::optional<std::string_view> context_field(std::string_view name) const;
 
+    // Out of memory mid-call (the C API's catch; nothing of the flow runs
+    // after): what the call came to instead, without allocating. One that
+    // may have charged is neither a failure nor a success:
+    // payment_in_progress (409), its charge unknown unless the processor
+    // said it; any other, internal_error (500).
+    void out_of_memory() noexcept;
+
     // The arena the request body was parsed into; nullptr: a fresh pool.
     const json::Arena* arena() const {
         return request_ ? request_->arena() : nullptr;
@@ -123,6 +130,8 @@ class Flow {
     // refusal and returns false.
     bool admit(const Input& in);
 
+    // A step that may charge was handed out (a confirm).
+    virtual bool may_have_charged() const noexcept { return false; }
     // All of fetches() are in (results in the same order).
     virtual void on_fetched(const Results& results) = 0;
     // The action() was run.

@@ -24,6 +24,15 @@ inline constexpr const char* kLoad = R"({"methodData":[{
 inline constexpr const char* kInvoice = R"({"entity":{"@type":"Invoice",
     "identifier":"12345","totalPaymentDue":{"price":10,"priceCurrency":"USD"}},
     "displayItems":[{"label":"A","amount":{"currency":"USD","value":"10.00"}}]})";
+// A shipping address change, and the options the backend has for it.
+inline constexpr const char* kAddressChange = R"({"id":"12345","methodData":[{
+    "supportedMethods":"https://pay.microsoft.com/microsoftpay",
+    "data":{"productContext":{"invoiceId":"12345"},
+            "event":"shippingaddresschange"}}],
+    "details":{"id":"12345"},"shippingAddress":{"country":"US"}})";
+inline constexpr const char* kOptions = R"({"shippingOptions":[
+    {"id":"norush","label":"R","amount":{"currency":"USD","value":"0.00"}},
+    {"id":"priority","label":"P","amount":{"currency":"USD","value":"3.00"}}]})";
 
 struct FlowTest : ::testing::Test {
     TestKey key{"k1"};

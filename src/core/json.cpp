@@ -614,27 +614,27 @@ void* StackAllocator::Realloc(void* block, std::size_t old_size,
         std::memcpy(inline_ + kOwner, &owner, sizeof(owner));
         return inline_ + kHeader;
     }
-    if (head == nullptr || head == inline_) {
-        // a new block, or out of the inline one (what it holds copied
-        // over, the inline block free again)
-        auto* grown = static_cast<char*>(std::malloc(kHeader + new_size));
-        if (grown == nullptr) return nullptr;
-        grown[0] = 1;
-        if (head != nullptr) {
-            std::memcpy(grown + kHeader, block, std::min(old_size, new_size));
+    // a new block (what the old one holds copied over, the inline block
+    // free again), from operator new: out of memory throws std::bad_alloc,
+    // the old block untouched (RapidJSON writes through a null)
+    auto* grown = static_cast<char*>(::operator new(kHeader + new_size));
+    grown[0] = 1;
+    if (head != nullptr) {
+        std::memcpy(grown + kHeader, block, std::min(old_size, new_size));
+        if (head == inline_) {
             inline_taken_ = false;
+        } else {
+            ::operator delete(head);
         }
-        return grown + kHeader;
     }
-    auto* grown = static_cast<char*>(std::realloc(head, kHeader + new_size));
-    return grown != nullptr ? grown + kHeader : nullptr;
+    return grown + kHeader;
 }
 
 void StackAllocator::Free(void* block) {
     if (block == nullptr) return;
     char* head = static_cast<char*>(block) - kHeader;
     if (head[0] == 1) {
-        std::free(head);
+        ::operator delete(head);
         return;
     }
     StackAllocator* owner = nullptr;
@@ -716,10 +716,10 @@ std::optional<ParseError> parse(std::string_view text, Document& doc) {
     // costs no memory.
     if (!valid_utf8(text)) return ParseError{"invalid UTF-8"};
     // The in-situ copy is taken from the document's allocator: in an
-    // arena or on the stack it costs no malloc.
+    // arena or on the stack it costs no malloc. Out of memory throws (the
+    // pool's chunks come from operator new).
     auto* buffer =
         static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 1));
-    if (buffer == nullptr) return ParseError{"out of memory"};
     // an empty answer may come as a null view: memcpy's source is nonnull
     if (!text.empty()) std::memcpy(buffer, text.data(), text.size());
     buffer[text.size()] = '\0';

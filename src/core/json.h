@@ -22,10 +22,20 @@
 namespace opay::json {
 
 namespace detail {
+// The pool's chunks, from operator new: out of memory throws
+// std::bad_alloc, as everywhere else in the core. RapidJSON's CrtAllocator
+// returns a null that RapidJSON then writes through.
+struct ChunkAllocator {
+    static const bool kNeedFree = true;
+    void* Malloc(std::size_t size) {
+        return size != 0 ? ::operator new(size) : nullptr;
+    }
+    static void Free(void* block) { ::operator delete(block); }
+};
 // The pool's base allocator, a base class of Pool so that it is made
 // before the pool that points at it.
 struct PoolBase {
-    rapidjson::CrtAllocator base;
+    ChunkAllocator base;
 };
 }  // namespace detail
 
@@ -36,25 +46,28 @@ struct PoolBase {
 // every call. It owns its base allocator: RapidJSON's own pool news one
 // on its first chunk, a malloc per document.
 class Pool : private detail::PoolBase,
-             public rapidjson::MemoryPoolAllocator<> {
+             public rapidjson::MemoryPoolAllocator<detail::ChunkAllocator> {
   public:
     static constexpr std::size_t kChunk = 4096;
-    Pool() : rapidjson::MemoryPoolAllocator<>(kChunk, &base) {}
+    Pool()
+        : rapidjson::MemoryPoolAllocator<detail::ChunkAllocator>(kChunk,
+                                                                 &base) {}
     // Starts in memory the caller keeps (an Arena); spills into chunks.
     Pool(char* memory, std::size_t size)
-        : rapidjson::MemoryPoolAllocator<>(memory, size, kChunk, &base) {}
+        : rapidjson::MemoryPoolAllocator<detail::ChunkAllocator>(
+              memory, size, kChunk, &base) {}
 };
 
 // A document's parse stack (the values read but not yet placed in their
 // object or array): its first block, up to kInline bytes, inside this
-// object, larger ones from malloc. RapidJSON's own (CrtAllocator) cost a
-// new for the allocator and a malloc for the block on every parse.
+// object, larger ones from operator new. RapidJSON's own (CrtAllocator)
+// cost a new for the allocator and a malloc for the block on every parse.
 // RapidJSON frees the stack through a static Free, so each block starts
-// with a header saying whether it came from malloc, and an inline one
+// with a header saying whether it came from the heap, and an inline one
 // which allocator it is in. The inline block serves one stack at a time
 // (a document's; RapidJSON's own Document::Parse asks for a second one,
 // for its reader, at the same time): while it is taken, other blocks
-// come from malloc.
+// come from the heap.
 class StackAllocator {
   public:
     static constexpr bool kNeedFree = true;
@@ -73,7 +86,7 @@ class StackAllocator {
     static void Free(void* block);
 
   private:
-    // the header: byte 0 is 1 for a block from malloc, 0 for the inline
+    // the header: byte 0 is 1 for a block from the heap, 0 for the inline
     // one, whose owner follows at kOwner
     static constexpr std::size_t kHeader = alignof(std::max_align_t);
     static constexpr std::size_t kOwner = sizeof(void*);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -289,10 +290,17 @@ bool rsa_sha256_verify(const RsaVerifier& verifier, std::string_view data,
                   verifier.ctx.get(),
                   reinterpret_cast<const unsigned char*>(signature.data()),
                   signature.size(), digest, digest_len) == 1;
+    if (ok) return true;
     // A refused signature leaves OpenSSL errors queued; they must not
-    // surface later in an unrelated TLS call of the same worker.
-    if (!ok) ERR_clear_error();
-    return ok;
+    // surface later in an unrelated TLS call of the same worker. One that
+    // says OpenSSL ran out of memory is not the token's fault: thrown, as
+    // any allocation failure (a 500, never a 401 for a good token).
+    bool no_memory = false;
+    while (unsigned long e = ERR_get_error()) {
+        no_memory = no_memory || ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    }
+    if (no_memory) throw std::bad_alloc();
+    return false;
 }
 
 bool rsa_sha256_verify(EVP_PKEY* key, std::string_view data,

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <memory>
 #include <new>
+#include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -55,8 +57,32 @@ opay::uri::Escape escape_kind(int how) {
                                   : opay::uri::Escape::kText;
 }
 
-void write_error(char* err, size_t size, const std::string& msg) {
-    if (err != nullptr && size > 0) std::snprintf(err, size, "%s", msg.c_str());
+// A view, not a std::string: an exception's text is written out of
+// memory, with nothing to allocate.
+void write_error(char* err, size_t size, std::string_view msg) noexcept {
+    if (err != nullptr && size > 0) {
+        std::snprintf(err, size, "%.*s", static_cast<int>(msg.size()),
+                      msg.data());
+    }
+}
+
+// A flow that ran out of memory mid-call answers from constants (there is
+// no memory to build an answer): 500, or, once a confirm may have charged,
+// 409 payment_in_progress, never a failure (Flow::out_of_memory).
+void out_of_memory(const opay::Flow& flow, opay_step_t* step) noexcept {
+    bool charging = flow.refusal() == OPAY_REFUSAL_PAYMENT_IN_PROGRESS;
+    step->kind = OPAY_STEP_RESPOND;
+    step->status = charging ? 409 : 500;
+    step->body = str(charging ? "{\"error\":{\"code\":\"payment_in_progress\","
+                                "\"message\":\"out of memory while this "
+                                "payment was being processed\"}}"
+                              : "{\"error\":{\"code\":\"internal_error\","
+                                "\"message\":\"out of memory\"}}");
+    step->log_level = OPAY_LOG_ERROR;
+    step->log_message =
+        str(charging ? "out of memory after a confirm was sent: the payment "
+                       "may have been charged, a retry asks the processor"
+                     : "out of memory");
 }
 
 }  // namespace
@@ -176,17 +202,7 @@ void opay_flow_free(opay_flow_t* flow) noexcept {
 
 void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
     *step = opay_step_t{};
-    static const char kBody[] =
-        "{\"error\":{\"code\":\"internal_error\",\"message\":\"out of "
-        "memory\"}}";
-    auto out_of_memory = [step] {
-        step->kind = OPAY_STEP_RESPOND;
-        step->status = 500;
-        step->body = opay_str_t{kBody, sizeof(kBody) - 1};
-        step->log_level = OPAY_LOG_ERROR;
-        step->log_message = opay_str_t{"out of memory", 13};
-    };
-    if (f->broken) return out_of_memory();
+    if (f->broken) return out_of_memory(*f->flow, step);
     if (const opay::Action* a = f->flow->action()) {
         step->kind = a->kind;
         step->key = str(a->key);
@@ -231,6 +247,7 @@ void opay_flow_feed(opay_flow_t* f, size_t index, int status,
         f->flow->feed(index, status, view(body), replayed != 0);
     } catch (...) {
         f->broken = true;
+        f->flow->out_of_memory();
     }
 }
 
@@ -240,6 +257,7 @@ void opay_flow_resolve(opay_flow_t* f, int result, opay_str_t data) noexcept {
         f->flow->resolve(result, view(data));
     } catch (...) {
         f->broken = true;
+        f->flow->out_of_memory();
     }
 }
 

@@ -57,6 +57,8 @@ class PaymentCompleteFlow final : public Flow {
         std::string log;
     };
 
+    // a confirm was asked (confirm() counts it once asked)
+    bool may_have_charged() const noexcept override { return confirms_ > 0; }
     void on_fetched(const Results& results) override;
     void on_resolved(int result, std::string_view data) override;
     // A claimed payment is settled before its answer goes out.

@@ -428,11 +428,13 @@ void PaymentCompleteFlow::confirm() {
                "no random bytes for the confirmation's key: not charging");
         return;
     }
-    ++confirms_;
     post_processor(confirm_form(),
                    attempt_key(config_.sha256.get(), "confirm", intent_id_,
                                nonce),
                    confirm_path(intent_id_), Stage::kConfirm);
+    // counted once asked (nothing allocates after): an allocation failure
+    // before it is no confirm (may_have_charged)
+    ++confirms_;
 }
 
 void PaymentCompleteFlow::on_confirm(const Result& r) {

@@ -74,14 +74,8 @@ TEST_F(PaymentRequestFlowTest, RefusesBadPayloads) {
     }
 }
 
-constexpr const char* kAddressChange = R"({"id":"12345","methodData":[{
-    "supportedMethods":"https://pay.microsoft.com/microsoftpay",
-    "data":{"productContext":{"invoiceId":"12345"},
-            "event":"shippingaddresschange"}}],
-    "details":{"id":"12345"},"shippingAddress":{"country":"US"}})";
-constexpr const char* kOptions = R"({"shippingOptions":[
-    {"id":"norush","label":"R","amount":{"currency":"USD","value":"0.00"}},
-    {"id":"priority","label":"P","amount":{"currency":"USD","value":"3.00"}}]})";
+using test::kAddressChange;
+using test::kOptions;
 
 TEST_F(PaymentRequestFlowTest, ShippingEventsNeedAShippingBackend) {
     PaymentRequestFlow f(config, input(kAddressChange));
