@@ -10,8 +10,12 @@
 // (opay_flow_start's NULL: the shim's own 500), or, once a confirm was
 // handed out, 409 payment_in_progress, never a result "fail" nor a
 // "success" the processor did not give. LeakSanitizer (make unit
-// SANITIZE=1) checks that nothing leaks on any of these paths.
+// SANITIZE=1) checks that nothing leaks on any of these paths. The
+// injector replaces operator new for the whole binary (and with it ASan's
+// new/delete mismatch checks): it is a test binary of its own,
+// opay_alloc_tests, so that opay_tests keeps them.
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -223,6 +227,9 @@ struct Trace {
 // answer (every fetch of a step fed before the next step is asked), the
 // variables, the metrics, the frees.
 Trace run(const Sequence& seq, long fail_at) {
+    // an earlier run's OpenSSL errors are not this run's: read as this
+    // run's, they would hide a failure that queues none
+    ERR_clear_error();
     Trace r;
     opay_arenas_t* arenas =
         seq.arenas ? opay_arenas_create(2, 64 * 1024) : nullptr;

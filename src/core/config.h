@@ -7,6 +7,8 @@
 #include <variant>
 #include <vector>
 
+#include <openssl/rand.h>
+
 #include "jwks.h"
 #include "jwt.h"
 #include "opay.h"
@@ -54,6 +56,9 @@ struct Config {
     // SHA-256 fetched once (idempotency keys): a fetch by name on every
     // key is OpenSSL 3's provider look-up, locks and name compares
     MdPtr sha256 = fetch_sha256();
+    // where the confirmation keys' and outcome entries' random bytes come
+    // from (RAND_bytes' contract: 1 when filled); tests make it fail
+    int (*random_bytes)(unsigned char*, int) = RAND_bytes;
     // From the settings above, by make_config. A Config made by hand (a
     // test's) renders them itself once those are set; without them no
     // answer is written.

@@ -279,18 +279,28 @@ void check_claims(const Claims& claims, const TokenPolicy& policy,
 
 bool rsa_sha256_verify(const RsaVerifier& verifier, std::string_view data,
                        std::string_view signature) {
+    if (!verifier.ctx || !verifier.digest) return false;
+    // Only this call's errors are read below: one left by an earlier
+    // OpenSSL call of this thread must not turn a refusal into a 500.
+    ERR_clear_error();
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     EVP_MD_CTX* md = verifier.digest.get();
-    bool ok = verifier.ctx && md != nullptr &&
-              EVP_DigestInit_ex(md, verifier.sha256.get(), nullptr) == 1 &&
-              EVP_DigestUpdate(md, data.data(), data.size()) == 1 &&
-              EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
-              EVP_PKEY_verify(
-                  verifier.ctx.get(),
-                  reinterpret_cast<const unsigned char*>(signature.data()),
-                  signature.size(), digest, digest_len) == 1;
-    if (ok) return true;
+    // Hashing cannot fail for anything in the token: when it does, OpenSSL
+    // ran out (3.0 queues no reason for its digest context's allocation),
+    // never a 401 for a good token.
+    if (EVP_DigestInit_ex(md, verifier.sha256.get(), nullptr) != 1 ||
+        EVP_DigestUpdate(md, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(md, digest, &digest_len) != 1) {
+        ERR_clear_error();
+        throw std::bad_alloc();
+    }
+    if (EVP_PKEY_verify(
+            verifier.ctx.get(),
+            reinterpret_cast<const unsigned char*>(signature.data()),
+            signature.size(), digest, digest_len) == 1) {
+        return true;
+    }
     // A refused signature leaves OpenSSL errors queued; they must not
     // surface later in an unrelated TLS call of the same worker. One that
     // says OpenSSL ran out of memory is not the token's fault: thrown, as

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <gtest/gtest.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "base64url.h"
@@ -98,6 +99,20 @@ TEST(Jwt, AcceptsAGoodToken) {
     EXPECT_TRUE(r.ok()) << r.reason_name();
     EXPECT_EQ(r.claims.sub(), "payer@example.com");
     EXPECT_EQ(r.claims.sender(), "shop@example.com");
+}
+
+// An error another OpenSSL call of the worker's thread left queued, even
+// one that says memory ran out, is not this check's: a forged signature
+// is still refused as such (a 401), not taken for an allocation failure.
+TEST(Jwt, AnErrorLeftQueuedIsNotTheSignaturesOwn) {
+    std::string token = key().token(claims());
+    char& c = token[token.size() - 10];
+    c = c == 'A' ? 'B' : 'A';
+    KeySet keys = keys_of(key().jwks());
+    ERR_raise(ERR_LIB_RSA, ERR_R_MALLOC_FAILURE);
+    TokenResult r = verify_token(token, keys, policy(), kNow);
+    EXPECT_EQ(r.reason_name(), "bad_signature");
+    EXPECT_EQ(ERR_peek_error(), 0UL) << "the refusal's errors are cleared";
 }
 
 // sub and sender are read from the token's decoded text, unescaped where

@@ -115,6 +115,9 @@ class PaymentCompleteFlow final : public Flow {
     // Nothing more can be learned now: 409, and, once a confirm of ours
     // was sent, an unknown outcome journalled.
     void undecided(std::string log);
+    // random_hex gave nothing for what (a key): 500, or undecided once a
+    // confirm was asked
+    void no_random_bytes(std::string_view what);
     void conclude(Verdict v);
     void after_outcome_journal();
     void on_notify(const Result& r);

@@ -17,9 +17,9 @@ using namespace complete_flow;
 
 namespace complete_flow {
 
-std::string random_hex(int bytes) {
+std::string random_hex(int (*random_bytes)(unsigned char*, int), int bytes) {
     unsigned char rnd[16];
-    if (bytes > 16 || RAND_bytes(rnd, bytes) != 1) return {};
+    if (bytes > 16 || random_bytes(rnd, bytes) != 1) return {};
     std::string out;
     append_hex(out, rnd, static_cast<std::size_t>(bytes));
     return out;
@@ -363,11 +363,9 @@ void PaymentCompleteFlow::on_payment_method(const Result& r) {
 // Amount and card together, in one request: a confirm can then only ever
 // charge one payer's own pair.
 void PaymentCompleteFlow::update() {
-    nonce_ = random_hex(8);
+    nonce_ = random_hex(config_.random_bytes, 8);
     if (nonce_.empty()) {
-        refuse(500, OPAY_REFUSAL_INTERNAL_ERROR,
-               "internal error", OPAY_LOG_ERROR,
-               "no random bytes for the attempt's key: not charging");
+        no_random_bytes("the attempt's key");
         return;
     }
     ++updates_;
@@ -421,11 +419,9 @@ void PaymentCompleteFlow::attempt() {
 }
 
 void PaymentCompleteFlow::confirm() {
-    std::string nonce = random_hex(8);
+    std::string nonce = random_hex(config_.random_bytes, 8);
     if (nonce.empty()) {
-        refuse(500, OPAY_REFUSAL_INTERNAL_ERROR,
-               "internal error", OPAY_LOG_ERROR,
-               "no random bytes for the confirmation's key: not charging");
+        no_random_bytes("the confirmation's key");
         return;
     }
     post_processor(confirm_form(),
@@ -472,6 +468,20 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
     }
     // a lock, a state, a refusal or no answer: the read-back says which
     read_back();
+}
+
+// Not asked: nothing more is charged by this call. Before any confirm
+// that is a 500 (nothing charged); after one (a confirm that went
+// unanswered, another payer's pair met) the earlier confirm may have
+// charged: undecided, never a 500 that says nothing was.
+void PaymentCompleteFlow::no_random_bytes(std::string_view what) {
+    std::string log = "no random bytes for " + std::string(what);
+    if (confirms_ > 0) {
+        undecided(log + ", not confirming again");
+        return;
+    }
+    refuse(500, OPAY_REFUSAL_INTERNAL_ERROR, "internal error", OPAY_LOG_ERROR,
+           log + ": not charging");
 }
 
 void PaymentCompleteFlow::undecided(std::string log) {

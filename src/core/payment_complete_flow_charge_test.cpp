@@ -111,6 +111,41 @@ TEST_F(CompleteTest, AJournalFailureAfterAnUnansweredConfirmIsNo503) {
     EXPECT_EQ(f.variable(OPAY_VAR_CHARGE), "unknown");
 }
 
+// No random bytes for a key: nothing more is asked of Stripe. Before any
+// confirm that is a 500 (nothing charged); after a confirm that went
+// unanswered it may have charged: 409, the charge unknown, never a 500.
+TEST_F(CompleteTest, NoRandomBytesNeverHidesACharge) {
+    config.journal = config.notify = false;
+    auto none = [](unsigned char*, int) { return 0; };
+    config.random_bytes = none;
+    PaymentCompleteFlow before(config, input());
+    before.resolve(OPAY_CLAIM_NEW, {});
+    before.feed(0, 200, kInvoice);
+    before.feed(0, 200, kCreated);
+    before.feed(0, 200, kMethod);  // the update next, with no key
+    EXPECT_EQ(answer(before).status, 500);
+    EXPECT_EQ(before.variable(OPAY_VAR_ERROR), "internal_error");
+    EXPECT_FALSE(before.variable(OPAY_VAR_CHARGE));
+
+    // random bytes for the update and the first confirm, then none (a
+    // function pointer: the count is the test's static, reset each run)
+    static int calls;
+    calls = 0;
+    config.random_bytes = [](unsigned char* out, int n) {
+        return ++calls <= 2 ? RAND_bytes(out, n) : 0;
+    };
+    PaymentCompleteFlow after(config, input());
+    up_to_confirm(after);
+    after.feed(0, 504, "");    // no answer: it may still charge
+    after.feed(0, 200, kSet);  // not yet: confirm again, with no key
+    const Response& r = answer(after);
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(after.variable(OPAY_VAR_CHARGE), "unknown");
+    EXPECT_FALSE(after.variable(OPAY_VAR_RESULT));
+    EXPECT_NE(r.log_message.find("no random bytes"), std::string::npos)
+        << r.log_message;
+}
+
 TEST_F(CompleteTest, TheTokensPaymentMethod) {
     config.journal = config.notify = false;
     auto to_method = [this](PaymentCompleteFlow& f) {

@@ -14,7 +14,7 @@ using namespace complete_flow;
 void PaymentCompleteFlow::conclude(Verdict v) {
     // the entry only names the outcome for its notify lines: without
     // random bytes, the confirmation count keeps it apart
-    std::string nonce = random_hex(6);
+    std::string nonce = random_hex(config_.random_bytes, 6);
     if (nonce.empty()) nonce = "n" + std::to_string(confirms_);
     outcome_.entry = request_id_ + "/" + std::to_string(now_) + "/" + nonce;
     outcome_.kind = v.kind;

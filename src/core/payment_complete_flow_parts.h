@@ -35,7 +35,8 @@ inline constexpr const char* kActionMessage =
     "Your bank asks for a verification step that cannot be completed "
     "here. Please use another card.";
 
-// bytes random bytes in hex; empty if OpenSSL has none to give
-std::string random_hex(int bytes);
+// bytes (at most 16) random bytes from random_bytes, in hex; empty if
+// it has none to give
+std::string random_hex(int (*random_bytes)(unsigned char*, int), int bytes);
 
 }  // namespace opay::complete_flow
