@@ -363,13 +363,7 @@ struct AllocationSweep : ::testing::Test {
     Sequence sequence(opay_webhook_e webhook, std::string body,
                       Backend backend) const {
         Sequence seq;
-        opay_settings_t& s = seq.settings;
-        s.merchant_id = str("m1");
-        s.jwks_file = str(jwks_path);
-        s.jwt_issuer = str("iss");
-        s.jwt_appid_off = 1;
-        s.jwt_version_off = 1;
-        s.jwt_leeway = 300;
+        seq.settings = opay::test::c_api_settings(jwks_path);
         seq.webhook = webhook;
         seq.authorization = bearer;
         seq.body = std::move(body);

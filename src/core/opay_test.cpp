@@ -50,13 +50,7 @@ struct CApiTest : ::testing::Test {
 
     CApiTest() {
         std::ofstream(jwks_path) << key.jwks();
-        opay_settings_t s{};
-        s.merchant_id = str("m1");
-        s.jwks_file = str(jwks_path);
-        s.jwt_issuer = str("iss");
-        s.jwt_appid_off = 1;
-        s.jwt_version_off = 1;
-        s.jwt_leeway = 300;
+        opay_settings_t s = opay::test::c_api_settings(jwks_path);
         char err[256] = "";
         conf.reset(opay_conf_create(&s, err, sizeof(err)));
         EXPECT_NE(conf, nullptr) << err;
@@ -213,12 +207,7 @@ TEST(CApi, EscapeAndSplit) {
 // kind; the 503's text is the core's.
 TEST(CApi, NoKeysYetNamesTheLastFailure) {
     TestKey key{"k1"};
-    opay_settings_t s{};
-    s.merchant_id = str("m1");
-    s.jwt_issuer = str("iss");
-    s.jwt_appid_off = 1;
-    s.jwt_version_off = 1;
-    s.jwt_leeway = 300;
+    opay_settings_t s = opay::test::c_api_settings();
     s.jwks_remote = 1;
     char err[256] = "";
     std::unique_ptr<opay_conf_t, ConfFree> conf(

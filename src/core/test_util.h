@@ -47,8 +47,25 @@ inline std::string to_json(const rapidjson::Value& v) {
 
 #include "base64url.h"
 #include "jwks.h"
+#include "opay.h"
+#include "opay_str.h"
 
 namespace opay::test {
+
+// The C API's settings of the tests' location: merchant m1, tokens of
+// issuer "iss" (appid and version not checked, 300 s of leeway), the keys
+// in jwks_file (a view: the caller's string must outlive the settings;
+// empty: none).
+inline opay_settings_t c_api_settings(std::string_view jwks_file = {}) {
+    opay_settings_t s{};
+    s.merchant_id = str("m1");
+    s.jwks_file = str(jwks_file);
+    s.jwt_issuer = str("iss");
+    s.jwt_appid_off = 1;
+    s.jwt_version_off = 1;
+    s.jwt_leeway = 300;
+    return s;
+}
 
 // SHA-256 fetched once for the tests' idempotency keys (as Config has it).
 inline const EVP_MD* sha256() {
