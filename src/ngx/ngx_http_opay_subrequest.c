@@ -33,6 +33,20 @@ typedef struct {
 } ngx_http_opay_fetch_t;
 
 
+/*
+ * What a subrequest is given instead of its parent's: made whole before
+ * the subrequest exists, so that once it does nothing can fail half-way
+ * and send it out with the caller's headers and body, or as a POST
+ * without its key or body (a confirm).
+ */
+
+typedef struct {
+    ngx_http_headers_in_t       headers_in;
+    ngx_http_request_body_t    *body;          /* NULL: a GET */
+    ngx_http_variable_value_t  *variables;
+} ngx_http_opay_prepared_t;
+
+
 /* any Stripe answer up to this is read, whatever the location says */
 #define NGX_HTTP_OPAY_PROCESSOR_MAX   (1024 * 1024)
 
@@ -43,10 +57,12 @@ typedef struct {
 static ngx_int_t ngx_http_opay_fetch_uri(ngx_http_request_t *r,
     ngx_http_opay_ctx_t *ctx, const opay_fetch_t *fetch, ngx_str_t *uri,
     ngx_str_t *args);
-static ngx_int_t ngx_http_opay_subrequest_setup(ngx_http_request_t *r,
-    ngx_http_request_t *sr, const opay_fetch_t *fetch);
+static ngx_int_t ngx_http_opay_subrequest_prepare(ngx_http_request_t *r,
+    const opay_fetch_t *fetch, ngx_http_opay_prepared_t *p);
+static void ngx_http_opay_subrequest_apply(ngx_http_request_t *sr,
+    ngx_http_opay_prepared_t *p);
 static ngx_table_elt_t *ngx_http_opay_set_header(ngx_http_request_t *r,
-    ngx_http_request_t *sr, char *key, char *lowcase, u_char *value,
+    ngx_http_headers_in_t *hi, char *key, char *lowcase, u_char *value,
     size_t len);
 static int ngx_http_opay_replayed(ngx_http_request_t *sr,
     opay_target_e target);
@@ -66,12 +82,13 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     opay_str_t                   none;
     ngx_http_request_t          *sr;
     ngx_http_opay_fetch_t       *f;
-    ngx_http_core_main_conf_t   *cmcf;
+    ngx_http_opay_prepared_t    *prepared;
     ngx_http_post_subrequest_t  *ps;
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_fetch_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (f == NULL || ps == NULL) {
+    prepared = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_prepared_t));
+    if (f == NULL || ps == NULL || prepared == NULL) {
         return NGX_ERROR;
     }
 
@@ -88,6 +105,10 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         none.len = 0;
         opay_flow_feed(ctx->flow, index, OPAY_FETCH_FAILED, none, 0);
         return NGX_OK;
+    }
+
+    if (ngx_http_opay_subrequest_prepare(r, fetch, prepared) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     ps->handler = ngx_http_opay_fetch_done;
@@ -109,20 +130,9 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    /*
-     * Variables of its own (nginx shares the parent's): a value the caller's
-     * request cached, such as $http_x_tenant read by a server-level "if",
-     * must not reach a backend, nor a value of the subrequest's (its
-     * User-Agent) the caller's access log line.
-     */
+    /* from here on nothing allocates: the subrequest is posted already */
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
-
-    sr->variables = ngx_pcalloc(sr->pool, cmcf->variables.nelts
-                                          * sizeof(ngx_http_variable_value_t));
-    if (sr->variables == NULL) {
-        return NGX_ERROR;
-    }
+    ngx_http_opay_subrequest_apply(sr, prepared);
 
     if (fetch->target == OPAY_TARGET_PROCESSOR) {
         f->limit = NGX_HTTP_OPAY_PROCESSOR_MAX;
@@ -130,7 +140,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     ngx_http_set_ctx(sr, f, ngx_http_opay_module);
 
-    return ngx_http_opay_subrequest_setup(r, sr, fetch);
+    return NGX_OK;
 }
 
 
@@ -230,27 +240,40 @@ ngx_http_opay_fetch_uri(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
 
 /*
- * A subrequest shares the parent's headers and body.  It gets its own
- * headers instead, an allow-list of what a backend needs and nothing of
- * the caller's (proxy adds Host and Content-Length), and the core's method
- * and body.  Every value is copied into the request's pool: the core's
- * strings move on with the flow, the subrequest's access log comes later.
+ * A subrequest shares the parent's headers, body and variables.  It gets
+ * its own instead: an allow-list of headers, what a backend needs and
+ * nothing of the caller's (proxy adds Host and Content-Length), the core's
+ * method and body, and variables of its own (a value the caller's request
+ * cached, such as $http_x_tenant read by a server-level "if", must not
+ * reach a backend, nor a value of the subrequest's, its User-Agent, the
+ * caller's access log line).  Every value is copied into the request's
+ * pool: the core's strings move on with the flow, the subrequest's access
+ * log comes later.
  */
 
 static ngx_int_t
-ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
-    const opay_fetch_t *fetch)
+ngx_http_opay_subrequest_prepare(ngx_http_request_t *r,
+    const opay_fetch_t *fetch, ngx_http_opay_prepared_t *p)
 {
-    u_char                   *p;
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl;
-    ngx_table_elt_t          *h;
-    ngx_http_request_body_t  *rb;
+    u_char                     *d;
+    ngx_buf_t                  *b;
+    ngx_chain_t                *cl;
+    ngx_table_elt_t            *h;
+    ngx_http_headers_in_t      *hi;
+    ngx_http_request_body_t    *rb;
+    ngx_http_core_main_conf_t  *cmcf;
 
-    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
-    if (ngx_list_init(&sr->headers_in.headers, r->pool, 4,
-                      sizeof(ngx_table_elt_t))
+    p->variables = ngx_pcalloc(r->pool, cmcf->variables.nelts
+                                        * sizeof(ngx_http_variable_value_t));
+    if (p->variables == NULL) {
+        return NGX_ERROR;
+    }
+
+    hi = &p->headers_in;
+
+    if (ngx_list_init(&hi->headers, r->pool, 4, sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -262,15 +285,14 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
      */
 
 #if (nginx_version < 1023000)
-    if (ngx_array_init(&sr->headers_in.cookies, r->pool, 1,
-                       sizeof(ngx_table_elt_t *))
+    if (ngx_array_init(&hi->cookies, r->pool, 1, sizeof(ngx_table_elt_t *))
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
 #if (NGX_HTTP_X_FORWARDED_FOR)
-    if (ngx_array_init(&sr->headers_in.x_forwarded_for, r->pool, 1,
+    if (ngx_array_init(&hi->x_forwarded_for, r->pool, 1,
                        sizeof(ngx_table_elt_t *))
         != NGX_OK)
     {
@@ -279,12 +301,10 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
 #endif
 #endif
 
-    sr->headers_in.content_length_n = -1;
-    sr->headers_in.keep_alive_n = -1;
-    sr->request_body = NULL;
-    sr->header_only = 0;
+    hi->content_length_n = -1;
+    hi->keep_alive_n = -1;
 
-    if (ngx_http_opay_set_header(r, sr, "Accept", "accept",
+    if (ngx_http_opay_set_header(r, hi, "Accept", "accept",
                                  (u_char *) "application/json",
                                  sizeof("application/json") - 1)
         == NULL)
@@ -292,37 +312,32 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
-    h = ngx_http_opay_set_header(r, sr, "User-Agent", "user-agent",
+    h = ngx_http_opay_set_header(r, hi, "User-Agent", "user-agent",
                                  (u_char *) OPAY_USER_AGENT,
                                  sizeof(OPAY_USER_AGENT) - 1);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    sr->headers_in.user_agent = h;
+    hi->user_agent = h;
 
     if (!fetch->post) {
-        sr->method = NGX_HTTP_GET;
-        ngx_str_set(&sr->method_name, "GET");
         return NGX_OK;
     }
 
-    sr->method = NGX_HTTP_POST;
-    ngx_str_set(&sr->method_name, "POST");
-
-    h = ngx_http_opay_set_header(r, sr, "Content-Type", "content-type",
+    h = ngx_http_opay_set_header(r, hi, "Content-Type", "content-type",
                                  (u_char *) fetch->content_type.data,
                                  fetch->content_type.len);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    sr->headers_in.content_type = h;
+    hi->content_type = h;
 
     /* set here, so that an operator cannot forget it */
 
     if (fetch->idempotency_key.len
-        && ngx_http_opay_set_header(r, sr, "Idempotency-Key",
+        && ngx_http_opay_set_header(r, hi, "Idempotency-Key",
                                     "idempotency-key",
                                     (u_char *) fetch->idempotency_key.data,
                                     fetch->idempotency_key.len)
@@ -338,28 +353,58 @@ ngx_http_opay_subrequest_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
-    p = (u_char *) fetch->body.data;
-    b->last = ngx_cpymem(b->last, p, fetch->body.len);
+    d = (u_char *) fetch->body.data;
+    b->last = ngx_cpymem(b->last, d, fetch->body.len);
     b->last_buf = 1;
     cl->buf = b;
     cl->next = NULL;
     rb->bufs = cl;
     rb->buf = b;
 
-    sr->request_body = rb;
-    sr->headers_in.content_length_n = fetch->body.len;
+    p->body = rb;
+    hi->content_length_n = fetch->body.len;
 
     return NGX_OK;
 }
 
 
+/* the prepared parts given to the subrequest, with nothing to allocate */
+
+static void
+ngx_http_opay_subrequest_apply(ngx_http_request_t *sr,
+    ngx_http_opay_prepared_t *p)
+{
+    sr->variables = p->variables;
+
+    sr->headers_in = p->headers_in;
+
+    /* a list's first part is inside it: its end moves with it */
+
+    if (p->headers_in.headers.last == &p->headers_in.headers.part) {
+        sr->headers_in.headers.last = &sr->headers_in.headers.part;
+    }
+
+    sr->request_body = p->body;
+    sr->header_only = 0;
+
+    if (p->body == NULL) {
+        sr->method = NGX_HTTP_GET;
+        ngx_str_set(&sr->method_name, "GET");
+
+    } else {
+        sr->method = NGX_HTTP_POST;
+        ngx_str_set(&sr->method_name, "POST");
+    }
+}
+
+
 static ngx_table_elt_t *
-ngx_http_opay_set_header(ngx_http_request_t *r, ngx_http_request_t *sr,
+ngx_http_opay_set_header(ngx_http_request_t *r, ngx_http_headers_in_t *hi,
     char *key, char *lowcase, u_char *value, size_t len)
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_http_opay_push_header(&sr->headers_in.headers, key);
+    h = ngx_http_opay_push_header(&hi->headers, key);
     if (h == NULL) {
         return NULL;
     }
