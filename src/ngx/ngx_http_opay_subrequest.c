@@ -42,8 +42,9 @@ typedef struct {
 
 typedef struct {
     ngx_http_headers_in_t       headers_in;
-    ngx_http_request_body_t    *body;          /* NULL: a GET */
+    ngx_http_request_body_t    *body;
     ngx_http_variable_value_t  *variables;
+    unsigned                    post:1;
 } ngx_http_opay_prepared_t;
 
 
@@ -82,13 +83,12 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
     opay_str_t                   none;
     ngx_http_request_t          *sr;
     ngx_http_opay_fetch_t       *f;
-    ngx_http_opay_prepared_t    *prepared;
+    ngx_http_opay_prepared_t     prepared;
     ngx_http_post_subrequest_t  *ps;
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_fetch_t));
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    prepared = ngx_pcalloc(r->pool, sizeof(ngx_http_opay_prepared_t));
-    if (f == NULL || ps == NULL || prepared == NULL) {
+    if (f == NULL || ps == NULL) {
         return NGX_ERROR;
     }
 
@@ -107,7 +107,9 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (ngx_http_opay_subrequest_prepare(r, fetch, prepared) != NGX_OK) {
+    ngx_memzero(&prepared, sizeof(ngx_http_opay_prepared_t));
+
+    if (ngx_http_opay_subrequest_prepare(r, fetch, &prepared) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -132,7 +134,7 @@ ngx_http_opay_fetch(ngx_http_request_t *r, ngx_http_opay_ctx_t *ctx,
 
     /* from here on nothing allocates: the subrequest is posted already */
 
-    ngx_http_opay_subrequest_apply(sr, prepared);
+    ngx_http_opay_subrequest_apply(sr, &prepared);
 
     if (fetch->target == OPAY_TARGET_PROCESSOR) {
         f->limit = NGX_HTTP_OPAY_PROCESSOR_MAX;
@@ -325,6 +327,8 @@ ngx_http_opay_subrequest_prepare(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    p->post = 1;
+
     h = ngx_http_opay_set_header(r, hi, "Content-Type", "content-type",
                                  (u_char *) fetch->content_type.data,
                                  fetch->content_type.len);
@@ -378,7 +382,10 @@ ngx_http_opay_subrequest_apply(ngx_http_request_t *sr,
 
     sr->headers_in = p->headers_in;
 
-    /* a list's first part is inside it: its end moves with it */
+    /*
+     * a list's first part is inside it: its end moves with it (always, as
+     * long as the few headers above fit in the first part)
+     */
 
     if (p->headers_in.headers.last == &p->headers_in.headers.part) {
         sr->headers_in.headers.last = &sr->headers_in.headers.part;
@@ -387,7 +394,7 @@ ngx_http_opay_subrequest_apply(ngx_http_request_t *sr,
     sr->request_body = p->body;
     sr->header_only = 0;
 
-    if (p->body == NULL) {
+    if (!p->post) {
         sr->method = NGX_HTTP_GET;
         ngx_str_set(&sr->method_name, "GET");
 
