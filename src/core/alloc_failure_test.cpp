@@ -440,10 +440,17 @@ bool has(const std::string& s, std::string_view part) {
 // "500"; "409" once a confirm was handed out).
 std::string_view kind_of(const Trace& ref, const Trace& r) {
     if (r.conf_failed) {
+        EXPECT_EQ(r.failed_in, "opay_conf_create");
         EXPECT_FALSE(r.conf_error.empty());
         return "conf";
     }
-    if (r.start_failed) return "start";
+    if (r.start_failed) {
+        // only an allocation failure makes no flow (anything else is an
+        // answer), and nothing was handed out
+        EXPECT_EQ(r.failed_in, "opay_flow_start");
+        EXPECT_TRUE(r.steps.empty());
+        return "start";
+    }
     EXPECT_NE(r.status, 0) << "no answer after " << r.steps.size()
                            << " steps";
     // a success only as the processor's answer made it (the run without

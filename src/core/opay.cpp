@@ -85,6 +85,20 @@ void out_of_memory(const opay::Flow& flow, opay_step_t* step) noexcept {
                      : "out of memory");
 }
 
+// Moves the flow on by step unless it is broken. Out of memory breaks
+// it: it then answers from constants (opay_flow_next) and reads nothing
+// more, so the shim's other fetches of the step still end.
+template <typename Step>
+void advance(opay_flow_t* f, Step step) noexcept {
+    if (f->broken) return;
+    try {
+        step(*f->flow);
+    } catch (...) {
+        f->broken = true;
+        f->flow->out_of_memory();
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -241,24 +255,13 @@ void opay_flow_next(opay_flow_t* f, opay_step_t* step) noexcept {
 
 void opay_flow_feed(opay_flow_t* f, size_t index, int status,
                     opay_str_t body, int replayed) noexcept {
-    // a broken flow answers 500 (opay_flow_next) and reads nothing more
-    if (f->broken) return;
-    try {
-        f->flow->feed(index, status, view(body), replayed != 0);
-    } catch (...) {
-        f->broken = true;
-        f->flow->out_of_memory();
-    }
+    advance(f, [&](opay::Flow& flow) {
+        flow.feed(index, status, view(body), replayed != 0);
+    });
 }
 
 void opay_flow_resolve(opay_flow_t* f, int result, opay_str_t data) noexcept {
-    if (f->broken) return;
-    try {
-        f->flow->resolve(result, view(data));
-    } catch (...) {
-        f->broken = true;
-        f->flow->out_of_memory();
-    }
+    advance(f, [&](opay::Flow& flow) { flow.resolve(result, view(data)); });
 }
 
 int opay_flow_var(const opay_flow_t* f, opay_var_e var,

@@ -476,7 +476,7 @@ void PaymentCompleteFlow::on_confirm(const Result& r) {
 // charged: undecided, never a 500 that says nothing was.
 void PaymentCompleteFlow::no_random_bytes(std::string_view what) {
     std::string log = "no random bytes for " + std::string(what);
-    if (confirms_ > 0) {
+    if (may_have_charged()) {
         undecided(log + ", not confirming again");
         return;
     }
